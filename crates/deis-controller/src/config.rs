@@ -1,0 +1,36 @@
+//! The controller's configuration.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the controller needs to start. The defaults run the single-host mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where the REST API listens.
+    pub listen: SocketAddr,
+    /// The host name other components use to reach this controller (when `listen` is `0.0.0.0`).
+    pub advertise_host: Option<String>,
+    /// Where the SQLite database and other state live.
+    pub data_dir: PathBuf,
+    /// A PostgreSQL URL; SQLite under `data_dir` when absent.
+    pub database_url: Option<String>,
+    /// How long in-flight requests may finish after shutdown.
+    #[serde(with = "deis_runtime::serde_secs")]
+    pub drain: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 8000)),
+            advertise_host: None,
+            data_dir: PathBuf::from("/var/lib/deis/controller"),
+            database_url: None,
+            drain: deis_runtime::DEFAULT_DRAIN,
+        }
+    }
+}

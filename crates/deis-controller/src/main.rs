@@ -1,0 +1,48 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::Parser;
+use deis_controller::{Config, Listeners};
+use deis_runtime::CommonArgs;
+
+/// The Deis controller: the REST API the `deis` client talks to.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address of the REST API.
+    #[arg(long, env = "DEIS_CONTROLLER_LISTEN", default_value = "0.0.0.0:8000")]
+    listen: SocketAddr,
+    /// Host name other components use to reach the controller.
+    #[arg(long, env = "DEIS_ADVERTISE_HOST")]
+    advertise_host: Option<String>,
+    /// Directory for the SQLite database and other state.
+    #[arg(
+        long,
+        env = "DEIS_DATA_DIR",
+        default_value = "/var/lib/deis/controller"
+    )]
+    data_dir: PathBuf,
+    /// PostgreSQL URL; SQLite under the data directory when absent.
+    #[arg(long, env = "DATABASE_URL")]
+    database_url: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    deis_runtime::service_main("deis-controller", |shutdown| async move {
+        let config = Config {
+            listen: args.listen,
+            advertise_host: args.advertise_host,
+            data_dir: args.data_dir,
+            database_url: args.database_url,
+            drain: args.common.drain(),
+        };
+        let store = deis_store::connect(&args.common.store()).await?;
+        let listeners = Listeners::bind(&config).await?;
+        deis_controller::run(config, store, listeners, shutdown).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,35 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use deis_logger::{Config, Listeners};
+use deis_runtime::CommonArgs;
+
+/// The Deis logger: stores app log lines and serves queries and live follows.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address of the API.
+    #[arg(long, env = "DEIS_LOGGER_LISTEN", default_value = "0.0.0.0:8088")]
+    listen: SocketAddr,
+    /// Host name other components use to reach this service.
+    #[arg(long, env = "DEIS_ADVERTISE_HOST")]
+    advertise_host: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    deis_runtime::service_main("deis-logger", |shutdown| async move {
+        let config = Config {
+            listen: args.listen,
+            advertise_host: args.advertise_host,
+            drain: args.common.drain(),
+        };
+        let store = deis_store::connect(&args.common.store()).await?;
+        let listeners = Listeners::bind(&config).await?;
+        deis_logger::run(config, store, listeners, shutdown).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,171 @@
+//! The whole platform in one process: controller, builder, router, logger and registry proxy
+//! started together on one shared config store (in-process by default, etcd when configured).
+//! This is the single-host mode; the cluster mode runs the same components as separate
+//! processes from their own binaries.
+//!
+//! This crate only composes: it owns no component logic. If one component stops with an error,
+//! the others are shut down and the error is returned.
+
+use std::sync::Arc;
+
+use deis_runtime::BindError;
+use deis_store::{ConfigStore, StoreConfig, StoreError};
+use serde::Deserialize;
+use tokio_util::sync::CancellationToken;
+
+/// The configuration of every component, plus the store they share.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// The shared config store.
+    pub store: StoreConfig,
+    /// The controller.
+    pub controller: deis_controller::Config,
+    /// The builder.
+    pub builder: deis_builder::Config,
+    /// The router.
+    pub router: deis_router::Config,
+    /// The logger.
+    pub logger: deis_logger::Config,
+    /// The registry proxy.
+    pub registry_proxy: deis_registry_proxy::Config,
+}
+
+/// Every component's listeners, bound before [`run`].
+pub struct Listeners {
+    /// The controller's.
+    pub controller: deis_controller::Listeners,
+    /// The builder's.
+    pub builder: deis_builder::Listeners,
+    /// The router's.
+    pub router: deis_router::Listeners,
+    /// The logger's.
+    pub logger: deis_logger::Listeners,
+    /// The registry proxy's.
+    pub registry_proxy: deis_registry_proxy::Listeners,
+}
+
+impl Listeners {
+    /// Binds every component's addresses.
+    pub async fn bind(config: &Config) -> Result<Self, BindError> {
+        Ok(Listeners {
+            controller: deis_controller::Listeners::bind(&config.controller).await?,
+            builder: deis_builder::Listeners::bind(&config.builder).await?,
+            router: deis_router::Listeners::bind(&config.router).await?,
+            logger: deis_logger::Listeners::bind(&config.logger).await?,
+            registry_proxy: deis_registry_proxy::Listeners::bind(&config.registry_proxy).await?,
+        })
+    }
+}
+
+/// Why the platform stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The config store could not be opened.
+    #[error("opening the config store failed")]
+    Store(#[from] StoreError),
+    /// A component failed.
+    #[error("the {component} stopped with an error")]
+    Component {
+        /// Which one.
+        component: &'static str,
+        /// Its error.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+fn failed<E: std::error::Error + Send + Sync + 'static>(
+    component: &'static str,
+) -> impl FnOnce(E) -> Error {
+    move |e| Error::Component {
+        component,
+        source: Box::new(e),
+    }
+}
+
+/// Runs every component on `store` until `shutdown`, then drains them all and returns.
+pub async fn run(
+    config: Config,
+    store: Arc<dyn ConfigStore>,
+    listeners: Listeners,
+    shutdown: CancellationToken,
+) -> Result<(), Error> {
+    // One component failing stops the others, so the process never runs half a platform.
+    let stop = shutdown.child_token();
+    let guard = |result: Result<(), Error>| {
+        if result.is_err() {
+            stop.cancel();
+        }
+        result
+    };
+    let (controller, builder, router, logger, registry_proxy) = tokio::join!(
+        async {
+            guard(
+                deis_controller::run(
+                    config.controller,
+                    store.clone(),
+                    listeners.controller,
+                    stop.clone(),
+                )
+                .await
+                .map_err(failed("controller")),
+            )
+        },
+        async {
+            guard(
+                deis_builder::run(
+                    config.builder,
+                    store.clone(),
+                    listeners.builder,
+                    stop.clone(),
+                )
+                .await
+                .map_err(failed("builder")),
+            )
+        },
+        async {
+            guard(
+                deis_router::run(config.router, store.clone(), listeners.router, stop.clone())
+                    .await
+                    .map_err(failed("router")),
+            )
+        },
+        async {
+            guard(
+                deis_logger::run(config.logger, store.clone(), listeners.logger, stop.clone())
+                    .await
+                    .map_err(failed("logger")),
+            )
+        },
+        async {
+            guard(
+                deis_registry_proxy::run(
+                    config.registry_proxy,
+                    store.clone(),
+                    listeners.registry_proxy,
+                    stop.clone(),
+                )
+                .await
+                .map_err(failed("registry proxy")),
+            )
+        },
+    );
+    controller
+        .and(builder)
+        .and(router)
+        .and(logger)
+        .and(registry_proxy)
+}
+
+/// Opens the configured store, binds every listener and runs the platform.
+pub async fn start(
+    config: Config,
+    shutdown: CancellationToken,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let store = deis_store::connect(&config.store).await?;
+    let listeners = Listeners::bind(&config).await?;
+    tracing::info!("The platform is up");
+    run(config, store, listeners, shutdown).await?;
+    Ok(())
+}

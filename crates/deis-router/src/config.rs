@@ -1,0 +1,32 @@
+//! The router's configuration.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use serde::Deserialize;
+
+/// Everything the router needs to start. The defaults run the single-host mode.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Where app traffic arrives.
+    pub listen: SocketAddr,
+    /// Where health and metrics are served.
+    pub admin_listen: SocketAddr,
+    /// The host name other components use to reach this router.
+    pub advertise_host: Option<String>,
+    /// How long in-flight requests may finish after shutdown.
+    #[serde(with = "deis_runtime::serde_secs")]
+    pub drain: Duration,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
+            advertise_host: None,
+            drain: deis_runtime::DEFAULT_DRAIN,
+        }
+    }
+}

@@ -1,0 +1,39 @@
+use std::net::SocketAddr;
+use std::process::ExitCode;
+
+use clap::Parser;
+use deis_router::{Config, Listeners};
+use deis_runtime::CommonArgs;
+
+/// The Deis router: the HTTP front door of every app.
+#[derive(Debug, Parser)]
+#[command(version, about)]
+struct Args {
+    /// Address for app traffic.
+    #[arg(long, env = "DEIS_ROUTER_LISTEN", default_value = "0.0.0.0:80")]
+    listen: SocketAddr,
+    /// Address for health and metrics.
+    #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
+    admin_listen: SocketAddr,
+    /// Host name other components use to reach this router.
+    #[arg(long, env = "DEIS_ADVERTISE_HOST")]
+    advertise_host: Option<String>,
+    #[command(flatten)]
+    common: CommonArgs,
+}
+
+fn main() -> ExitCode {
+    let args = Args::parse();
+    deis_runtime::service_main("deis-router", |shutdown| async move {
+        let config = Config {
+            listen: args.listen,
+            admin_listen: args.admin_listen,
+            advertise_host: args.advertise_host,
+            drain: args.common.drain(),
+        };
+        let store = deis_store::connect(&args.common.store()).await?;
+        let listeners = Listeners::bind(&config).await?;
+        deis_router::run(config, store, listeners, shutdown).await?;
+        Ok(())
+    })
+}

@@ -1,0 +1,50 @@
+//! Flags every service binary takes, and logging set-up.
+
+use std::time::Duration;
+
+use deis_store::StoreConfig;
+
+/// The flags shared by every service binary.
+#[derive(Debug, Clone, clap::Args)]
+pub struct CommonArgs {
+    /// etcd client URLs (comma-separated). Without them the service uses an in-process store.
+    #[arg(long, env = "DEIS_ETCD_ENDPOINTS", value_delimiter = ',')]
+    pub etcd_endpoints: Vec<String>,
+
+    /// Prefix for every store key (for sharing one etcd between installations or tests).
+    #[arg(long, env = "DEIS_ETCD_NAMESPACE", default_value = "")]
+    pub etcd_namespace: String,
+
+    /// Seconds to let in-flight work finish after SIGTERM.
+    #[arg(long, env = "DEIS_DRAIN_SECONDS", default_value_t = 10)]
+    pub drain_seconds: u64,
+}
+
+impl CommonArgs {
+    /// The store these flags select.
+    pub fn store(&self) -> StoreConfig {
+        match StoreConfig::from_endpoints(&self.etcd_endpoints) {
+            StoreConfig::Etcd { endpoints, .. } => StoreConfig::Etcd {
+                endpoints,
+                namespace: self.etcd_namespace.clone(),
+            },
+            memory => memory,
+        }
+    }
+
+    /// The drain period.
+    pub fn drain(&self) -> Duration {
+        Duration::from_secs(self.drain_seconds)
+    }
+}
+
+/// Logs to stderr, filtered by `RUST_LOG` (default `info`).
+pub fn init_tracing() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // A second initialisation (the all-in-one process) keeps the first subscriber.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init();
+}

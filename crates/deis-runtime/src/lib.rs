@@ -1,0 +1,33 @@
+//! Plumbing every platform service shares, so that each component's `run` only holds its own
+//! logic: binding listeners with a clear error, serving HTTP with a bounded drain on shutdown,
+//! the `/healthz` endpoint, SIGTERM handling, tracing set-up, the common command-line flags, and
+//! publishing a component's endpoint in the config store under a lease.
+//!
+//! This crate holds no component logic and no protocol of its own.
+
+mod cli;
+mod endpoint;
+mod http;
+mod service;
+mod signal;
+
+pub use cli::{CommonArgs, init_tracing};
+pub use endpoint::{ENDPOINT_TTL, Endpoint, publish_endpoint};
+pub use http::{BindError, bind, health_router, serve_http};
+pub use service::{HttpComponent, MainError, serve_component, service_main};
+pub use signal::shutdown_on_signals;
+
+/// How long a service may take to finish in-flight work after SIGTERM before it stops anyway.
+pub const DEFAULT_DRAIN: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// `#[serde(with = "deis_runtime::serde_secs")]` for a `Duration` written as whole seconds.
+pub mod serde_secs {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer};
+
+    /// Reads a number of seconds.
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+        u64::deserialize(d).map(Duration::from_secs)
+    }
+}

@@ -1,0 +1,353 @@
+//! The etcd v3 backend (cluster mode), through etcd-client. Works with etcd 3.4 and later.
+//!
+//! A watch runs as a task that owns the gRPC stream and feeds the caller's [`WatchStream`]. When
+//! the connection breaks (a member stopped or restarted) it opens a new watch from the revision
+//! after the last event it delivered, so no event is lost or repeated. The task ends when the
+//! caller drops the stream.
+
+use std::time::Duration;
+
+use etcd_client::{
+    Client, Compare as EtcdCompare, CompareOp, ConnectOptions, DeleteOptions, EventType,
+    GetOptions, PutOptions, Txn as EtcdTxn, TxnOp, WatchOptions,
+};
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+
+use crate::model::{Compare, Event, EventKind, KeyValue, LeaseId, Listing, Op, Revision, Txn};
+use crate::{ConfigStore, StoreError, TxnOutcome, WatchStream, check_key, ttl_seconds};
+
+/// The etcd-backed config store. Cloning gives another handle on the same connection.
+#[derive(Clone)]
+pub struct EtcdStore {
+    client: Client,
+    namespace: String,
+}
+
+const RECONNECT_MIN: Duration = Duration::from_millis(50);
+const RECONNECT_MAX: Duration = Duration::from_secs(2);
+
+impl EtcdStore {
+    /// Connects to the cluster at `endpoints`; every key is stored under `namespace` (empty in
+    /// production).
+    pub async fn connect(endpoints: &[String], namespace: &str) -> Result<Self, StoreError> {
+        if endpoints.is_empty() {
+            return Err(StoreError::InvalidRequest(
+                "no etcd endpoints were given".into(),
+            ));
+        }
+        let options = ConnectOptions::new()
+            .with_connect_timeout(Duration::from_secs(3))
+            .with_timeout(Duration::from_secs(10))
+            .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
+            .with_keep_alive_while_idle(true);
+        let client = Client::connect(endpoints, Some(options))
+            .await
+            .map_err(|e| StoreError::unavailable(format!("connect to {endpoints:?}"), e))?;
+        Ok(EtcdStore {
+            client,
+            namespace: namespace.to_owned(),
+        })
+    }
+
+    fn full(&self, key: &str) -> String {
+        format!("{}{key}", self.namespace)
+    }
+
+    fn kv(&self, kv: &etcd_client::KeyValue) -> Result<KeyValue, StoreError> {
+        let full = String::from_utf8_lossy(kv.key());
+        let key = full
+            .strip_prefix(&self.namespace)
+            .unwrap_or(&full)
+            .to_owned();
+        let value = kv
+            .value_str()
+            .map_err(|_| StoreError::InvalidValue { key: key.clone() })?
+            .to_owned();
+        Ok(KeyValue {
+            key,
+            value,
+            create_revision: kv.create_revision(),
+            mod_revision: kv.mod_revision(),
+            lease: (kv.lease() != 0).then_some(LeaseId(kv.lease())),
+        })
+    }
+
+    fn op(&self, op: &Op) -> TxnOp {
+        match op {
+            Op::Put { key, value, lease } => TxnOp::put(
+                self.full(key),
+                value.as_str(),
+                lease.map(|l| PutOptions::new().with_lease(l.0)),
+            ),
+            Op::Delete { key } => TxnOp::delete(self.full(key), None),
+        }
+    }
+}
+
+/// Maps a client error to ours, keeping what the caller can act on.
+fn map_error(op: impl Into<String>, lease: Option<LeaseId>, e: etcd_client::Error) -> StoreError {
+    if let etcd_client::Error::GRpcStatus(status) = &e {
+        match status.code() {
+            tonic::Code::NotFound if status.message().contains("lease") => {
+                if let Some(lease) = lease {
+                    return StoreError::LeaseNotFound(lease);
+                }
+            }
+            tonic::Code::InvalidArgument => {
+                return StoreError::InvalidRequest(status.message().to_owned());
+            }
+            _ => {}
+        }
+    }
+    StoreError::unavailable(op, e)
+}
+
+fn lease_of(ops: &[Op]) -> Option<LeaseId> {
+    ops.iter().find_map(|op| match op {
+        Op::Put { lease, .. } => *lease,
+        Op::Delete { .. } => None,
+    })
+}
+
+#[async_trait::async_trait]
+impl ConfigStore for EtcdStore {
+    async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
+        let resp = self
+            .client
+            .kv_client()
+            .get(self.full(key), None)
+            .await
+            .map_err(|e| map_error(format!("get {key}"), None, e))?;
+        resp.kvs().first().map(|kv| self.kv(kv)).transpose()
+    }
+
+    async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let resp = self
+            .client
+            .kv_client()
+            .get(self.full(prefix), Some(GetOptions::new().with_prefix()))
+            .await
+            .map_err(|e| map_error(format!("list {prefix}"), None, e))?;
+        let revision = resp.header().map_or(0, |h| h.revision());
+        let kvs = resp
+            .kvs()
+            .iter()
+            .map(|kv| self.kv(kv))
+            .collect::<Result<_, _>>()?;
+        Ok(Listing { kvs, revision })
+    }
+
+    async fn put(
+        &self,
+        key: &str,
+        value: &str,
+        lease: Option<LeaseId>,
+    ) -> Result<Revision, StoreError> {
+        check_key(key)?;
+        let options = lease.map(|l| PutOptions::new().with_lease(l.0));
+        let resp = self
+            .client
+            .kv_client()
+            .put(self.full(key), value, options)
+            .await
+            .map_err(|e| map_error(format!("put {key}"), lease, e))?;
+        Ok(resp.header().map_or(0, |h| h.revision()))
+    }
+
+    async fn delete(&self, key: &str) -> Result<bool, StoreError> {
+        check_key(key)?;
+        let resp = self
+            .client
+            .kv_client()
+            .delete(self.full(key), None)
+            .await
+            .map_err(|e| map_error(format!("delete {key}"), None, e))?;
+        Ok(resp.deleted() > 0)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let resp = self
+            .client
+            .kv_client()
+            .delete(self.full(prefix), Some(DeleteOptions::new().with_prefix()))
+            .await
+            .map_err(|e| map_error(format!("delete {prefix}*"), None, e))?;
+        Ok(resp.deleted().max(0) as u64)
+    }
+
+    async fn txn(&self, txn: Txn) -> Result<TxnOutcome, StoreError> {
+        for op in txn.success.iter().chain(&txn.failure) {
+            let (Op::Put { key, .. } | Op::Delete { key }) = op;
+            check_key(key)?;
+        }
+        let compares: Vec<EtcdCompare> = txn
+            .compares
+            .iter()
+            .map(|c| match c {
+                Compare::Value { key, value } => {
+                    EtcdCompare::value(self.full(key), CompareOp::Equal, value.as_str())
+                }
+                Compare::ModRevision { key, revision } => {
+                    EtcdCompare::mod_revision(self.full(key), CompareOp::Equal, *revision)
+                }
+                Compare::Absent { key } => {
+                    EtcdCompare::create_revision(self.full(key), CompareOp::Equal, 0)
+                }
+            })
+            .collect();
+        let request = EtcdTxn::new()
+            .when(compares)
+            .and_then(txn.success.iter().map(|op| self.op(op)).collect::<Vec<_>>())
+            .or_else(txn.failure.iter().map(|op| self.op(op)).collect::<Vec<_>>());
+        let lease = lease_of(&txn.success).or_else(|| lease_of(&txn.failure));
+        let resp = self
+            .client
+            .kv_client()
+            .txn(request)
+            .await
+            .map_err(|e| map_error("txn", lease, e))?;
+        Ok(TxnOutcome {
+            succeeded: resp.succeeded(),
+            revision: resp.header().map_or(0, |h| h.revision()),
+        })
+    }
+
+    async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
+        let ttl = ttl_seconds(ttl)?;
+        let resp = self
+            .client
+            .lease_client()
+            .grant(ttl, None)
+            .await
+            .map_err(|e| map_error("grant lease", None, e))?;
+        Ok(LeaseId(resp.id()))
+    }
+
+    async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
+        let op = || format!("keep lease {lease} alive");
+        let (mut keeper, mut responses) = self
+            .client
+            .lease_client()
+            .keep_alive(lease.0)
+            .await
+            .map_err(|e| map_error(op(), Some(lease), e))?;
+        keeper
+            .keep_alive()
+            .await
+            .map_err(|e| map_error(op(), Some(lease), e))?;
+        match responses
+            .message()
+            .await
+            .map_err(|e| map_error(op(), Some(lease), e))?
+        {
+            Some(resp) if resp.ttl() > 0 => Ok(()),
+            _ => Err(StoreError::LeaseNotFound(lease)),
+        }
+    }
+
+    async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {
+        self.client
+            .lease_client()
+            .revoke(lease.0)
+            .await
+            .map_err(|e| map_error(format!("revoke lease {lease}"), Some(lease), e))?;
+        Ok(())
+    }
+
+    async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream, StoreError> {
+        // Pin "from now" to a revision so that a reconnect resumes from the right place.
+        let start = if from > 0 {
+            from
+        } else {
+            let resp = self
+                .client
+                .kv_client()
+                .get(
+                    self.full(prefix),
+                    Some(GetOptions::new().with_prefix().with_count_only()),
+                )
+                .await
+                .map_err(|e| map_error(format!("watch {prefix}"), None, e))?;
+            resp.header().map_or(0, |h| h.revision()) + 1
+        };
+        let (tx, rx) = mpsc::channel(1024);
+        tokio::spawn(run_watch(self.clone(), self.full(prefix), start, tx));
+        Ok(Box::pin(ReceiverStream::new(rx)))
+    }
+}
+
+type EventSender = mpsc::Sender<Result<Event, StoreError>>;
+
+/// Feeds `tx` with every event under `key` from revision `next` on, reconnecting as needed,
+/// until the receiver is dropped or the history is compacted away.
+async fn run_watch(store: EtcdStore, key: String, mut next: Revision, tx: EventSender) {
+    let mut backoff = RECONNECT_MIN;
+    loop {
+        let options = WatchOptions::new().with_prefix().with_start_revision(next);
+        let mut client = store.client.watch_client();
+        let opened = tokio::select! {
+            _ = tx.closed() => return,
+            opened = client.watch(key.clone(), Some(options)) => opened,
+        };
+        match opened {
+            Ok(mut stream) => loop {
+                let message = tokio::select! {
+                    _ = tx.closed() => return,
+                    message = stream.message() => message,
+                };
+                let resp = match message {
+                    Ok(Some(resp)) => resp,
+                    Ok(None) => break,
+                    Err(e) => {
+                        tracing::debug!(store.key = %key, error = %e, "Watch stream broke; reconnecting");
+                        break;
+                    }
+                };
+                if resp.compact_revision() > 0 {
+                    let _ = tx
+                        .send(Err(StoreError::Compacted {
+                            requested: next,
+                            compacted: resp.compact_revision(),
+                        }))
+                        .await;
+                    return;
+                }
+                if resp.canceled() {
+                    tracing::debug!(store.key = %key, reason = resp.cancel_reason(), "Watch canceled by the server; reconnecting");
+                    break;
+                }
+                backoff = RECONNECT_MIN;
+                let mut last = None;
+                for event in resp.events() {
+                    let Some(kv) = event.kv() else { continue };
+                    if kv.mod_revision() < next {
+                        continue;
+                    }
+                    last = Some(kv.mod_revision());
+                    let converted = store.kv(kv).map(|kv| Event {
+                        kind: match event.event_type() {
+                            EventType::Put => EventKind::Put,
+                            EventType::Delete => EventKind::Delete,
+                        },
+                        kv,
+                    });
+                    if tx.send(converted).await.is_err() {
+                        return;
+                    }
+                }
+                if let Some(last) = last {
+                    next = last + 1;
+                }
+            },
+            Err(e) => {
+                tracing::debug!(store.key = %key, error = %e, "Opening a watch failed; retrying");
+            }
+        }
+        tokio::select! {
+            _ = tx.closed() => return,
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(RECONNECT_MAX);
+    }
+}

@@ -1,0 +1,200 @@
+//! Docker objects for one test: everything it creates carries the label `deis.test=<id>` and is
+//! removed when the fixture is dropped (or by [`TestDocker::cleanup`]). Images cannot be pulled
+//! here, so [`TestDocker::base_image`] imports a small busybox image built from the host's
+//! `busybox-static`.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::query_parameters::{
+    CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+};
+use futures_util::TryStreamExt;
+
+use crate::{require, unique_id};
+
+/// The label key every test object carries.
+pub const TEST_LABEL: &str = "deis.test";
+
+/// A Docker engine connection scoped to one test.
+pub struct TestDocker {
+    docker: Docker,
+    id: String,
+}
+
+impl TestDocker {
+    /// Connects to the local engine. Panics with what to do when no engine answers.
+    pub async fn connect() -> TestDocker {
+        let hint = "start the Docker engine (apt-get install -y docker.io && dockerd &)";
+        let docker = Docker::connect_with_local_defaults()
+            .unwrap_or_else(|e| panic!("cannot reach Docker: {e}; {hint}"));
+        let docker = docker
+            .negotiate_version()
+            .await
+            .unwrap_or_else(|e| panic!("cannot reach Docker: {e}; {hint}"));
+        TestDocker {
+            docker,
+            id: unique_id(),
+        }
+    }
+
+    /// The engine client.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// This test's id: the value of the `deis.test` label.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// The labels to put on every object this test creates.
+    pub fn labels(&self) -> HashMap<String, String> {
+        HashMap::from([(TEST_LABEL.to_owned(), self.id.clone())])
+    }
+
+    /// Imports a busybox image (`/bin/busybox` and a link per applet in `/bin`, `CMD ["sh"]`)
+    /// labelled for this test, and returns its reference.
+    pub async fn base_image(&self) -> String {
+        let busybox = require("busybox", "busybox-static");
+        let tarball = busybox_tar(&busybox);
+        let repo = format!("deis-test-base-{}", self.id);
+        let options = CreateImageOptionsBuilder::new()
+            .from_src("-")
+            .repo(&repo)
+            .tag("latest")
+            .changes(vec![
+                format!("LABEL {TEST_LABEL}={}", self.id),
+                "CMD [\"/bin/sh\"]".to_owned(),
+                "ENV PATH=/bin".to_owned(),
+            ])
+            .build();
+        self.docker
+            .create_image(
+                Some(options),
+                Some(bollard::body_full(tarball.into())),
+                None,
+            )
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap_or_else(|e| panic!("importing the base image failed: {e}"));
+        format!("{repo}:latest")
+    }
+
+    /// Removes every container, image and network labelled for this test.
+    pub async fn cleanup(&self) {
+        remove_labelled(&self.docker, &self.id).await;
+    }
+}
+
+fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
+    let applets = std::process::Command::new(busybox)
+        .arg("--list")
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run busybox --list: {e}"));
+    let mut builder = tar::Builder::new(Vec::new());
+    builder
+        .append_path_with_name(busybox, "bin/busybox")
+        .unwrap_or_else(|e| panic!("cannot add busybox to the image: {e}"));
+    for applet in String::from_utf8_lossy(&applets.stdout).lines() {
+        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+            continue;
+        }
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Symlink);
+        header.set_size(0);
+        header.set_mode(0o777);
+        builder
+            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .unwrap_or_else(|e| panic!("cannot add the {applet} link: {e}"));
+    }
+    for dir in ["tmp", "etc", "root"] {
+        let mut header = tar::Header::new_gnu();
+        header.set_entry_type(tar::EntryType::Directory);
+        header.set_size(0);
+        header.set_mode(0o1777);
+        builder
+            .append_data(&mut header, dir, std::io::empty())
+            .unwrap_or_else(|e| panic!("cannot add /{dir}: {e}"));
+    }
+    builder
+        .into_inner()
+        .unwrap_or_else(|e| panic!("cannot finish the image tarball: {e}"))
+}
+
+async fn remove_labelled(docker: &Docker, id: &str) {
+    let label = format!("{TEST_LABEL}={id}");
+    let filters = HashMap::from([("label".to_owned(), vec![label])]);
+    let containers = docker
+        .list_containers(Some(
+            ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for c in containers {
+        if let Some(cid) = c.id {
+            let _ = docker
+                .remove_container(
+                    &cid,
+                    Some(
+                        RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await;
+        }
+    }
+    let networks = docker
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::new().filters(&filters).build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for n in networks {
+        if let Some(nid) = n.id {
+            let _ = docker.remove_network(&nid).await;
+        }
+    }
+    let images = docker
+        .list_images(Some(
+            ListImagesOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .unwrap_or_default();
+    for image in images {
+        let _ = docker
+            .remove_image(
+                &image.id,
+                Some(RemoveImageOptionsBuilder::new().force(true).build()),
+                None,
+            )
+            .await;
+    }
+}
+
+impl Drop for TestDocker {
+    fn drop(&mut self) {
+        // Drop cannot await; clean up on a thread with its own runtime so this works inside and
+        // outside of an async test.
+        let docker = self.docker.clone();
+        let id = self.id.clone();
+        let cleanup = std::thread::spawn(move || {
+            if let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+            {
+                rt.block_on(remove_labelled(&docker, &id));
+            }
+        });
+        let _ = cleanup.join();
+    }
+}

@@ -1,0 +1,11 @@
+//! Shared vocabulary of the platform: validated names (apps, process types, container names,
+//! release versions) and the one table of error codes that every API maps to HTTP and gRPC.
+//!
+//! This crate holds plain data and parsing only. It does no I/O and knows nothing about the
+//! config store, the database or Docker.
+
+mod code;
+mod names;
+
+pub use code::Code;
+pub use names::{AppName, ContainerName, InvalidName, ProcessType, ReleaseVersion};

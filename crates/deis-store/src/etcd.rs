@@ -87,6 +87,11 @@ impl EtcdStore {
 
 /// Maps a client error to ours, keeping what the caller can act on.
 fn map_error(op: impl Into<String>, lease: Option<LeaseId>, e: etcd_client::Error) -> StoreError {
+    if let (etcd_client::Error::LeaseKeepAliveError(message), Some(lease)) = (&e, lease)
+        && message.contains("not found")
+    {
+        return StoreError::LeaseNotFound(lease);
+    }
     if let etcd_client::Error::GRpcStatus(status) = &e {
         match status.code() {
             tonic::Code::NotFound if status.message().contains("lease") => {
@@ -225,25 +230,13 @@ impl ConfigStore for EtcdStore {
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let op = || format!("keep lease {lease} alive");
-        let (mut keeper, mut responses) = self
-            .client
+        // Opening the keep-alive stream sends one renewal and checks its answer.
+        self.client
             .lease_client()
             .keep_alive(lease.0)
             .await
-            .map_err(|e| map_error(op(), Some(lease), e))?;
-        keeper
-            .keep_alive()
-            .await
-            .map_err(|e| map_error(op(), Some(lease), e))?;
-        match responses
-            .message()
-            .await
-            .map_err(|e| map_error(op(), Some(lease), e))?
-        {
-            Some(resp) if resp.ttl() > 0 => Ok(()),
-            _ => Err(StoreError::LeaseNotFound(lease)),
-        }
+            .map(|_| ())
+            .map_err(|e| map_error(format!("keep lease {lease} alive"), Some(lease), e))
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {

@@ -1,1 +1,7 @@
+//! The config store's contract, run against both backends, and the etcd cluster behaviour.
+
+#[macro_use]
 mod contract;
+mod cluster;
+mod etcd;
+mod memory;

@@ -15,6 +15,7 @@ mod postgres;
 mod process;
 mod redis;
 mod registry;
+mod service;
 mod wait;
 
 pub use binaries::require;
@@ -25,4 +26,5 @@ pub use postgres::Postgres;
 pub use process::{ServiceProcess, unique_id};
 pub use redis::Redis;
 pub use registry::Registry;
+pub use service::{STOP_GRACE, assert_stops_cleanly, start_service};
 pub use wait::eventually;

@@ -1,1 +1,58 @@
+//! The `deis-controller` binary as an operator runs it.
 
+use std::time::Duration;
+
+use deis_store::keys::{Component, Key};
+use deis_store::{ConfigStore, EtcdStore};
+use deis_testkit::{Etcd, assert_stops_cleanly, eventually, free_addr, start_service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_deis-controller");
+
+#[tokio::test]
+async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = free_addr();
+    let env = [
+        ("DEIS_CONTROLLER_LISTEN", addr.to_string()),
+        ("DEIS_DATA_DIR", dir.path().display().to_string()),
+    ];
+    let process = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+    assert_stops_cleanly(process);
+}
+
+#[tokio::test]
+async fn publishes_its_endpoint_in_etcd_and_withdraws_it_on_sigterm() {
+    let etcd = Etcd::start().await;
+    let namespace = format!("/{}", deis_testkit::unique_id());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = free_addr();
+    let env = [
+        ("DEIS_CONTROLLER_LISTEN", addr.to_string()),
+        ("DEIS_DATA_DIR", dir.path().display().to_string()),
+        ("DEIS_ETCD_ENDPOINTS", etcd.endpoint()),
+        ("DEIS_ETCD_NAMESPACE", namespace.clone()),
+    ];
+    let process = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+    let store = EtcdStore::connect(&[etcd.endpoint()], &namespace)
+        .await
+        .expect("connect to etcd");
+    let port_key = Key::port(Component::Controller).path();
+    eventually(Duration::from_secs(10), "the controller's port in etcd", || async {
+        match store.get(&port_key).await {
+            Ok(Some(kv)) if kv.value == addr.port().to_string() => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    let host = store
+        .get(&Key::host(Component::Controller).path())
+        .await
+        .expect("get")
+        .expect("the host is published with the port");
+    assert_eq!(host.value, "127.0.0.1");
+    assert!(host.lease.is_some(), "the endpoint is held by a lease");
+
+    assert_stops_cleanly(process);
+    // Revoked on the way out, not left to expire 20 s later.
+    assert_eq!(store.get(&port_key).await.expect("get"), None);
+}

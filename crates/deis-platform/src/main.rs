@@ -1,65 +1,67 @@
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
 use deis_runtime::CommonArgs;
 
-/// The whole Deis platform in one process, on embedded defaults.
+/// The whole Deis platform in one process, on embedded defaults. Flags override the
+/// configuration file, which overrides the defaults.
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
-    /// Address of the controller's API.
-    #[arg(long, env = "DEIS_CONTROLLER_LISTEN", default_value = "0.0.0.0:8000")]
-    controller_listen: std::net::SocketAddr,
-    /// Address for app traffic.
-    #[arg(long, env = "DEIS_ROUTER_LISTEN", default_value = "0.0.0.0:80")]
-    router_listen: std::net::SocketAddr,
-    /// Address of the router's health and metrics.
-    #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
-    router_admin_listen: std::net::SocketAddr,
-    /// Address of the builder's health endpoint.
-    #[arg(long, env = "DEIS_BUILDER_HTTP_LISTEN", default_value = "0.0.0.0:2224")]
-    builder_http_listen: std::net::SocketAddr,
-    /// Address of the logger's API.
-    #[arg(long, env = "DEIS_LOGGER_LISTEN", default_value = "0.0.0.0:8088")]
-    logger_listen: std::net::SocketAddr,
-    /// Address of the registry proxy.
-    #[arg(
-        long,
-        env = "DEIS_REGISTRY_PROXY_LISTEN",
-        default_value = "0.0.0.0:5000"
-    )]
-    registry_proxy_listen: std::net::SocketAddr,
-    /// Directory for the controller's database and other state.
-    #[arg(
-        long,
-        env = "DEIS_DATA_DIR",
-        default_value = "/var/lib/deis/controller"
-    )]
-    data_dir: std::path::PathBuf,
+    /// A TOML configuration file (see deploy/platform.example.toml).
+    #[arg(long, env = "DEIS_CONFIG")]
+    config: Option<PathBuf>,
+    /// Address of the controller's API [default: 0.0.0.0:8000].
+    #[arg(long, env = "DEIS_CONTROLLER_LISTEN")]
+    controller_listen: Option<SocketAddr>,
+    /// Address for app traffic [default: 0.0.0.0:80].
+    #[arg(long, env = "DEIS_ROUTER_LISTEN")]
+    router_listen: Option<SocketAddr>,
+    /// Address of the router's health and metrics [default: 0.0.0.0:9090].
+    #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN")]
+    router_admin_listen: Option<SocketAddr>,
+    /// Address of the builder's health endpoint [default: 0.0.0.0:2224].
+    #[arg(long, env = "DEIS_BUILDER_HTTP_LISTEN")]
+    builder_http_listen: Option<SocketAddr>,
+    /// Address of the logger's API [default: 0.0.0.0:8088].
+    #[arg(long, env = "DEIS_LOGGER_LISTEN")]
+    logger_listen: Option<SocketAddr>,
+    /// Address of the registry proxy [default: 0.0.0.0:5000].
+    #[arg(long, env = "DEIS_REGISTRY_PROXY_LISTEN")]
+    registry_proxy_listen: Option<SocketAddr>,
+    /// Directory for the controller's database and other state [default: /var/lib/deis/controller].
+    #[arg(long, env = "DEIS_DATA_DIR")]
+    data_dir: Option<PathBuf>,
     #[command(flatten)]
     common: CommonArgs,
 }
 
 fn main() -> ExitCode {
     let args = Args::parse();
-    let drain = args.common.drain();
-    let mut config = deis_platform::Config {
-        store: args.common.store(),
-        ..Default::default()
-    };
-    config.controller.listen = args.controller_listen;
-    config.controller.data_dir = args.data_dir;
-    config.controller.drain = drain;
-    config.router.listen = args.router_listen;
-    config.router.admin_listen = args.router_admin_listen;
-    config.router.drain = drain;
-    config.builder.http_listen = args.builder_http_listen;
-    config.builder.drain = drain;
-    config.logger.listen = args.logger_listen;
-    config.logger.drain = drain;
-    config.registry_proxy.listen = args.registry_proxy_listen;
-    config.registry_proxy.drain = drain;
-    deis_runtime::service_main("deis-platform", |shutdown| {
-        deis_platform::start(config, shutdown)
+    deis_runtime::service_main("deis-platform", |shutdown| async move {
+        let mut config = match &args.config {
+            Some(path) => deis_platform::Config::load(path)?,
+            None => deis_platform::Config::default(),
+        };
+        if !args.common.etcd_endpoints.is_empty() {
+            config.store = args.common.store();
+        }
+        let set = |slot: &mut SocketAddr, flag: Option<SocketAddr>| {
+            if let Some(addr) = flag {
+                *slot = addr;
+            }
+        };
+        set(&mut config.controller.listen, args.controller_listen);
+        set(&mut config.router.listen, args.router_listen);
+        set(&mut config.router.admin_listen, args.router_admin_listen);
+        set(&mut config.builder.http_listen, args.builder_http_listen);
+        set(&mut config.logger.listen, args.logger_listen);
+        set(&mut config.registry_proxy.listen, args.registry_proxy_listen);
+        if let Some(dir) = args.data_dir {
+            config.controller.data_dir = dir;
+        }
+        deis_platform::start(config, shutdown).await
     })
 }

@@ -60,3 +60,115 @@ pub async fn serve_http(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::sync::{Notify, mpsc};
+
+    use super::*;
+
+    /// A server whose `/slow` handler reports that it started, then waits for `release`.
+    async fn slow_server(
+        drain: Duration,
+    ) -> (
+        SocketAddr,
+        CancellationToken,
+        mpsc::Receiver<()>,
+        Arc<Notify>,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    ) {
+        let (started_tx, started_rx) = mpsc::channel(1);
+        let release = Arc::new(Notify::new());
+        let gate = release.clone();
+        let router = health_router().route(
+            "/slow",
+            get(move || {
+                let (started, gate) = (started_tx.clone(), gate.clone());
+                async move {
+                    let _ = started.send(()).await;
+                    gate.notified().await;
+                    "done"
+                }
+            }),
+        );
+        let listener = bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+            .await
+            .expect("bind");
+        let addr = listener.local_addr().expect("address");
+        let shutdown = CancellationToken::new();
+        let server = tokio::spawn(serve_http(listener, router, shutdown.clone(), drain));
+        (addr, shutdown, started_rx, release, server)
+    }
+
+    async fn send_slow(addr: SocketAddr) -> tokio::net::TcpStream {
+        let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+        stream
+            .write_all(b"GET /slow HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n")
+            .await
+            .expect("send");
+        stream
+    }
+
+    #[tokio::test]
+    async fn a_request_in_flight_at_shutdown_still_gets_its_answer() {
+        let (addr, shutdown, mut started, release, server) =
+            slow_server(Duration::from_secs(30)).await;
+        let mut stream = send_slow(addr).await;
+        started.recv().await.expect("the handler started");
+        shutdown.cancel();
+        // New connections are refused once draining began.
+        wait_until_refused(addr).await;
+        assert!(!server.is_finished(), "the server waits for the request in flight");
+        release.notify_one();
+        let mut response = String::new();
+        stream
+            .read_to_string(&mut response)
+            .await
+            .expect("read the answer");
+        assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+        assert!(response.ends_with("done"), "{response}");
+        server
+            .await
+            .expect("server task")
+            .expect("a clean stop after the drain");
+    }
+
+    #[tokio::test]
+    async fn a_request_that_never_ends_is_cut_at_the_drain_deadline() {
+        let (addr, shutdown, mut started, _release, server) =
+            slow_server(Duration::from_millis(200)).await;
+        let _stream = send_slow(addr).await;
+        started.recv().await.expect("the handler started");
+        shutdown.cancel();
+        tokio::time::timeout(Duration::from_secs(10), server)
+            .await
+            .expect("serve_http returns once the drain period is over")
+            .expect("server task")
+            .expect("the cut is not an error");
+    }
+
+    async fn wait_until_refused(addr: SocketAddr) {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+        while tokio::net::TcpStream::connect(addr).await.is_ok() {
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "still accepting connections"
+            );
+            tokio::task::yield_now().await;
+        }
+    }
+
+    #[tokio::test]
+    async fn a_taken_port_says_so() {
+        let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = taken.local_addr().expect("address");
+        let err = bind(addr).await.expect_err("the port is taken");
+        assert!(
+            err.to_string().contains("another process uses this port"),
+            "{err}"
+        );
+    }
+}

@@ -40,9 +40,8 @@ where
         let signals = tokio::spawn(shutdown_on_signals(shutdown.clone()));
         let result = body(shutdown.clone()).await;
         shutdown.cancel();
-        match signals.await {
-            Ok(Err(e)) => tracing::warn!(error = %e, "Signal handling failed"),
-            Ok(Ok(())) | Err(_) => {}
+        if let Ok(Err(e)) = signals.await {
+            tracing::warn!(error = %e, "Signal handling failed");
         }
         result
     });

@@ -5,3 +5,4 @@ mod contract;
 mod cluster;
 mod etcd;
 mod memory;
+mod schema;

@@ -48,27 +48,39 @@ async fn one_process_hosts_every_component_on_one_store() {
     ));
 
     for (addr, path) in health {
-        eventually(Duration::from_secs(10), &format!("{path} on {addr}"), || async move {
-            match tokio::task::spawn_blocking(move || http_get(addr, path)).await {
-                Ok(Ok((200, _))) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+        eventually(
+            Duration::from_secs(10),
+            &format!("{path} on {addr}"),
+            || async move {
+                match tokio::task::spawn_blocking(move || http_get(addr, path)).await {
+                    Ok(Ok((200, _))) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
         .await;
     }
     // The components share the store: what the controller publishes, everyone can read.
-    eventually(Duration::from_secs(10), "the endpoints in the shared store", || {
-        let store = store.clone();
-        async move {
-            let controller = store.get(&Key::port(Component::Controller).path()).await;
-            let logs = store.get(&Key::host(Component::Logs).path()).await;
-            let registry = store.get(&Key::host(Component::Registry).path()).await;
-            match (controller, logs, registry) {
-                (Ok(Some(c)), Ok(Some(_)), Ok(Some(_))) if c.value == controller_port.to_string() => Ok(()),
-                other => Err(format!("{other:?}")),
+    eventually(
+        Duration::from_secs(10),
+        "the endpoints in the shared store",
+        || {
+            let store = store.clone();
+            async move {
+                let controller = store.get(&Key::port(Component::Controller).path()).await;
+                let logs = store.get(&Key::host(Component::Logs).path()).await;
+                let registry = store.get(&Key::host(Component::Registry).path()).await;
+                match (controller, logs, registry) {
+                    (Ok(Some(c)), Ok(Some(_)), Ok(Some(_)))
+                        if c.value == controller_port.to_string() =>
+                    {
+                        Ok(())
+                    }
+                    other => Err(format!("{other:?}")),
+                }
             }
-        }
-    })
+        },
+    )
     .await;
 
     shutdown.cancel();

@@ -61,13 +61,19 @@ fn every_component_has_a_unit_that_runs_its_container() {
             "{unit}"
         );
         let stop = get("ExecStop");
-        assert!(stop.contains(&format!("docker stop --time 15 {container}")), "{unit}: {stop}");
+        assert!(
+            stop.contains(&format!("docker stop --time 15 {container}")),
+            "{unit}: {stop}"
+        );
         assert!(
             15 > deis_runtime_default_drain(),
             "docker stop must wait longer than the drain period"
         );
         assert_eq!(get("Restart"), "on-failure", "{unit}");
-        assert!(sections.contains_key("X-Fleet"), "{unit} has fleet placement");
+        assert!(
+            sections.contains_key("X-Fleet"),
+            "{unit} has fleet placement"
+        );
     }
 }
 

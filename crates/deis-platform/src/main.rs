@@ -58,7 +58,10 @@ fn main() -> ExitCode {
         set(&mut config.router.admin_listen, args.router_admin_listen);
         set(&mut config.builder.http_listen, args.builder_http_listen);
         set(&mut config.logger.listen, args.logger_listen);
-        set(&mut config.registry_proxy.listen, args.registry_proxy_listen);
+        set(
+            &mut config.registry_proxy.listen,
+            args.registry_proxy_listen,
+        );
         if let Some(dir) = args.data_dir {
             config.controller.data_dir = dir;
         }

@@ -53,8 +53,12 @@ pub async fn serve_http(
     let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
     tokio::select! {
-        result = &mut server => result,
-        _ = async { shutdown.cancelled().await; tokio::time::sleep(drain).await } => {
+        result = &mut server => return result,
+        _ = shutdown.cancelled() => {}
+    }
+    match tokio::time::timeout(drain, &mut server).await {
+        Ok(result) => result,
+        Err(_) => {
             tracing::warn!(listen.addr = %addr, drain.secs = drain.as_secs(), "Connections still open after the drain period; closing them");
             Ok(())
         }
@@ -121,7 +125,10 @@ mod tests {
         shutdown.cancel();
         // New connections are refused once draining began.
         wait_until_refused(addr).await;
-        assert!(!server.is_finished(), "the server waits for the request in flight");
+        assert!(
+            !server.is_finished(),
+            "the server waits for the request in flight"
+        );
         release.notify_one();
         let mut response = String::new();
         stream

@@ -37,12 +37,16 @@ async fn publishes_its_endpoint_in_etcd_and_withdraws_it_on_sigterm() {
         .await
         .expect("connect to etcd");
     let port_key = Key::port(Component::Controller).path();
-    eventually(Duration::from_secs(10), "the controller's port in etcd", || async {
-        match store.get(&port_key).await {
-            Ok(Some(kv)) if kv.value == addr.port().to_string() => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the controller's port in etcd",
+        || async {
+            match store.get(&port_key).await {
+                Ok(Some(kv)) if kv.value == addr.port().to_string() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     let host = store
         .get(&Key::host(Component::Controller).path())

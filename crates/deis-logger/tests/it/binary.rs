@@ -8,6 +8,12 @@ const BIN: &str = env!("CARGO_BIN_EXE_deis-logger");
 async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let addr = free_addr();
-    let process = start_service(BIN, &[("DEIS_LOGGER_LISTEN", addr.to_string())], &[(addr, "/healthz")], dir.path()).await;
+    let process = start_service(
+        BIN,
+        &[("DEIS_LOGGER_LISTEN", addr.to_string())],
+        &[(addr, "/healthz")],
+        dir.path(),
+    )
+    .await;
     assert_stops_cleanly(process);
 }

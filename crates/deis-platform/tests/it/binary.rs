@@ -52,6 +52,9 @@ async fn a_port_in_use_is_one_clear_line_and_exit_1() {
         .lines()
         .find(|l| l.starts_with("deis-platform: "))
         .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
-    assert!(line.contains(&format!("cannot listen on {taken_addr}")), "{line}");
+    assert!(
+        line.contains(&format!("cannot listen on {taken_addr}")),
+        "{line}"
+    );
     assert!(line.contains("another process uses this port"), "{line}");
 }

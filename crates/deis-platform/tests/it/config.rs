@@ -5,7 +5,10 @@ use deis_store::StoreConfig;
 
 #[test]
 fn the_example_configuration_loads_and_matches_the_defaults() {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../deploy/platform.example.toml");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../deploy/platform.example.toml"
+    );
     let config = Config::load(std::path::Path::new(path)).expect("the example loads");
     let defaults = Config::default();
     assert_eq!(config.store, StoreConfig::Memory);
@@ -21,10 +24,9 @@ fn the_example_configuration_loads_and_matches_the_defaults() {
 
 #[test]
 fn etcd_is_chosen_in_the_file() {
-    let config = Config::parse(
-        "[store]\nbackend = \"etcd\"\nendpoints = [\"http://10.0.0.1:2379\"]\n",
-    )
-    .expect("valid");
+    let config =
+        Config::parse("[store]\nbackend = \"etcd\"\nendpoints = [\"http://10.0.0.1:2379\"]\n")
+            .expect("valid");
     assert_eq!(
         config.store,
         StoreConfig::Etcd {

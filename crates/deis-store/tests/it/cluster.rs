@@ -13,16 +13,25 @@ use crate::contract::next_event;
 
 /// Writes `/w/<i>` for `i` in `range`, each exactly once: a write that fails because a member
 /// went away is retried as a create, which cannot apply twice.
-async fn write(store: &Arc<dyn ConfigStore>, ns: &str, range: std::ops::Range<usize>, done: &AtomicUsize) {
+async fn write(
+    store: &Arc<dyn ConfigStore>,
+    ns: &str,
+    range: std::ops::Range<usize>,
+    done: &AtomicUsize,
+) {
     for i in range {
         let key = format!("{ns}/w/{i:05}");
-        eventually(Duration::from_secs(20), &format!("{key} to be written"), || async {
-            match store.txn(Txn::create(key.clone(), i.to_string())).await {
-                Ok(_) => Ok(()),
-                Err(e) if e.is_retryable() => Err(e.to_string()),
-                Err(e) => panic!("writing {key} failed for good: {e}"),
-            }
-        })
+        eventually(
+            Duration::from_secs(20),
+            &format!("{key} to be written"),
+            || async {
+                match store.txn(Txn::create(key.clone(), i.to_string())).await {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.is_retryable() => Err(e.to_string()),
+                    Err(e) => panic!("writing {key} failed for good: {e}"),
+                }
+            },
+        )
         .await;
         done.fetch_add(1, Ordering::SeqCst);
     }
@@ -34,10 +43,16 @@ async fn a_watch_survives_member_restarts_without_losing_or_repeating_events() {
     let mut cluster = EtcdCluster::start().await;
     let ns = format!("/{}", deis_testkit::unique_id());
     let endpoints = cluster.endpoints();
-    let watcher: Arc<dyn ConfigStore> =
-        Arc::new(EtcdStore::connect(&endpoints, "").await.expect("connect watcher"));
-    let writer: Arc<dyn ConfigStore> =
-        Arc::new(EtcdStore::connect(&endpoints, "").await.expect("connect writer"));
+    let watcher: Arc<dyn ConfigStore> = Arc::new(
+        EtcdStore::connect(&endpoints, "")
+            .await
+            .expect("connect watcher"),
+    );
+    let writer: Arc<dyn ConfigStore> = Arc::new(
+        EtcdStore::connect(&endpoints, "")
+            .await
+            .expect("connect writer"),
+    );
     let mut watch = watcher.watch(&format!("{ns}/w/"), 0).await.expect("watch");
 
     // Kill and restart each member in turn, so the member serving the watch dies at some point,
@@ -61,9 +76,16 @@ async fn a_watch_survives_member_restarts_without_losing_or_repeating_events() {
     for _ in 0..next {
         let event = next_event(&mut watch).await;
         assert_eq!(event.kind, EventKind::Put);
-        assert!(event.kv.mod_revision > last_revision, "events arrive in revision order");
+        assert!(
+            event.kv.mod_revision > last_revision,
+            "events arrive in revision order"
+        );
         last_revision = event.kv.mod_revision;
-        assert!(seen.insert(event.kv.key.clone()), "{} delivered twice", event.kv.key);
+        assert!(
+            seen.insert(event.kv.key.clone()),
+            "{} delivered twice",
+            event.kv.key
+        );
     }
     assert_eq!(seen.len(), next, "every write was delivered");
 
@@ -74,17 +96,23 @@ async fn a_watch_survives_member_restarts_without_losing_or_repeating_events() {
 
     // The cluster is whole again: every member answers.
     for i in 0..3 {
-        let one = EtcdStore::connect(&[cluster.endpoint(i)], "").await.expect("connect");
-        eventually(Duration::from_secs(10), &format!("member {i} to serve reads"), || {
-            let one = one.clone();
-            let key = format!("{ns}/w/00000");
-            async move {
-                match one.get(&key).await {
-                    Ok(Some(_)) => Ok(()),
-                    other => Err(format!("{other:?}")),
+        let one = EtcdStore::connect(&[cluster.endpoint(i)], "")
+            .await
+            .expect("connect");
+        eventually(
+            Duration::from_secs(10),
+            &format!("member {i} to serve reads"),
+            || {
+                let one = one.clone();
+                let key = format!("{ns}/w/00000");
+                async move {
+                    match one.get(&key).await {
+                        Ok(Some(_)) => Ok(()),
+                        other => Err(format!("{other:?}")),
+                    }
                 }
-            }
-        })
+            },
+        )
         .await;
     }
 }

@@ -10,9 +10,12 @@ use crate::contract::Fixture;
 
 async fn etcd() -> Fixture {
     let etcd = Etcd::start().await;
-    let store = EtcdStore::connect(&[etcd.endpoint()], &format!("/{}", deis_testkit::unique_id()))
-        .await
-        .expect("connect to etcd");
+    let store = EtcdStore::connect(
+        &[etcd.endpoint()],
+        &format!("/{}", deis_testkit::unique_id()),
+    )
+    .await
+    .expect("connect to etcd");
     Fixture {
         store: Arc::new(store),
         _guard: Box::new(etcd),
@@ -25,7 +28,9 @@ store_contract!(etcd);
 async fn an_unreachable_etcd_is_a_retryable_error() {
     let port = deis_testkit::free_port();
     let result = match EtcdStore::connect(&[format!("http://127.0.0.1:{port}")], "").await {
-        Ok(store) => deis_store::ConfigStore::get(&store, "/deis/platform/domain").await.map(|_| ()),
+        Ok(store) => deis_store::ConfigStore::get(&store, "/deis/platform/domain")
+            .await
+            .map(|_| ()),
         Err(e) => Err(e),
     };
     let err = result.expect_err("nothing listens there");

@@ -24,7 +24,10 @@ async fn a_watch_before_the_kept_history_is_told_to_relist() {
         store.put("/deis/a", v, None).await.expect("put");
     }
     match store.watch("/deis/", first).await {
-        Err(StoreError::Compacted { requested, compacted }) => {
+        Err(StoreError::Compacted {
+            requested,
+            compacted,
+        }) => {
             assert_eq!(requested, first);
             assert!(compacted >= first);
         }
@@ -33,6 +36,9 @@ async fn a_watch_before_the_kept_history_is_told_to_relist() {
     }
     // From the oldest kept revision it works and starts there.
     let listing = store.list("/deis/").await.expect("list");
-    let mut watch = store.watch("/deis/", listing.revision - 2).await.expect("watch");
+    let mut watch = store
+        .watch("/deis/", listing.revision - 2)
+        .await
+        .expect("watch");
     assert_eq!(next_event(&mut watch).await.kv.value, "2");
 }

@@ -9,7 +9,10 @@ const SAMPLES: [(&str, &str); 9] = [
     ("<domain>", "www.example.com"),
     ("<cn>", "www.example.com"),
     ("<user>", "alice"),
-    ("<fingerprint>", "88:25:ed:67:56:91:3d:c6:1b:7f:42:c6:9b:41:24:80"),
+    (
+        "<fingerprint>",
+        "88:25:ed:67:56:91:3d:c6:1b:7f:42:c6:9b:41:24:80",
+    ),
     ("<host>", "10.0.0.1"),
     ("<setting>", "hsts/maxAge"),
 ];
@@ -64,5 +67,8 @@ fn routes_and_apps_parse_to_their_typed_forms() {
     };
     assert_eq!(container.app.as_str(), "myapp");
     assert_eq!(container.num, 1);
-    assert!(matches!(Key::parse("/deis/services/myapp"), Ok(Key::App(_))));
+    assert!(matches!(
+        Key::parse("/deis/services/myapp"),
+        Ok(Key::App(_))
+    ));
 }

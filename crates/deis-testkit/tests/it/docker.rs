@@ -63,7 +63,9 @@ async fn the_base_image_runs_and_cleanup_removes_everything_labelled() {
         .expect("list containers");
     assert!(left.is_empty(), "containers left: {left:?}");
     let images = client
-        .list_images(Some(ListImagesOptionsBuilder::new().filters(&filters).build()))
+        .list_images(Some(
+            ListImagesOptionsBuilder::new().filters(&filters).build(),
+        ))
         .await
         .expect("list images");
     assert!(images.is_empty(), "images left: {images:?}");

@@ -14,7 +14,11 @@ async fn postgres_gives_each_test_its_own_database() {
         .args(["-tAc", "SELECT current_database()"])
         .output()
         .expect("run psql");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "app_test");
 }
 

@@ -18,6 +18,9 @@ pub struct Config {
     pub data_dir: PathBuf,
     /// A PostgreSQL URL; SQLite under `data_dir` when absent.
     pub database_url: Option<String>,
+    /// The platform domain used until `/deis/platform/domain` is set: apps answer on
+    /// `<app>.<domain>`.
+    pub platform_domain: String,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -30,6 +33,7 @@ impl Default for Config {
             advertise_host: None,
             data_dir: PathBuf::from("/var/lib/deis/controller"),
             database_url: None,
+            platform_domain: "localhost".to_owned(),
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }

@@ -1,26 +1,36 @@
-//! The controller: the platform's brain. It will serve the Deis v1 REST API (1.7) to the `deis`
-//! client, the internal gRPC API to the builder, keep apps, releases and desired state in the
-//! database, and drive the scheduler.
+//! The controller: the platform's brain. It serves the Deis v1 REST API (API 1.7) that the
+//! unmodified Deis v1.13 `deis` client speaks, keeps users, apps, configs, builds, releases and
+//! desired containers in its database (SQLite by default, PostgreSQL with `DATABASE_URL`), mirrors
+//! what the router and builder need into the config store, and asks a [`scheduler::Scheduler`]
+//! to run releases.
 //!
-//! Today it is the service skeleton: configuration, listeners, `/healthz`, its endpoint
-//! published at `/deis/controller/{host,port}`, and a drained shutdown. It is not the router
-//! (which forwards `deis.{domain}` here) and not the scheduler's backends.
+//! It is not the scheduler's backends (Docker, Swarm), the router, or the logger: it talks to
+//! them through the scheduler interface, the config store and the logger's gRPC API.
 
+pub(crate) mod api;
 mod config;
+mod db;
+pub(crate) mod domain;
+mod logs;
+mod mirror;
+mod passwords;
+pub mod scheduler;
+mod time;
 
 use std::sync::Arc;
 
 use deis_runtime::{BindError, HttpComponent, bind, serve_component};
-use deis_store::ConfigStore;
-use deis_store::keys::Component;
+use deis_store::keys::{Component, Key};
+use deis_store::{ConfigStore, Txn};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use db::DbError;
 
 /// The sockets the controller serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {
-    /// The REST API (and, later, gRPC on the same port).
+    /// The REST API.
     pub http: TcpListener,
 }
 
@@ -36,9 +46,22 @@ impl Listeners {
 /// Why the controller stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// The database could not be opened.
+    #[error(transparent)]
+    Database(#[from] DbError),
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
+}
+
+/// Creates the controller's secrets in the store when they are missing (first start).
+async fn ensure_defaults(store: &Arc<dyn ConfigStore>) {
+    let key = Key::setting(Component::Controller, "builderKey").map(|k| k.path());
+    if let Ok(path) = key
+        && let Err(e) = store.txn(Txn::create(path, passwords::new_token())).await
+    {
+        tracing::warn!(error = %e, "Could not create the builder key");
+    }
 }
 
 /// Runs the controller until `shutdown` is cancelled, then drains and returns.
@@ -48,13 +71,26 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
+    ensure_defaults(&store).await;
+    let state = api::AppState {
+        db: db.clone(),
+        mirror: mirror::Mirror::new(store.clone()),
+        scheduler: Arc::new(scheduler::RecordOnlyScheduler),
+        locks: Arc::default(),
+        default_domain: config.platform_domain.clone(),
+    };
+    if let Err(e) = state.mirror.republish(&db).await {
+        tracing::warn!(error = %e, "Republishing the database to the config store failed");
+    }
     let spec = HttpComponent {
         component: Component::Controller,
         publish: true,
         advertise_host: config.advertise_host.clone(),
         drain: config.drain,
+        own_health: true,
     };
-    serve_component(spec, listeners.http, axum::Router::new(), store, shutdown)
+    serve_component(spec, listeners.http, api::router(state), store, shutdown)
         .await
         .map_err(Error::Serve)
 }

@@ -26,6 +26,9 @@ struct Args {
     /// PostgreSQL URL; SQLite under the data directory when absent.
     #[arg(long, env = "DATABASE_URL")]
     database_url: Option<String>,
+    /// The platform domain until `/deis/platform/domain` is set in the store.
+    #[arg(long, env = "DEIS_PLATFORM_DOMAIN", default_value = "localhost")]
+    platform_domain: String,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -38,6 +41,7 @@ fn main() -> ExitCode {
             advertise_host: args.advertise_host,
             data_dir: args.data_dir,
             database_url: args.database_url,
+            platform_domain: args.platform_domain,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -53,6 +53,7 @@ pub async fn run(
         publish: true,
         advertise_host: config.advertise_host.clone(),
         drain: config.drain,
+        own_health: false,
     };
     serve_component(spec, listeners.http, axum::Router::new(), store, shutdown)
         .await

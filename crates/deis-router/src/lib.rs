@@ -64,6 +64,7 @@ pub async fn run(
         publish: false,
         advertise_host: config.advertise_host.clone(),
         drain: config.drain,
+        own_health: false,
     };
     let (proxy, admin) = tokio::join!(
         serve_component(

@@ -73,6 +73,8 @@ pub struct HttpComponent {
     pub advertise_host: Option<String>,
     /// The drain period after shutdown.
     pub drain: Duration,
+    /// Whether the component's router answers `/healthz` itself (else a plain one is added).
+    pub own_health: bool,
 }
 
 /// Serves `router` (with `/healthz` added) on `listener` until `shutdown`, publishing the
@@ -97,13 +99,12 @@ pub async fn serve_component(
             stop_publishing.clone(),
         ));
     }
-    let result = serve_http(
-        listener,
-        health_router().merge(router),
-        shutdown,
-        spec.drain,
-    )
-    .await;
+    let router = if spec.own_health {
+        router
+    } else {
+        health_router().merge(router)
+    };
+    let result = serve_http(listener, router, shutdown, spec.drain).await;
     stop_publishing.cancel();
     tasks.close();
     tasks.wait().await;

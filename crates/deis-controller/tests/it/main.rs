@@ -1,1 +1,16 @@
+//! The controller over real HTTP, on SQLite and on PostgreSQL: every endpoint group, with the
+//! status lines, headers and bodies the Deis v1.13 client depends on.
+
+#[macro_use]
+mod support;
+
+mod apps;
+mod auth;
 mod binary;
+mod builds;
+mod concurrency;
+mod config;
+mod hooks;
+mod keys;
+mod perms;
+mod wire;

@@ -1,0 +1,321 @@
+//! Config (§4.6), builds (§4.7) and releases (§4.8): every change here is a new release.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::auth::{required, text};
+use super::error::{ApiError, ApiResult};
+use super::extract::{Body, Caller};
+use super::page::Page;
+use super::{AppState, render};
+use crate::db::{App, Build, Config, User};
+use crate::domain::config::{Maps, merge, parse_change};
+use crate::domain::release::{self, Change};
+use crate::time;
+
+fn release_headers(version: i64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&version.to_string()) {
+        headers.insert("deis-release", v.clone());
+        headers.insert("x-deis-release", v);
+    }
+    headers
+}
+
+pub(crate) async fn config(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+) -> ApiResult<Json<Value>> {
+    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let latest = state
+        .db
+        .latest_release(&app.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let config = state
+        .db
+        .config(&latest.config)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(render::config(&config)?))
+}
+
+/// Applies a config change to `app` as `actor`: the new config and its release. Shared with the
+/// builder's API.
+pub(crate) async fn change_config(
+    state: &AppState,
+    app: &App,
+    actor: &str,
+    body: &Map<String, Value>,
+) -> ApiResult<(Config, crate::db::Release)> {
+    let changes = parse_change(body)?;
+    let _guard = state.locks.lock(&app.id).await?;
+    let latest = state
+        .db
+        .latest_release(&app.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let current = state
+        .db
+        .config(&latest.config)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    // Merged onto the current release's config, so a change after a rollback builds on what
+    // runs (Deis merged onto the newest config row, re-applying rolled-back values).
+    let merged = merge(&Maps::from_row(&current)?, &changes);
+    let now = time::now();
+    let text = |m: &Map<String, Value>| {
+        serde_json::to_string(m).map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let config = Config {
+        uuid: time::new_uuid(),
+        owner: actor.to_owned(),
+        app: app.id.clone(),
+        config_values: text(&merged.values)?,
+        memory: text(&merged.memory)?,
+        cpu: text(&merged.cpu)?,
+        tags: text(&merged.tags)?,
+        created: now,
+        updated: now,
+    };
+    let release = release::create(
+        state,
+        app,
+        actor,
+        Change {
+            config: Some(config.clone()),
+            ..Change::default()
+        },
+    )
+    .await?;
+    Ok((config, release))
+}
+
+pub(crate) async fn set_config(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let (config, release) = change_config(&state, &app, &caller.username, &body).await?;
+    let mut rendered = render::config(&config)?;
+    if release.build.is_some()
+        && let Some(values) = rendered.get_mut("values").and_then(Value::as_object_mut)
+    {
+        values.insert("DEIS_APP".into(), json!(app.id));
+        values.insert(
+            "DEIS_RELEASE".into(),
+            json!(format!("v{}", release.version)),
+        );
+    }
+    Ok((
+        StatusCode::CREATED,
+        release_headers(release.version),
+        Json(rendered),
+    )
+        .into_response())
+}
+
+pub(crate) async fn builds(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    page: Page,
+) -> ApiResult<Json<Value>> {
+    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let (rows, count) = state.db.builds(&app.id, page.limit, page.offset).await?;
+    let results = rows.iter().map(render::build).collect::<Result<_, _>>()?;
+    Ok(Json(page.envelope(count, results)))
+}
+
+pub(crate) async fn build(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, uuid)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let build = state
+        .db
+        .build(&uuid)
+        .await?
+        .filter(|b| b.app == app.id)
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(render::build(&build)?))
+}
+
+/// The procfile of a build request: an object of strings, or a string holding one.
+fn procfile(body: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
+    let value = match body.get("procfile") {
+        None | Some(Value::Null) => return Ok(Map::new()),
+        Some(Value::String(s)) if s.is_empty() => return Ok(Map::new()),
+        Some(Value::String(s)) => serde_json::from_str::<Value>(s)
+            .map_err(|_| ApiError::field("procfile", "Value must be a JSON object"))?,
+        Some(v) => v.clone(),
+    };
+    match value {
+        Value::Object(m) if m.values().all(Value::is_string) => Ok(m),
+        _ => Err(ApiError::field(
+            "procfile",
+            "Value must be a JSON object of process types to commands",
+        )),
+    }
+}
+
+/// Creates a build of `app` as `actor` and releases it. Shared with the builder's API.
+pub(crate) async fn create_build_for(
+    state: &AppState,
+    app: &App,
+    actor: &User,
+    body: &Map<String, Value>,
+) -> ApiResult<(Build, crate::db::Release)> {
+    let image = required(body, "image")?;
+    if image.len() > 256 {
+        return Err(ApiError::field(
+            "image",
+            "Ensure this field has no more than 256 characters.",
+        ));
+    }
+    let sha = text(body, "sha")?.unwrap_or_default();
+    if sha.len() > 40 {
+        return Err(ApiError::field(
+            "sha",
+            "Ensure this field has no more than 40 characters.",
+        ));
+    }
+    let dockerfile = match body.get("dockerfile") {
+        Some(Value::Bool(true)) => "true".to_owned(),
+        _ => text(body, "dockerfile")
+            .unwrap_or_default()
+            .unwrap_or_default(),
+    };
+    let procfile = procfile(body)?;
+    let now = time::now();
+    let build = Build {
+        uuid: time::new_uuid(),
+        owner: actor.username.clone(),
+        app: app.id.clone(),
+        image,
+        sha,
+        procfile: serde_json::to_string(&procfile)
+            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        dockerfile,
+        created: now,
+        updated: now,
+    };
+    let _guard = state.locks.lock(&app.id).await?;
+    let app = state.db.app(&app.id).await?.ok_or(ApiError::NotFound)?;
+    let release = release::create(
+        state,
+        &app,
+        &actor.username,
+        Change {
+            build: Some(build.clone()),
+            ..Change::default()
+        },
+    )
+    .await?;
+    Ok((build, release))
+}
+
+pub(crate) async fn create_build(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let (build, release) = create_build_for(&state, &app, &caller, &body).await?;
+    Ok((
+        StatusCode::CREATED,
+        release_headers(release.version),
+        Json(render::build(&build)?),
+    )
+        .into_response())
+}
+
+pub(crate) async fn releases(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    page: Page,
+) -> ApiResult<Json<Value>> {
+    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let (rows, count) = state.db.releases(&app.id, page.limit, page.offset).await?;
+    Ok(Json(page.envelope(
+        count,
+        rows.iter().map(render::release).collect(),
+    )))
+}
+
+pub(crate) async fn release(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path((id, version)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let number = version
+        .strip_prefix('v')
+        .and_then(|n| n.parse::<i64>().ok())
+        .ok_or(ApiError::NotFound)?;
+    let release = state
+        .db
+        .release(&app.id, number)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    Ok(Json(render::release(&release)))
+}
+
+pub(crate) async fn rollback(
+    State(state): State<AppState>,
+    Caller(caller): Caller,
+    Path(id): Path<String>,
+    Body(body): Body,
+) -> ApiResult<Response> {
+    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let _guard = state.locks.lock(&app.id).await?;
+    let latest = state
+        .db
+        .latest_release(&app.id)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let target = match body.get("version") {
+        None | Some(Value::Null) => latest.version - 1,
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .ok_or_else(|| ApiError::field("version", "A valid integer is required."))?,
+        Some(Value::String(s)) => s
+            .trim_start_matches('v')
+            .parse()
+            .map_err(|_| ApiError::field("version", "A valid integer is required."))?,
+        Some(_) => return Err(ApiError::field("version", "A valid integer is required.")),
+    };
+    if target < 1 {
+        return Err(ApiError::bad_request("version cannot be below 0"));
+    }
+    let prev = state
+        .db
+        .release(&app.id, target)
+        .await?
+        .ok_or(ApiError::NotFound)?;
+    let release = release::create(
+        &state,
+        &app,
+        &caller.username,
+        Change {
+            reuse: Some((prev.config.clone(), prev.build.clone())),
+            summary: Some(format!("{} rolled back to v{target}", caller.username)),
+            ..Change::default()
+        },
+    )
+    .await?;
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({ "version": release.version })),
+    )
+        .into_response())
+}

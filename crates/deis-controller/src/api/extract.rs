@@ -1,0 +1,146 @@
+//! Request extractors: the JSON (or form) body as a map, the authenticated user, pagination.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use serde_json::{Map, Value};
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use super::error::ApiError;
+use crate::db::User;
+
+/// The largest request body accepted.
+pub(crate) const MAX_BODY: usize = 1024 * 1024;
+
+/// A request body as a JSON object (an empty body is an empty object). Form-encoded bodies are
+/// read as string fields. Anything else is a 400.
+pub(crate) struct Body(pub(crate) Map<String, Value>);
+
+impl<S: Send + Sync> FromRequest<S> for Body {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, _: &S) -> Result<Self, Self::Rejection> {
+        let form = req
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/x-www-form-urlencoded"));
+        let bytes = axum::body::to_bytes(req.into_body(), MAX_BODY)
+            .await
+            .map_err(|_| {
+                ApiError::Detail(
+                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    format!("Request body larger than {MAX_BODY} bytes"),
+                )
+            })?;
+        if form {
+            let map = url_decode_form(&bytes);
+            return Ok(Body(map));
+        }
+        if bytes.iter().all(u8::is_ascii_whitespace) {
+            return Ok(Body(Map::new()));
+        }
+        match serde_json::from_slice::<Value>(&bytes) {
+            Ok(Value::Object(map)) => Ok(Body(map)),
+            Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
+            Err(e) => Err(ApiError::bad_request(format!("JSON parse error - {e}"))),
+        }
+    }
+}
+
+fn url_decode_form(bytes: &[u8]) -> Map<String, Value> {
+    let text = String::from_utf8_lossy(bytes);
+    text.split('&')
+        .filter(|p| !p.is_empty())
+        .map(|pair| {
+            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
+            (percent_decode(k), Value::String(percent_decode(v)))
+        })
+        .collect()
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let decoded = (bytes[i] == b'%')
+            .then(|| bytes.get(i + 1..i + 3))
+            .flatten()
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (bytes[i], decoded) {
+            (_, Some(b)) => {
+                out.push(b);
+                i += 2;
+            }
+            (b'+', None) => out.push(b' '),
+            (b, None) => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The SHA-256 of a token, hex: what the database indexes tokens by.
+pub(crate) fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+/// Looks up the user of an `Authorization: token <key>` header. `Ok(None)`: no credentials.
+async fn authenticate(parts: &Parts, state: &AppState) -> Result<Option<User>, ApiError> {
+    let Some(header) = parts.headers.get("authorization") else {
+        return Ok(None);
+    };
+    let header = header.to_str().map_err(|_| ApiError::InvalidToken)?;
+    let Some((scheme, key)) = header.split_once(' ') else {
+        return Err(ApiError::InvalidToken);
+    };
+    if !scheme.eq_ignore_ascii_case("token") {
+        return Ok(None);
+    }
+    let key = key.trim();
+    let user = state.db.user_by_token_hash(&token_hash(key)).await?;
+    match user {
+        Some(u) if bool::from(u.token.as_bytes().ct_eq(key.as_bytes())) && u.is_active => {
+            Ok(Some(u))
+        }
+        _ => Err(ApiError::InvalidToken),
+    }
+}
+
+/// The authenticated caller; 401 without valid credentials.
+pub(crate) struct Caller(pub(crate) User);
+
+impl FromRequestParts<AppState> for Caller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match authenticate(parts, state).await? {
+            Some(user) => Ok(Caller(user)),
+            None => Err(ApiError::Unauthenticated),
+        }
+    }
+}
+
+/// The caller if valid credentials were sent, else anonymous (never a 401).
+pub(crate) struct MaybeCaller(pub(crate) Option<User>);
+
+impl FromRequestParts<AppState> for MaybeCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        match authenticate(parts, state).await {
+            Ok(user) => Ok(MaybeCaller(user)),
+            Err(ApiError::InvalidToken) => Ok(MaybeCaller(None)),
+            Err(e) => Err(e),
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! Persistence: one schema (`migrations/`) run on SQLite (a file under the data directory) or
+//! PostgreSQL (`DATABASE_URL`) through sqlx's `Any` driver, so every query is written once.
+//! Timestamps are microseconds since the epoch; maps are JSON text.
+
+mod apps;
+mod keys;
+mod releases;
+mod users;
+
+use std::path::Path;
+
+use sqlx::any::AnyPoolOptions;
+use sqlx::{AnyPool, Row};
+
+pub(crate) use apps::App;
+pub(crate) use keys::{Cert, Domain, SshKey};
+pub(crate) use releases::{Build, Config, Container, NewRelease, Release};
+pub(crate) use users::User;
+
+/// A database failure.
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database could not be opened or migrated.
+    #[error("cannot open the database {url}")]
+    Open {
+        /// Where (without a password).
+        url: String,
+        /// Why.
+        #[source]
+        source: sqlx::Error,
+    },
+    /// Migrating the schema failed.
+    #[error("migrating the database schema failed")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    /// A query failed.
+    #[error("database query failed")]
+    Query(#[from] sqlx::Error),
+    /// A stored JSON value is not what the schema says.
+    #[error("corrupt JSON in the database: {0}")]
+    Corrupt(String),
+}
+
+impl DbError {
+    /// Whether this is a unique-constraint violation (someone else got there first).
+    pub(crate) fn is_unique_violation(&self) -> bool {
+        match self {
+            DbError::Query(e) => e
+                .as_database_error()
+                .is_some_and(|d| d.is_unique_violation()),
+            _ => false,
+        }
+    }
+}
+
+pub(crate) type DbResult<T> = Result<T, DbError>;
+
+/// The controller's database.
+#[derive(Clone)]
+pub(crate) struct Db {
+    pool: AnyPool,
+}
+
+impl Db {
+    /// Opens `database_url`, or SQLite at `<data_dir>/controller.db` when it is `None`, and
+    /// brings the schema up to date.
+    pub(crate) async fn open(database_url: Option<&str>, data_dir: &Path) -> DbResult<Db> {
+        sqlx::any::install_default_drivers();
+        let (url, max) = match database_url {
+            Some(url) => (url.to_owned(), 10),
+            None => {
+                std::fs::create_dir_all(data_dir).map_err(|e| DbError::Open {
+                    url: data_dir.display().to_string(),
+                    source: sqlx::Error::Io(e),
+                })?;
+                let file = data_dir.join("controller.db");
+                // One connection: SQLite serialises writers anyway, and it rules out "database
+                // is locked" between our own connections.
+                (format!("sqlite://{}?mode=rwc", file.display()), 1)
+            }
+        };
+        let shown = redact(&url);
+        let pool = AnyPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await
+            .map_err(|source| DbError::Open { url: shown, source })?;
+        if url.starts_with("sqlite:") {
+            sqlx::query("PRAGMA foreign_keys = ON")
+                .execute(&pool)
+                .await?;
+        }
+        sqlx::migrate!("./migrations")
+            .run(&pool)
+            .await
+            .map_err(DbError::Migrate)?;
+        Ok(Db { pool })
+    }
+
+    pub(crate) fn pool(&self) -> &AnyPool {
+        &self.pool
+    }
+
+    /// Counts rows of a `SELECT COUNT(*) ...` query with one text parameter.
+    pub(crate) async fn count(&self, sql: &'static str, param: &str) -> DbResult<i64> {
+        let row = sqlx::query(sql).bind(param).fetch_one(&self.pool).await?;
+        Ok(row.try_get::<i64, _>(0)?)
+    }
+}
+
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            format!("{}://…@{}", &url[..scheme], &url[at + 1..])
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// Parses a JSON object column.
+pub(crate) fn json_map(text: &str) -> DbResult<serde_json::Map<String, serde_json::Value>> {
+    serde_json::from_str(text).map_err(|e| DbError::Corrupt(e.to_string()))
+}

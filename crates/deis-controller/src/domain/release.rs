@@ -1,0 +1,351 @@
+//! Releases (§7.1-§7.5): a new release from a new config, a new build or a rollback, its
+//! summary text, and the deploy that makes the scheduler run it. Callers hold the app's lock.
+
+use std::collections::BTreeMap;
+
+use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
+use serde_json::{Map, Value};
+
+use super::config::{Maps, plain};
+use crate::api::AppState;
+use crate::api::error::{ApiError, ApiResult};
+use crate::db::{App, Build, Config, Container, NewRelease, Release, json_map};
+use crate::scheduler::{Desired, ReleaseSpec};
+use crate::time;
+
+/// What a new release changes.
+#[derive(Default)]
+pub(crate) struct Change {
+    /// A new config row to store with the release.
+    pub(crate) config: Option<Config>,
+    /// A new build row to store with the release.
+    pub(crate) build: Option<Build>,
+    /// An existing config and build to reuse (a rollback).
+    pub(crate) reuse: Option<(String, Option<String>)>,
+    /// A summary given by the caller (a rollback's).
+    pub(crate) summary: Option<String>,
+}
+
+fn internal(what: &str) -> ApiError {
+    ApiError::Internal(format!("{what} is missing"))
+}
+
+/// Creates the next release of `app` and deploys it. If the deploy fails the release is
+/// removed again and the error returned (503), so the previous release stays current.
+pub(crate) async fn create(
+    state: &AppState,
+    app: &App,
+    actor: &str,
+    change: Change,
+) -> ApiResult<Release> {
+    let db = &state.db;
+    let latest = db
+        .latest_release(&app.id)
+        .await?
+        .ok_or_else(|| internal("the app's latest release"))?;
+    let (config_uuid, build_uuid) = match (&change.reuse, &change.config, &change.build) {
+        (Some((c, b)), _, _) => (c.clone(), b.clone()),
+        (None, c, b) => (
+            c.as_ref().map_or(latest.config.clone(), |c| c.uuid.clone()),
+            b.as_ref().map(|b| b.uuid.clone()).or(latest.build.clone()),
+        ),
+    };
+    let now = time::now();
+    let mut release = Release {
+        uuid: time::new_uuid(),
+        owner: actor.to_owned(),
+        app: app.id.clone(),
+        version: latest.version + 1,
+        summary: String::new(),
+        config: config_uuid,
+        build: build_uuid,
+        created: now,
+        updated: now,
+    };
+    release.summary = match change.summary {
+        Some(s) => s,
+        None => {
+            summary(
+                state,
+                &latest,
+                &release,
+                change.config.as_ref(),
+                change.build.as_ref(),
+                actor,
+            )
+            .await?
+        }
+    };
+    db.insert_release(NewRelease {
+        config: change.config.as_ref(),
+        build: change.build.as_ref(),
+        release: &release,
+    })
+    .await?;
+    if let Err(e) = deploy(state, app, &release, None).await {
+        db.delete_release(&release.uuid).await?;
+        return Err(e);
+    }
+    if release.config != latest.config {
+        let config = db
+            .config(&release.config)
+            .await?
+            .ok_or_else(|| internal("the config"))?;
+        let values = super::config::string_pairs(&config.config_values)?;
+        if let Ok(name) = app.id.parse::<AppName>() {
+            state.mirror.config_saved(&name, &values).await;
+        }
+    }
+    event(&app.id, &release.summary);
+    Ok(release)
+}
+
+/// Writes an app event: a line the logger collects into the app's log.
+pub(crate) fn event(app: &str, message: &str) {
+    tracing::info!(app.name = app, "[{app}]: {message}");
+}
+
+async fn summary(
+    state: &AppState,
+    previous: &Release,
+    release: &Release,
+    new_config: Option<&Config>,
+    new_build: Option<&Build>,
+    actor: &str,
+) -> ApiResult<String> {
+    let db = &state.db;
+    let mut parts: Vec<String> = Vec::new();
+    if release.build != previous.build
+        && let Some(uuid) = &release.build
+    {
+        let build = match new_build {
+            Some(b) => b.clone(),
+            None => db.build(uuid).await?.ok_or_else(|| internal("the build"))?,
+        };
+        let what = if build.sha.is_empty() {
+            build.image.clone()
+        } else {
+            build.sha.chars().take(7).collect()
+        };
+        parts.push(format!("{} deployed {what}", build.owner));
+    }
+    if release.config != previous.config {
+        let old = db
+            .config(&previous.config)
+            .await?
+            .ok_or_else(|| internal("the previous config"))?;
+        let new = match new_config {
+            Some(c) => c.clone(),
+            None => db
+                .config(&release.config)
+                .await?
+                .ok_or_else(|| internal("the config"))?,
+        };
+        let (old_maps, new_maps) = (Maps::from_row(&old)?, Maps::from_row(&new)?);
+        let diff = diff_words(&old_maps.values, &new_maps.values, "");
+        if !diff.is_empty() {
+            parts.push(format!("{} {diff}", new.owner));
+        }
+        let limits: Vec<&str> = [
+            ("memory", &old_maps.memory, &new_maps.memory),
+            ("cpu", &old_maps.cpu, &new_maps.cpu),
+        ]
+        .into_iter()
+        .filter(|(_, a, b)| a != b)
+        .map(|(name, _, _)| name)
+        .collect();
+        if !limits.is_empty() {
+            parts.push(format!(
+                "{} changed limits for {}",
+                new.owner,
+                limits.join(", ")
+            ));
+        }
+        let tags = diff_words(&old_maps.tags, &new_maps.tags, "tag ");
+        if !tags.is_empty() {
+            parts.push(format!("{} {tags}", new.owner));
+        }
+    }
+    if parts.is_empty() {
+        return Ok(format!("{actor} changed nothing"));
+    }
+    Ok(parts.join(" and "))
+}
+
+/// `added A, B, changed C, deleted D` between two maps (keys sorted), with `prefix` before each key.
+fn diff_words(old: &Map<String, Value>, new: &Map<String, Value>, prefix: &str) -> String {
+    let mut added: Vec<&String> = new.keys().filter(|k| !old.contains_key(*k)).collect();
+    let mut changed: Vec<&String> = new
+        .iter()
+        .filter(|(k, v)| old.get(*k).is_some_and(|o| o != *v))
+        .map(|(k, _)| k)
+        .collect();
+    let mut deleted: Vec<&String> = old.keys().filter(|k| !new.contains_key(*k)).collect();
+    added.sort();
+    changed.sort();
+    deleted.sort();
+    let group = |verb: &str, keys: &[&String]| {
+        (!keys.is_empty()).then(|| {
+            let list: Vec<String> = keys.iter().map(|k| format!("{prefix}{k}")).collect();
+            format!("{verb} {}", list.join(", "))
+        })
+    };
+    [
+        group("added", &added),
+        group("changed", &changed),
+        group("deleted", &deleted),
+    ]
+    .into_iter()
+    .flatten()
+    .collect::<Vec<_>>()
+    .join(", ")
+}
+
+/// The default structure of an app's first build (§7.4).
+fn default_structure(build: &Build, procfile: &Map<String, Value>) -> BTreeMap<String, i64> {
+    let kind = if build.sha.is_empty()
+        || (!build.dockerfile.is_empty() && procfile.is_empty())
+        || (!procfile.is_empty() && !procfile.contains_key("web"))
+    {
+        "cmd"
+    } else {
+        "web"
+    };
+    BTreeMap::from([(kind.to_owned(), 1)])
+}
+
+/// The structure stored on an app.
+pub(crate) fn structure(app: &App) -> ApiResult<BTreeMap<String, i64>> {
+    let map = json_map(&app.structure)?;
+    Ok(map
+        .into_iter()
+        .filter_map(|(k, v)| v.as_i64().map(|n| (k, n)))
+        .collect())
+}
+
+/// Runs `release` with the app's structure (or `new_structure`): stores the desired
+/// containers and asks the scheduler to converge; on failure the previous desired state is put
+/// back and the error returned.
+pub(crate) async fn deploy(
+    state: &AppState,
+    app: &App,
+    release: &Release,
+    new_structure: Option<BTreeMap<String, i64>>,
+) -> ApiResult<()> {
+    let db = &state.db;
+    let Some(build_uuid) = &release.build else {
+        return Ok(());
+    };
+    let build = db
+        .build(build_uuid)
+        .await?
+        .ok_or_else(|| internal("the build"))?;
+    let config = db
+        .config(&release.config)
+        .await?
+        .ok_or_else(|| internal("the config"))?;
+    let procfile = json_map(&build.procfile)?;
+    let old_structure = structure(app)?;
+    let mut target = new_structure.unwrap_or_else(|| old_structure.clone());
+    if target.is_empty() {
+        target = default_structure(&build, &procfile);
+    }
+    let name: AppName = app.id.parse().map_err(|_| internal("a valid app name"))?;
+    let now = time::now();
+    let mut rows = Vec::new();
+    let mut names = Vec::new();
+    for (ptype, count) in &target {
+        let Ok(process_type) = ptype.parse::<ProcessType>() else {
+            continue;
+        };
+        for num in 1..=*count {
+            rows.push(Container {
+                uuid: time::new_uuid(),
+                app: app.id.clone(),
+                release_version: release.version,
+                ptype: ptype.clone(),
+                num,
+                created: now,
+                updated: now,
+            });
+            names.push(ContainerName {
+                app: name.clone(),
+                version: ReleaseVersion(u32::try_from(release.version).unwrap_or(u32::MAX)),
+                process_type: process_type.clone(),
+                num: u32::try_from(num).unwrap_or(u32::MAX),
+            });
+        }
+    }
+    let spec = spec(&name, release, &build, &config, &procfile)?;
+    let previous = db.containers(&app.id, None).await?;
+    let previous: Vec<Container> = previous.into_iter().filter(|c| c.ptype != "run").collect();
+    db.replace_containers(&app.id, &rows).await?;
+    let structure_json =
+        serde_json::to_string(&target).map_err(|e| ApiError::Internal(e.to_string()))?;
+    if target != old_structure {
+        db.set_structure(&app.id, &structure_json, now).await?;
+    }
+    let desired = Desired {
+        app: name,
+        release: spec,
+        containers: names,
+    };
+    if let Err(e) = state.scheduler.converge(&desired).await {
+        db.replace_containers(&app.id, &previous).await?;
+        if target != old_structure {
+            db.set_structure(&app.id, &app.structure, now).await?;
+        }
+        event(&app.id, &e.0);
+        return Err(ApiError::unavailable(e.0));
+    }
+    Ok(())
+}
+
+/// What the containers of `release` run.
+pub(crate) fn spec(
+    app: &AppName,
+    release: &Release,
+    build: &Build,
+    config: &Config,
+    procfile: &Map<String, Value>,
+) -> ApiResult<ReleaseSpec> {
+    let maps = Maps::from_row(config)?;
+    let mut env: BTreeMap<String, String> = maps
+        .values
+        .iter()
+        .map(|(k, v)| (k.clone(), plain(v)))
+        .collect();
+    env.insert("DEIS_APP".into(), app.to_string());
+    env.insert("DEIS_RELEASE".into(), format!("v{}", release.version));
+    if !build.sha.is_empty() {
+        env.insert("GIT_SHA".into(), build.sha.clone());
+    }
+    Ok(ReleaseSpec {
+        version: u32::try_from(release.version).unwrap_or(u32::MAX),
+        image: build.image.clone(),
+        env,
+        commands: procfile
+            .iter()
+            .map(|(k, v)| (k.clone(), plain(v)))
+            .collect(),
+        memory: maps
+            .memory
+            .iter()
+            .map(|(k, v)| (k.clone(), plain(v)))
+            .collect(),
+        cpu: maps
+            .cpu
+            .iter()
+            .filter_map(|(k, v)| {
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .map(|n| (k.clone(), n))
+            })
+            .collect(),
+        tags: maps
+            .tags
+            .iter()
+            .map(|(k, v)| (k.clone(), plain(v)))
+            .collect(),
+    })
+}

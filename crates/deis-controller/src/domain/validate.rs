@@ -1,0 +1,167 @@
+//! Validation of user names, custom domains, SSH keys and certificates, with the messages of
+//! the Deis API (§4.11, §4.12, §5.4, §5.6).
+
+use base64::Engine;
+use md5::{Digest, Md5};
+
+/// A user name error, or `None`.
+pub(crate) fn username(name: &str) -> Option<String> {
+    if name.is_empty() {
+        return Some("This field may not be blank.".into());
+    }
+    let length = name.chars().count();
+    if length > 30 {
+        return Some(format!(
+            "Ensure this value has at most 30 characters (it has {length})."
+        ));
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '+' | '-'))
+    {
+        return Some("Enter a valid username. This value may contain only letters, numbers and @/./+/-/_ characters.".into());
+    }
+    None
+}
+
+/// Normalises a custom domain, or says why it is not one (§5.4; uniqueness is checked by the
+/// caller).
+pub(crate) fn domain(input: &str) -> Result<String, String> {
+    if input.len() > 255 {
+        return Err("Hostname must be 255 characters or less.".into());
+    }
+    let d = input.strip_suffix('.').unwrap_or(input);
+    if d.contains("xip.io") {
+        return Ok(d.to_owned());
+    }
+    let labels: Vec<&str> = d.split('.').collect();
+    if labels.first() == Some(&"*") {
+        return Err("Adding a wildcard subdomain is currently not supported.".into());
+    }
+    let label_ok = |l: &str| {
+        (1..=63).contains(&l.len())
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && !l.contains("--")
+            && !l.bytes().all(|b| b.is_ascii_digit())
+    };
+    let single_with_digit = labels.len() == 1 && d.bytes().any(|b| b.is_ascii_digit());
+    if d.is_empty() || !labels.iter().all(|l| label_ok(l)) || single_with_digit {
+        return Err("Hostname does not look valid.".into());
+    }
+    Ok(d.to_owned())
+}
+
+/// The MD5 fingerprint of an `authorized_keys` line (`aa:bb:...`), or the reason it is not a key.
+pub(crate) fn key_fingerprint(public: &str) -> Result<String, String> {
+    let Some(body) = public.split_whitespace().nth(1) else {
+        return Err("Key must have a type and a base64-encoded body".into());
+    };
+    // Like Python's b64decode: characters outside the alphabet are skipped; the length must fit.
+    let cleaned: String = body
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
+        .collect();
+    if !cleaned.len().is_multiple_of(4) {
+        return Err("Incorrect padding".into());
+    }
+    let blob = base64::engine::general_purpose::STANDARD
+        .decode(cleaned.as_bytes())
+        .map_err(|_| "Incorrect padding".to_owned())?;
+    let digest = Md5::digest(&blob);
+    Ok(digest
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":"))
+}
+
+/// What a certificate says of itself.
+pub(crate) struct CertInfo {
+    pub(crate) common_name: String,
+    pub(crate) expires_micros: i64,
+}
+
+/// Reads a PEM certificate's subject common name and expiry.
+pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
+    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
+        .map_err(|e| format!("Could not load certificate: {e}"))?;
+    let cert = pem
+        .parse_x509()
+        .map_err(|e| format!("Could not load certificate: {e}"))?;
+    let common_name = cert
+        .subject()
+        .iter_common_name()
+        .next()
+        .and_then(|cn| cn.as_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let expires_micros = cert
+        .validity()
+        .not_after
+        .timestamp()
+        .saturating_mul(1_000_000);
+    Ok(CertInfo {
+        common_name,
+        expires_micros,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn domains_follow_the_reference() {
+        for ok in [
+            "test-domain.example.com",
+            "django.paas-sandbox",
+            "domain",
+            "3com.com",
+            "w3.example.com",
+            "MYDOMAIN.NET",
+            "autotest.127.0.0.1.xip.io",
+            &format!("{}.com", "a".repeat(63)),
+        ] {
+            assert!(domain(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "this_is_an.invalid.domain",
+            "this-is-an.invalid.1",
+            "django.pass--sandbox",
+            "domain1",
+            "3333.com",
+            &format!("{}.com", "a".repeat(64)),
+            "*.deis.example.com",
+        ] {
+            assert!(domain(bad).is_err(), "{bad}");
+        }
+        assert_eq!(domain("example.com.").as_deref(), Ok("example.com"));
+        assert_eq!(
+            domain("*.deis.example.com").expect_err("wildcard"),
+            "Adding a wildcard subdomain is currently not supported."
+        );
+    }
+
+    #[test]
+    fn key_fingerprints() {
+        // The fingerprint of a known key blob ("hello" base64), and a padding error.
+        assert_eq!(
+            key_fingerprint("ssh-rsa aGVsbG8= me@host").as_deref(),
+            Ok("5d:41:40:2a:bc:4b:2a:76:b9:71:9d:91:10:17:c5:92")
+        );
+        assert_eq!(
+            key_fingerprint("ssh-rsa aGVsbG8 me").expect_err("bad padding"),
+            "Incorrect padding"
+        );
+        assert!(key_fingerprint("ssh-rsa").is_err());
+    }
+
+    #[test]
+    fn usernames() {
+        assert_eq!(username("alice.b+c@d-e_f"), None);
+        assert!(username("a b").is_some());
+        assert!(username(&"a".repeat(31)).is_some());
+    }
+}

@@ -1,0 +1,108 @@
+//! The app log, fetched from the logger's gRPC API at `/deis/logs/{host,port}` (§4.5 logs).
+
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use deis_proto::logger::v1::log_service_client::LogServiceClient;
+use deis_proto::logger::v1::{DeleteRequest, LogEntry, QueryRequest};
+use deis_store::keys::{Component, Key};
+
+use crate::api::AppState;
+
+async fn logger(state: &AppState) -> Option<String> {
+    let store = state.mirror.store();
+    let host = store
+        .get(&Key::host(Component::Logs).path())
+        .await
+        .ok()??
+        .value;
+    let port = store
+        .get(&Key::port(Component::Logs).path())
+        .await
+        .ok()??
+        .value;
+    Some(format!("http://{host}:{port}"))
+}
+
+/// One line as `deis logs` prints it: `2016-03-01T12:00:00UTC myapp[web.1]: message`.
+fn line(e: &LogEntry) -> String {
+    let micros = e
+        .time
+        .as_ref()
+        .map(|t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
+        .unwrap_or(0);
+    format!(
+        "{} {}[{}]: {}\n",
+        crate::time::deis(micros),
+        e.app,
+        e.source,
+        e.message
+    )
+}
+
+/// The last `lines` lines: 200 text, 204 when there are none, 500 when the logger fails.
+pub(crate) async fn query(state: &AppState, app: &str, lines: u32) -> Response {
+    let failed = || {
+        (
+            StatusCode::INTERNAL_SERVER_ERROR,
+            [(header::CONTENT_TYPE, "text/plain")],
+            format!("Error accessing logs for {app}"),
+        )
+            .into_response()
+    };
+    let Some(endpoint) = logger(state).await else {
+        return StatusCode::NO_CONTENT.into_response();
+    };
+    let Ok(mut client) = LogServiceClient::connect(endpoint).await else {
+        return failed();
+    };
+    match client
+        .query(QueryRequest {
+            app: app.to_owned(),
+            lines,
+        })
+        .await
+    {
+        Ok(resp) => {
+            let entries = resp.into_inner().entries;
+            if entries.is_empty() {
+                return StatusCode::NO_CONTENT.into_response();
+            }
+            let body: String = entries.iter().map(line).collect();
+            (StatusCode::OK, [(header::CONTENT_TYPE, "text/plain")], body).into_response()
+        }
+        Err(status)
+            if matches!(
+                status.code(),
+                tonic::Code::NotFound | tonic::Code::Unimplemented
+            ) =>
+        {
+            StatusCode::NO_CONTENT.into_response()
+        }
+        Err(status) => {
+            tracing::warn!(app.name = app, error = %status, "Querying the logger failed");
+            failed()
+        }
+    }
+}
+
+/// Asks the logger to forget an app's lines; failures are only logged.
+pub(crate) async fn delete(state: &AppState, app: &str) {
+    let Some(endpoint) = logger(state).await else {
+        return;
+    };
+    let result = async {
+        let mut client = LogServiceClient::connect(endpoint)
+            .await
+            .map_err(|e| e.to_string())?;
+        client
+            .delete(DeleteRequest {
+                app: app.to_owned(),
+            })
+            .await
+            .map_err(|e| e.to_string())
+    }
+    .await;
+    if let Err(e) = result {
+        tracing::warn!(app.name = app, error = %e, "Error deleting existing application logs");
+    }
+}

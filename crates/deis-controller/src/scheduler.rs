@@ -1,0 +1,129 @@
+//! The interface between the API and whatever runs containers. The API keeps the desired state
+//! (the release and the containers it should run) in the database first, then asks the
+//! scheduler to converge; a failed convergence is undone in the database and reported as 503.
+//! The Docker and Swarm backends come with the scheduler issue; until then
+//! [`RecordOnlyScheduler`] accepts every request and runs nothing.
+
+use std::collections::BTreeMap;
+
+use deis_types::{AppName, ContainerName};
+
+/// What a container runs: everything a backend needs to start one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReleaseSpec {
+    /// The release number.
+    pub version: u32,
+    /// The image to run.
+    pub image: String,
+    /// Environment: the config values plus `DEIS_APP`, `DEIS_RELEASE`, `GIT_SHA`.
+    pub env: BTreeMap<String, String>,
+    /// Commands by process type (from the Procfile); absent types run the image's default.
+    pub commands: BTreeMap<String, String>,
+    /// Memory limits by process type (`512M`).
+    pub memory: BTreeMap<String, String>,
+    /// CPU shares by process type.
+    pub cpu: BTreeMap<String, u32>,
+    /// Placement tags.
+    pub tags: BTreeMap<String, String>,
+}
+
+/// The containers an app should run, all of one release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Desired {
+    /// The app.
+    pub app: AppName,
+    /// What they run.
+    pub release: ReleaseSpec,
+    /// Their names.
+    pub containers: Vec<ContainerName>,
+}
+
+/// The state of a container as the scheduler sees it (§8.4).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    /// Known to the database but not (yet) to the scheduler.
+    Initialized,
+    /// Created, not started.
+    Created,
+    /// Running.
+    Up,
+    /// Stopped.
+    Down,
+    /// Gone.
+    Destroyed,
+    /// Exited unexpectedly.
+    Crashed,
+    /// The scheduler cannot tell.
+    Error,
+}
+
+impl ContainerState {
+    /// The word the API shows.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerState::Initialized => "initialized",
+            ContainerState::Created => "created",
+            ContainerState::Up => "up",
+            ContainerState::Down => "down",
+            ContainerState::Destroyed => "destroyed",
+            ContainerState::Crashed => "crashed",
+            ContainerState::Error => "error",
+        }
+    }
+}
+
+/// A scheduling failure, with the message the user sees.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{0}")]
+pub struct SchedulerError(pub String);
+
+/// Runs an app's containers.
+#[async_trait::async_trait]
+pub trait Scheduler: Send + Sync + 'static {
+    /// Makes the app run exactly `desired` (start new containers, wait until healthy, then stop
+    /// the ones not listed). On error the previous containers keep running.
+    async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError>;
+    /// Stops and removes every container of the app.
+    async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError>;
+    /// Runs a one-off command with the release's image and config: exit code and output.
+    async fn run(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        command: &str,
+    ) -> Result<(i32, String), SchedulerError>;
+    /// Restarts the named containers.
+    async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError>;
+    /// The state of each named container.
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState>;
+}
+
+/// Keeps no containers: every request succeeds and containers stay `initialized`. This is the
+/// controller's scheduler until a Docker or Swarm backend is configured.
+pub struct RecordOnlyScheduler;
+
+#[async_trait::async_trait]
+impl Scheduler for RecordOnlyScheduler {
+    async fn converge(&self, _: &Desired) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+    async fn destroy(&self, _: &AppName) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+    async fn run(
+        &self,
+        _: &AppName,
+        _: &ReleaseSpec,
+        _: &str,
+    ) -> Result<(i32, String), SchedulerError> {
+        Err(SchedulerError(
+            "no scheduler is configured to run containers".into(),
+        ))
+    }
+    async fn restart(&self, _: &[ContainerName]) -> Result<(), SchedulerError> {
+        Ok(())
+    }
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState> {
+        vec![ContainerState::Initialized; containers.len()]
+    }
+}

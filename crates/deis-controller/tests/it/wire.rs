@@ -1,0 +1,130 @@
+//! Wire details the Deis client depends on (§2): version headers on every response, upper-case
+//! reason phrases, trailing-slash tolerance, error shapes for bad input.
+
+use serde_json::json;
+
+use crate::support::{Backend, Controller};
+
+#[tokio::test]
+async fn every_response_carries_the_version_headers() {
+    let c = Controller::start(Backend::Sqlite).await;
+    for (method, path) in [
+        ("GET", "/healthz"),
+        ("GET", "/v1/"),
+        ("GET", "/v1/apps/x"),
+        ("GET", "/nowhere"),
+    ] {
+        let r = c.req(method, path, None, None).await;
+        assert_eq!(r.header("deis_api_version"), Some("1.7"), "{path}");
+        assert_eq!(r.header("x_deis_api_version"), Some("1.7"), "{path}");
+        assert_eq!(r.header("deis_platform_version"), Some("1.13.4"), "{path}");
+        assert_eq!(r.header("access-control-allow-origin"), Some("*"), "{path}");
+    }
+    let health = c.req("GET", "/healthz", None, None).await;
+    health.expect(200, "OK");
+    assert_eq!(health.body, "OK");
+    c.req("HEAD", "/healthz", None, None)
+        .await
+        .expect(200, "OK");
+    let post = c.req("POST", "/healthz", None, None).await;
+    post.expect(405, "METHOD NOT ALLOWED");
+    assert_eq!(
+        post.json(),
+        json!({"detail": "Method \"POST\" not allowed."})
+    );
+}
+
+#[tokio::test]
+async fn paths_work_with_and_without_a_trailing_slash() {
+    let c = Controller::start(Backend::Sqlite).await;
+    let token = c.user("alice").await;
+    for path in ["/v1/apps", "/v1/apps/"] {
+        c.req("GET", path, Some(&token), None)
+            .await
+            .expect(200, "OK");
+    }
+    for path in ["/v1/auth/login", "/v1/auth/login/"] {
+        c.req(
+            "POST",
+            path,
+            None,
+            Some(json!({"username": "alice", "password": "opensesame"})),
+        )
+        .await
+        .expect(200, "OK");
+    }
+    c.app(&token, "go").await;
+    for path in [
+        "/v1/apps/go/config",
+        "/v1/apps/go/builds",
+        "/v1/apps/go/releases",
+    ] {
+        for method in ["PUT", "PATCH", "DELETE"] {
+            c.req(method, path, Some(&token), None)
+                .await
+                .expect(405, "METHOD NOT ALLOWED");
+        }
+    }
+    c.req("PATCH", "/v1/apps/go", Some(&token), None)
+        .await
+        .expect(405, "METHOD NOT ALLOWED");
+}
+
+#[tokio::test]
+async fn bad_input_gets_a_4xx_with_a_message() {
+    let c = Controller::start(Backend::Sqlite).await;
+    let token = c.user("alice").await;
+    let headers = vec![format!("Authorization: token {token}")];
+    let malformed = c
+        .raw("POST", "/v1/apps", &headers, Some("{not json"))
+        .await
+        .expect("request");
+    malformed.expect(400, "BAD REQUEST");
+    assert!(
+        malformed.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("JSON parse error"))
+    );
+    let array = c
+        .raw("POST", "/v1/apps", &headers, Some("[1, 2]"))
+        .await
+        .expect("request");
+    array.expect(400, "BAD REQUEST");
+    let huge = format!("{{\"id\": \"{}\"}}", "a".repeat(2 * 1024 * 1024));
+    let too_big = c
+        .raw("POST", "/v1/apps", &headers, Some(&huge))
+        .await
+        .expect("request");
+    assert_eq!(too_big.status, 413, "{}", too_big.body);
+    assert!(too_big.json()["detail"].is_string());
+    let wrong_type = c
+        .req("POST", "/v1/apps", Some(&token), Some(json!({"id": 12})))
+        .await;
+    wrong_type.expect(400, "BAD REQUEST");
+    let mismatch = c
+        .raw(
+            "GET",
+            "/v1/apps",
+            &[headers[0].clone(), "DEIS_VERSION: 2".into()],
+            None,
+        )
+        .await
+        .expect("request");
+    mismatch.expect(405, "METHOD NOT ALLOWED");
+    assert_eq!(
+        mismatch.json(),
+        json!({"error": "Client and server versions do not match. Client version: 2 Server version: 1"})
+    );
+    let matching = c
+        .raw(
+            "GET",
+            "/v1/apps",
+            &[headers[0].clone(), "DEIS_VERSION: 1".into()],
+            None,
+        )
+        .await
+        .expect("request");
+    matching.expect(200, "OK");
+    let unknown = c.req("GET", "/v1/nothing/here", Some(&token), None).await;
+    unknown.expect(404, "NOT FOUND");
+}

@@ -8,8 +8,10 @@ pub(crate) mod error;
 mod extract;
 mod keys;
 mod page;
+mod openapi;
 mod perms;
 mod render;
+mod routes;
 mod wire;
 
 use std::collections::HashMap;
@@ -18,7 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::http::{Method, StatusCode};
-use axum::routing::{any, get, post};
+use axum::routing::any;
 use deis_store::keys::{Component, Key};
 use tower::ServiceExt;
 
@@ -108,87 +110,13 @@ impl AppState {
     }
 }
 
-/// The API's routes, with the wire rules applied to every response.
+/// The API's routes (from the table in `routes`), with the wire rules applied to every response.
 pub(crate) fn router(state: AppState) -> Router {
-    let api = Router::new()
-        .route("/healthz", get(|| async { "OK" }))
-        .route("/v1", get(auth::root))
-        .route("/v1/auth/register", post(auth::register))
-        .route("/v1/auth/login", post(auth::login))
-        .route("/v1/auth/cancel", axum::routing::delete(auth::cancel))
-        .route("/v1/auth/passwd", post(auth::passwd))
-        .route("/v1/auth/tokens", post(auth::tokens))
-        .route("/v1/users", get(auth::users))
-        .route(
-            "/v1/admin/perms",
-            get(perms::admins).post(perms::grant_admin),
-        )
-        .route(
-            "/v1/admin/perms/{username}",
-            axum::routing::delete(perms::revoke_admin),
-        )
-        .route("/v1/apps", get(apps::list).post(apps::create))
-        .route(
-            "/v1/apps/{app}",
-            get(apps::info).post(apps::update).delete(apps::destroy),
-        )
-        .route("/v1/apps/{app}/logs", get(apps::logs))
-        .route("/v1/apps/{app}/run", post(apps::run))
-        .route(
-            "/v1/apps/{app}/config",
-            get(builds::config).post(builds::set_config),
-        )
-        .route(
-            "/v1/apps/{app}/builds",
-            get(builds::builds).post(builds::create_build),
-        )
-        .route("/v1/apps/{app}/builds/{uuid}", get(builds::build))
-        .route("/v1/apps/{app}/releases", get(builds::releases))
-        .route("/v1/apps/{app}/releases/rollback", post(builds::rollback))
-        .route("/v1/apps/{app}/releases/{version}", get(builds::release))
-        .route("/v1/apps/{app}/containers", get(apps::containers))
-        .route("/v1/apps/{app}/containers/restart", post(apps::restart_all))
-        .route(
-            "/v1/apps/{app}/containers/{ptype}",
-            get(apps::containers_of_type),
-        )
-        .route(
-            "/v1/apps/{app}/containers/{ptype}/restart",
-            post(apps::restart_type),
-        )
-        .route(
-            "/v1/apps/{app}/containers/{ptype}/{num}",
-            get(apps::container),
-        )
-        .route(
-            "/v1/apps/{app}/containers/{ptype}/{num}/restart",
-            post(apps::restart_one),
-        )
-        .route("/v1/apps/{app}/scale", post(apps::scale))
-        .route(
-            "/v1/apps/{app}/domains",
-            get(keys::domains).post(keys::add_domain),
-        )
-        .route(
-            "/v1/apps/{app}/domains/{domain}",
-            axum::routing::delete(keys::remove_domain),
-        )
-        .route(
-            "/v1/apps/{app}/perms",
-            get(perms::collaborators).post(perms::share),
-        )
-        .route(
-            "/v1/apps/{app}/perms/{username}",
-            axum::routing::delete(perms::unshare),
-        )
-        .route("/v1/keys", get(keys::keys).post(keys::add_key))
-        .route("/v1/keys/{*id}", get(keys::key).delete(keys::remove_key))
-        .route("/v1/certs", get(keys::certs).post(keys::add_cert))
-        .route("/v1/certs/{cn}", get(keys::cert).delete(keys::remove_cert))
-        .route("/v1/hooks/push", post(perms::hook_push))
-        .route("/v1/hooks/build", post(perms::hook_build))
-        .route("/v1/hooks/builds", post(perms::hook_build))
-        .route("/v1/hooks/config", post(perms::hook_config))
+    let mut api = Router::new();
+    for endpoint in routes::endpoints() {
+        api = api.route(endpoint.path, endpoint.handler);
+    }
+    let api = api
         .fallback(any(wire::not_found))
         .with_state(state)
         .layer(axum::middleware::from_fn(wire::wire));

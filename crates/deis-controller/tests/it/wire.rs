@@ -128,3 +128,29 @@ async fn bad_input_gets_a_4xx_with_a_message() {
     let unknown = c.req("GET", "/v1/nothing/here", Some(&token), None).await;
     unknown.expect(404, "NOT FOUND");
 }
+
+#[tokio::test]
+async fn the_openapi_document_lists_every_endpoint() {
+    let c = Controller::start(Backend::Sqlite).await;
+    let doc = c.req("GET", "/v1/openapi.json", None, None).await;
+    doc.expect(200, "OK");
+    let doc = doc.json();
+    assert_eq!(doc["openapi"], "3.0.3");
+    assert_eq!(doc["info"]["version"], "1.7");
+    let paths = doc["paths"].as_object().expect("paths");
+    let operations: usize = paths.values().filter_map(|p| p.as_object()).map(|p| p.len()).sum();
+    assert!(operations >= 50, "{operations} operations");
+    for (method, path) in [
+        ("post", "/v1/auth/register"),
+        ("post", "/v1/auth/login"),
+        ("get", "/v1/apps/{app}/releases/{version}"),
+        ("post", "/v1/apps/{app}/scale"),
+        ("delete", "/v1/keys/{id}"),
+        ("post", "/v1/hooks/build"),
+    ] {
+        let op = &paths[path][method];
+        assert!(op["summary"].is_string(), "{method} {path}");
+    }
+    assert_eq!(paths["/v1/apps/{app}/domains/{domain}"]["delete"]["parameters"].as_array().map(Vec::len), Some(2));
+    assert_eq!(paths["/v1/apps"]["get"]["security"], json!([{"token": []}]));
+}

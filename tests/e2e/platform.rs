@@ -98,5 +98,8 @@ async fn one_process_hosts_every_component_on_one_store() {
         .filter(|kv| kv.lease.is_some())
         .map(|kv| kv.key)
         .collect();
-    assert!(left.is_empty(), "endpoints still published after shutdown: {left:?}");
+    assert!(
+        left.is_empty(),
+        "endpoints still published after shutdown: {left:?}"
+    );
 }

@@ -11,6 +11,7 @@ pub(crate) mod api;
 mod config;
 mod db;
 pub(crate) mod domain;
+mod grpc;
 mod logs;
 mod mirror;
 mod passwords;
@@ -27,6 +28,7 @@ use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
 pub use db::DbError;
+pub use grpc::BUILDER_AUTH;
 
 /// The sockets the controller serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {

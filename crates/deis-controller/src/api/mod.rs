@@ -4,11 +4,12 @@
 mod apps;
 mod auth;
 mod builds;
+pub(crate) use builds::create_build_for;
 pub(crate) mod error;
 mod extract;
 mod keys;
-mod page;
 mod openapi;
+mod page;
 mod perms;
 mod render;
 mod routes;
@@ -112,6 +113,7 @@ impl AppState {
 
 /// The API's routes (from the table in `routes`), with the wire rules applied to every response.
 pub(crate) fn router(state: AppState) -> Router {
+    let state_for_grpc = state.clone();
     let mut api = Router::new();
     for endpoint in routes::endpoints() {
         api = api.route(endpoint.path, endpoint.handler);
@@ -120,6 +122,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .fallback(any(wire::not_found))
         .with_state(state)
         .layer(axum::middleware::from_fn(wire::wire));
-    // Routing happens after the path is trimmed, so the trim wraps the whole router.
-    Router::new().fallback_service(api.map_request(wire::trim_trailing_slash))
+    // Routing happens after the path is trimmed, so the trim wraps the whole router. The
+    // builder's gRPC API shares the port (HTTP/2).
+    crate::grpc::routes(state_for_grpc).fallback_service(api.map_request(wire::trim_trailing_slash))
 }

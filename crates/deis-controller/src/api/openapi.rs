@@ -15,14 +15,16 @@ fn openapi_path(path: &str) -> (String, Vec<String>) {
     let mut params = Vec::new();
     let segments: Vec<String> = path
         .split('/')
-        .map(|seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
-            Some(name) => {
-                let name = name.trim_start_matches('*').to_owned();
-                params.push(name.clone());
-                format!("{{{name}}}")
-            }
-            None => seg.to_owned(),
-        })
+        .map(
+            |seg| match seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')) {
+                Some(name) => {
+                    let name = name.trim_start_matches('*').to_owned();
+                    params.push(name.clone());
+                    format!("{{{name}}}")
+                }
+                None => seg.to_owned(),
+            },
+        )
         .collect();
     (segments.join("/"), params)
 }
@@ -37,9 +39,15 @@ pub(crate) fn document() -> Value {
     for endpoint in endpoints() {
         let (path, params) = openapi_path(endpoint.path);
         let mut responses = Map::new();
-        responses.insert(endpoint.status.to_string(), json!({"description": endpoint.summary}));
+        responses.insert(
+            endpoint.status.to_string(),
+            json!({"description": endpoint.summary}),
+        );
         if endpoint.method != axum::http::Method::GET {
-            responses.insert("400".into(), error("Invalid input: `{\"field\": [\"message\"]}` or `{\"detail\": \"message\"}`"));
+            responses.insert(
+                "400".into(),
+                error("Invalid input: `{\"field\": [\"message\"]}` or `{\"detail\": \"message\"}`"),
+            );
         }
         let security = match endpoint.access {
             Access::Public => json!([]),
@@ -51,7 +59,10 @@ pub(crate) fn document() -> Value {
             }
             Access::Builder => {
                 responses.insert("401".into(), error("No builder key"));
-                responses.insert("403".into(), error("Wrong builder key, or the user may not deploy the app"));
+                responses.insert(
+                    "403".into(),
+                    error("Wrong builder key, or the user may not deploy the app"),
+                );
                 json!([{"builder": []}])
             }
         };

@@ -10,6 +10,7 @@ mod binary;
 mod builds;
 mod concurrency;
 mod config;
+mod grpc;
 mod hooks;
 mod keys;
 mod perms;

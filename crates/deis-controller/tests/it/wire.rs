@@ -138,7 +138,11 @@ async fn the_openapi_document_lists_every_endpoint() {
     assert_eq!(doc["openapi"], "3.0.3");
     assert_eq!(doc["info"]["version"], "1.7");
     let paths = doc["paths"].as_object().expect("paths");
-    let operations: usize = paths.values().filter_map(|p| p.as_object()).map(|p| p.len()).sum();
+    let operations: usize = paths
+        .values()
+        .filter_map(|p| p.as_object())
+        .map(|p| p.len())
+        .sum();
     assert!(operations >= 50, "{operations} operations");
     for (method, path) in [
         ("post", "/v1/auth/register"),
@@ -151,6 +155,11 @@ async fn the_openapi_document_lists_every_endpoint() {
         let op = &paths[path][method];
         assert!(op["summary"].is_string(), "{method} {path}");
     }
-    assert_eq!(paths["/v1/apps/{app}/domains/{domain}"]["delete"]["parameters"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        paths["/v1/apps/{app}/domains/{domain}"]["delete"]["parameters"]
+            .as_array()
+            .map(Vec::len),
+        Some(2)
+    );
     assert_eq!(paths["/v1/apps"]["get"]["security"], json!([{"token": []}]));
 }

@@ -8,6 +8,7 @@ mod apps;
 mod auth;
 mod binary;
 mod builds;
+mod client_flows;
 mod concurrency;
 mod config;
 mod grpc;

@@ -34,9 +34,10 @@ impl<S: Send + Sync> FromRequest<S> for Body {
                     format!("Request body larger than {MAX_BODY} bytes"),
                 )
             })?;
-        if form {
-            let map = url_decode_form(&bytes);
-            return Ok(Body(map));
+        // `curl -d '{...}'` labels JSON as a form: a body that starts like a JSON object is JSON.
+        let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+        if form && !looks_like_json {
+            return Ok(Body(url_decode_form(&bytes)));
         }
         if bytes.iter().all(u8::is_ascii_whitespace) {
             return Ok(Body(Map::new()));

@@ -125,6 +125,20 @@ async fn bad_input_gets_a_4xx_with_a_message() {
         .await
         .expect("request");
     matching.expect(200, "OK");
+    // curl -d labels its JSON as a form; it still works.
+    let curl = c
+        .raw(
+            "POST",
+            "/v1/apps",
+            &[
+                headers[0].clone(),
+                "Content-Type: application/x-www-form-urlencoded".into(),
+            ],
+            Some("{\"id\": \"curled\"}"),
+        )
+        .await
+        .expect("request");
+    curl.expect(201, "CREATED");
     let unknown = c.req("GET", "/v1/nothing/here", Some(&token), None).await;
     unknown.expect(404, "NOT FOUND");
 }

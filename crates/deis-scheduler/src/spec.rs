@@ -1,8 +1,4 @@
-//! The interface between the API and whatever runs containers. The API keeps the desired state
-//! (the release and the containers it should run) in the database first, then asks the
-//! scheduler to converge; a failed convergence is undone in the database and reported as 503.
-//! The Docker and Swarm backends come with the scheduler issue; until then
-//! [`RecordOnlyScheduler`] accepts every request and runs nothing.
+//! The scheduler interface and the data it works on.
 
 use std::collections::BTreeMap;
 
@@ -98,8 +94,8 @@ pub trait Scheduler: Send + Sync + 'static {
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState>;
 }
 
-/// Keeps no containers: every request succeeds and containers stay `initialized`. This is the
-/// controller's scheduler until a Docker or Swarm backend is configured.
+/// Keeps no containers: every request succeeds and containers stay `initialized`. For a
+/// controller that only records desired state (tests of the API, or no container engine).
 pub struct RecordOnlyScheduler;
 
 #[async_trait::async_trait]

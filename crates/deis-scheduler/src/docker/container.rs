@@ -1,0 +1,320 @@
+//! Containers on the engine: naming, labels, limits, ports, and their life cycle.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+};
+use deis_types::{AppName, ContainerName};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{DockerConfig, docker_error, serves_traffic};
+use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
+
+/// Labels that let the scheduler rebuild its view of the world from the engine alone.
+pub(crate) const LABEL_APP: &str = "deis.app";
+const LABEL_RELEASE: &str = "deis.release";
+const LABEL_TYPE: &str = "deis.type";
+const LABEL_PORT: &str = "deis.port";
+const LABEL_RUN: &str = "deis.run";
+
+/// The port a container listens on when its image exposes none.
+pub(crate) const DEFAULT_PORT: u16 = 5000;
+
+/// A container of an app as the engine reports it.
+#[derive(Debug, Clone)]
+pub(crate) struct Existing {
+    pub(crate) id: String,
+    pub(crate) name: String,
+    pub(crate) running: bool,
+    pub(crate) is_run: bool,
+    pub(crate) host_port: Option<u16>,
+}
+
+/// The engine, as the scheduler uses it.
+pub(crate) struct Engine {
+    docker: Docker,
+    config: DockerConfig,
+}
+
+/// `512M`, `1G`, `20MB`, `100k` as bytes.
+pub(crate) fn memory_bytes(limit: &str) -> Option<i64> {
+    let upper = limit.trim().to_ascii_uppercase();
+    let digits: String = upper.chars().take_while(char::is_ascii_digit).collect();
+    let n: i64 = digits.parse().ok()?;
+    let factor = match upper[digits.len()..].trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}
+
+impl Engine {
+    pub(crate) fn new(docker: Docker, config: DockerConfig) -> Self {
+        Engine { docker, config }
+    }
+
+    fn labels(&self, app: &AppName) -> HashMap<String, String> {
+        let mut labels = self.config.extra_labels.clone();
+        labels.insert(LABEL_APP.into(), app.to_string());
+        labels
+    }
+
+    /// The port the image's process listens on: its first exposed TCP port, else 5000.
+    async fn image_port(&self, image: &str) -> Result<u16, SchedulerError> {
+        let inspected = self
+            .docker
+            .inspect_image(image)
+            .await
+            .map_err(|e| docker_error(&format!("image {image} is not available"), e))?;
+        let exposed = inspected.config.and_then(|c| c.exposed_ports).unwrap_or_default();
+        Ok(exposed
+            .iter()
+            .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
+            .min()
+            .unwrap_or(DEFAULT_PORT))
+    }
+
+    /// Creates (does not start) the container `name` for `release`.
+    pub(crate) async fn create(&self, name: &ContainerName, release: &ReleaseSpec) -> Result<String, SchedulerError> {
+        let ptype = name.process_type.as_str();
+        let port = self.image_port(&release.image).await?;
+        let mut env: Vec<String> = release.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        env.push(format!("PORT={port}"));
+        let mut labels = self.labels(&name.app);
+        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
+        labels.insert(LABEL_TYPE.into(), ptype.to_owned());
+        labels.insert(LABEL_PORT.into(), port.to_string());
+        let cmd = release
+            .commands
+            .get(ptype)
+            .map(|c| vec!["/bin/sh".to_owned(), "-c".to_owned(), c.clone()]);
+        let traffic = serves_traffic(name);
+        let key = format!("{port}/tcp");
+        let host_config = HostConfig {
+            memory: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
+            cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
+            restart_policy: Some(RestartPolicy {
+                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                maximum_retry_count: None,
+            }),
+            port_bindings: traffic.then(|| {
+                HashMap::from([(
+                    key.clone(),
+                    Some(vec![PortBinding {
+                        host_ip: Some(self.config.bind_ip.clone()),
+                        host_port: Some(String::new()),
+                    }]),
+                )])
+            }),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(release.image.clone()),
+            cmd,
+            env: Some(env),
+            labels: Some(labels),
+            exposed_ports: traffic.then(|| vec![key.clone()]),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name.to_string()).build()), body)
+            .await
+            .map_err(|e| docker_error(&format!("{name} (create)"), e))?;
+        Ok(created.id)
+    }
+
+    pub(crate) async fn start(&self, id: &str) -> Result<(), SchedulerError> {
+        self.docker
+            .start_container(id, None)
+            .await
+            .map_err(|e| docker_error(&format!("{id} (start)"), e))
+    }
+
+    /// The host port a container's traffic port is published on, once it runs.
+    pub(crate) async fn host_port(&self, id: &str) -> Result<Option<u16>, SchedulerError> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| docker_error(&format!("{id} (inspect)"), e))?;
+        let port = inspected
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(LABEL_PORT).cloned())
+            .unwrap_or_else(|| DEFAULT_PORT.to_string());
+        Ok(inspected
+            .network_settings
+            .and_then(|n| n.ports)
+            .and_then(|ports| ports.get(&format!("{port}/tcp")).cloned().flatten())
+            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port.and_then(|p| p.parse().ok()))))
+    }
+
+    /// Whether the container is running now.
+    pub(crate) async fn is_running(&self, id: &str) -> bool {
+        self.docker
+            .inspect_container(id, None)
+            .await
+            .ok()
+            .and_then(|c| c.state)
+            .and_then(|s| s.running)
+            .unwrap_or(false)
+    }
+
+    /// Every container of the app, running or not.
+    pub(crate) async fn list(&self, app: &AppName) -> Result<Vec<Existing>, SchedulerError> {
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+        let listed = self
+            .docker
+            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+            .await
+            .map_err(|e| docker_error(&format!("listing the containers of {app}"), e))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|c| {
+                let name = c.names?.first()?.trim_start_matches('/').to_owned();
+                let labels = c.labels.unwrap_or_default();
+                let port = labels.get(LABEL_PORT).cloned();
+                let host_port = c.ports.unwrap_or_default().into_iter().find_map(|p| {
+                    (Some(p.private_port.to_string()) == port).then_some(p.public_port).flatten()
+                });
+                Some(Existing {
+                    id: c.id?,
+                    name,
+                    running: c.state.is_some_and(|s| s.to_string() == "running"),
+                    is_run: labels.contains_key(LABEL_RUN),
+                    host_port,
+                })
+            })
+            .collect())
+    }
+
+    /// Removes a container whatever its state.
+    pub(crate) async fn remove(&self, id_or_name: &str) -> Result<(), SchedulerError> {
+        match self
+            .docker
+            .remove_container(id_or_name, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()))
+            .await
+        {
+            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Err(e) => Err(docker_error(&format!("{id_or_name} (destroy)"), e)),
+        }
+    }
+
+    /// Stops a container (SIGTERM, then SIGKILL after the stop timeout) and removes it.
+    pub(crate) async fn stop_and_remove(&self, id: &str) -> Result<(), SchedulerError> {
+        let t = i32::try_from(self.config.stop_timeout.as_secs()).unwrap_or(10);
+        match self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(t).build())).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError { status_code: 304 | 404, .. }) => {}
+            Err(e) => return Err(docker_error(&format!("{id} (stop)"), e)),
+        }
+        self.remove(id).await
+    }
+
+    /// Restarts a container; its new host port, if it has one.
+    pub(crate) async fn restart(&self, name: &str) -> Result<Option<u16>, SchedulerError> {
+        let t = i32::try_from(self.config.stop_timeout.as_secs()).unwrap_or(10);
+        self.docker
+            .restart_container(name, Some(RestartContainerOptionsBuilder::new().t(t).build()))
+            .await
+            .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
+        self.host_port(name).await
+    }
+
+    pub(crate) async fn state(&self, name: &str) -> ContainerState {
+        match self.docker.inspect_container(name, None).await {
+            Ok(c) => {
+                let state = c.state.unwrap_or_default();
+                match state.status {
+                    Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Up,
+                    Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Crashed,
+                    Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
+                    Some(ContainerStateStatusEnum::EXITED) if state.exit_code.unwrap_or(0) != 0 => ContainerState::Crashed,
+                    Some(ContainerStateStatusEnum::EXITED) => ContainerState::Down,
+                    Some(ContainerStateStatusEnum::DEAD | ContainerStateStatusEnum::REMOVING) => ContainerState::Destroyed,
+                    _ => ContainerState::Error,
+                }
+            }
+            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => ContainerState::Destroyed,
+            Err(_) => ContainerState::Error,
+        }
+    }
+
+    /// Runs `command` in a one-off container of the release and removes it afterwards.
+    pub(crate) async fn run_once(&self, app: &AppName, release: &ReleaseSpec, command: &str) -> Result<(i32, String), SchedulerError> {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or(0);
+        let name = format!("{app}_v{}.run.{}", release.version, nanos % 1_000_000 + 1);
+        let mut labels = self.labels(app);
+        labels.insert(LABEL_RUN.into(), "true".into());
+        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
+        let env: Vec<String> = release.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let body = ContainerCreateBody {
+            image: Some(release.image.clone()),
+            cmd: Some(vec!["/bin/sh".into(), "-c".into(), command.to_owned()]),
+            env: Some(env),
+            labels: Some(labels),
+            host_config: Some(HostConfig {
+                memory: release.memory.get("run").and_then(|m| memory_bytes(m)),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let created = self
+            .docker
+            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+            .await
+            .map_err(|e| docker_error(&format!("{name} (run)"), e))?;
+        let outcome = async {
+            self.start(&created.id).await?;
+            let waited = tokio::time::timeout(self.config.run_timeout, async {
+                let mut waits = self.docker.wait_container(&created.id, None);
+                let mut code = 0;
+                while let Some(item) = waits.next().await {
+                    match item {
+                        Ok(r) => code = r.status_code,
+                        // A non-zero exit is reported as an error carrying the code.
+                        Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                        Err(e) => return Err(docker_error(&format!("{name} (run)"), e)),
+                    }
+                }
+                Ok(code)
+            })
+            .await
+            .map_err(|_| SchedulerError(format!("{name} (run): timed out after {:?}", self.config.run_timeout)))??;
+            let output: Vec<_> = self
+                .docker
+                .logs(&created.id, Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()))
+                .try_collect()
+                .await
+                .map_err(|e| docker_error(&format!("{name} (logs)"), e))?;
+            let text: String = output.iter().map(ToString::to_string).collect();
+            Ok((i32::try_from(waited).unwrap_or(-1), text))
+        }
+        .await;
+        // Nothing is left behind, whatever happened.
+        let _ = self.remove(&created.id).await;
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn memory_limits() {
+        for (text, bytes) in [("512M", Some(512 << 20)), ("1G", Some(1 << 30)), ("20MB", Some(20 << 20)), ("100k", Some(100 << 10)), ("2048", Some(2048)), ("x", None), ("1T", None)] {
+            assert_eq!(super::memory_bytes(text), bytes, "{text}");
+        }
+    }
+}

@@ -1,0 +1,235 @@
+//! The Docker Engine backend: app containers on one engine (the single-host mode).
+//!
+//! `converge` starts the containers the release needs, waits until each web container answers
+//! (its `HEALTHCHECK_URL`, or its port accepting connections), publishes their routes, then
+//! withdraws the routes of the containers it replaces and stops them. If a new container never
+//! becomes healthy, the new ones are removed and the old ones keep serving.
+
+mod container;
+mod health;
+mod routes;
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use deis_store::ConfigStore;
+use deis_types::{AppName, ContainerName};
+use futures_util::future::join_all;
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::{ContainerState, Desired, ReleaseSpec, Scheduler, SchedulerError};
+use container::{Engine, Existing};
+use routes::Routes;
+
+/// How the Docker backend runs containers.
+#[derive(Debug, Clone)]
+pub struct DockerConfig {
+    /// The address host ports are bound on (`127.0.0.1` on one host, `0.0.0.0` to be reachable).
+    pub bind_ip: String,
+    /// The host name or IP routes point at.
+    pub advertise_host: String,
+    /// How long a new container may take to become healthy.
+    pub health_timeout: Duration,
+    /// How long a stopped container may take to exit before it is killed.
+    pub stop_timeout: Duration,
+    /// How long to wait between withdrawing old routes and stopping their containers, so that
+    /// routers stop sending them requests and finish the ones in flight.
+    pub drain: Duration,
+    /// How long a one-off `run` may take.
+    pub run_timeout: Duration,
+    /// Labels added to every container (tests label theirs for clean-up).
+    pub extra_labels: HashMap<String, String>,
+}
+
+impl Default for DockerConfig {
+    fn default() -> Self {
+        DockerConfig {
+            bind_ip: "127.0.0.1".into(),
+            advertise_host: "127.0.0.1".into(),
+            health_timeout: Duration::from_secs(60),
+            stop_timeout: Duration::from_secs(10),
+            drain: Duration::from_secs(2),
+            run_timeout: Duration::from_secs(20 * 60),
+            extra_labels: HashMap::new(),
+        }
+    }
+}
+
+/// The Docker backend.
+pub struct DockerScheduler {
+    engine: Engine,
+    routes: Routes,
+    config: DockerConfig,
+}
+
+/// A Docker API error as a scheduler error.
+pub(crate) fn docker_error(what: &str, e: bollard::errors::Error) -> SchedulerError {
+    SchedulerError(format!("{what}: {e}"))
+}
+
+impl DockerScheduler {
+    /// Connects to the local engine (`DOCKER_HOST` or the default socket).
+    pub async fn connect(
+        store: Arc<dyn ConfigStore>,
+        config: DockerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<DockerScheduler, SchedulerError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
+            .negotiate_version()
+            .await
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        Ok(DockerScheduler {
+            engine: Engine::new(docker, config.clone()),
+            routes: Routes::new(store, shutdown),
+            config,
+        })
+    }
+
+    /// Starts one container and waits until it is healthy; returns its route if it serves.
+    async fn start_healthy(&self, name: &ContainerName, release: &ReleaseSpec, existing: Option<&Existing>) -> Result<Option<String>, SchedulerError> {
+        let id = match existing {
+            Some(e) => e.id.clone(),
+            None => self.engine.create(name, release).await?,
+        };
+        self.engine.start(&id).await?;
+        let port = self.engine.host_port(&id).await?;
+        let Some(port) = port else {
+            return Ok(None);
+        };
+        let target = health::Target {
+            host: self.config.bind_ip_for_checks(),
+            port,
+            url: release.env.get("HEALTHCHECK_URL").cloned(),
+            timeout: release
+                .env
+                .get("HEALTHCHECK_TIMEOUT")
+                .and_then(|t| t.parse().ok())
+                .map_or(Duration::from_secs(1), Duration::from_secs),
+            initial_delay: release
+                .env
+                .get("HEALTHCHECK_INITIAL_DELAY")
+                .and_then(|t| t.parse().ok())
+                .map_or(Duration::ZERO, Duration::from_secs),
+        };
+        health::wait(&self.engine, &id, &target, self.config.health_timeout)
+            .await
+            .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
+        Ok(Some(format!("{}:{port}", self.config.advertise_host)))
+    }
+}
+
+impl DockerConfig {
+    fn bind_ip_for_checks(&self) -> String {
+        if self.bind_ip == "0.0.0.0" { "127.0.0.1".into() } else { self.bind_ip.clone() }
+    }
+}
+
+/// Whether containers of this process type receive traffic.
+pub(crate) fn serves_traffic(name: &ContainerName) -> bool {
+    matches!(name.process_type.as_str(), "web" | "cmd")
+}
+
+#[async_trait::async_trait]
+impl Scheduler for DockerScheduler {
+    async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
+        let existing: BTreeMap<String, Existing> = self
+            .engine
+            .list(&desired.app)
+            .await?
+            .into_iter()
+            .filter(|e| !e.is_run)
+            .map(|e| (e.name.clone(), e))
+            .collect();
+        let wanted: Vec<&ContainerName> = desired.containers.iter().collect();
+        let to_start: Vec<&ContainerName> = wanted
+            .iter()
+            .copied()
+            .filter(|n| !existing.get(&n.to_string()).is_some_and(|e| e.running))
+            .collect();
+        let started = join_all(
+            to_start
+                .iter()
+                .map(|n| self.start_healthy(n, &desired.release, existing.get(&n.to_string()))),
+        )
+        .await;
+        if let Some(Err(e)) = started.iter().find(|r| r.is_err()) {
+            let failure = e.clone();
+            // Take back what this attempt started; the old containers keep serving.
+            let fresh: Vec<&ContainerName> = to_start
+                .iter()
+                .copied()
+                .filter(|n| !existing.contains_key(&n.to_string()))
+                .collect();
+            let names: Vec<String> = fresh.iter().map(|n| n.to_string()).collect();
+            join_all(names.iter().map(|n| self.engine.remove(n))).await;
+            return Err(SchedulerError(format!(
+                "aborting, app containers failed to become healthy ({failure})"
+            )));
+        }
+        for (name, route) in to_start.iter().zip(started) {
+            if let Ok(Some(route)) = route
+                && serves_traffic(name)
+            {
+                self.routes.publish(name, &route).await?;
+            }
+        }
+        // Containers that were kept but lost their route (a restarted controller) get it back.
+        for name in wanted.iter().filter(|n| serves_traffic(n) && !to_start.contains(n)) {
+            if let Some(e) = existing.get(&name.to_string())
+                && let Some(port) = e.host_port
+            {
+                self.routes.publish(name, &format!("{}:{port}", self.config.advertise_host)).await?;
+            }
+        }
+        let wanted_names: Vec<String> = wanted.iter().map(|n| n.to_string()).collect();
+        let old: Vec<&Existing> = existing.values().filter(|e| !wanted_names.contains(&e.name)).collect();
+        for e in &old {
+            if let Ok(name) = e.name.parse::<ContainerName>() {
+                self.routes.withdraw(&name).await?;
+            }
+        }
+        if !old.is_empty() {
+            tokio::time::sleep(self.config.drain).await;
+        }
+        let stopped = join_all(old.iter().map(|e| self.engine.stop_and_remove(&e.id))).await;
+        if let Some(Err(e)) = stopped.into_iter().find(|r| r.is_err()) {
+            return Err(SchedulerError(format!("aborting, failed to destroy some containers ({e})")));
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
+        self.routes.withdraw_app(app).await?;
+        let all = self.engine.list(app).await?;
+        let removed = join_all(all.iter().map(|e| self.engine.remove(&e.id))).await;
+        removed.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok(())
+    }
+
+    async fn run(&self, app: &AppName, release: &ReleaseSpec, command: &str) -> Result<(i32, String), SchedulerError> {
+        self.engine.run_once(app, release, command).await
+    }
+
+    async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
+        for name in containers {
+            if serves_traffic(name) {
+                self.routes.withdraw(name).await?;
+            }
+            let Some(port) = self.engine.restart(&name.to_string()).await? else {
+                continue;
+            };
+            if serves_traffic(name) {
+                self.routes.publish(name, &format!("{}:{port}", self.config.advertise_host)).await?;
+            }
+        }
+        Ok(())
+    }
+
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState> {
+        let names: Vec<String> = containers.iter().map(|n| n.to_string()).collect();
+        join_all(names.iter().map(|n| self.engine.state(n))).await
+    }
+}

@@ -1,0 +1,129 @@
+//! Routes in the config store: `/deis/services/<app>/<container>` = `host:port`, all attached to
+//! one lease that this scheduler keeps alive, so that a dead controller's routes expire. If the
+//! lease is lost anyway (the store was unreachable for a whole TTL), a new one is granted and
+//! every route put back.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use deis_store::keys::{Key, prefix};
+use deis_store::{ConfigStore, LeaseId, StoreError, keep_lease_alive};
+use deis_types::{AppName, ContainerName};
+use tokio_util::sync::CancellationToken;
+
+use crate::spec::SchedulerError;
+
+/// The lifetime of routes whose scheduler stopped renewing them.
+pub(crate) const ROUTE_TTL: Duration = Duration::from_secs(20);
+
+pub(crate) struct Routes {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Arc<dyn ConfigStore>,
+    shutdown: CancellationToken,
+    lease: tokio::sync::Mutex<Option<LeaseId>>,
+    published: Mutex<BTreeMap<String, String>>,
+}
+
+fn store_error(e: StoreError) -> SchedulerError {
+    SchedulerError(format!("updating routes failed: {e}"))
+}
+
+impl Routes {
+    pub(crate) fn new(store: Arc<dyn ConfigStore>, shutdown: CancellationToken) -> Self {
+        Routes {
+            inner: Arc::new(Inner {
+                store,
+                shutdown,
+                lease: tokio::sync::Mutex::new(None),
+                published: Mutex::new(BTreeMap::new()),
+            }),
+        }
+    }
+
+    async fn lease(&self) -> Result<LeaseId, SchedulerError> {
+        let mut slot = self.inner.lease.lock().await;
+        if let Some(lease) = *slot {
+            return Ok(lease);
+        }
+        let lease = self.inner.store.grant_lease(ROUTE_TTL).await.map_err(store_error)?;
+        *slot = Some(lease);
+        tokio::spawn(keep(self.inner.clone(), lease));
+        Ok(lease)
+    }
+
+    /// Publishes (or moves) a container's route.
+    pub(crate) async fn publish(&self, name: &ContainerName, target: &str) -> Result<(), SchedulerError> {
+        let lease = self.lease().await?;
+        let key = Key::Route(name.clone()).path();
+        self.inner.store.put(&key, target, Some(lease)).await.map_err(store_error)?;
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, target.to_owned());
+        Ok(())
+    }
+
+    /// Withdraws a container's route.
+    pub(crate) async fn withdraw(&self, name: &ContainerName) -> Result<(), SchedulerError> {
+        let key = Key::Route(name.clone()).path();
+        self.inner.published.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.inner.store.delete(&key).await.map_err(store_error)?;
+        Ok(())
+    }
+
+    /// Withdraws every route of an app.
+    pub(crate) async fn withdraw_app(&self, app: &AppName) -> Result<(), SchedulerError> {
+        let prefix = prefix::app_routes(app);
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|k, _| !k.starts_with(&prefix));
+        self.inner.store.delete_prefix(&prefix).await.map_err(store_error)?;
+        Ok(())
+    }
+}
+
+/// Keeps the routes' lease alive until shutdown; on loss, re-grants and republishes.
+async fn keep(inner: Arc<Inner>, mut lease: LeaseId) {
+    loop {
+        match keep_lease_alive(inner.store.clone(), lease, ROUTE_TTL, inner.shutdown.clone()).await {
+            Ok(()) => return,
+            Err(e) => tracing::warn!(error = %e, "The routes' lease was lost; publishing them again"),
+        }
+        let fresh = loop {
+            if inner.shutdown.is_cancelled() {
+                return;
+            }
+            match inner.store.grant_lease(ROUTE_TTL).await {
+                Ok(l) => break l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "Granting a lease for routes failed; retrying");
+                    tokio::select! {
+                        _ = inner.shutdown.cancelled() => return,
+                        _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                    }
+                }
+            }
+        };
+        *inner.lease.lock().await = Some(fresh);
+        lease = fresh;
+        let routes: Vec<(String, String)> = inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        for (key, target) in routes {
+            if let Err(e) = inner.store.put(&key, &target, Some(lease)).await {
+                tracing::warn!(route = %key, error = %e, "Republishing a route failed");
+            }
+        }
+    }
+}

@@ -1,0 +1,14 @@
+//! Scheduling: the [`Scheduler`] interface the controller calls to make an app run exactly the
+//! containers of one release, and its backends: [`DockerScheduler`] (the Docker Engine API
+//! through bollard; the single-host mode) and [`RecordOnlyScheduler`] (runs nothing).
+//!
+//! A backend publishes the `host:port` of every healthy `web`/`cmd` container under
+//! `/deis/services/<app>/<container>` in the config store, held by a lease, and withdraws a
+//! route before it stops its container. It is not the controller: it keeps no desired state of
+//! its own beyond what `converge` was last told, and it does not decide what runs.
+
+mod docker;
+mod spec;
+
+pub use docker::{DockerConfig, DockerScheduler};
+pub use spec::{ContainerState, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler, SchedulerError};

@@ -1,5 +1,6 @@
 //! The controller's configuration.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -21,6 +22,10 @@ pub struct Config {
     /// The platform domain used until `/deis/platform/domain` is set: apps answer on
     /// `<app>.<domain>`.
     pub platform_domain: String,
+    /// What runs app containers.
+    pub scheduler: SchedulerKind,
+    /// Labels put on every app container (to tell installations or tests apart).
+    pub container_labels: HashMap<String, String>,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -34,7 +39,19 @@ impl Default for Config {
             data_dir: PathBuf::from("/var/lib/deis/controller"),
             database_url: None,
             platform_domain: "localhost".to_owned(),
+            scheduler: SchedulerKind::Docker,
+            container_labels: HashMap::new(),
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }
+}
+
+/// The scheduler backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum SchedulerKind {
+    /// Containers on the local Docker engine.
+    Docker,
+    /// No containers: desired state is recorded only.
+    None,
 }

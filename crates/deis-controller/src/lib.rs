@@ -1,7 +1,7 @@
 //! The controller: the platform's brain. It serves the Deis v1 REST API (API 1.7) that the
 //! unmodified Deis v1.13 `deis` client speaks, keeps users, apps, configs, builds, releases and
 //! desired containers in its database (SQLite by default, PostgreSQL with `DATABASE_URL`), mirrors
-//! what the router and builder need into the config store, and asks a [`scheduler::Scheduler`]
+//! what the router and builder need into the config store, and asks a [`deis_scheduler::Scheduler`]
 //! to run releases.
 //!
 //! It is not the scheduler's backends (Docker, Swarm), the router, or the logger: it talks to
@@ -15,7 +15,6 @@ mod grpc;
 mod logs;
 mod mirror;
 mod passwords;
-pub mod scheduler;
 mod time;
 
 use std::sync::Arc;
@@ -26,7 +25,7 @@ use deis_store::{ConfigStore, Txn};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::Config;
+pub use config::{Config, SchedulerKind};
 pub use db::DbError;
 pub use grpc::BUILDER_AUTH;
 
@@ -51,6 +50,11 @@ pub enum Error {
     /// The database could not be opened.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The configured scheduler cannot be used.
+    #[error(
+        "{0}; start the Docker engine, or run with --scheduler none to only record desired state"
+    )]
+    Scheduler(String),
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
@@ -75,10 +79,28 @@ pub async fn run(
 ) -> Result<(), Error> {
     let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     ensure_defaults(&store).await;
+    let scheduler: Arc<dyn deis_scheduler::Scheduler> = match config.scheduler {
+        SchedulerKind::None => Arc::new(deis_scheduler::RecordOnlyScheduler),
+        SchedulerKind::Docker => {
+            let docker = deis_scheduler::DockerConfig {
+                extra_labels: config.container_labels.clone(),
+                advertise_host: config
+                    .advertise_host
+                    .clone()
+                    .unwrap_or_else(|| "127.0.0.1".into()),
+                ..Default::default()
+            };
+            Arc::new(
+                deis_scheduler::DockerScheduler::connect(store.clone(), docker, shutdown.clone())
+                    .await
+                    .map_err(|e| Error::Scheduler(e.0))?,
+            )
+        }
+    };
     let state = api::AppState {
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),
-        scheduler: Arc::new(scheduler::RecordOnlyScheduler),
+        scheduler,
         locks: Arc::default(),
         default_domain: config.platform_domain.clone(),
     };

@@ -29,6 +29,9 @@ struct Args {
     /// The platform domain until `/deis/platform/domain` is set in the store.
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN", default_value = "localhost")]
     platform_domain: String,
+    /// What runs app containers: the local Docker engine, or none (record desired state only).
+    #[arg(long, env = "DEIS_SCHEDULER", value_enum, default_value = "docker")]
+    scheduler: deis_controller::SchedulerKind,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -42,6 +45,8 @@ fn main() -> ExitCode {
             data_dir: args.data_dir,
             database_url: args.database_url,
             platform_domain: args.platform_domain,
+            scheduler: args.scheduler,
+            container_labels: Default::default(),
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -11,4 +11,6 @@ mod docker;
 mod spec;
 
 pub use docker::{DockerConfig, DockerScheduler};
-pub use spec::{ContainerState, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler, SchedulerError};
+pub use spec::{
+    ContainerState, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler, SchedulerError,
+};

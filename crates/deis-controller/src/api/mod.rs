@@ -27,7 +27,7 @@ use tower::ServiceExt;
 
 use crate::db::{App, Db, User};
 use crate::mirror::Mirror;
-use crate::scheduler::Scheduler;
+use deis_scheduler::Scheduler;
 use error::{ApiError, ApiResult};
 
 /// What every handler shares.

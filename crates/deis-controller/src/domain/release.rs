@@ -10,8 +10,8 @@ use super::config::{Maps, plain};
 use crate::api::AppState;
 use crate::api::error::{ApiError, ApiResult};
 use crate::db::{App, Build, Config, Container, NewRelease, Release, json_map};
-use crate::scheduler::{Desired, ReleaseSpec};
 use crate::time;
+use deis_scheduler::{Desired, ReleaseSpec};
 
 /// What a new release changes.
 #[derive(Default)]

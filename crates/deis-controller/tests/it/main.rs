@@ -11,6 +11,7 @@ mod builds;
 mod client_flows;
 mod concurrency;
 mod config;
+mod docker;
 mod grpc;
 mod hooks;
 mod keys;

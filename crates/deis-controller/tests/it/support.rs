@@ -71,6 +71,20 @@ impl Resp {
 
 impl Controller {
     pub(crate) async fn start(backend: Backend) -> Controller {
+        Self::start_with(
+            backend,
+            deis_controller::SchedulerKind::None,
+            Default::default(),
+        )
+        .await
+    }
+
+    /// A controller with the given scheduler, labelling app containers with `labels`.
+    pub(crate) async fn start_with(
+        backend: Backend,
+        scheduler: deis_controller::SchedulerKind,
+        labels: std::collections::HashMap<String, String>,
+    ) -> Controller {
         deis_runtime::init_tracing();
         let dir = tempfile::tempdir().expect("temporary directory");
         let (database_url, postgres) = match backend {
@@ -85,6 +99,8 @@ impl Controller {
             data_dir: dir.path().to_owned(),
             database_url,
             platform_domain: "example.com".into(),
+            scheduler,
+            container_labels: labels,
             ..Config::default()
         };
         let listeners = Listeners::bind(&config).await.expect("bind");

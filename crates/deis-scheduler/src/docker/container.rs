@@ -3,10 +3,13 @@
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, ContainerStateStatusEnum, HostConfig, PortBinding, RestartPolicy, RestartPolicyNameEnum};
+use bollard::models::{
+    ContainerCreateBody, ContainerStateStatusEnum, HostConfig, PortBinding, RestartPolicy,
+    RestartPolicyNameEnum,
+};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use deis_types::{AppName, ContainerName};
 use futures_util::{StreamExt, TryStreamExt};
@@ -73,7 +76,10 @@ impl Engine {
             .inspect_image(image)
             .await
             .map_err(|e| docker_error(&format!("image {image} is not available"), e))?;
-        let exposed = inspected.config.and_then(|c| c.exposed_ports).unwrap_or_default();
+        let exposed = inspected
+            .config
+            .and_then(|c| c.exposed_ports)
+            .unwrap_or_default();
         Ok(exposed
             .iter()
             .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
@@ -82,10 +88,18 @@ impl Engine {
     }
 
     /// Creates (does not start) the container `name` for `release`.
-    pub(crate) async fn create(&self, name: &ContainerName, release: &ReleaseSpec) -> Result<String, SchedulerError> {
+    pub(crate) async fn create(
+        &self,
+        name: &ContainerName,
+        release: &ReleaseSpec,
+    ) -> Result<String, SchedulerError> {
         let ptype = name.process_type.as_str();
         let port = self.image_port(&release.image).await?;
-        let mut env: Vec<String> = release.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let mut env: Vec<String> = release
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         env.push(format!("PORT={port}"));
         let mut labels = self.labels(&name.app);
         labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
@@ -98,6 +112,9 @@ impl Engine {
         let traffic = serves_traffic(name);
         let key = format!("{port}/tcp");
         let host_config = HostConfig {
+            // An init process as PID 1 forwards SIGTERM to the app (which, as PID 1, would
+            // ignore it) and reaps zombies.
+            init: Some(true),
             memory: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
             cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
             restart_policy: Some(RestartPolicy {
@@ -126,7 +143,14 @@ impl Engine {
         };
         let created = self
             .docker
-            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name.to_string()).build()), body)
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::new()
+                        .name(&name.to_string())
+                        .build(),
+                ),
+                body,
+            )
             .await
             .map_err(|e| docker_error(&format!("{name} (create)"), e))?;
         Ok(created.id)
@@ -155,7 +179,11 @@ impl Engine {
             .network_settings
             .and_then(|n| n.ports)
             .and_then(|ports| ports.get(&format!("{port}/tcp")).cloned().flatten())
-            .and_then(|bindings| bindings.into_iter().find_map(|b| b.host_port.and_then(|p| p.parse().ok()))))
+            .and_then(|bindings| {
+                bindings
+                    .into_iter()
+                    .find_map(|b| b.host_port.and_then(|p| p.parse().ok()))
+            }))
     }
 
     /// Whether the container is running now.
@@ -174,7 +202,12 @@ impl Engine {
         let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
         let listed = self
             .docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
             .await
             .map_err(|e| docker_error(&format!("listing the containers of {app}"), e))?;
         Ok(listed
@@ -184,7 +217,9 @@ impl Engine {
                 let labels = c.labels.unwrap_or_default();
                 let port = labels.get(LABEL_PORT).cloned();
                 let host_port = c.ports.unwrap_or_default().into_iter().find_map(|p| {
-                    (Some(p.private_port.to_string()) == port).then_some(p.public_port).flatten()
+                    (Some(p.private_port.to_string()) == port)
+                        .then_some(p.public_port)
+                        .flatten()
                 });
                 Some(Existing {
                     id: c.id?,
@@ -201,10 +236,21 @@ impl Engine {
     pub(crate) async fn remove(&self, id_or_name: &str) -> Result<(), SchedulerError> {
         match self
             .docker
-            .remove_container(id_or_name, Some(RemoveContainerOptionsBuilder::new().force(true).v(true).build()))
+            .remove_container(
+                id_or_name,
+                Some(
+                    RemoveContainerOptionsBuilder::new()
+                        .force(true)
+                        .v(true)
+                        .build(),
+                ),
+            )
             .await
         {
-            Ok(()) | Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(()),
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
             Err(e) => Err(docker_error(&format!("{id_or_name} (destroy)"), e)),
         }
     }
@@ -212,9 +258,16 @@ impl Engine {
     /// Stops a container (SIGTERM, then SIGKILL after the stop timeout) and removes it.
     pub(crate) async fn stop_and_remove(&self, id: &str) -> Result<(), SchedulerError> {
         let t = i32::try_from(self.config.stop_timeout.as_secs()).unwrap_or(10);
-        match self.docker.stop_container(id, Some(StopContainerOptionsBuilder::new().t(t).build())).await {
+        match self
+            .docker
+            .stop_container(id, Some(StopContainerOptionsBuilder::new().t(t).build()))
+            .await
+        {
             Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError { status_code: 304 | 404, .. }) => {}
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 304 | 404,
+                ..
+            }) => {}
             Err(e) => return Err(docker_error(&format!("{id} (stop)"), e)),
         }
         self.remove(id).await
@@ -224,7 +277,10 @@ impl Engine {
     pub(crate) async fn restart(&self, name: &str) -> Result<Option<u16>, SchedulerError> {
         let t = i32::try_from(self.config.stop_timeout.as_secs()).unwrap_or(10);
         self.docker
-            .restart_container(name, Some(RestartContainerOptionsBuilder::new().t(t).build()))
+            .restart_container(
+                name,
+                Some(RestartContainerOptionsBuilder::new().t(t).build()),
+            )
             .await
             .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
         self.host_port(name).await
@@ -238,19 +294,30 @@ impl Engine {
                     Some(ContainerStateStatusEnum::RUNNING) => ContainerState::Up,
                     Some(ContainerStateStatusEnum::RESTARTING) => ContainerState::Crashed,
                     Some(ContainerStateStatusEnum::CREATED) => ContainerState::Created,
-                    Some(ContainerStateStatusEnum::EXITED) if state.exit_code.unwrap_or(0) != 0 => ContainerState::Crashed,
+                    Some(ContainerStateStatusEnum::EXITED) if state.exit_code.unwrap_or(0) != 0 => {
+                        ContainerState::Crashed
+                    }
                     Some(ContainerStateStatusEnum::EXITED) => ContainerState::Down,
-                    Some(ContainerStateStatusEnum::DEAD | ContainerStateStatusEnum::REMOVING) => ContainerState::Destroyed,
+                    Some(ContainerStateStatusEnum::DEAD | ContainerStateStatusEnum::REMOVING) => {
+                        ContainerState::Destroyed
+                    }
                     _ => ContainerState::Error,
                 }
             }
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => ContainerState::Destroyed,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => ContainerState::Destroyed,
             Err(_) => ContainerState::Error,
         }
     }
 
     /// Runs `command` in a one-off container of the release and removes it afterwards.
-    pub(crate) async fn run_once(&self, app: &AppName, release: &ReleaseSpec, command: &str) -> Result<(i32, String), SchedulerError> {
+    pub(crate) async fn run_once(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        command: &str,
+    ) -> Result<(i32, String), SchedulerError> {
         let nanos = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.subsec_nanos())
@@ -259,13 +326,18 @@ impl Engine {
         let mut labels = self.labels(app);
         labels.insert(LABEL_RUN.into(), "true".into());
         labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
-        let env: Vec<String> = release.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let env: Vec<String> = release
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         let body = ContainerCreateBody {
             image: Some(release.image.clone()),
             cmd: Some(vec!["/bin/sh".into(), "-c".into(), command.to_owned()]),
             env: Some(env),
             labels: Some(labels),
             host_config: Some(HostConfig {
+                init: Some(true),
                 memory: release.memory.get("run").and_then(|m| memory_bytes(m)),
                 ..Default::default()
             }),
@@ -273,7 +345,10 @@ impl Engine {
         };
         let created = self
             .docker
-            .create_container(Some(CreateContainerOptionsBuilder::new().name(&name).build()), body)
+            .create_container(
+                Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+                body,
+            )
             .await
             .map_err(|e| docker_error(&format!("{name} (run)"), e))?;
         let outcome = async {
@@ -285,17 +360,27 @@ impl Engine {
                     match item {
                         Ok(r) => code = r.status_code,
                         // A non-zero exit is reported as an error carrying the code.
-                        Err(bollard::errors::Error::DockerContainerWaitError { code: c, .. }) => code = c,
+                        Err(bollard::errors::Error::DockerContainerWaitError {
+                            code: c, ..
+                        }) => code = c,
                         Err(e) => return Err(docker_error(&format!("{name} (run)"), e)),
                     }
                 }
                 Ok(code)
             })
             .await
-            .map_err(|_| SchedulerError(format!("{name} (run): timed out after {:?}", self.config.run_timeout)))??;
+            .map_err(|_| {
+                SchedulerError(format!(
+                    "{name} (run): timed out after {:?}",
+                    self.config.run_timeout
+                ))
+            })??;
             let output: Vec<_> = self
                 .docker
-                .logs(&created.id, Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()))
+                .logs(
+                    &created.id,
+                    Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()),
+                )
                 .try_collect()
                 .await
                 .map_err(|e| docker_error(&format!("{name} (logs)"), e))?;
@@ -313,7 +398,15 @@ impl Engine {
 mod tests {
     #[test]
     fn memory_limits() {
-        for (text, bytes) in [("512M", Some(512 << 20)), ("1G", Some(1 << 30)), ("20MB", Some(20 << 20)), ("100k", Some(100 << 10)), ("2048", Some(2048)), ("x", None), ("1T", None)] {
+        for (text, bytes) in [
+            ("512M", Some(512 << 20)),
+            ("1G", Some(1 << 30)),
+            ("20MB", Some(20 << 20)),
+            ("100k", Some(100 << 10)),
+            ("2048", Some(2048)),
+            ("x", None),
+            ("1T", None),
+        ] {
             assert_eq!(super::memory_bytes(text), bytes, "{text}");
         }
     }

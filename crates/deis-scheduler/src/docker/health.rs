@@ -26,12 +26,18 @@ const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 async fn probe(target: &Target) -> Result<(), String> {
     let addr = format!("{}:{}", target.host, target.port);
     let attempt = async {
-        let mut stream = TcpStream::connect(&addr).await.map_err(|e| format!("failed to connect to container ({e})"))?;
+        let mut stream = TcpStream::connect(&addr)
+            .await
+            .map_err(|e| format!("failed to connect to container ({e})"))?;
         let Some(path) = &target.url else {
             return Ok(());
         };
-        let request = format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: deis-health-check\r\n\r\n");
-        stream.write_all(request.as_bytes()).await.map_err(|e| e.to_string())?;
+        let request =
+            format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: deis-health-check\r\n\r\n");
+        stream
+            .write_all(request.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
         let mut head = [0u8; 64];
         let n = stream.read(&mut head).await.map_err(|e| e.to_string())?;
         let line = String::from_utf8_lossy(&head[..n]);
@@ -39,16 +45,28 @@ async fn probe(target: &Target) -> Result<(), String> {
         if status == "200" {
             Ok(())
         } else {
-            Err(format!("app failed health check (got '{status}', expected: '200')"))
+            Err(format!(
+                "app failed health check (got '{status}', expected: '200')"
+            ))
         }
     };
     tokio::time::timeout(target.timeout, attempt)
         .await
-        .unwrap_or_else(|_| Err(format!("failed to connect to container (timed out after {:?})", target.timeout)))
+        .unwrap_or_else(|_| {
+            Err(format!(
+                "failed to connect to container (timed out after {:?})",
+                target.timeout
+            ))
+        })
 }
 
 /// Waits until `target` is healthy, the container `id` exits, or `deadline` passes.
-pub(crate) async fn wait(engine: &Engine, id: &str, target: &Target, deadline: Duration) -> Result<(), String> {
+pub(crate) async fn wait(
+    engine: &Engine,
+    id: &str,
+    target: &Target,
+    deadline: Duration,
+) -> Result<(), String> {
     let until = tokio::time::Instant::now() + deadline;
     tokio::time::sleep(target.initial_delay).await;
     loop {

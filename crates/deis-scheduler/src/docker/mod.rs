@@ -89,7 +89,12 @@ impl DockerScheduler {
     }
 
     /// Starts one container and waits until it is healthy; returns its route if it serves.
-    async fn start_healthy(&self, name: &ContainerName, release: &ReleaseSpec, existing: Option<&Existing>) -> Result<Option<String>, SchedulerError> {
+    async fn start_healthy(
+        &self,
+        name: &ContainerName,
+        release: &ReleaseSpec,
+        existing: Option<&Existing>,
+    ) -> Result<Option<String>, SchedulerError> {
         let id = match existing {
             Some(e) => e.id.clone(),
             None => self.engine.create(name, release).await?,
@@ -123,7 +128,11 @@ impl DockerScheduler {
 
 impl DockerConfig {
     fn bind_ip_for_checks(&self) -> String {
-        if self.bind_ip == "0.0.0.0" { "127.0.0.1".into() } else { self.bind_ip.clone() }
+        if self.bind_ip == "0.0.0.0" {
+            "127.0.0.1".into()
+        } else {
+            self.bind_ip.clone()
+        }
     }
 }
 
@@ -177,15 +186,23 @@ impl Scheduler for DockerScheduler {
             }
         }
         // Containers that were kept but lost their route (a restarted controller) get it back.
-        for name in wanted.iter().filter(|n| serves_traffic(n) && !to_start.contains(n)) {
+        for name in wanted
+            .iter()
+            .filter(|n| serves_traffic(n) && !to_start.contains(n))
+        {
             if let Some(e) = existing.get(&name.to_string())
                 && let Some(port) = e.host_port
             {
-                self.routes.publish(name, &format!("{}:{port}", self.config.advertise_host)).await?;
+                self.routes
+                    .publish(name, &format!("{}:{port}", self.config.advertise_host))
+                    .await?;
             }
         }
         let wanted_names: Vec<String> = wanted.iter().map(|n| n.to_string()).collect();
-        let old: Vec<&Existing> = existing.values().filter(|e| !wanted_names.contains(&e.name)).collect();
+        let old: Vec<&Existing> = existing
+            .values()
+            .filter(|e| !wanted_names.contains(&e.name))
+            .collect();
         for e in &old {
             if let Ok(name) = e.name.parse::<ContainerName>() {
                 self.routes.withdraw(&name).await?;
@@ -196,7 +213,9 @@ impl Scheduler for DockerScheduler {
         }
         let stopped = join_all(old.iter().map(|e| self.engine.stop_and_remove(&e.id))).await;
         if let Some(Err(e)) = stopped.into_iter().find(|r| r.is_err()) {
-            return Err(SchedulerError(format!("aborting, failed to destroy some containers ({e})")));
+            return Err(SchedulerError(format!(
+                "aborting, failed to destroy some containers ({e})"
+            )));
         }
         Ok(())
     }
@@ -209,7 +228,12 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
-    async fn run(&self, app: &AppName, release: &ReleaseSpec, command: &str) -> Result<(i32, String), SchedulerError> {
+    async fn run(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        command: &str,
+    ) -> Result<(i32, String), SchedulerError> {
         self.engine.run_once(app, release, command).await
     }
 
@@ -222,7 +246,9 @@ impl Scheduler for DockerScheduler {
                 continue;
             };
             if serves_traffic(name) {
-                self.routes.publish(name, &format!("{}:{port}", self.config.advertise_host)).await?;
+                self.routes
+                    .publish(name, &format!("{}:{port}", self.config.advertise_host))
+                    .await?;
             }
         }
         Ok(())

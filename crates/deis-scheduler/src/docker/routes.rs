@@ -49,17 +49,30 @@ impl Routes {
         if let Some(lease) = *slot {
             return Ok(lease);
         }
-        let lease = self.inner.store.grant_lease(ROUTE_TTL).await.map_err(store_error)?;
+        let lease = self
+            .inner
+            .store
+            .grant_lease(ROUTE_TTL)
+            .await
+            .map_err(store_error)?;
         *slot = Some(lease);
         tokio::spawn(keep(self.inner.clone(), lease));
         Ok(lease)
     }
 
     /// Publishes (or moves) a container's route.
-    pub(crate) async fn publish(&self, name: &ContainerName, target: &str) -> Result<(), SchedulerError> {
+    pub(crate) async fn publish(
+        &self,
+        name: &ContainerName,
+        target: &str,
+    ) -> Result<(), SchedulerError> {
         let lease = self.lease().await?;
         let key = Key::Route(name.clone()).path();
-        self.inner.store.put(&key, target, Some(lease)).await.map_err(store_error)?;
+        self.inner
+            .store
+            .put(&key, target, Some(lease))
+            .await
+            .map_err(store_error)?;
         self.inner
             .published
             .lock()
@@ -71,7 +84,11 @@ impl Routes {
     /// Withdraws a container's route.
     pub(crate) async fn withdraw(&self, name: &ContainerName) -> Result<(), SchedulerError> {
         let key = Key::Route(name.clone()).path();
-        self.inner.published.lock().unwrap_or_else(|p| p.into_inner()).remove(&key);
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&key);
         self.inner.store.delete(&key).await.map_err(store_error)?;
         Ok(())
     }
@@ -84,7 +101,11 @@ impl Routes {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|k, _| !k.starts_with(&prefix));
-        self.inner.store.delete_prefix(&prefix).await.map_err(store_error)?;
+        self.inner
+            .store
+            .delete_prefix(&prefix)
+            .await
+            .map_err(store_error)?;
         Ok(())
     }
 }
@@ -92,9 +113,18 @@ impl Routes {
 /// Keeps the routes' lease alive until shutdown; on loss, re-grants and republishes.
 async fn keep(inner: Arc<Inner>, mut lease: LeaseId) {
     loop {
-        match keep_lease_alive(inner.store.clone(), lease, ROUTE_TTL, inner.shutdown.clone()).await {
+        match keep_lease_alive(
+            inner.store.clone(),
+            lease,
+            ROUTE_TTL,
+            inner.shutdown.clone(),
+        )
+        .await
+        {
             Ok(()) => return,
-            Err(e) => tracing::warn!(error = %e, "The routes' lease was lost; publishing them again"),
+            Err(e) => {
+                tracing::warn!(error = %e, "The routes' lease was lost; publishing them again")
+            }
         }
         let fresh = loop {
             if inner.shutdown.is_cancelled() {

@@ -6,7 +6,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use deis_scheduler::{ContainerState, Desired, DockerConfig, DockerScheduler, ReleaseSpec, Scheduler};
+use deis_scheduler::{
+    ContainerState, Desired, DockerConfig, DockerScheduler, ReleaseSpec, Scheduler,
+};
 use deis_store::{ConfigStore, EventKind, MemoryStore};
 use deis_testkit::{TestDocker, eventually, http_get};
 use deis_types::{AppName, ContainerName};
@@ -36,8 +38,16 @@ async fn fixture() -> Fixture {
         stop_timeout: Duration::from_secs(2),
         ..DockerConfig::default()
     };
-    let scheduler = DockerScheduler::connect(store.clone(), config, shutdown.clone()).await.expect("docker");
-    Fixture { docker, store, scheduler, image, _shutdown: shutdown }
+    let scheduler = DockerScheduler::connect(store.clone(), config, shutdown.clone())
+        .await
+        .expect("docker");
+    Fixture {
+        docker,
+        store,
+        scheduler,
+        image,
+        _shutdown: shutdown,
+    }
 }
 
 fn app(name: &str) -> AppName {
@@ -45,13 +55,22 @@ fn app(name: &str) -> AppName {
 }
 
 fn release(image: &str, version: u32, extra_env: &[(&str, &str)]) -> ReleaseSpec {
-    let mut env: BTreeMap<String, String> = [("DEIS_RELEASE_NUM".to_owned(), version.to_string())].into();
-    env.extend(extra_env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+    let mut env: BTreeMap<String, String> =
+        [("DEIS_RELEASE_NUM".to_owned(), version.to_string())].into();
+    env.extend(
+        extra_env
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned())),
+    );
     ReleaseSpec {
         version,
         image: image.to_owned(),
         env,
-        commands: [("web".to_owned(), WEB.to_owned()), ("worker".to_owned(), "exec sleep 1000".to_owned())].into(),
+        commands: [
+            ("web".to_owned(), WEB.to_owned()),
+            ("worker".to_owned(), "exec sleep 1000".to_owned()),
+        ]
+        .into(),
         memory: [("web".to_owned(), "64M".to_owned())].into(),
         cpu: BTreeMap::new(),
         tags: BTreeMap::new(),
@@ -63,10 +82,18 @@ fn desired(app_name: &str, release: ReleaseSpec, counts: &[(&str, u32)]) -> Desi
         .iter()
         .flat_map(|(ptype, n)| {
             let version = release.version;
-            (1..=*n).map(move |num| format!("{app_name}_v{version}.{ptype}.{num}").parse::<ContainerName>().expect("name"))
+            (1..=*n).map(move |num| {
+                format!("{app_name}_v{version}.{ptype}.{num}")
+                    .parse::<ContainerName>()
+                    .expect("name")
+            })
         })
         .collect();
-    Desired { app: app(app_name), release, containers }
+    Desired {
+        app: app(app_name),
+        release,
+        containers,
+    }
 }
 
 async fn routes(store: &Arc<dyn ConfigStore>, app_name: &str) -> BTreeMap<String, String> {
@@ -92,36 +119,79 @@ fn get(target: &str, path: &str) -> Option<String> {
 async fn scale_up_and_down_with_routes() {
     let f = fixture().await;
     let rel = release(&f.image, 2, &[]);
-    f.scheduler.converge(&desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)])).await.expect("converge");
+    f.scheduler
+        .converge(&desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)]))
+        .await
+        .expect("converge");
     let r = routes(&f.store, "scaly").await;
-    assert_eq!(r.len(), 3, "one route per web container, none for the worker: {r:?}");
+    assert_eq!(
+        r.len(),
+        3,
+        "one route per web container, none for the worker: {r:?}"
+    );
     for target in r.values() {
-        assert_eq!(get(target, "/").as_deref(), Some("v2"), "{target} serves the release");
+        assert_eq!(
+            get(target, "/").as_deref(),
+            Some("v2"),
+            "{target} serves the release"
+        );
     }
-    let names: Vec<ContainerName> = desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)]).containers;
-    assert!(f.scheduler.states(&names).await.iter().all(|s| *s == ContainerState::Up));
+    let names: Vec<ContainerName> =
+        desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)]).containers;
+    assert!(
+        f.scheduler
+            .states(&names)
+            .await
+            .iter()
+            .all(|s| *s == ContainerState::Up)
+    );
 
     // Converging again changes nothing.
-    f.scheduler.converge(&desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)])).await.expect("converge");
+    f.scheduler
+        .converge(&desired("scaly", rel.clone(), &[("web", 3), ("worker", 1)]))
+        .await
+        .expect("converge");
     assert_eq!(routes(&f.store, "scaly").await, r);
 
-    f.scheduler.converge(&desired("scaly", rel.clone(), &[("web", 0), ("worker", 0)])).await.expect("converge");
+    f.scheduler
+        .converge(&desired("scaly", rel.clone(), &[("web", 0), ("worker", 0)]))
+        .await
+        .expect("converge");
     assert!(routes(&f.store, "scaly").await.is_empty());
-    assert!(f.scheduler.states(&names).await.iter().all(|s| *s == ContainerState::Destroyed));
+    assert!(
+        f.scheduler
+            .states(&names)
+            .await
+            .iter()
+            .all(|s| *s == ContainerState::Destroyed)
+    );
     f.docker.cleanup().await;
 }
 
 #[tokio::test]
 async fn a_deploy_never_empties_the_route_set_nor_keeps_a_stopped_container() {
     let f = fixture().await;
-    f.scheduler.converge(&desired("rolling", release(&f.image, 1, &[]), &[("web", 2)])).await.expect("v1");
+    f.scheduler
+        .converge(&desired(
+            "rolling",
+            release(&f.image, 1, &[]),
+            &[("web", 2)],
+        ))
+        .await
+        .expect("v1");
     let before = routes(&f.store, "rolling").await;
-    let mut watch = f.store.watch("/deis/services/rolling/", 0).await.expect("watch");
+    let mut watch = f
+        .store
+        .watch("/deis/services/rolling/", 0)
+        .await
+        .expect("watch");
     let mut live: BTreeMap<String, String> = before.clone();
     let watcher = tokio::spawn(async move {
         // Two new routes appear and two old ones go: four changes.
         for _ in 0..4 {
-            let Some(Ok(event)) = watch.next().await else { break };
+            let Some(Ok(event)) = watch.next().await else {
+                break;
+            };
             match event.kind {
                 EventKind::Put => live.insert(event.kv.key, event.kv.value),
                 EventKind::Delete => live.remove(&event.kv.key),
@@ -129,12 +199,22 @@ async fn a_deploy_never_empties_the_route_set_nor_keeps_a_stopped_container() {
             assert!(!live.is_empty(), "the route set became empty");
             // Old containers are stopped only after their route is withdrawn and drained.
             for target in live.values() {
-                assert!(get(target, "/").is_some(), "{target} is routed but does not serve");
+                assert!(
+                    get(target, "/").is_some(),
+                    "{target} is routed but does not serve"
+                );
             }
         }
         live.into_values().collect::<BTreeSet<String>>()
     });
-    f.scheduler.converge(&desired("rolling", release(&f.image, 2, &[]), &[("web", 2)])).await.expect("v2");
+    f.scheduler
+        .converge(&desired(
+            "rolling",
+            release(&f.image, 2, &[]),
+            &[("web", 2)],
+        ))
+        .await
+        .expect("v2");
     let seen = tokio::time::timeout(Duration::from_secs(20), watcher)
         .await
         .expect("the four route changes within the deadline")
@@ -153,7 +233,11 @@ async fn a_deploy_never_empties_the_route_set_nor_keeps_a_stopped_container() {
 async fn an_unhealthy_release_is_not_switched_to() {
     let f = fixture().await;
     f.scheduler
-        .converge(&desired("careful", release(&f.image, 1, &[("HEALTHCHECK_URL", "/health")]), &[("web", 1)]))
+        .converge(&desired(
+            "careful",
+            release(&f.image, 1, &[("HEALTHCHECK_URL", "/health")]),
+            &[("web", 1)],
+        ))
         .await
         .expect("v1 is healthy");
     let before = routes(&f.store, "careful").await;
@@ -165,11 +249,19 @@ async fn an_unhealthy_release_is_not_switched_to() {
         .expect_err("v2 never answers its health check");
     assert!(err.0.contains("aborting"), "{err}");
     assert!(err.0.contains("expected: '200'"), "{err}");
-    assert_eq!(routes(&f.store, "careful").await, before, "v1 keeps serving");
+    assert_eq!(
+        routes(&f.store, "careful").await,
+        before,
+        "v1 keeps serving"
+    );
     let target = before.values().next().expect("a route");
     assert_eq!(get(target, "/").as_deref(), Some("v1"));
     let v2 = desired("careful", broken, &[("web", 1)]).containers;
-    assert_eq!(f.scheduler.states(&v2).await, [ContainerState::Destroyed], "nothing of v2 is left");
+    assert_eq!(
+        f.scheduler.states(&v2).await,
+        [ContainerState::Destroyed],
+        "nothing of v2 is left"
+    );
     f.docker.cleanup().await;
 }
 
@@ -178,15 +270,25 @@ async fn run_returns_output_and_exit_code_and_leaves_nothing() {
     let f = fixture().await;
     let (code, output) = f
         .scheduler
-        .run(&app("oneoff"), &release(&f.image, 3, &[("GREETING", "hello")]), "echo $GREETING from $DEIS_RELEASE_NUM; exit 3")
+        .run(
+            &app("oneoff"),
+            &release(&f.image, 3, &[("GREETING", "hello")]),
+            "echo $GREETING from $DEIS_RELEASE_NUM; exit 3",
+        )
         .await
         .expect("run");
     assert_eq!(code, 3);
     assert_eq!(output, "hello from 3\n");
     let client = f.docker.client();
-    let filters = std::collections::HashMap::from([("label".to_owned(), vec!["deis.app=oneoff".to_owned()])]);
+    let filters =
+        std::collections::HashMap::from([("label".to_owned(), vec!["deis.app=oneoff".to_owned()])]);
     let left = client
-        .list_containers(Some(bollard::query_parameters::ListContainersOptionsBuilder::new().all(true).filters(&filters).build()))
+        .list_containers(Some(
+            bollard::query_parameters::ListContainersOptionsBuilder::new()
+                .all(true)
+                .filters(&filters)
+                .build(),
+        ))
         .await
         .expect("list");
     assert!(left.is_empty(), "{left:?}");
@@ -196,15 +298,26 @@ async fn run_returns_output_and_exit_code_and_leaves_nothing() {
 #[tokio::test]
 async fn destroy_removes_containers_and_routes() {
     let f = fixture().await;
-    f.scheduler.converge(&desired("doomed", release(&f.image, 1, &[]), &[("web", 2)])).await.expect("converge");
+    f.scheduler
+        .converge(&desired("doomed", release(&f.image, 1, &[]), &[("web", 2)]))
+        .await
+        .expect("converge");
     assert_eq!(routes(&f.store, "doomed").await.len(), 2);
     f.scheduler.destroy(&app("doomed")).await.expect("destroy");
     assert!(routes(&f.store, "doomed").await.is_empty());
     let names = desired("doomed", release(&f.image, 1, &[]), &[("web", 2)]).containers;
-    eventually(Duration::from_secs(10), "the containers to be gone", || async {
-        let states = f.scheduler.states(&names).await;
-        if states.iter().all(|s| *s == ContainerState::Destroyed) { Ok(()) } else { Err(format!("{states:?}")) }
-    })
+    eventually(
+        Duration::from_secs(10),
+        "the containers to be gone",
+        || async {
+            let states = f.scheduler.states(&names).await;
+            if states.iter().all(|s| *s == ContainerState::Destroyed) {
+                Ok(())
+            } else {
+                Err(format!("{states:?}"))
+            }
+        },
+    )
     .await;
     f.docker.cleanup().await;
 }
@@ -229,10 +342,23 @@ async fn a_new_scheduler_adopts_running_containers_without_restarting_them() {
     let before = started(&f.docker).await;
     // A controller restart: a new scheduler on a fresh store converges to the same state.
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
-    let config = DockerConfig { extra_labels: f.docker.labels(), ..DockerConfig::default() };
-    let again = DockerScheduler::connect(store.clone(), config, CancellationToken::new()).await.expect("docker");
+    let config = DockerConfig {
+        extra_labels: f.docker.labels(),
+        ..DockerConfig::default()
+    };
+    let again = DockerScheduler::connect(store.clone(), config, CancellationToken::new())
+        .await
+        .expect("docker");
     again.converge(&want).await.expect("converge");
-    assert_eq!(started(&f.docker).await, before, "same containers, never restarted");
-    assert_eq!(routes(&store, "steady").await.len(), 2, "routes published again");
+    assert_eq!(
+        started(&f.docker).await,
+        before,
+        "same containers, never restarted"
+    );
+    assert_eq!(
+        routes(&store, "steady").await.len(),
+        2,
+        "routes published again"
+    );
     f.docker.cleanup().await;
 }

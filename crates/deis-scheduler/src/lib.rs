@@ -12,5 +12,6 @@ mod spec;
 
 pub use docker::{DockerConfig, DockerScheduler};
 pub use spec::{
-    ContainerState, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler, SchedulerError,
+    ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler,
+    SchedulerError,
 };

@@ -68,6 +68,21 @@ impl ContainerState {
     }
 }
 
+/// What `ps` shows of a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ContainerStatus {
+    /// Its state.
+    pub state: ContainerState,
+    /// How often the scheduler restarted it after it died.
+    pub restarts: u32,
+}
+
+impl From<ContainerState> for ContainerStatus {
+    fn from(state: ContainerState) -> Self {
+        ContainerStatus { state, restarts: 0 }
+    }
+}
+
 /// A scheduling failure, with the message the user sees.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{0}")]
@@ -90,8 +105,8 @@ pub trait Scheduler: Send + Sync + 'static {
     ) -> Result<(i32, String), SchedulerError>;
     /// Restarts the named containers.
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError>;
-    /// The state of each named container.
-    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState>;
+    /// The state and restart count of each named container.
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus>;
 }
 
 /// Keeps no containers: every request succeeds and containers stay `initialized`. For a
@@ -119,7 +134,7 @@ impl Scheduler for RecordOnlyScheduler {
     async fn restart(&self, _: &[ContainerName]) -> Result<(), SchedulerError> {
         Ok(())
     }
-    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState> {
-        vec![ContainerState::Initialized; containers.len()]
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
+        vec![ContainerState::Initialized.into(); containers.len()]
     }
 }

@@ -229,14 +229,10 @@ fn container_name(c: &Container) -> Option<ContainerName> {
 async fn render_containers(state: &AppState, app: &App, rows: &[Container]) -> Vec<Value> {
     let names: Vec<ContainerName> = rows.iter().filter_map(container_name).collect();
     let states = state.scheduler.states(&names).await;
+    let unknown = deis_scheduler::ContainerStatus::from(deis_scheduler::ContainerState::Error);
     rows.iter()
-        .zip(
-            states
-                .iter()
-                .map(|s| s.as_str())
-                .chain(std::iter::repeat("error")),
-        )
-        .map(|(c, s)| render::container(c, &app.owner, s))
+        .zip(states.into_iter().chain(std::iter::repeat(unknown)))
+        .map(|(c, s)| render::container(c, &app.owner, s.state.as_str(), s.restarts))
         .collect()
 }
 

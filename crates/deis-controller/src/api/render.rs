@@ -77,7 +77,8 @@ pub(crate) fn release(r: &Release) -> Value {
     })
 }
 
-pub(crate) fn container(c: &Container, owner: &str, state: &str) -> Value {
+/// A container; `restarts` (how often the scheduler revived it) is ours, not Deis v1's.
+pub(crate) fn container(c: &Container, owner: &str, state: &str, restarts: u32) -> Value {
     json!({
         "uuid": c.uuid,
         "owner": owner,
@@ -86,6 +87,7 @@ pub(crate) fn container(c: &Container, owner: &str, state: &str) -> Value {
         "type": c.ptype,
         "num": c.num,
         "state": state,
+        "restarts": restarts,
         "created": deis(c.created),
         "updated": deis(c.updated),
     })

@@ -117,8 +117,9 @@ impl Engine {
             init: Some(true),
             memory: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
             cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
+            // The supervisor restarts dead containers, with back-off for crash loops.
             restart_policy: Some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::ON_FAILURE),
+                name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,
             }),
             port_bindings: traffic.then(|| {
@@ -156,6 +157,30 @@ impl Engine {
         Ok(created.id)
     }
 
+    /// The engine client.
+    pub(crate) fn docker(&self) -> &Docker {
+        &self.docker
+    }
+
+    /// A container's environment.
+    pub(crate) async fn env(&self, id: &str) -> Result<HashMap<String, String>, SchedulerError> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| docker_error(&format!("{id} (inspect)"), e))?;
+        Ok(inspected
+            .config
+            .and_then(|c| c.env)
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            })
+            .collect())
+    }
+
     pub(crate) async fn start(&self, id: &str) -> Result<(), SchedulerError> {
         self.docker
             .start_container(id, None)
@@ -184,6 +209,32 @@ impl Engine {
                     .into_iter()
                     .find_map(|b| b.host_port.and_then(|p| p.parse().ok()))
             }))
+    }
+
+    /// Where the app listens inside the container, as reachable from this host (its bridge IP
+    /// and its own port). Probing there tells whether the app itself accepts connections,
+    /// where the host port would be answered by Docker's proxy alone.
+    pub(crate) async fn inner_addr(
+        &self,
+        id: &str,
+    ) -> Result<Option<(String, u16)>, SchedulerError> {
+        let inspected = self
+            .docker
+            .inspect_container(id, None)
+            .await
+            .map_err(|e| docker_error(&format!("{id} (inspect)"), e))?;
+        let port = inspected
+            .config
+            .and_then(|c| c.labels)
+            .and_then(|l| l.get(LABEL_PORT).and_then(|p| p.parse().ok()))
+            .unwrap_or(DEFAULT_PORT);
+        let ip = inspected.network_settings.and_then(|n| {
+            n.networks
+                .unwrap_or_default()
+                .into_values()
+                .find_map(|net| net.ip_address.filter(|ip| !ip.is_empty()))
+        });
+        Ok(ip.map(|ip| (ip, port)))
     }
 
     /// Whether the container is running now.

@@ -8,9 +8,10 @@
 mod container;
 mod health;
 mod routes;
+mod supervise;
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::Arc;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::Docker;
@@ -19,7 +20,7 @@ use deis_types::{AppName, ContainerName};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
-use crate::spec::{ContainerState, Desired, ReleaseSpec, Scheduler, SchedulerError};
+use crate::spec::{ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError};
 use container::{Engine, Existing};
 use routes::Routes;
 
@@ -59,9 +60,14 @@ impl Default for DockerConfig {
 
 /// The Docker backend.
 pub struct DockerScheduler {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
     engine: Engine,
     routes: Routes,
     config: DockerConfig,
+    book: Mutex<supervise::Book>,
 }
 
 /// A Docker API error as a scheduler error.
@@ -81,14 +87,20 @@ impl DockerScheduler {
             .negotiate_version()
             .await
             .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
-        Ok(DockerScheduler {
+        let inner = Arc::new(Inner {
             engine: Engine::new(docker, config.clone()),
-            routes: Routes::new(store, shutdown),
+            routes: Routes::new(store, shutdown.clone()),
             config,
-        })
+            book: Mutex::new(supervise::Book::default()),
+        });
+        tokio::spawn(supervise::supervise(inner.clone(), shutdown));
+        Ok(DockerScheduler { inner })
     }
+}
 
-    /// Starts one container and waits until it is healthy; returns its route if it serves.
+impl Inner {
+    /// Starts one container (creating it when `existing` is `None`) and waits until it is
+    /// healthy; returns its route if it serves traffic.
     async fn start_healthy(
         &self,
         name: &ContainerName,
@@ -99,27 +111,39 @@ impl DockerScheduler {
             Some(e) => e.id.clone(),
             None => self.engine.create(name, release).await?,
         };
-        self.engine.start(&id).await?;
-        let port = self.engine.host_port(&id).await?;
+        self.start_and_check(name, &id).await
+    }
+
+    /// Starts an existing container and waits until it is healthy; returns its route.
+    pub(crate) async fn start_and_check(
+        &self,
+        name: &ContainerName,
+        id: &str,
+    ) -> Result<Option<String>, SchedulerError> {
+        self.engine.start(id).await?;
+        let env = self.engine.env(id).await?;
+        let port = self.engine.host_port(id).await?;
         let Some(port) = port else {
             return Ok(None);
         };
+        let (probe_host, probe_port) = match self.engine.inner_addr(id).await? {
+            Some(addr) => addr,
+            None => (self.config.bind_ip_for_checks(), port),
+        };
         let target = health::Target {
-            host: self.config.bind_ip_for_checks(),
-            port,
-            url: release.env.get("HEALTHCHECK_URL").cloned(),
-            timeout: release
-                .env
+            host: probe_host,
+            port: probe_port,
+            url: env.get("HEALTHCHECK_URL").cloned(),
+            timeout: env
                 .get("HEALTHCHECK_TIMEOUT")
                 .and_then(|t| t.parse().ok())
                 .map_or(Duration::from_secs(1), Duration::from_secs),
-            initial_delay: release
-                .env
+            initial_delay: env
                 .get("HEALTHCHECK_INITIAL_DELAY")
                 .and_then(|t| t.parse().ok())
                 .map_or(Duration::ZERO, Duration::from_secs),
         };
-        health::wait(&self.engine, &id, &target, self.config.health_timeout)
+        health::wait(&self.engine, id, &target, self.config.health_timeout)
             .await
             .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
         Ok(Some(format!("{}:{port}", self.config.advertise_host)))
@@ -143,6 +167,43 @@ pub(crate) fn serves_traffic(name: &ContainerName) -> bool {
 
 #[async_trait::async_trait]
 impl Scheduler for DockerScheduler {
+    async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
+        self.inner.converge(desired).await
+    }
+
+    async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
+        self.inner.destroy(app).await
+    }
+
+    async fn run(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        command: &str,
+    ) -> Result<(i32, String), SchedulerError> {
+        self.inner.engine.run_once(app, release, command).await
+    }
+
+    async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
+        self.inner.restart(containers).await
+    }
+
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
+        let names: Vec<String> = containers.iter().map(|n| n.to_string()).collect();
+        let states = join_all(names.iter().map(|n| self.inner.engine.state(n))).await;
+        let book = supervise::lock(&self.inner.book);
+        names
+            .iter()
+            .zip(states)
+            .map(|(n, state)| ContainerStatus {
+                state,
+                restarts: book.restarts(n),
+            })
+            .collect()
+    }
+}
+
+impl Inner {
     async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
         let existing: BTreeMap<String, Existing> = self
             .engine
@@ -179,12 +240,21 @@ impl Scheduler for DockerScheduler {
             )));
         }
         for (name, route) in to_start.iter().zip(started) {
+            {
+                let mut book = supervise::lock(&self.book);
+                book.mark_started(&name.to_string());
+                if serves_traffic(name) {
+                    book.mark_healthy(&name.to_string());
+                }
+            }
             if let Ok(Some(route)) = route
                 && serves_traffic(name)
             {
                 self.routes.publish(name, &route).await?;
             }
         }
+        let wanted_set: HashSet<String> = wanted.iter().map(|n| n.to_string()).collect();
+        supervise::lock(&self.book).set_desired(desired.app.as_str(), wanted_set);
         // Containers that were kept but lost their route (a restarted controller) get it back.
         for name in wanted
             .iter()
@@ -211,7 +281,13 @@ impl Scheduler for DockerScheduler {
         if !old.is_empty() {
             tokio::time::sleep(self.config.drain).await;
         }
+        for e in &old {
+            supervise::lock(&self.book).stopping(&e.name, true);
+        }
         let stopped = join_all(old.iter().map(|e| self.engine.stop_and_remove(&e.id))).await;
+        for e in &old {
+            supervise::lock(&self.book).stopping(&e.name, false);
+        }
         if let Some(Err(e)) = stopped.into_iter().find(|r| r.is_err()) {
             return Err(SchedulerError(format!(
                 "aborting, failed to destroy some containers ({e})"
@@ -221,6 +297,7 @@ impl Scheduler for DockerScheduler {
     }
 
     async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
+        supervise::lock(&self.book).forget_app(app.as_str());
         self.routes.withdraw_app(app).await?;
         let all = self.engine.list(app).await?;
         let removed = join_all(all.iter().map(|e| self.engine.remove(&e.id))).await;
@@ -228,21 +305,16 @@ impl Scheduler for DockerScheduler {
         Ok(())
     }
 
-    async fn run(
-        &self,
-        app: &AppName,
-        release: &ReleaseSpec,
-        command: &str,
-    ) -> Result<(i32, String), SchedulerError> {
-        self.engine.run_once(app, release, command).await
-    }
-
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
         for name in containers {
+            let text = name.to_string();
             if serves_traffic(name) {
                 self.routes.withdraw(name).await?;
             }
-            let Some(port) = self.engine.restart(&name.to_string()).await? else {
+            supervise::lock(&self.book).stopping(&text, true);
+            let restarted = self.engine.restart(&text).await;
+            supervise::lock(&self.book).stopping(&text, false);
+            let Some(port) = restarted? else {
                 continue;
             };
             if serves_traffic(name) {
@@ -252,10 +324,5 @@ impl Scheduler for DockerScheduler {
             }
         }
         Ok(())
-    }
-
-    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerState> {
-        let names: Vec<String> = containers.iter().map(|n| n.to_string()).collect();
-        join_all(names.iter().map(|n| self.engine.state(n))).await
     }
 }

@@ -54,7 +54,7 @@ fn app(name: &str) -> AppName {
     name.parse().expect("app name")
 }
 
-fn release(image: &str, version: u32, extra_env: &[(&str, &str)]) -> ReleaseSpec {
+pub(crate) fn release(image: &str, version: u32, extra_env: &[(&str, &str)]) -> ReleaseSpec {
     let mut env: BTreeMap<String, String> =
         [("DEIS_RELEASE_NUM".to_owned(), version.to_string())].into();
     env.extend(
@@ -77,7 +77,7 @@ fn release(image: &str, version: u32, extra_env: &[(&str, &str)]) -> ReleaseSpec
     }
 }
 
-fn desired(app_name: &str, release: ReleaseSpec, counts: &[(&str, u32)]) -> Desired {
+pub(crate) fn desired(app_name: &str, release: ReleaseSpec, counts: &[(&str, u32)]) -> Desired {
     let containers = counts
         .iter()
         .flat_map(|(ptype, n)| {
@@ -143,7 +143,7 @@ async fn scale_up_and_down_with_routes() {
             .states(&names)
             .await
             .iter()
-            .all(|s| *s == ContainerState::Up)
+            .all(|s| s.state == ContainerState::Up)
     );
 
     // Converging again changes nothing.
@@ -163,7 +163,7 @@ async fn scale_up_and_down_with_routes() {
             .states(&names)
             .await
             .iter()
-            .all(|s| *s == ContainerState::Destroyed)
+            .all(|s| s.state == ContainerState::Destroyed)
     );
     f.docker.cleanup().await;
 }
@@ -258,7 +258,12 @@ async fn an_unhealthy_release_is_not_switched_to() {
     assert_eq!(get(target, "/").as_deref(), Some("v1"));
     let v2 = desired("careful", broken, &[("web", 1)]).containers;
     assert_eq!(
-        f.scheduler.states(&v2).await,
+        f.scheduler
+            .states(&v2)
+            .await
+            .iter()
+            .map(|s| s.state)
+            .collect::<Vec<_>>(),
         [ContainerState::Destroyed],
         "nothing of v2 is left"
     );
@@ -311,7 +316,7 @@ async fn destroy_removes_containers_and_routes() {
         "the containers to be gone",
         || async {
             let states = f.scheduler.states(&names).await;
-            if states.iter().all(|s| *s == ContainerState::Destroyed) {
+            if states.iter().all(|s| s.state == ContainerState::Destroyed) {
                 Ok(())
             } else {
                 Err(format!("{states:?}"))

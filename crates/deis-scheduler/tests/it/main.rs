@@ -1,3 +1,2 @@
-//! The Docker backend against the real engine, with images built locally.
-
 mod docker;
+mod supervise;

@@ -26,6 +26,9 @@ pub struct Config {
     pub scheduler: SchedulerKind,
     /// Labels put on every app container (to tell installations or tests apart).
     pub container_labels: HashMap<String, String>,
+    /// How often the running containers are compared with the desired ones.
+    #[serde(with = "deis_runtime::serde_secs")]
+    pub reconcile_interval: Duration,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -41,6 +44,7 @@ impl Default for Config {
             platform_domain: "localhost".to_owned(),
             scheduler: SchedulerKind::Docker,
             container_labels: HashMap::new(),
+            reconcile_interval: Duration::from_secs(10),
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }

@@ -15,6 +15,7 @@ mod grpc;
 mod logs;
 mod mirror;
 mod passwords;
+mod reconcile;
 mod time;
 
 use std::sync::Arc;
@@ -114,7 +115,23 @@ pub async fn run(
         drain: config.drain,
         own_health: true,
     };
-    serve_component(spec, listeners.http, api::router(state), store, shutdown)
-        .await
-        .map_err(Error::Serve)
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(reconcile::run(
+        state.clone(),
+        config.reconcile_interval,
+        shutdown.clone(),
+    ));
+    let served = serve_component(
+        spec,
+        listeners.http,
+        api::router(state),
+        store,
+        shutdown.clone(),
+    )
+    .await
+    .map_err(Error::Serve);
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    served
 }

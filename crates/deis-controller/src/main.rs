@@ -32,6 +32,9 @@ struct Args {
     /// What runs app containers: the local Docker engine, or none (record desired state only).
     #[arg(long, env = "DEIS_SCHEDULER", value_enum, default_value = "docker")]
     scheduler: deis_controller::SchedulerKind,
+    /// Seconds between comparisons of running and desired containers.
+    #[arg(long, env = "DEIS_RECONCILE_SECONDS", default_value_t = 10)]
+    reconcile_seconds: u64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -47,6 +50,7 @@ fn main() -> ExitCode {
             platform_domain: args.platform_domain,
             scheduler: args.scheduler,
             container_labels: Default::default(),
+            reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

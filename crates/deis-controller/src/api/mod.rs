@@ -69,6 +69,17 @@ impl AppLocks {
     }
 }
 
+impl AppLocks {
+    /// The app's lock if it is free now.
+    pub(crate) fn try_lock(&self, app: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        let lock = {
+            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+            locks.entry(app.to_owned()).or_default().clone()
+        };
+        lock.try_lock_owned().ok()
+    }
+}
+
 impl AppState {
     /// The platform domain: `/deis/platform/domain`, else the configured default.
     pub(crate) async fn domain(&self) -> String {

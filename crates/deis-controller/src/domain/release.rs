@@ -349,3 +349,54 @@ pub(crate) fn spec(
             .collect(),
     })
 }
+
+/// What the app should run now, from the database alone: its container rows and the release
+/// they belong to. `None` when it should run nothing (no build yet).
+pub(crate) async fn current(state: &AppState, app: &App) -> ApiResult<Option<Desired>> {
+    let db = &state.db;
+    let rows: Vec<Container> = db
+        .containers(&app.id, None)
+        .await?
+        .into_iter()
+        .filter(|c| c.ptype != "run")
+        .collect();
+    let version = match rows.first() {
+        Some(row) => row.release_version,
+        None => match db.latest_release(&app.id).await? {
+            Some(latest) => latest.version,
+            None => return Ok(None),
+        },
+    };
+    let Some(release) = db.release(&app.id, version).await? else {
+        return Ok(None);
+    };
+    let Some(build_uuid) = &release.build else {
+        return Ok(None);
+    };
+    let build = db
+        .build(build_uuid)
+        .await?
+        .ok_or_else(|| internal("the build"))?;
+    let config = db
+        .config(&release.config)
+        .await?
+        .ok_or_else(|| internal("the config"))?;
+    let procfile = json_map(&build.procfile)?;
+    let name: AppName = app.id.parse().map_err(|_| internal("a valid app name"))?;
+    let containers = rows
+        .iter()
+        .filter_map(|c| {
+            Some(ContainerName {
+                app: name.clone(),
+                version: ReleaseVersion(u32::try_from(c.release_version).ok()?),
+                process_type: c.ptype.parse().ok()?,
+                num: u32::try_from(c.num).ok()?,
+            })
+        })
+        .collect();
+    Ok(Some(Desired {
+        release: spec(&name, &release, &build, &config, &procfile)?,
+        app: name,
+        containers,
+    }))
+}

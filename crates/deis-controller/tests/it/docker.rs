@@ -145,3 +145,194 @@ async fn the_api_runs_releases_as_containers() {
     .await;
     docker.cleanup().await;
 }
+
+/// The id and start time of every container of the apps, by name.
+async fn containers_of(
+    docker: &TestDocker,
+    apps: &[&str],
+) -> Vec<(String, String, Option<String>)> {
+    let mut out = Vec::new();
+    for app in apps {
+        let filters = std::collections::HashMap::from([(
+            "label".to_owned(),
+            vec![format!("deis.app={app}")],
+        )]);
+        let listed = docker
+            .client()
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .expect("list");
+        for c in listed {
+            let id = c.id.unwrap_or_default();
+            let started = docker
+                .client()
+                .inspect_container(&id, None)
+                .await
+                .ok()
+                .and_then(|i| i.state)
+                .and_then(|s| s.started_at);
+            out.push((
+                c.names.and_then(|n| n.first().cloned()).unwrap_or_default(),
+                id,
+                started,
+            ));
+        }
+    }
+    out.sort();
+    out
+}
+
+#[tokio::test]
+async fn a_container_removed_by_hand_is_replaced() {
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let c = Controller::start_with(Backend::Sqlite, SchedulerKind::Docker, docker.labels()).await;
+    let token = c.user("dev").await;
+    c.app(&token, "sturdy").await;
+    let t = Some(token.as_str());
+    c.req(
+        "POST",
+        "/v1/apps/sturdy/builds",
+        t,
+        Some(json!({"image": image, "sha": "abcdef0", "procfile": {"web": WEB}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    c.req("POST", "/v1/apps/sturdy/scale", t, Some(json!({"web": 2})))
+        .await
+        .expect(204, "NO CONTENT");
+    docker
+        .client()
+        .remove_container(
+            "sturdy_v2.web.2",
+            Some(
+                bollard::query_parameters::RemoveContainerOptionsBuilder::new()
+                    .force(true)
+                    .build(),
+            ),
+        )
+        .await
+        .expect("remove by hand");
+    eventually(
+        Duration::from_secs(20),
+        "the container to be replaced and routed",
+        || async {
+            let names: Vec<String> = containers_of(&docker, &["sturdy"])
+                .await
+                .into_iter()
+                .map(|(n, _, _)| n)
+                .collect();
+            let serving = served(&c, "sturdy").await.len();
+            if names.len() == 2 && serving == 2 {
+                Ok(())
+            } else {
+                Err(format!("{names:?}, {serving} serving"))
+            }
+        },
+    )
+    .await;
+    docker.cleanup().await;
+}
+
+/// What `deis ps` shows of an app.
+async fn ps(c: &Controller, token: &str, app: &str) -> Vec<String> {
+    let list = c
+        .req(
+            "GET",
+            &format!("/v1/apps/{app}/containers"),
+            Some(token),
+            None,
+        )
+        .await
+        .json();
+    list["results"]
+        .as_array()
+        .expect("results")
+        .iter()
+        .map(|x| {
+            format!(
+                "{}.{} {} ({})",
+                x["type"], x["num"], x["state"], x["release"]
+            )
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_controller_restart_restarts_no_container() {
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let c = Controller::start_with(Backend::Sqlite, SchedulerKind::Docker, docker.labels()).await;
+    let token = c.user("dev").await;
+    let apps = ["one", "two", "three"];
+    for (i, app) in apps.iter().enumerate() {
+        c.app(&token, app).await;
+        let t = Some(token.as_str());
+        c.req(
+            "POST",
+            &format!("/v1/apps/{app}/builds"),
+            t,
+            Some(json!({"image": image, "sha": "abcdef0", "procfile": {"web": WEB}})),
+        )
+        .await
+        .expect(201, "CREATED");
+        c.req(
+            "POST",
+            &format!("/v1/apps/{app}/scale"),
+            t,
+            Some(json!({"web": i + 1})),
+        )
+        .await
+        .expect(204, "NO CONTENT");
+    }
+    let mut ps_before = Vec::new();
+    for app in apps {
+        ps_before.push(ps(&c, &token, app).await);
+    }
+    let before = containers_of(&docker, &apps).await;
+    assert_eq!(before.len(), 6);
+
+    let store = c.store.clone();
+    let dir = c.stop().await;
+    let c = Controller::start_full(
+        Backend::Sqlite,
+        SchedulerKind::Docker,
+        docker.labels(),
+        dir,
+        store,
+    )
+    .await;
+    // The restarted controller publishes the routes again, from the containers as they are.
+    eventually(
+        Duration::from_secs(20),
+        "every app to be routed again",
+        || async {
+            let mut counts = Vec::new();
+            for app in apps {
+                counts.push(served(&c, app).await.len());
+            }
+            if counts == [1, 2, 3] {
+                Ok(())
+            } else {
+                Err(format!("{counts:?}"))
+            }
+        },
+    )
+    .await;
+    assert_eq!(
+        containers_of(&docker, &apps).await,
+        before,
+        "the same containers, never restarted"
+    );
+    let mut ps_after = Vec::new();
+    for app in apps {
+        ps_after.push(ps(&c, &token, app).await);
+    }
+    assert_eq!(ps_after, ps_before);
+    docker.cleanup().await;
+}

@@ -24,7 +24,8 @@ pub(crate) struct Controller {
     pub(crate) addr: SocketAddr,
     pub(crate) store: Arc<dyn ConfigStore>,
     shutdown: CancellationToken,
-    _dir: tempfile::TempDir,
+    task: Option<tokio::task::JoinHandle<Result<(), deis_controller::Error>>>,
+    dir: Option<tempfile::TempDir>,
     _postgres: Option<Postgres>,
 }
 
@@ -85,8 +86,20 @@ impl Controller {
         scheduler: deis_controller::SchedulerKind,
         labels: std::collections::HashMap<String, String>,
     ) -> Controller {
-        deis_runtime::init_tracing();
         let dir = tempfile::tempdir().expect("temporary directory");
+        let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+        Self::start_full(backend, scheduler, labels, dir, store).await
+    }
+
+    /// A controller on an existing data directory and store (a restart).
+    pub(crate) async fn start_full(
+        backend: Backend,
+        scheduler: deis_controller::SchedulerKind,
+        labels: std::collections::HashMap<String, String>,
+        dir: tempfile::TempDir,
+        store: Arc<dyn ConfigStore>,
+    ) -> Controller {
+        deis_runtime::init_tracing();
         let (database_url, postgres) = match backend {
             Backend::Sqlite => (None, None),
             Backend::Postgres => {
@@ -101,11 +114,11 @@ impl Controller {
             platform_domain: "example.com".into(),
             scheduler,
             container_labels: labels,
+            reconcile_interval: Duration::from_secs(1),
             ..Config::default()
         };
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http.local_addr().expect("address");
-        let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(deis_controller::run(
             config,
@@ -113,11 +126,12 @@ impl Controller {
             listeners,
             shutdown.clone(),
         ));
-        let controller = Controller {
+        let mut controller = Controller {
             addr,
             store,
             shutdown,
-            _dir: dir,
+            task: None,
+            dir: Some(dir),
             _postgres: postgres,
         };
         deis_testkit::eventually(
@@ -134,7 +148,17 @@ impl Controller {
             },
         )
         .await;
+        controller.task = Some(task);
         controller
+    }
+
+    /// Stops the controller (as SIGTERM would) and hands back its data directory.
+    pub(crate) async fn stop(mut self) -> tempfile::TempDir {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            task.await.expect("controller task").expect("a clean stop");
+        }
+        self.dir.take().expect("the data directory")
     }
 
     async fn call(

@@ -219,6 +219,8 @@ impl Inner {
             .copied()
             .filter(|n| !existing.get(&n.to_string()).is_some_and(|e| e.running))
             .collect();
+        supervise::lock(&self.book)
+            .add_desired(desired.app.as_str(), to_start.iter().map(|n| n.to_string()));
         let started = join_all(
             to_start
                 .iter()
@@ -234,7 +236,16 @@ impl Inner {
                 .filter(|n| !existing.contains_key(&n.to_string()))
                 .collect();
             let names: Vec<String> = fresh.iter().map(|n| n.to_string()).collect();
+            {
+                let mut book = supervise::lock(&self.book);
+                names.iter().for_each(|n| book.stopping(n, true));
+            }
             join_all(names.iter().map(|n| self.engine.remove(n))).await;
+            {
+                let mut book = supervise::lock(&self.book);
+                book.remove_desired(desired.app.as_str(), &names);
+                names.iter().for_each(|n| book.stopping(n, false));
+            }
             return Err(SchedulerError(format!(
                 "aborting, app containers failed to become healthy ({failure})"
             )));

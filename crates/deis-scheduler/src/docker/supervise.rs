@@ -48,6 +48,24 @@ impl Book {
         self.desired.insert(app.to_owned(), names);
     }
 
+    /// Adds containers to an app's desired set (before they start, so that a death during the
+    /// start is caught).
+    pub(crate) fn add_desired(&mut self, app: &str, names: impl IntoIterator<Item = String>) {
+        self.desired
+            .entry(app.to_owned())
+            .or_default()
+            .extend(names);
+    }
+
+    /// Removes containers from an app's desired set.
+    pub(crate) fn remove_desired(&mut self, app: &str, names: &[String]) {
+        if let Some(set) = self.desired.get_mut(app) {
+            for n in names {
+                set.remove(n);
+            }
+        }
+    }
+
     pub(crate) fn forget_app(&mut self, app: &str) {
         self.desired.remove(app);
         self.health

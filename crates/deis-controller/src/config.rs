@@ -56,6 +56,8 @@ impl Default for Config {
 pub enum SchedulerKind {
     /// Containers on the local Docker engine.
     Docker,
+    /// Docker Swarm services (the engine must be a swarm manager).
+    Swarm,
     /// No containers: desired state is recorded only.
     None,
 }

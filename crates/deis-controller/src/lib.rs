@@ -53,7 +53,7 @@ pub enum Error {
     Database(#[from] DbError),
     /// The configured scheduler cannot be used.
     #[error(
-        "{0}; start the Docker engine, or run with --scheduler none to only record desired state"
+        "{0}; start the Docker engine (for swarm: docker swarm init), or run with --scheduler none to only record desired state"
     )]
     Scheduler(String),
     /// Serving the API failed.
@@ -71,6 +71,36 @@ async fn ensure_defaults(store: &Arc<dyn ConfigStore>) {
     }
 }
 
+/// The scheduler the configuration asks for.
+async fn scheduler(
+    config: &Config,
+    store: &Arc<dyn ConfigStore>,
+    shutdown: &CancellationToken,
+) -> Result<Arc<dyn deis_scheduler::Scheduler>, Error> {
+    let docker = deis_scheduler::DockerConfig {
+        extra_labels: config.container_labels.clone(),
+        advertise_host: config
+            .advertise_host
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".into()),
+        ..Default::default()
+    };
+    let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);
+    Ok(match config.scheduler {
+        SchedulerKind::None => Arc::new(deis_scheduler::RecordOnlyScheduler),
+        SchedulerKind::Docker => Arc::new(
+            deis_scheduler::DockerScheduler::connect(store.clone(), docker, shutdown.clone())
+                .await
+                .map_err(unusable)?,
+        ),
+        SchedulerKind::Swarm => Arc::new(
+            deis_scheduler::SwarmScheduler::connect(store.clone(), docker, shutdown.clone())
+                .await
+                .map_err(unusable)?,
+        ),
+    })
+}
+
 /// Runs the controller until `shutdown` is cancelled, then drains and returns.
 pub async fn run(
     config: Config,
@@ -80,24 +110,7 @@ pub async fn run(
 ) -> Result<(), Error> {
     let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     ensure_defaults(&store).await;
-    let scheduler: Arc<dyn deis_scheduler::Scheduler> = match config.scheduler {
-        SchedulerKind::None => Arc::new(deis_scheduler::RecordOnlyScheduler),
-        SchedulerKind::Docker => {
-            let docker = deis_scheduler::DockerConfig {
-                extra_labels: config.container_labels.clone(),
-                advertise_host: config
-                    .advertise_host
-                    .clone()
-                    .unwrap_or_else(|| "127.0.0.1".into()),
-                ..Default::default()
-            };
-            Arc::new(
-                deis_scheduler::DockerScheduler::connect(store.clone(), docker, shutdown.clone())
-                    .await
-                    .map_err(|e| Error::Scheduler(e.0))?,
-            )
-        }
-    };
+    let scheduler = scheduler(&config, &store, &shutdown).await?;
     let state = api::AppState {
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),

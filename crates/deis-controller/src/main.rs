@@ -29,7 +29,8 @@ struct Args {
     /// The platform domain until `/deis/platform/domain` is set in the store.
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN", default_value = "localhost")]
     platform_domain: String,
-    /// What runs app containers: the local Docker engine, or none (record desired state only).
+    /// What runs app containers: the local Docker engine, Docker Swarm services, or none (record
+    /// desired state only).
     #[arg(long, env = "DEIS_SCHEDULER", value_enum, default_value = "docker")]
     scheduler: deis_controller::SchedulerKind,
     /// Seconds between comparisons of running and desired containers.

@@ -1,6 +1,7 @@
 //! Scheduling: the [`Scheduler`] interface the controller calls to make an app run exactly the
 //! containers of one release, and its backends: [`DockerScheduler`] (the Docker Engine API
-//! through bollard; the single-host mode) and [`RecordOnlyScheduler`] (runs nothing).
+//! through bollard; the single-host mode), [`SwarmScheduler`] (Docker Swarm services; the
+//! cluster mode) and [`RecordOnlyScheduler`] (runs nothing).
 //!
 //! A backend publishes the `host:port` of every healthy `web`/`cmd` container under
 //! `/deis/services/<app>/<container>` in the config store, held by a lease, and withdraws a
@@ -8,10 +9,14 @@
 //! its own beyond what `converge` was last told, and it does not decide what runs.
 
 mod docker;
+mod health;
+mod routes;
 mod spec;
+mod swarm;
 
 pub use docker::{DockerConfig, DockerScheduler};
 pub use spec::{
     ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler,
     SchedulerError,
 };
+pub use swarm::SwarmScheduler;

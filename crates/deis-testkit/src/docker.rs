@@ -82,7 +82,26 @@ impl TestDocker {
         format!("{repo}:latest")
     }
 
-    /// Removes every container, image and network labelled for this test.
+    /// Makes the engine a single-node swarm manager on loopback if it is not one already (the
+    /// swarm is left in place for other tests; their services are labelled and removed).
+    pub async fn ensure_swarm(&self) {
+        if self.docker.inspect_swarm().await.is_ok() {
+            return;
+        }
+        let request = bollard::models::SwarmInitRequest {
+            listen_addr: Some("127.0.0.1:2377".into()),
+            advertise_addr: Some("127.0.0.1".into()),
+            ..Default::default()
+        };
+        if let Err(e) = self.docker.init_swarm(request).await {
+            // Another test may have initialised it meanwhile.
+            if self.docker.inspect_swarm().await.is_err() {
+                panic!("cannot make the engine a swarm manager: {e}");
+            }
+        }
+    }
+
+    /// Removes every service, container, image and network labelled for this test.
     pub async fn cleanup(&self) {
         remove_labelled(&self.docker, &self.id).await;
     }
@@ -126,6 +145,20 @@ fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
 async fn remove_labelled(docker: &Docker, id: &str) {
     let label = format!("{TEST_LABEL}={id}");
     let filters = HashMap::from([("label".to_owned(), vec![label])]);
+    if let Ok(services) = docker
+        .list_services(Some(
+            bollard::query_parameters::ListServicesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+    {
+        for service in services {
+            if let Some(id) = service.id {
+                let _ = docker.delete_service(&id).await;
+            }
+        }
+    }
     let containers = docker
         .list_containers(Some(
             ListContainersOptionsBuilder::new()

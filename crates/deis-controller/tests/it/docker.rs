@@ -336,3 +336,61 @@ async fn a_controller_restart_restarts_no_container() {
     assert_eq!(ps_after, ps_before);
     docker.cleanup().await;
 }
+
+#[tokio::test]
+async fn the_api_runs_releases_as_swarm_services() {
+    let docker = TestDocker::connect().await;
+    docker.ensure_swarm().await;
+    let image = docker.base_image().await;
+    let c = Controller::start_with(Backend::Sqlite, SchedulerKind::Swarm, docker.labels()).await;
+    let token = c.user("dev").await;
+    let app = format!("swarmy-{}", docker.id().replace('x', "-").to_lowercase());
+    c.app(&token, &app).await;
+    let t = Some(token.as_str());
+    c.req(
+        "POST",
+        &format!("/v1/apps/{app}/config"),
+        t,
+        Some(json!({"values": {"GREETING": "hi"}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    c.req(
+        "POST",
+        &format!("/v1/apps/{app}/builds"),
+        t,
+        Some(json!({"image": image, "sha": "abcdef0", "procfile": {"web": WEB}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    c.req(
+        "POST",
+        &format!("/v1/apps/{app}/scale"),
+        t,
+        Some(json!({"web": 3})),
+    )
+    .await
+    .expect(204, "NO CONTENT");
+    assert_eq!(served(&c, &app).await, ["hi", "hi", "hi"]);
+    c.req(
+        "POST",
+        &format!("/v1/apps/{app}/config"),
+        t,
+        Some(json!({"values": {"GREETING": "hello"}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    assert_eq!(served(&c, &app).await, ["hello", "hello", "hello"]);
+    let ps = ps(&c, &token, &app).await;
+    assert_eq!(ps.len(), 3);
+    assert!(
+        ps.iter()
+            .all(|line| line.contains("\"up\"") && line.contains("v4")),
+        "{ps:?}"
+    );
+    c.req("DELETE", &format!("/v1/apps/{app}"), t, None)
+        .await
+        .expect(204, "NO CONTENT");
+    assert!(served(&c, &app).await.is_empty());
+    docker.cleanup().await;
+}

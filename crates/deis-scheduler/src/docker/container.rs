@@ -19,7 +19,7 @@ use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
 
 /// Labels that let the scheduler rebuild its view of the world from the engine alone.
 pub(crate) const LABEL_APP: &str = "deis.app";
-const LABEL_RELEASE: &str = "deis.release";
+pub(crate) const LABEL_RELEASE: &str = "deis.release";
 const LABEL_TYPE: &str = "deis.type";
 const LABEL_PORT: &str = "deis.port";
 const LABEL_RUN: &str = "deis.run";

@@ -5,9 +5,7 @@
 //! withdraws the routes of the containers it replaces and stops them. If a new container never
 //! becomes healthy, the new ones are removed and the old ones keep serving.
 
-mod container;
-mod health;
-mod routes;
+pub(crate) mod container;
 mod supervise;
 
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -20,9 +18,10 @@ use deis_types::{AppName, ContainerName};
 use futures_util::future::join_all;
 use tokio_util::sync::CancellationToken;
 
+use crate::health;
+use crate::routes::Routes;
 use crate::spec::{ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError};
 use container::{Engine, Existing};
-use routes::Routes;
 
 /// How the Docker backend runs containers.
 #[derive(Debug, Clone)]
@@ -130,22 +129,14 @@ impl Inner {
             Some(addr) => addr,
             None => (self.config.bind_ip_for_checks(), port),
         };
-        let target = health::Target {
-            host: probe_host,
-            port: probe_port,
-            url: env.get("HEALTHCHECK_URL").cloned(),
-            timeout: env
-                .get("HEALTHCHECK_TIMEOUT")
-                .and_then(|t| t.parse().ok())
-                .map_or(Duration::from_secs(1), Duration::from_secs),
-            initial_delay: env
-                .get("HEALTHCHECK_INITIAL_DELAY")
-                .and_then(|t| t.parse().ok())
-                .map_or(Duration::ZERO, Duration::from_secs),
-        };
-        health::wait(&self.engine, id, &target, self.config.health_timeout)
-            .await
-            .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
+        let target = health::Target::from_config(probe_host, probe_port, false, |k| {
+            env.get(k).map(String::as_str)
+        });
+        health::wait(&target, self.config.health_timeout, || {
+            self.engine.is_running(id)
+        })
+        .await
+        .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
         Ok(Some(format!("{}:{port}", self.config.advertise_host)))
     }
 }

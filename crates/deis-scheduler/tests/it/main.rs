@@ -1,2 +1,3 @@
 mod docker;
 mod supervise;
+mod swarm;

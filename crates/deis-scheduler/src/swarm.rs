@@ -1,0 +1,513 @@
+//! The Docker Swarm backend (cluster mode): each process type of a release is a replicated
+//! service `{app}_v{N}_{type}`, whose task in slot `k` is the container `{app}_v{N}.{type}.{k}`.
+//! Traffic ports are published in host mode, so every task has its own `node:port`, which is
+//! its route. Tags become placement constraints (`node.labels.<tag>==<value>`).
+//!
+//! `converge` creates or scales the release's services, waits until every task runs and
+//! answers, publishes the routes, then withdraws the old services' routes, waits the drain
+//! period and removes them. Swarm restarts failed tasks itself; routes follow at the next
+//! convergence (the controller reconciles periodically).
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, Limit, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum, TaskState,
+};
+use bollard::query_parameters::{
+    InspectServiceOptions, ListNodesOptions, ListServicesOptionsBuilder, ListTasksOptionsBuilder,
+    UpdateServiceOptionsBuilder,
+};
+use deis_store::ConfigStore;
+use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
+use tokio_util::sync::CancellationToken;
+
+use crate::docker::container::{DEFAULT_PORT, Engine, LABEL_APP, memory_bytes};
+use crate::docker::{DockerConfig, docker_error};
+use crate::health;
+use crate::routes::Routes;
+use crate::spec::{
+    ContainerState, ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError,
+};
+
+const LABEL_RELEASE: &str = "deis.release";
+const LABEL_TYPE: &str = "deis.type";
+
+/// The Swarm backend. Its engine must be a swarm manager.
+pub struct SwarmScheduler {
+    docker: Docker,
+    engine: Engine,
+    routes: Routes,
+    config: DockerConfig,
+}
+
+/// A service of an app as Swarm reports it.
+struct Svc {
+    name: String,
+    id: String,
+    version: u64,
+    spec: ServiceSpec,
+    release: u32,
+    ptype: String,
+    replicas: u32,
+}
+
+fn service_name(app: &AppName, version: u32, ptype: &str) -> String {
+    format!("{app}_v{version}_{ptype}")
+}
+
+impl SwarmScheduler {
+    /// Connects to the local engine, which must be a swarm manager.
+    pub async fn connect(
+        store: Arc<dyn ConfigStore>,
+        config: DockerConfig,
+        shutdown: CancellationToken,
+    ) -> Result<SwarmScheduler, SchedulerError> {
+        let docker = Docker::connect_with_local_defaults()
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
+            .negotiate_version()
+            .await
+            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        docker.inspect_swarm().await.map_err(|e| {
+            docker_error(
+                "the Docker engine is not a swarm manager (docker swarm init)",
+                e,
+            )
+        })?;
+        Ok(SwarmScheduler {
+            engine: Engine::new(docker.clone(), config.clone()),
+            docker,
+            routes: Routes::new(store, shutdown),
+            config,
+        })
+    }
+
+    async fn services(&self, app: &AppName) -> Result<Vec<Svc>, SchedulerError> {
+        let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+        let listed = self
+            .docker
+            .list_services(Some(
+                ListServicesOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| docker_error(&format!("listing the services of {app}"), e))?;
+        Ok(listed
+            .into_iter()
+            .filter_map(|s| {
+                let spec = s.spec?;
+                let labels = spec.labels.clone().unwrap_or_default();
+                Some(Svc {
+                    name: spec.name.clone()?,
+                    id: s.id?,
+                    version: s.version.and_then(|v| v.index)?,
+                    release: labels
+                        .get(LABEL_RELEASE)?
+                        .trim_start_matches('v')
+                        .parse()
+                        .ok()?,
+                    ptype: labels.get(LABEL_TYPE)?.clone(),
+                    replicas: spec
+                        .mode
+                        .as_ref()
+                        .and_then(|m| m.replicated.as_ref())
+                        .and_then(|r| r.replicas)
+                        .and_then(|r| u32::try_from(r).ok())
+                        .unwrap_or(0),
+                    spec,
+                })
+            })
+            .collect())
+    }
+
+    fn spec(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        ptype: &str,
+        replicas: u32,
+    ) -> ServiceSpec {
+        let port = DEFAULT_PORT;
+        let mut env: Vec<String> = release
+            .env
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        env.push(format!("PORT={port}"));
+        let mut labels = self.config.extra_labels.clone();
+        labels.insert(LABEL_APP.into(), app.to_string());
+        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
+        labels.insert(LABEL_TYPE.into(), ptype.to_owned());
+        let constraints: Vec<String> = release
+            .tags
+            .iter()
+            .map(|(k, v)| format!("node.labels.{k}=={v}"))
+            .collect();
+        let traffic = matches!(ptype, "web" | "cmd");
+        ServiceSpec {
+            name: Some(service_name(app, release.version, ptype)),
+            labels: Some(labels.clone()),
+            mode: Some(ServiceSpecMode {
+                replicated: Some(ServiceSpecModeReplicated {
+                    replicas: Some(i64::from(replicas)),
+                }),
+                ..Default::default()
+            }),
+            task_template: Some(TaskSpec {
+                container_spec: Some(TaskSpecContainerSpec {
+                    image: Some(release.image.clone()),
+                    command: release
+                        .commands
+                        .get(ptype)
+                        .map(|c| vec!["/bin/sh".to_owned(), "-c".to_owned(), c.clone()]),
+                    env: Some(env),
+                    labels: Some(labels),
+                    init: Some(true),
+                    ..Default::default()
+                }),
+                resources: Some(TaskSpecResources {
+                    limits: Some(Limit {
+                        memory_bytes: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                restart_policy: Some(TaskSpecRestartPolicy {
+                    condition: Some(TaskSpecRestartPolicyConditionEnum::ANY),
+                    delay: Some(500_000_000),
+                    ..Default::default()
+                }),
+                placement: Some(TaskSpecPlacement {
+                    constraints: Some(constraints),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+            endpoint_spec: traffic.then(|| EndpointSpec {
+                ports: Some(vec![EndpointPortConfig {
+                    target_port: Some(i64::from(port)),
+                    publish_mode: Some(EndpointPortConfigPublishModeEnum::HOST),
+                    ..Default::default()
+                }]),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    async fn set_replicas(&self, svc: &Svc, replicas: u32) -> Result<(), SchedulerError> {
+        let mut spec = svc.spec.clone();
+        spec.mode = Some(ServiceSpecMode {
+            replicated: Some(ServiceSpecModeReplicated {
+                replicas: Some(i64::from(replicas)),
+            }),
+            ..Default::default()
+        });
+        let version = i32::try_from(svc.version).unwrap_or(i32::MAX);
+        self.docker
+            .update_service(
+                &svc.name,
+                spec,
+                UpdateServiceOptionsBuilder::new().version(version).build(),
+                None,
+            )
+            .await
+            .map_err(|e| docker_error(&format!("{} (scale)", svc.name), e))?;
+        Ok(())
+    }
+
+    /// The running tasks of a service that should run, by slot.
+    async fn tasks(&self, service: &str) -> Result<Vec<Task>, SchedulerError> {
+        let filters = HashMap::from([("service".to_owned(), vec![service.to_owned()])]);
+        self.docker
+            .list_tasks(Some(
+                ListTasksOptionsBuilder::new().filters(&filters).build(),
+            ))
+            .await
+            .map_err(|e| docker_error(&format!("{service} (tasks)"), e))
+    }
+
+    async fn node_addrs(&self) -> Result<HashMap<String, String>, SchedulerError> {
+        let nodes = self
+            .docker
+            .list_nodes(None::<ListNodesOptions>)
+            .await
+            .map_err(|e| docker_error("listing the swarm's nodes", e))?;
+        Ok(nodes
+            .into_iter()
+            .filter_map(|n| Some((n.id?, n.status?.addr?)))
+            .collect())
+    }
+
+    /// Waits until `replicas` tasks of the service run and answer; their routes by slot.
+    async fn wait_serving(
+        &self,
+        service: &str,
+        replicas: u32,
+        release: &ReleaseSpec,
+        traffic: bool,
+    ) -> Result<BTreeMap<u32, String>, SchedulerError> {
+        let until = tokio::time::Instant::now() + self.config.health_timeout;
+        let running = loop {
+            let tasks = self.tasks(service).await?;
+            if let Some(failed) = tasks.iter().find(|t| {
+                matches!(t.desired_state, Some(TaskState::RUNNING))
+                    && matches!(
+                        t.status.as_ref().and_then(|s| s.state),
+                        Some(TaskState::REJECTED | TaskState::FAILED)
+                    )
+            }) {
+                let why = failed
+                    .status
+                    .as_ref()
+                    .and_then(|s| s.err.clone())
+                    .unwrap_or_default();
+                return Err(SchedulerError(format!(
+                    "{service}: a task failed to start ({why})"
+                )));
+            }
+            let running: Vec<Task> = tasks
+                .into_iter()
+                .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING)))
+                .filter(|t| {
+                    matches!(
+                        t.status.as_ref().and_then(|s| s.state),
+                        Some(TaskState::RUNNING)
+                    )
+                })
+                .collect();
+            if running.len() >= replicas as usize {
+                break running;
+            }
+            if tokio::time::Instant::now() >= until {
+                return Err(SchedulerError(format!(
+                    "{service}: {} of {replicas} tasks running after {:?}",
+                    running.len(),
+                    self.config.health_timeout
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        };
+        let mut routes = BTreeMap::new();
+        if !traffic {
+            return Ok(routes);
+        }
+        let nodes = self.node_addrs().await?;
+        for task in running {
+            let slot = task.slot.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
+            let node = task
+                .node_id
+                .as_ref()
+                .and_then(|n| nodes.get(n))
+                .cloned()
+                .unwrap_or_else(|| self.config.advertise_host.clone());
+            let port = task
+                .status
+                .as_ref()
+                .and_then(|s| s.port_status.as_ref())
+                .and_then(|p| p.ports.as_ref())
+                .and_then(|ports| ports.iter().find_map(|p| p.published_port))
+                .and_then(|p| u16::try_from(p).ok());
+            let Some(port) = port else { continue };
+            let target = health::Target::from_config(node.clone(), port, true, |k| {
+                release.env.get(k).map(String::as_str)
+            });
+            let left = until.saturating_duration_since(tokio::time::Instant::now());
+            health::wait(&target, left, || async { true })
+                .await
+                .map_err(|e| SchedulerError(format!("{service} slot {slot}: {e}")))?;
+            routes.insert(slot, format!("{node}:{port}"));
+        }
+        Ok(routes)
+    }
+
+    fn container(app: &AppName, version: u32, ptype: &str, slot: u32) -> Option<ContainerName> {
+        Some(ContainerName {
+            app: app.clone(),
+            version: ReleaseVersion(version),
+            process_type: ptype.parse::<ProcessType>().ok()?,
+            num: slot,
+        })
+    }
+
+    async fn withdraw_slots(
+        &self,
+        app: &AppName,
+        version: u32,
+        ptype: &str,
+        slots: impl Iterator<Item = u32>,
+    ) -> Result<(), SchedulerError> {
+        for slot in slots {
+            if let Some(name) = Self::container(app, version, ptype, slot) {
+                self.routes.withdraw(&name).await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait::async_trait]
+impl Scheduler for SwarmScheduler {
+    async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
+        let app = &desired.app;
+        let version = desired.release.version;
+        let mut counts: BTreeMap<String, u32> = BTreeMap::new();
+        for c in &desired.containers {
+            let n = counts.entry(c.process_type.to_string()).or_default();
+            *n = (*n).max(c.num);
+        }
+        let existing = self.services(app).await?;
+        let mut created = Vec::new();
+        let mut published: BTreeSet<String> = BTreeSet::new();
+        for (ptype, count) in &counts {
+            let name = service_name(app, version, ptype);
+            let traffic = matches!(ptype.as_str(), "web" | "cmd");
+            match existing.iter().find(|s| s.name == name) {
+                Some(svc) if svc.replicas != *count => {
+                    if *count < svc.replicas {
+                        self.withdraw_slots(app, version, ptype, *count + 1..=svc.replicas)
+                            .await?;
+                        tokio::time::sleep(self.config.drain).await;
+                    }
+                    self.set_replicas(svc, *count).await?;
+                }
+                Some(_) => {}
+                None => {
+                    self.docker
+                        .create_service(self.spec(app, &desired.release, ptype, *count), None)
+                        .await
+                        .map_err(|e| docker_error(&format!("{name} (create)"), e))?;
+                    created.push(name.clone());
+                }
+            }
+            match self
+                .wait_serving(&name, *count, &desired.release, traffic)
+                .await
+            {
+                Ok(routes) => {
+                    for (slot, route) in routes.into_iter().filter(|(slot, _)| *slot <= *count) {
+                        if let Some(container) = Self::container(app, version, ptype, slot) {
+                            self.routes.publish(&container, &route).await?;
+                            published.insert(container.to_string());
+                        }
+                    }
+                }
+                Err(e) => {
+                    for name in &created {
+                        let _ = self.docker.delete_service(name).await;
+                    }
+                    return Err(SchedulerError(format!(
+                        "aborting, app containers failed to become healthy ({e})"
+                    )));
+                }
+            }
+        }
+        let old: Vec<&Svc> = existing
+            .iter()
+            .filter(|s| s.release != version || !counts.contains_key(&s.ptype))
+            .collect();
+        for svc in &old {
+            self.withdraw_slots(app, svc.release, &svc.ptype, 1..=svc.replicas.max(1))
+                .await?;
+        }
+        if !old.is_empty() {
+            tokio::time::sleep(self.config.drain).await;
+        }
+        for svc in old {
+            self.docker
+                .delete_service(&svc.id)
+                .await
+                .map_err(|e| docker_error(&format!("{} (destroy)", svc.name), e))?;
+        }
+        Ok(())
+    }
+
+    async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
+        self.routes.withdraw_app(app).await?;
+        for svc in self.services(app).await? {
+            self.docker
+                .delete_service(&svc.id)
+                .await
+                .map_err(|e| docker_error(&format!("{} (destroy)", svc.name), e))?;
+        }
+        Ok(())
+    }
+
+    async fn run(
+        &self,
+        app: &AppName,
+        release: &ReleaseSpec,
+        command: &str,
+    ) -> Result<(i32, String), SchedulerError> {
+        self.engine.run_once(app, release, command).await
+    }
+
+    async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
+        let services: BTreeSet<String> = containers
+            .iter()
+            .map(|c| service_name(&c.app, c.version.0, c.process_type.as_str()))
+            .collect();
+        for name in services {
+            let svc = self
+                .docker
+                .inspect_service(&name, None::<InspectServiceOptions>)
+                .await
+                .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
+            let (Some(mut spec), Some(version)) = (svc.spec, svc.version.and_then(|v| v.index))
+            else {
+                continue;
+            };
+            if let Some(task) = spec.task_template.as_mut() {
+                task.force_update = Some(task.force_update.unwrap_or(0) + 1);
+            }
+            let version = i32::try_from(version).unwrap_or(i32::MAX);
+            self.docker
+                .update_service(
+                    &name,
+                    spec,
+                    UpdateServiceOptionsBuilder::new().version(version).build(),
+                    None,
+                )
+                .await
+                .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
+        }
+        Ok(())
+    }
+
+    async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
+        let mut out = Vec::with_capacity(containers.len());
+        let mut cache: HashMap<String, Vec<Task>> = HashMap::new();
+        for c in containers {
+            let service = service_name(&c.app, c.version.0, c.process_type.as_str());
+            if !cache.contains_key(&service) {
+                let tasks = self.tasks(&service).await.unwrap_or_default();
+                cache.insert(service.clone(), tasks);
+            }
+            let tasks: Vec<&Task> = cache[&service]
+                .iter()
+                .filter(|t| t.slot.and_then(|s| u32::try_from(s).ok()) == Some(c.num))
+                .collect();
+            let current = tasks
+                .iter()
+                .find(|t| matches!(t.desired_state, Some(TaskState::RUNNING)));
+            let state = match current
+                .and_then(|t| t.status.as_ref())
+                .and_then(|s| s.state)
+            {
+                Some(TaskState::RUNNING) => ContainerState::Up,
+                Some(TaskState::FAILED | TaskState::REJECTED) => ContainerState::Crashed,
+                Some(TaskState::COMPLETE | TaskState::SHUTDOWN) => ContainerState::Down,
+                Some(_) => ContainerState::Created,
+                None if tasks.is_empty() => ContainerState::Destroyed,
+                None => ContainerState::Down,
+            };
+            let restarts = u32::try_from(tasks.len().saturating_sub(1)).unwrap_or(u32::MAX);
+            out.push(ContainerStatus { state, restarts });
+        }
+        out
+    }
+}

@@ -143,17 +143,7 @@ impl BuilderService for Builder {
         self.check_key(&request).await?;
         let r = request.into_inner();
         let (_, app) = self.user_and_app(&r.username, &r.app).await?;
-        let db = &self.state.db;
-        let latest = db
-            .latest_release(&app.id)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
-        let config = db
-            .config(&latest.config)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or(ApiError::NotFound)?;
+        let (_, config) = self.state.current_config(&app).await?;
         let values = string_pairs(&config.config_values).map_err(ApiError::from)?;
         Ok(Response::new(GetAppConfigResponse {
             values: values.into_iter().collect(),

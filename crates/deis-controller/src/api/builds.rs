@@ -31,16 +31,7 @@ pub(crate) async fn config(
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let app = state.app_for(&caller, &id, &Method::GET).await?;
-    let latest = state
-        .db
-        .latest_release(&app.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let config = state
-        .db
-        .config(&latest.config)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (_, config) = state.current_config(&app).await?;
     Ok(Json(render::config(&config)?))
 }
 
@@ -54,16 +45,7 @@ pub(crate) async fn change_config(
 ) -> ApiResult<(Config, crate::db::Release)> {
     let changes = parse_change(body)?;
     let _guard = state.locks.lock(&app.id).await?;
-    let latest = state
-        .db
-        .latest_release(&app.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let current = state
-        .db
-        .config(&latest.config)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (_, current) = state.current_config(app).await?;
     // Merged onto the current release's config, so a change after a rollback builds on what
     // runs (Deis merged onto the newest config row, re-applying rolled-back values).
     let merged = merge(&Maps::from_row(&current)?, &changes);

@@ -108,6 +108,24 @@ impl AppState {
         self.setting("builderKey").await.filter(|k| !k.is_empty())
     }
 
+    /// The app's current release and its config.
+    pub(crate) async fn current_config(
+        &self,
+        app: &App,
+    ) -> ApiResult<(crate::db::Release, crate::db::Config)> {
+        let latest = self
+            .db
+            .latest_release(&app.id)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        let config = self
+            .db
+            .config(&latest.config)
+            .await?
+            .ok_or(ApiError::NotFound)?;
+        Ok((latest, config))
+    }
+
     /// The app, if `user` may act on it with `method` (§3): 404 when it does not exist, 403
     /// when the user is neither admin, owner nor (except for DELETE) collaborator.
     pub(crate) async fn app_for(&self, user: &User, id: &str, method: &Method) -> ApiResult<App> {

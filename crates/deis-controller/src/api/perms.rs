@@ -202,15 +202,6 @@ pub(crate) async fn hook_config(
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let (_, app) = hook_target(&state, caller, &headers, &body).await?;
-    let latest = state
-        .db
-        .latest_release(&app.id)
-        .await?
-        .ok_or(ApiError::NotFound)?;
-    let config = state
-        .db
-        .config(&latest.config)
-        .await?
-        .ok_or(ApiError::NotFound)?;
+    let (_, config) = state.current_config(&app).await?;
     Ok(Json(render::config(&config)?))
 }

@@ -50,18 +50,14 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<Domain>, i64)> {
-        let rows = sqlx::query_as::<_, Domain>(sqlx::AssertSqlSafe(format!(
-            "SELECT {DOMAIN} FROM domains WHERE app = $1 ORDER BY created, domain LIMIT $2 OFFSET $3"
-        )))
-        .bind(app)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
-        let count = self
-            .count("SELECT COUNT(*) FROM domains WHERE app = $1", app)
-            .await?;
-        Ok((rows, count))
+        self.page(
+            format!("SELECT {DOMAIN} FROM domains WHERE app = $1 ORDER BY created, domain LIMIT $2 OFFSET $3"),
+            "SELECT COUNT(*) FROM domains WHERE app = $1",
+            app,
+            limit,
+            offset,
+        )
+        .await
     }
 
     pub(crate) async fn domain(&self, domain: &str) -> DbResult<Option<Domain>> {
@@ -101,18 +97,14 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<Cert>, i64)> {
-        let rows = sqlx::query_as::<_, Cert>(sqlx::AssertSqlSafe(format!(
-            "SELECT {CERT} FROM certs WHERE owner = $1 ORDER BY id LIMIT $2 OFFSET $3"
-        )))
-        .bind(owner)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
-        let count = self
-            .count("SELECT COUNT(*) FROM certs WHERE owner = $1", owner)
-            .await?;
-        Ok((rows, count))
+        self.page(
+            format!("SELECT {CERT} FROM certs WHERE owner = $1 ORDER BY id LIMIT $2 OFFSET $3"),
+            "SELECT COUNT(*) FROM certs WHERE owner = $1",
+            owner,
+            limit,
+            offset,
+        )
+        .await
     }
 
     pub(crate) async fn cert(&self, common_name: &str) -> DbResult<Option<Cert>> {
@@ -163,18 +155,14 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<SshKey>, i64)> {
-        let rows = sqlx::query_as::<_, SshKey>(sqlx::AssertSqlSafe(format!(
-            "SELECT {KEY} FROM ssh_keys WHERE owner = $1 ORDER BY created, id LIMIT $2 OFFSET $3"
-        )))
-        .bind(owner)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
-        let count = self
-            .count("SELECT COUNT(*) FROM ssh_keys WHERE owner = $1", owner)
-            .await?;
-        Ok((rows, count))
+        self.page(
+            format!("SELECT {KEY} FROM ssh_keys WHERE owner = $1 ORDER BY created, id LIMIT $2 OFFSET $3"),
+            "SELECT COUNT(*) FROM ssh_keys WHERE owner = $1",
+            owner,
+            limit,
+            offset,
+        )
+        .await
     }
 
     pub(crate) async fn key(&self, owner: &str, id: &str) -> DbResult<Option<SshKey>> {

@@ -100,6 +100,28 @@ impl Db {
         &self.pool
     }
 
+    /// One page of a `SELECT ... WHERE x = $1 ... LIMIT $2 OFFSET $3` query, and the number of
+    /// all its rows by `count_sql` (`SELECT COUNT(*) ... WHERE x = $1`).
+    pub(crate) async fn page<T>(
+        &self,
+        rows_sql: String,
+        count_sql: &'static str,
+        param: &str,
+        limit: i64,
+        offset: i64,
+    ) -> DbResult<(Vec<T>, i64)>
+    where
+        T: for<'r> sqlx::FromRow<'r, sqlx::any::AnyRow> + Send + Unpin,
+    {
+        let rows = sqlx::query_as::<_, T>(sqlx::AssertSqlSafe(rows_sql))
+            .bind(param)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(&self.pool)
+            .await?;
+        Ok((rows, self.count(count_sql, param).await?))
+    }
+
     /// Counts rows of a `SELECT COUNT(*) ...` query with one text parameter.
     pub(crate) async fn count(&self, sql: &'static str, param: &str) -> DbResult<i64> {
         let row = sqlx::query(sql).bind(param).fetch_one(&self.pool).await?;

@@ -96,18 +96,14 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<Release>, i64)> {
-        let rows = sqlx::query_as::<_, Release>(sqlx::AssertSqlSafe(format!(
-            "SELECT {RELEASE} FROM releases WHERE app = $1 ORDER BY version DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(app)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
-        let count = self
-            .count("SELECT COUNT(*) FROM releases WHERE app = $1", app)
-            .await?;
-        Ok((rows, count))
+        self.page(
+            format!("SELECT {RELEASE} FROM releases WHERE app = $1 ORDER BY version DESC LIMIT $2 OFFSET $3"),
+            "SELECT COUNT(*) FROM releases WHERE app = $1",
+            app,
+            limit,
+            offset,
+        )
+        .await
     }
 
     pub(crate) async fn config(&self, uuid: &str) -> DbResult<Option<Config>> {
@@ -134,18 +130,16 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<Build>, i64)> {
-        let rows = sqlx::query_as::<_, Build>(sqlx::AssertSqlSafe(format!(
-            "SELECT {BUILD} FROM builds WHERE app = $1 ORDER BY created DESC LIMIT $2 OFFSET $3"
-        )))
-        .bind(app)
-        .bind(limit)
-        .bind(offset)
-        .fetch_all(self.pool())
-        .await?;
-        let count = self
-            .count("SELECT COUNT(*) FROM builds WHERE app = $1", app)
-            .await?;
-        Ok((rows, count))
+        self.page(
+            format!(
+                "SELECT {BUILD} FROM builds WHERE app = $1 ORDER BY created DESC LIMIT $2 OFFSET $3"
+            ),
+            "SELECT COUNT(*) FROM builds WHERE app = $1",
+            app,
+            limit,
+            offset,
+        )
+        .await
     }
 
     /// Stores a release with its new config and/or build atomically.

@@ -24,6 +24,8 @@ pub struct Config {
     pub platform_domain: String,
     /// What runs app containers.
     pub scheduler: SchedulerKind,
+    /// Docker engines to run containers on (`ADVERTISE_HOST=URL`); empty: the local engine.
+    pub docker_engines: Vec<String>,
     /// Labels put on every app container (to tell installations or tests apart).
     pub container_labels: HashMap<String, String>,
     /// How often the running containers are compared with the desired ones.
@@ -44,6 +46,7 @@ impl Default for Config {
             platform_domain: "localhost".to_owned(),
             scheduler: SchedulerKind::Docker,
             container_labels: HashMap::new(),
+            docker_engines: Vec::new(),
             reconcile_interval: Duration::from_secs(10),
             drain: deis_runtime::DEFAULT_DRAIN,
         }

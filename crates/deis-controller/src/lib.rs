@@ -51,6 +51,9 @@ pub enum Error {
     /// The database could not be opened.
     #[error(transparent)]
     Database(#[from] DbError),
+    /// The configuration is not usable.
+    #[error("{0}")]
+    Config(String),
     /// The configured scheduler cannot be used.
     #[error(
         "{0}; start the Docker engine (for swarm: docker swarm init), or run with --scheduler none to only record desired state"
@@ -77,7 +80,14 @@ async fn scheduler(
     store: &Arc<dyn ConfigStore>,
     shutdown: &CancellationToken,
 ) -> Result<Arc<dyn deis_scheduler::Scheduler>, Error> {
+    let engines = config
+        .docker_engines
+        .iter()
+        .map(|e| e.parse::<deis_scheduler::EngineEndpoint>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Config)?;
     let docker = deis_scheduler::DockerConfig {
+        engines,
         extra_labels: config.container_labels.clone(),
         advertise_host: config
             .advertise_host

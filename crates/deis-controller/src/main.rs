@@ -33,6 +33,10 @@ struct Args {
     /// desired state only).
     #[arg(long, env = "DEIS_SCHEDULER", value_enum, default_value = "docker")]
     scheduler: deis_controller::SchedulerKind,
+    /// Docker engines to run containers on, comma-separated `ADVERTISE_HOST=URL`
+    /// (e.g. `10.0.0.5=tcp://10.0.0.5:2375`); none: the local engine.
+    #[arg(long, env = "DEIS_DOCKER_ENGINES", value_delimiter = ',')]
+    docker_engines: Vec<String>,
     /// Seconds between comparisons of running and desired containers.
     #[arg(long, env = "DEIS_RECONCILE_SECONDS", default_value_t = 10)]
     reconcile_seconds: u64,
@@ -51,6 +55,7 @@ fn main() -> ExitCode {
             platform_domain: args.platform_domain,
             scheduler: args.scheduler,
             container_labels: Default::default(),
+            docker_engines: args.docker_engines,
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
             drain: args.common.drain(),
         };

@@ -14,7 +14,7 @@ mod routes;
 mod spec;
 mod swarm;
 
-pub use docker::{DockerConfig, DockerScheduler};
+pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
 pub use spec::{
     ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler,
     SchedulerError,

@@ -80,7 +80,16 @@ impl SwarmScheduler {
             )
         })?;
         Ok(SwarmScheduler {
-            engine: Engine::new(docker.clone(), config.clone()),
+            engine: Engine::new(
+                docker.clone(),
+                config.clone(),
+                0,
+                crate::docker::EngineEndpoint {
+                    url: String::new(),
+                    advertise_host: config.advertise_host.clone(),
+                    bind_ip: config.bind_ip.clone(),
+                },
+            ),
             docker,
             routes: Routes::new(store, shutdown),
             config,
@@ -172,6 +181,13 @@ impl SwarmScheduler {
                 resources: Some(TaskSpecResources {
                     limits: Some(Limit {
                         memory_bytes: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
+                        // Swarm has no CPU shares; 1024 shares (a whole CPU's weight) map to
+                        // one CPU.
+                        nano_cpus: release
+                            .cpu
+                            .get(ptype)
+                            .filter(|shares| **shares > 0)
+                            .map(|shares| i64::from(*shares) * 1_000_000_000 / 1024),
                         ..Default::default()
                     }),
                     ..Default::default()

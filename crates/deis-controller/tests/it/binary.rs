@@ -60,3 +60,21 @@ async fn publishes_its_endpoint_in_etcd_and_withdraws_it_on_sigterm() {
     // Revoked on the way out, not left to expire 20 s later.
     assert_eq!(store.get(&port_key).await.expect("get"), None);
 }
+
+#[tokio::test]
+async fn a_malformed_engine_list_is_one_clear_line_and_exit_1() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let output = std::process::Command::new(BIN)
+        .env("DEIS_CONTROLLER_LISTEN", free_addr().to_string())
+        .env("DEIS_DATA_DIR", dir.path())
+        .env("DEIS_DOCKER_ENGINES", "tcp://10.0.0.5:2375")
+        .output()
+        .expect("run deis-controller");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    let line = stderr
+        .lines()
+        .find(|l| l.starts_with("deis-controller: "))
+        .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
+    assert!(line.contains("ADVERTISE_HOST=URL"), "{line}");
+}

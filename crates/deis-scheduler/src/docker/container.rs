@@ -14,7 +14,7 @@ use bollard::query_parameters::{
 use deis_types::{AppName, ContainerName};
 use futures_util::{StreamExt, TryStreamExt};
 
-use super::{DockerConfig, docker_error, serves_traffic};
+use super::{DockerConfig, EngineEndpoint, docker_error, serves_traffic};
 use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
 
 /// Labels that let the scheduler rebuild its view of the world from the engine alone.
@@ -23,6 +23,8 @@ pub(crate) const LABEL_RELEASE: &str = "deis.release";
 const LABEL_TYPE: &str = "deis.type";
 const LABEL_PORT: &str = "deis.port";
 const LABEL_RUN: &str = "deis.run";
+/// Which of the configured engines a container belongs to (several entries may name one daemon).
+pub(crate) const LABEL_ENGINE: &str = "deis.engine";
 
 /// The port a container listens on when its image exposes none.
 pub(crate) const DEFAULT_PORT: u16 = 5000;
@@ -35,12 +37,16 @@ pub(crate) struct Existing {
     pub(crate) running: bool,
     pub(crate) is_run: bool,
     pub(crate) host_port: Option<u16>,
+    /// The index of its engine.
+    pub(crate) engine: usize,
 }
 
 /// The engine, as the scheduler uses it.
 pub(crate) struct Engine {
     docker: Docker,
     config: DockerConfig,
+    index: usize,
+    endpoint: EngineEndpoint,
 }
 
 /// `512M`, `1G`, `20MB`, `100k` as bytes.
@@ -59,14 +65,44 @@ pub(crate) fn memory_bytes(limit: &str) -> Option<i64> {
 }
 
 impl Engine {
-    pub(crate) fn new(docker: Docker, config: DockerConfig) -> Self {
-        Engine { docker, config }
+    pub(crate) fn new(
+        docker: Docker,
+        config: DockerConfig,
+        index: usize,
+        endpoint: EngineEndpoint,
+    ) -> Self {
+        Engine {
+            docker,
+            config,
+            index,
+            endpoint,
+        }
     }
 
     fn labels(&self, app: &AppName) -> HashMap<String, String> {
         let mut labels = self.config.extra_labels.clone();
         labels.insert(LABEL_APP.into(), app.to_string());
+        labels.insert(LABEL_ENGINE.into(), self.index.to_string());
         labels
+    }
+
+    /// Whether this is the engine of this host (its bridge addresses are reachable).
+    pub(crate) fn is_local(&self) -> bool {
+        self.endpoint.url.is_empty() || self.endpoint.url.starts_with("unix://")
+    }
+
+    /// The route of a container published on `port`.
+    pub(crate) fn route(&self, port: u16) -> String {
+        format!("{}:{port}", self.endpoint.advertise_host)
+    }
+
+    /// Where to probe a host port from here.
+    pub(crate) fn probe_host(&self) -> String {
+        if self.endpoint.bind_ip == "0.0.0.0" {
+            self.endpoint.advertise_host.clone()
+        } else {
+            self.endpoint.bind_ip.clone()
+        }
     }
 
     /// The port the image's process listens on: its first exposed TCP port, else 5000.
@@ -126,7 +162,7 @@ impl Engine {
                 HashMap::from([(
                     key.clone(),
                     Some(vec![PortBinding {
-                        host_ip: Some(self.config.bind_ip.clone()),
+                        host_ip: Some(self.endpoint.bind_ip.clone()),
                         host_port: Some(String::new()),
                     }]),
                 )])
@@ -250,7 +286,13 @@ impl Engine {
 
     /// Every container of the app, running or not.
     pub(crate) async fn list(&self, app: &AppName) -> Result<Vec<Existing>, SchedulerError> {
-        let filters = HashMap::from([("label".to_owned(), vec![format!("{LABEL_APP}={app}")])]);
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![
+                format!("{LABEL_APP}={app}"),
+                format!("{LABEL_ENGINE}={}", self.index),
+            ],
+        )]);
         let listed = self
             .docker
             .list_containers(Some(
@@ -278,6 +320,7 @@ impl Engine {
                     running: c.state.is_some_and(|s| s.to_string() == "running"),
                     is_run: labels.contains_key(LABEL_RUN),
                     host_port,
+                    engine: self.index,
                 })
             })
             .collect())

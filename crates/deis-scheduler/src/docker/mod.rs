@@ -1,4 +1,5 @@
-//! The Docker Engine backend: app containers on one engine (the single-host mode).
+//! The Docker Engine backend: app containers on the local engine (the single-host mode) or on
+//! a list of engines, each new container placed on the engine running the fewest of its app.
 //!
 //! `converge` starts the containers the release needs, waits until each web container answers
 //! (its `HEALTHCHECK_URL`, or its port accepting connections), publishes their routes, then
@@ -23,9 +24,42 @@ use crate::routes::Routes;
 use crate::spec::{ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError};
 use container::{Engine, Existing};
 
+/// One engine of the Docker backend.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineEndpoint {
+    /// `unix:///var/run/docker.sock`, `tcp://10.0.0.5:2375`, or empty for the local default
+    /// (`DOCKER_HOST` or the default socket).
+    pub url: String,
+    /// The host name or IP routes to this engine's containers point at.
+    pub advertise_host: String,
+    /// The address this engine binds host ports on.
+    pub bind_ip: String,
+}
+
+impl std::str::FromStr for EngineEndpoint {
+    type Err = String;
+
+    /// `ADVERTISE_HOST=URL` (`10.0.0.5=tcp://10.0.0.5:2375`): host ports are bound on all
+    /// addresses and routes point at the advertised host.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (host, url) = s
+            .split_once('=')
+            .filter(|(h, u)| !h.is_empty() && !u.is_empty())
+            .ok_or_else(|| format!("{s:?} is not an engine; write ADVERTISE_HOST=URL, e.g. 10.0.0.5=tcp://10.0.0.5:2375"))?;
+        Ok(EngineEndpoint {
+            url: url.to_owned(),
+            advertise_host: host.to_owned(),
+            bind_ip: "0.0.0.0".to_owned(),
+        })
+    }
+}
+
 /// How the Docker backend runs containers.
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
+    /// The engines to run containers on; empty means the local engine with `bind_ip` and
+    /// `advertise_host` below.
+    pub engines: Vec<EngineEndpoint>,
     /// The address host ports are bound on (`127.0.0.1` on one host, `0.0.0.0` to be reachable).
     pub bind_ip: String,
     /// The host name or IP routes point at.
@@ -46,6 +80,7 @@ pub struct DockerConfig {
 impl Default for DockerConfig {
     fn default() -> Self {
         DockerConfig {
+            engines: Vec::new(),
             bind_ip: "127.0.0.1".into(),
             advertise_host: "127.0.0.1".into(),
             health_timeout: Duration::from_secs(60),
@@ -63,7 +98,7 @@ pub struct DockerScheduler {
 }
 
 pub(crate) struct Inner {
-    engine: Engine,
+    engines: Vec<Engine>,
     routes: Routes,
     config: DockerConfig,
     book: Mutex<supervise::Book>,
@@ -75,79 +110,137 @@ pub(crate) fn docker_error(what: &str, e: bollard::errors::Error) -> SchedulerEr
 }
 
 impl DockerScheduler {
-    /// Connects to the local engine (`DOCKER_HOST` or the default socket).
+    /// Connects to the configured engines (by default the local one).
     pub async fn connect(
         store: Arc<dyn ConfigStore>,
         config: DockerConfig,
         shutdown: CancellationToken,
     ) -> Result<DockerScheduler, SchedulerError> {
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
-            .negotiate_version()
-            .await
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        let endpoints = if config.engines.is_empty() {
+            vec![EngineEndpoint {
+                url: String::new(),
+                advertise_host: config.advertise_host.clone(),
+                bind_ip: config.bind_ip.clone(),
+            }]
+        } else {
+            config.engines.clone()
+        };
+        let mut engines = Vec::new();
+        for (index, endpoint) in endpoints.into_iter().enumerate() {
+            let docker = connect_engine(&endpoint.url).await?;
+            engines.push(Engine::new(docker, config.clone(), index, endpoint));
+        }
         let inner = Arc::new(Inner {
-            engine: Engine::new(docker, config.clone()),
+            engines,
             routes: Routes::new(store, shutdown.clone()),
             config,
             book: Mutex::new(supervise::Book::default()),
         });
-        tokio::spawn(supervise::supervise(inner.clone(), shutdown));
+        for engine in 0..inner.engines.len() {
+            tokio::spawn(supervise::supervise(
+                inner.clone(),
+                engine,
+                shutdown.clone(),
+            ));
+        }
         Ok(DockerScheduler { inner })
     }
 }
 
+/// A client for one engine URL (empty: the local default).
+async fn connect_engine(url: &str) -> Result<Docker, SchedulerError> {
+    let unreachable = |e| docker_error(&format!("cannot reach the Docker engine {url}"), e);
+    let docker = if url.is_empty() {
+        Docker::connect_with_local_defaults()
+    } else if let Some(path) = url.strip_prefix("unix://") {
+        Docker::connect_with_socket(path, 120, bollard::API_DEFAULT_VERSION)
+    } else {
+        Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
+    }
+    .map_err(unreachable)?;
+    docker.negotiate_version().await.map_err(unreachable)
+}
+
 impl Inner {
-    /// Starts one container (creating it when `existing` is `None`) and waits until it is
-    /// healthy; returns its route if it serves traffic.
+    pub(crate) fn engine(&self, index: usize) -> &Engine {
+        &self.engines[index.min(self.engines.len() - 1)]
+    }
+
+    /// Every container of the app on every engine.
+    async fn list(&self, app: &AppName) -> Result<Vec<Existing>, SchedulerError> {
+        let lists = join_all(self.engines.iter().map(|e| e.list(app))).await;
+        Ok(lists
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()?
+            .into_iter()
+            .flatten()
+            .collect())
+    }
+
+    /// The engine that has the container `name`, if any.
+    async fn find(&self, name: &str) -> Option<&Engine> {
+        for engine in &self.engines {
+            if engine.state(name).await != crate::spec::ContainerState::Destroyed {
+                return Some(engine);
+            }
+        }
+        None
+    }
+
+    /// Starts one container (creating it on `engine` when `existing` is `None`) and waits
+    /// until it is healthy; returns its route if it serves traffic.
     async fn start_healthy(
         &self,
         name: &ContainerName,
         release: &ReleaseSpec,
         existing: Option<&Existing>,
+        engine: usize,
     ) -> Result<Option<String>, SchedulerError> {
-        let id = match existing {
-            Some(e) => e.id.clone(),
-            None => self.engine.create(name, release).await?,
+        let (engine, id) = match existing {
+            Some(e) => (self.engine(e.engine), e.id.clone()),
+            None => (
+                self.engine(engine),
+                self.engine(engine).create(name, release).await?,
+            ),
         };
-        self.start_and_check(name, &id).await
+        self.start_and_check(engine, name, &id).await
     }
 
     /// Starts an existing container and waits until it is healthy; returns its route.
     pub(crate) async fn start_and_check(
         &self,
+        engine: &Engine,
         name: &ContainerName,
         id: &str,
     ) -> Result<Option<String>, SchedulerError> {
-        self.engine.start(id).await?;
-        let env = self.engine.env(id).await?;
-        let port = self.engine.host_port(id).await?;
+        engine.start(id).await?;
+        let env = engine.env(id).await?;
+        let port = engine.host_port(id).await?;
         let Some(port) = port else {
             return Ok(None);
         };
-        let (probe_host, probe_port) = match self.engine.inner_addr(id).await? {
-            Some(addr) => addr,
-            None => (self.config.bind_ip_for_checks(), port),
+        // On the local engine the app is probed on its bridge address (the host port is
+        // answered by Docker's proxy before the app listens); elsewhere through the host port,
+        // where an HTTP answer is required.
+        let inner = if engine.is_local() {
+            engine.inner_addr(id).await?
+        } else {
+            None
         };
-        let target = health::Target::from_config(probe_host, probe_port, false, |k| {
-            env.get(k).map(String::as_str)
-        });
+        let target = match inner {
+            Some((host, inner_port)) => health::Target::from_config(host, inner_port, false, |k| {
+                env.get(k).map(String::as_str)
+            }),
+            None => health::Target::from_config(engine.probe_host(), port, true, |k| {
+                env.get(k).map(String::as_str)
+            }),
+        };
         health::wait(&target, self.config.health_timeout, || {
-            self.engine.is_running(id)
+            engine.is_running(id)
         })
         .await
         .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
-        Ok(Some(format!("{}:{port}", self.config.advertise_host)))
-    }
-}
-
-impl DockerConfig {
-    fn bind_ip_for_checks(&self) -> String {
-        if self.bind_ip == "0.0.0.0" {
-            "127.0.0.1".into()
-        } else {
-            self.bind_ip.clone()
-        }
+        Ok(Some(engine.route(port)))
     }
 }
 
@@ -172,7 +265,7 @@ impl Scheduler for DockerScheduler {
         release: &ReleaseSpec,
         command: &str,
     ) -> Result<(i32, String), SchedulerError> {
-        self.inner.engine.run_once(app, release, command).await
+        self.inner.engine(0).run_once(app, release, command).await
     }
 
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
@@ -181,7 +274,13 @@ impl Scheduler for DockerScheduler {
 
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
         let names: Vec<String> = containers.iter().map(|n| n.to_string()).collect();
-        let states = join_all(names.iter().map(|n| self.inner.engine.state(n))).await;
+        let states = join_all(names.iter().map(|n| async {
+            match self.inner.find(n).await {
+                Some(engine) => engine.state(n).await,
+                None => crate::spec::ContainerState::Destroyed,
+            }
+        }))
+        .await;
         let book = supervise::lock(&self.inner.book);
         names
             .iter()
@@ -197,7 +296,6 @@ impl Scheduler for DockerScheduler {
 impl Inner {
     async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
         let existing: BTreeMap<String, Existing> = self
-            .engine
             .list(&desired.app)
             .await?
             .into_iter()
@@ -212,11 +310,42 @@ impl Inner {
             .collect();
         supervise::lock(&self.book)
             .add_desired(desired.app.as_str(), to_start.iter().map(|n| n.to_string()));
-        let started = join_all(
-            to_start
-                .iter()
-                .map(|n| self.start_healthy(n, &desired.release, existing.get(&n.to_string()))),
-        )
+        // New containers go to the engine that runs the fewest of the app's wanted ones.
+        let mut load = vec![0usize; self.engines.len()];
+        for e in existing
+            .values()
+            .filter(|e| e.running && wanted.iter().any(|n| n.to_string() == e.name))
+        {
+            if let Some(l) = load.get_mut(e.engine) {
+                *l += 1;
+            }
+        }
+        let mut placement: HashMap<String, usize> = HashMap::new();
+        for n in &to_start {
+            let name = n.to_string();
+            let engine = match existing.get(&name) {
+                Some(e) => e.engine,
+                None => {
+                    let (best, _) = load
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, l)| **l)
+                        .unwrap_or((0, &0));
+                    load[best] += 1;
+                    best
+                }
+            };
+            placement.insert(name, engine);
+        }
+        let started = join_all(to_start.iter().map(|n| {
+            let name = n.to_string();
+            self.start_healthy(
+                n,
+                &desired.release,
+                existing.get(&name),
+                placement.get(&name).copied().unwrap_or(0),
+            )
+        }))
         .await;
         if let Some(Err(e)) = started.iter().find(|r| r.is_err()) {
             let failure = e.clone();
@@ -231,7 +360,11 @@ impl Inner {
                 let mut book = supervise::lock(&self.book);
                 names.iter().for_each(|n| book.stopping(n, true));
             }
-            join_all(names.iter().map(|n| self.engine.remove(n))).await;
+            join_all(names.iter().map(|n| {
+                self.engine(placement.get(n).copied().unwrap_or(0))
+                    .remove(n)
+            }))
+            .await;
             {
                 let mut book = supervise::lock(&self.book);
                 book.remove_desired(desired.app.as_str(), &names);
@@ -266,7 +399,7 @@ impl Inner {
                 && let Some(port) = e.host_port
             {
                 self.routes
-                    .publish(name, &format!("{}:{port}", self.config.advertise_host))
+                    .publish(name, &self.engine(e.engine).route(port))
                     .await?;
             }
         }
@@ -286,7 +419,11 @@ impl Inner {
         for e in &old {
             supervise::lock(&self.book).stopping(&e.name, true);
         }
-        let stopped = join_all(old.iter().map(|e| self.engine.stop_and_remove(&e.id))).await;
+        let stopped = join_all(
+            old.iter()
+                .map(|e| self.engine(e.engine).stop_and_remove(&e.id)),
+        )
+        .await;
         for e in &old {
             supervise::lock(&self.book).stopping(&e.name, false);
         }
@@ -301,8 +438,8 @@ impl Inner {
     async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
         supervise::lock(&self.book).forget_app(app.as_str());
         self.routes.withdraw_app(app).await?;
-        let all = self.engine.list(app).await?;
-        let removed = join_all(all.iter().map(|e| self.engine.remove(&e.id))).await;
+        let all = self.list(app).await?;
+        let removed = join_all(all.iter().map(|e| self.engine(e.engine).remove(&e.id))).await;
         removed.into_iter().collect::<Result<Vec<_>, _>>()?;
         Ok(())
     }
@@ -313,16 +450,17 @@ impl Inner {
             if serves_traffic(name) {
                 self.routes.withdraw(name).await?;
             }
+            let Some(engine) = self.find(&text).await else {
+                continue;
+            };
             supervise::lock(&self.book).stopping(&text, true);
-            let restarted = self.engine.restart(&text).await;
+            let restarted = engine.restart(&text).await;
             supervise::lock(&self.book).stopping(&text, false);
             let Some(port) = restarted? else {
                 continue;
             };
             if serves_traffic(name) {
-                self.routes
-                    .publish(name, &format!("{}:{port}", self.config.advertise_host))
-                    .await?;
+                self.routes.publish(name, &engine.route(port)).await?;
             }
         }
         Ok(())

@@ -126,19 +126,22 @@ pub(crate) fn lock(book: &Mutex<Book>) -> MutexGuard<'_, Book> {
     book.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-/// Follows the engine's events until shutdown, reconnecting when the stream breaks.
-pub(crate) async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
+/// Follows engine `engine`'s events until shutdown, reconnecting when the stream breaks.
+pub(crate) async fn supervise(inner: Arc<Inner>, engine: usize, shutdown: CancellationToken) {
     while !shutdown.is_cancelled() {
         let filters = HashMap::from([
             ("type".to_owned(), vec!["container".to_owned()]),
             ("event".to_owned(), vec!["die".to_owned()]),
             (
                 "label".to_owned(),
-                vec![super::container::LABEL_APP.to_owned()],
+                vec![
+                    super::container::LABEL_APP.to_owned(),
+                    format!("{}={engine}", super::container::LABEL_ENGINE),
+                ],
             ),
         ]);
         let mut events = inner
-            .engine
+            .engine(engine)
             .docker()
             .events(Some(EventsOptionsBuilder::new().filters(&filters).build()));
         loop {
@@ -154,7 +157,7 @@ pub(crate) async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
             if let Some(name) = name {
                 let delay = lock(&inner.book).died(&name);
                 if let Some(delay) = delay {
-                    tokio::spawn(revive(inner.clone(), name, delay, shutdown.clone()));
+                    tokio::spawn(revive(inner.clone(), engine, name, delay, shutdown.clone()));
                 }
             }
         }
@@ -167,7 +170,13 @@ pub(crate) async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
 
 /// Withdraws a dead container's route, waits `delay`, starts it again and, once healthy,
 /// publishes its route.
-async fn revive(inner: Arc<Inner>, name: String, delay: Duration, shutdown: CancellationToken) {
+async fn revive(
+    inner: Arc<Inner>,
+    engine: usize,
+    name: String,
+    delay: Duration,
+    shutdown: CancellationToken,
+) {
     let Ok(parsed) = name.parse::<ContainerName>() else {
         return;
     };
@@ -184,7 +193,10 @@ async fn revive(inner: Arc<Inner>, name: String, delay: Duration, shutdown: Canc
         return;
     }
     lock(&inner.book).mark_started(&name);
-    match inner.start_and_check(&parsed, &name).await {
+    match inner
+        .start_and_check(inner.engine(engine), &parsed, &name)
+        .await
+    {
         Ok(route) => {
             if traffic {
                 lock(&inner.book).mark_healthy(&name);

@@ -367,3 +367,59 @@ async fn a_new_scheduler_adopts_running_containers_without_restarting_them() {
     );
     f.docker.cleanup().await;
 }
+
+#[tokio::test]
+async fn containers_spread_over_a_list_of_engines() {
+    // Two entries for this host's engine, advertised as two addresses (127.0.0.1 and
+    // 127.0.0.2 both reach loopback): the scheduler treats them as two engines.
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+    let engine = |ip: &str| deis_scheduler::EngineEndpoint {
+        url: String::new(),
+        advertise_host: ip.to_owned(),
+        bind_ip: ip.to_owned(),
+    };
+    let config = DockerConfig {
+        engines: vec![engine("127.0.0.1"), engine("127.0.0.2")],
+        extra_labels: docker.labels(),
+        drain: Duration::from_millis(200),
+        stop_timeout: Duration::from_secs(2),
+        ..DockerConfig::default()
+    };
+    let scheduler = DockerScheduler::connect(store.clone(), config, CancellationToken::new())
+        .await
+        .expect("docker");
+    scheduler
+        .converge(&desired("spread", release(&image, 1, &[]), &[("web", 4)]))
+        .await
+        .expect("converge");
+    let r = routes(&store, "spread").await;
+    assert_eq!(r.len(), 4);
+    let hosts: BTreeMap<String, usize> = r.values().fold(BTreeMap::new(), |mut m, t| {
+        *m.entry(t.split(':').next().unwrap_or_default().to_owned())
+            .or_default() += 1;
+        m
+    });
+    assert_eq!(
+        hosts,
+        BTreeMap::from([("127.0.0.1".to_owned(), 2), ("127.0.0.2".to_owned(), 2)])
+    );
+    for target in r.values() {
+        assert_eq!(get(target, "/").as_deref(), Some("v1"), "{target}");
+    }
+    scheduler
+        .converge(&desired("spread", release(&image, 2, &[]), &[("web", 2)]))
+        .await
+        .expect("v2");
+    let r = routes(&store, "spread").await;
+    assert_eq!(r.len(), 2);
+    assert!(
+        r.values().any(|t| t.starts_with("127.0.0.1:"))
+            && r.values().any(|t| t.starts_with("127.0.0.2:")),
+        "{r:?}"
+    );
+    scheduler.destroy(&app("spread")).await.expect("destroy");
+    assert!(routes(&store, "spread").await.is_empty());
+    docker.cleanup().await;
+}

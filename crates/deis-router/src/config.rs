@@ -15,6 +15,8 @@ pub struct Config {
     pub admin_listen: SocketAddr,
     /// The host name other components use to reach this router.
     pub advertise_host: Option<String>,
+    /// The platform domain until `/deis/platform/domain` is set.
+    pub platform_domain: String,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -26,6 +28,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
             advertise_host: None,
+            platform_domain: "localhost".to_owned(),
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }

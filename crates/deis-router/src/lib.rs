@@ -1,17 +1,20 @@
-//! The router: the platform's HTTP(S) front door. It will route `{app}.{domain}` and custom
-//! domains to the healthy containers listed in the config store, updating its table by watch.
+//! The router: the platform's HTTP front door. It routes `{app}.{domain}` (any parent domain,
+//! as Deis did), custom domains and the controller's `deis.{domain}` to the backends listed in
+//! the config store, whose watch replaces its routing table the moment anything changes: no
+//! reload, no restart. Unknown hosts get 404, apps without backends 503; `/health-check` on an
+//! unknown host answers 200, and the admin listener answers `/healthz`.
 //!
-//! Today it is the service skeleton: the proxy listener answers `/health-check` and 404 for
-//! every host (no routes yet), the admin listener answers `/healthz`, and shutdown drains both.
+//! Not yet: TLS (SNI, certificates), WebSocket upgrades, router settings (§13.2), metrics.
 //! It is not the controller and keeps no state of its own beyond what the store says.
 
 mod config;
+mod proxy;
+mod table;
+mod watcher;
 
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::routing::get;
 use deis_runtime::{BindError, HttpComponent, bind, serve_component};
 use deis_store::ConfigStore;
 use deis_store::keys::Component;
@@ -46,12 +49,6 @@ pub enum Error {
     Serve(#[source] std::io::Error),
 }
 
-fn proxy_router() -> Router {
-    Router::new()
-        .route("/health-check", get(|| async { StatusCode::OK }))
-        .fallback(|| async { (StatusCode::NOT_FOUND, "404 Not Found\n") })
-}
-
 /// Runs the router until `shutdown` is cancelled, then drains and returns.
 pub async fn run(
     config: Config,
@@ -66,15 +63,36 @@ pub async fn run(
         drain: config.drain,
         own_health: false,
     };
+    let (tables, table) = tokio::sync::watch::channel(Arc::new(table::Table::default()));
+    let port = listeners.http.local_addr().map_err(Error::Serve)?.port();
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(watcher::follow(
+        store.clone(),
+        config.platform_domain.clone(),
+        tables,
+        shutdown.clone(),
+    ));
+    let proxy_router = Router::new()
+        .fallback(proxy::handle)
+        .with_state(proxy::Proxy::new(table, port));
     let (proxy, admin) = tokio::join!(
         serve_component(
             spec(),
             listeners.http,
-            proxy_router(),
+            proxy_router,
             store.clone(),
             shutdown.clone()
         ),
-        serve_component(spec(), listeners.admin, Router::new(), store, shutdown),
+        serve_component(
+            spec(),
+            listeners.admin,
+            Router::new(),
+            store,
+            shutdown.clone()
+        ),
     );
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
     proxy.and(admin).map_err(Error::Serve)
 }

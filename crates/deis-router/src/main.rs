@@ -18,6 +18,9 @@ struct Args {
     /// Host name other components use to reach this router.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
+    /// The platform domain until `/deis/platform/domain` is set in the store.
+    #[arg(long, env = "DEIS_PLATFORM_DOMAIN", default_value = "localhost")]
+    platform_domain: String,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -29,6 +32,7 @@ fn main() -> ExitCode {
             listen: args.listen,
             admin_listen: args.admin_listen,
             advertise_host: args.advertise_host,
+            platform_domain: args.platform_domain,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -48,8 +48,10 @@ pub async fn serve_http(
     drain: Duration,
 ) -> std::io::Result<()> {
     let addr = listener.local_addr()?;
+    // Handlers may ask for the client's address (`ConnectInfo<SocketAddr>`).
+    let service = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
     let server =
-        axum::serve(listener, router).with_graceful_shutdown(shutdown.clone().cancelled_owned());
+        axum::serve(listener, service).with_graceful_shutdown(shutdown.clone().cancelled_owned());
     let server = std::future::IntoFuture::into_future(server);
     tokio::pin!(server);
     tokio::select! {

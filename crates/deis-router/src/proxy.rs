@@ -98,7 +98,7 @@ pub(crate) async fn handle(
             return StatusCode::OK.into_response();
         }
         Decision::Unknown => return text(StatusCode::NOT_FOUND, "404 Not Found\n"),
-        Decision::Backends { backends, .. } if backends.is_empty() => {
+        Decision::Backends { backends: [], .. } => {
             return text(StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n");
         }
         Decision::Backends { backends, .. } => backends.to_vec(),

@@ -1,2 +1,3 @@
+mod deploy;
 mod platform;
 mod units;

@@ -398,8 +398,7 @@ pub(crate) async fn scale(
     for (ptype, v) in &body {
         requested.insert(ptype.clone(), count(v)?);
     }
-    let _guard = state.locks.lock(&app.id).await?;
-    let app = state.db.app(&app.id).await?.ok_or(ApiError::NotFound)?;
+    let (_guard, app) = state.lock_app(&app).await?;
     let (latest, build) =
         built_release(&state, &app, "No build associated with this release").await?;
     let procfile = crate::db::json_map(&build.procfile)?;

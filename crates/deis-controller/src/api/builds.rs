@@ -44,8 +44,8 @@ pub(crate) async fn change_config(
     body: &Map<String, Value>,
 ) -> ApiResult<(Config, crate::db::Release)> {
     let changes = parse_change(body)?;
-    let _guard = state.locks.lock(&app.id).await?;
-    let (_, current) = state.current_config(app).await?;
+    let (_guard, app) = state.lock_app(app).await?;
+    let (_, current) = state.current_config(&app).await?;
     // Merged onto the current release's config, so a change after a rollback builds on what
     // runs (Deis merged onto the newest config row, re-applying rolled-back values).
     let merged = merge(&Maps::from_row(&current)?, &changes);
@@ -66,7 +66,7 @@ pub(crate) async fn change_config(
     };
     let release = release::create(
         state,
-        app,
+        &app,
         actor,
         Change {
             config: Some(config.clone()),
@@ -189,8 +189,7 @@ pub(crate) async fn create_build_for(
         created: now,
         updated: now,
     };
-    let _guard = state.locks.lock(&app.id).await?;
-    let app = state.db.app(&app.id).await?.ok_or(ApiError::NotFound)?;
+    let (_guard, app) = state.lock_app(app).await?;
     let release = release::create(
         state,
         &app,
@@ -259,7 +258,7 @@ pub(crate) async fn rollback(
     Body(body): Body,
 ) -> ApiResult<Response> {
     let app = state.app_for(&caller, &id, &Method::POST).await?;
-    let _guard = state.locks.lock(&app.id).await?;
+    let (_guard, app) = state.lock_app(&app).await?;
     let latest = state
         .db
         .latest_release(&app.id)

@@ -52,11 +52,13 @@ pub(crate) struct AppLocks {
 const LOCK_WAIT: Duration = Duration::from_secs(60);
 
 impl AppLocks {
+    fn entry(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(app.to_owned()).or_default().clone()
+    }
+
     pub(crate) async fn lock(&self, app: &str) -> ApiResult<tokio::sync::OwnedMutexGuard<()>> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(app.to_owned()).or_default().clone()
-        };
+        let lock = self.entry(app);
         tokio::time::timeout(LOCK_WAIT, lock.lock_owned())
             .await
             .map_err(|_| {
@@ -72,11 +74,7 @@ impl AppLocks {
 impl AppLocks {
     /// The app's lock if it is free now.
     pub(crate) fn try_lock(&self, app: &str) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        let lock = {
-            let mut locks = self.locks.lock().unwrap_or_else(|p| p.into_inner());
-            locks.entry(app.to_owned()).or_default().clone()
-        };
-        lock.try_lock_owned().ok()
+        self.entry(app).try_lock_owned().ok()
     }
 }
 
@@ -106,6 +104,17 @@ impl AppState {
     /// The key the builder authenticates its hooks with (`/deis/controller/builderKey`).
     pub(crate) async fn builder_key(&self) -> Option<String> {
         self.setting("builderKey").await.filter(|k| !k.is_empty())
+    }
+
+    /// Takes the app's lock and reads the app again under it, so that a change works on its
+    /// latest state (structure, owner) and not on what it read before waiting.
+    pub(crate) async fn lock_app(
+        &self,
+        app: &App,
+    ) -> ApiResult<(tokio::sync::OwnedMutexGuard<()>, App)> {
+        let guard = self.locks.lock(&app.id).await?;
+        let fresh = self.db.app(&app.id).await?.ok_or(ApiError::NotFound)?;
+        Ok((guard, fresh))
     }
 
     /// The app's current release and its config.

@@ -4,7 +4,10 @@ use serde_json::json;
 
 use crate::support::Controller;
 
-on_both_databases!(fifty_concurrent_config_changes);
+on_both_databases!(
+    fifty_concurrent_config_changes,
+    scaling_during_config_changes_is_not_undone
+);
 
 async fn fifty_concurrent_config_changes(c: Controller) {
     const N: usize = 50;
@@ -48,4 +51,58 @@ async fn fifty_concurrent_config_changes(c: Controller) {
     for i in 0..N {
         assert_eq!(values[&format!("KEY_{i}")], i.to_string());
     }
+}
+
+async fn scaling_during_config_changes_is_not_undone(c: Controller) {
+    let alice = c.user("alice").await;
+    c.app(&alice, "busy").await;
+    c.req(
+        "POST",
+        "/v1/apps/busy/builds",
+        Some(&alice),
+        Some(json!({"image": "img", "sha": "abc1234", "procfile": {"web": "run"}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    let c = std::sync::Arc::new(c);
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..10 {
+        let (c, token) = (c.clone(), alice.clone());
+        tasks.spawn(async move {
+            c.req(
+                "POST",
+                "/v1/apps/busy/config",
+                Some(&token),
+                Some(json!({"values": {format!("K{i}"): "v"}})),
+            )
+            .await
+            .expect(201, "CREATED");
+        });
+    }
+    let (scaler, token) = (c.clone(), alice.clone());
+    tasks.spawn(async move {
+        scaler
+            .req(
+                "POST",
+                "/v1/apps/busy/scale",
+                Some(&token),
+                Some(json!({"web": 3})),
+            )
+            .await
+            .expect(204, "NO CONTENT");
+    });
+    while let Some(done) = tasks.join_next().await {
+        done.expect("task");
+    }
+    // Whatever the order, every deploy after the scale kept web=3.
+    let app = c
+        .req("GET", "/v1/apps/busy", Some(&alice), None)
+        .await
+        .json();
+    assert_eq!(app["structure"], json!({"web": 3}));
+    let ps = c
+        .req("GET", "/v1/apps/busy/containers", Some(&alice), None)
+        .await
+        .json();
+    assert_eq!(ps["count"], 3);
 }

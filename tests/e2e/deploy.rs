@@ -60,6 +60,7 @@ async fn an_image_deployed_through_the_api_answers_on_its_app_domain() {
     config.builder.http_listen = loopback;
     config.router.listen = loopback;
     config.router.admin_listen = loopback;
+    config.router.https_listen = Some(loopback);
     config.logger.listen = loopback;
     config.registry_proxy.listen = loopback;
     let listeners = Listeners::bind(&config).await.expect("bind");

@@ -24,6 +24,7 @@ async fn one_process_hosts_every_component_on_one_store() {
     config.builder.http_listen = loopback();
     config.router.listen = loopback();
     config.router.admin_listen = loopback();
+    config.router.https_listen = Some(loopback());
     config.logger.listen = loopback();
     config.registry_proxy.listen = loopback();
     let listeners = Listeners::bind(&config).await.expect("bind");

@@ -19,6 +19,9 @@ struct Args {
     /// Address for app traffic [default: 0.0.0.0:80].
     #[arg(long, env = "DEIS_ROUTER_LISTEN")]
     router_listen: Option<SocketAddr>,
+    /// Address for HTTPS app traffic [default: 0.0.0.0:443].
+    #[arg(long, env = "DEIS_ROUTER_HTTPS_LISTEN")]
+    router_https_listen: Option<SocketAddr>,
     /// Address of the router's health and metrics [default: 0.0.0.0:9090].
     #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN")]
     router_admin_listen: Option<SocketAddr>,
@@ -56,6 +59,9 @@ fn main() -> ExitCode {
         set(&mut config.controller.listen, args.controller_listen);
         set(&mut config.router.listen, args.router_listen);
         set(&mut config.router.admin_listen, args.router_admin_listen);
+        if let Some(addr) = args.router_https_listen {
+            config.router.https_listen = Some(addr);
+        }
         set(&mut config.builder.http_listen, args.builder_http_listen);
         set(&mut config.logger.listen, args.logger_listen);
         set(

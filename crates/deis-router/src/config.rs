@@ -11,6 +11,8 @@ use serde::Deserialize;
 pub struct Config {
     /// Where app traffic arrives.
     pub listen: SocketAddr,
+    /// Where HTTPS traffic arrives; `None` serves no HTTPS.
+    pub https_listen: Option<SocketAddr>,
     /// Where health and metrics are served.
     pub admin_listen: SocketAddr,
     /// The host name other components use to reach this router.
@@ -26,6 +28,7 @@ impl Default for Config {
     fn default() -> Self {
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 80)),
+            https_listen: Some(SocketAddr::from(([0, 0, 0, 0], 443))),
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
             advertise_host: None,
             platform_domain: "localhost".to_owned(),

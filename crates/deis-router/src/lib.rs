@@ -1,20 +1,30 @@
-//! The router: the platform's HTTP front door. It routes `{app}.{domain}` (any parent domain,
+//! The router: the platform's HTTP(S) front door. It routes `{app}.{domain}` (any parent domain,
 //! as Deis did), custom domains and the controller's `deis.{domain}` to the backends listed in
 //! the config store, whose watch replaces its routing table the moment anything changes: no
-//! reload, no restart. Unknown hosts get 404, apps without backends 503; `/health-check` on an
-//! unknown host answers 200, and the admin listener answers `/healthz`.
+//! reload, no restart, no dropped request. HTTP/1.1 with keep-alive and WebSocket upgrades,
+//! HTTP/2 (ALPN and h2c), TLS with SNI from the store's certificates, the router settings of
+//! Deis (§13.2: body size, timeouts, HTTPS enforcement, HSTS, allow-lists, affinity), passive
+//! health for refusing backends, an access log line per request and Prometheus metrics on the
+//! admin listener (`/metrics`, `/healthz`, `/health-check`).
 //!
-//! Not yet: TLS (SNI, certificates), WebSocket upgrades, router settings (§13.2), metrics.
-//! It is not the controller and keeps no state of its own beyond what the store says.
+//! It is not the controller and keeps no state of its own beyond what the store says. Not
+//! (yet): the TCP pass-through to the builder on 2222, gzip, PROXY protocol.
 
 mod config;
+mod health;
+mod metrics;
 mod proxy;
+mod serve;
+mod settings;
 mod table;
+mod tls;
+mod upgrade;
 mod watcher;
 
 use std::sync::Arc;
 
 use axum::Router;
+use axum::routing::get;
 use deis_runtime::{BindError, HttpComponent, bind, serve_component};
 use deis_store::ConfigStore;
 use deis_store::keys::Component;
@@ -27,6 +37,8 @@ pub use config::Config;
 pub struct Listeners {
     /// App and controller traffic (port 80).
     pub http: TcpListener,
+    /// HTTPS traffic (port 443), if configured.
+    pub https: Option<TcpListener>,
     /// Health and metrics (port 9090).
     pub admin: TcpListener,
 }
@@ -36,6 +48,10 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Listeners {
             http: bind(config.listen).await?,
+            https: match config.https_listen {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
             admin: bind(config.admin_listen).await?,
         })
     }
@@ -56,43 +72,64 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let spec = || HttpComponent {
+    let (tables, table) = tokio::sync::watch::channel(Arc::new(table::Table::default()));
+    let metrics = metrics::Metrics::new();
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(watcher::follow(
+        store.clone(),
+        config.platform_domain.clone(),
+        tables,
+        metrics.clone(),
+        shutdown.clone(),
+    ));
+    let proxy = proxy::Proxy::new(table.clone(), metrics.clone(), shutdown.clone());
+    let https = async {
+        let Some(listener) = listeners.https else {
+            return Ok(());
+        };
+        let tls = tls::server_config(table).map_err(|e| Error::Serve(std::io::Error::other(e)))?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        serve::serve(
+            listener,
+            Some(acceptor),
+            proxy.clone(),
+            shutdown.clone(),
+            config.drain,
+        )
+        .await
+        .map_err(Error::Serve)
+    };
+    let admin = Router::new()
+        .route("/health-check", get(|| async { "" }))
+        .merge(metrics::router(metrics));
+    let spec = HttpComponent {
         component: Component::Router,
         publish: false,
         advertise_host: config.advertise_host.clone(),
         drain: config.drain,
         own_health: false,
     };
-    let (tables, table) = tokio::sync::watch::channel(Arc::new(table::Table::default()));
-    let port = listeners.http.local_addr().map_err(Error::Serve)?.port();
-    let tasks = tokio_util::task::TaskTracker::new();
-    tasks.spawn(watcher::follow(
-        store.clone(),
-        config.platform_domain.clone(),
-        tables,
-        shutdown.clone(),
-    ));
-    let proxy_router = Router::new()
-        .fallback(proxy::handle)
-        .with_state(proxy::Proxy::new(table, port));
-    let (proxy, admin) = tokio::join!(
-        serve_component(
-            spec(),
-            listeners.http,
-            proxy_router,
-            store.clone(),
-            shutdown.clone()
-        ),
-        serve_component(
-            spec(),
-            listeners.admin,
-            Router::new(),
-            store,
-            shutdown.clone()
-        ),
+    let (http, https, admin) = tokio::join!(
+        async {
+            serve::serve(
+                listeners.http,
+                None,
+                proxy.clone(),
+                shutdown.clone(),
+                config.drain,
+            )
+            .await
+            .map_err(Error::Serve)
+        },
+        https,
+        async {
+            serve_component(spec, listeners.admin, admin, store, shutdown.clone())
+                .await
+                .map_err(Error::Serve)
+        },
     );
     shutdown.cancel();
     tasks.close();
     tasks.wait().await;
-    proxy.and(admin).map_err(Error::Serve)
+    http.and(https).and(admin)
 }

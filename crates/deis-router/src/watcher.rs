@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::Metrics;
 use crate::table::Table;
 
 /// Follows the store until `shutdown`, publishing each new table on `tables`.
@@ -19,11 +20,12 @@ pub(crate) async fn follow(
     store: Arc<dyn ConfigStore>,
     default_domain: String,
     tables: watch::Sender<Arc<Table>>,
+    metrics: Arc<Metrics>,
     shutdown: CancellationToken,
 ) {
     let mut delay = Duration::from_millis(100);
     while !shutdown.is_cancelled() {
-        match once(&store, &default_domain, &tables, &shutdown).await {
+        match once(&store, &default_domain, &tables, &metrics, &shutdown).await {
             Ok(()) => return,
             Err(e) => {
                 tracing::warn!(error = %e, "Following the config store failed; listing again")
@@ -41,6 +43,7 @@ async fn once(
     store: &Arc<dyn ConfigStore>,
     default_domain: &str,
     tables: &watch::Sender<Arc<Table>>,
+    metrics: &Metrics,
     shutdown: &CancellationToken,
 ) -> Result<(), deis_store::StoreError> {
     let listing = store.list(prefix::ALL).await?;
@@ -49,7 +52,8 @@ async fn once(
         .into_iter()
         .map(|kv| (kv.key, kv.value))
         .collect();
-    tables.send_replace(Arc::new(Table::build(&kvs, default_domain)));
+    let table = Table::build(&kvs, default_domain, &tables.borrow());
+    publish(tables, metrics, table);
     let mut events = store.watch(prefix::ALL, listing.revision + 1).await?;
     loop {
         let event = tokio::select! {
@@ -74,8 +78,14 @@ async fn once(
         while let Some(Some(more)) = events.next().now_or_never() {
             apply(more?);
         }
-        tables.send_replace(Arc::new(Table::build(&kvs, default_domain)));
+        let table = Table::build(&kvs, default_domain, &tables.borrow());
+        publish(tables, metrics, table);
     }
+}
+
+fn publish(tables: &watch::Sender<Arc<Table>>, metrics: &Metrics, table: Table) {
+    metrics.table_updates.inc();
+    tables.send_replace(Arc::new(table));
 }
 
 use futures_util::FutureExt;

@@ -7,9 +7,10 @@ const BIN: &str = env!("CARGO_BIN_EXE_deis-router");
 #[tokio::test]
 async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
-    let (proxy, admin) = (free_addr(), free_addr());
+    let (proxy, https, admin) = (free_addr(), free_addr(), free_addr());
     let env = [
         ("DEIS_ROUTER_LISTEN", proxy.to_string()),
+        ("DEIS_ROUTER_HTTPS_LISTEN", https.to_string()),
         ("DEIS_ROUTER_ADMIN_LISTEN", admin.to_string()),
     ];
     let health = [(admin, "/healthz"), (proxy, "/health-check")];

@@ -1,2 +1,7 @@
 mod binary;
+mod failover;
+mod fixture;
 mod routing;
+mod rules;
+mod tls;
+mod upgrade;

@@ -1,0 +1,127 @@
+//! Prometheus metrics of one router, served as text on the admin listener's `/metrics`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::IntoResponse;
+use axum::routing::get;
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+
+type Labels = Vec<(&'static str, String)>;
+
+/// The router's counters.
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// Requests answered, by app and status code.
+    requests: Family<Labels, Counter>,
+    /// Time to the response's head, by app.
+    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    /// Failures talking to backends, by app and kind (`connect`, `timeout`, `other`).
+    upstream_errors: Family<Labels, Counter>,
+    /// Routing tables built from the store.
+    pub(crate) table_updates: Counter,
+    /// Backends currently marked as refusing connections.
+    pub(crate) backends_down: Gauge,
+    /// WebSocket (and other upgraded) connections open now.
+    pub(crate) upgraded_open: Gauge,
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Arc<Metrics> {
+        let mut registry = Registry::with_prefix("deis_router");
+        let requests = Family::<Labels, Counter>::default();
+        let durations: Family<Labels, Histogram, fn() -> Histogram> =
+            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let upstream_errors = Family::<Labels, Counter>::default();
+        let table_updates = Counter::default();
+        let backends_down = Gauge::default();
+        let upgraded_open = Gauge::default();
+        registry.register("requests", "Requests answered", requests.clone());
+        registry.register(
+            "request_duration_seconds",
+            "Time until the response head was sent",
+            durations.clone(),
+        );
+        registry.register(
+            "upstream_errors",
+            "Failed attempts to reach a backend",
+            upstream_errors.clone(),
+        );
+        registry.register(
+            "table_updates",
+            "Routing tables built from config store changes",
+            table_updates.clone(),
+        );
+        registry.register(
+            "backends_down",
+            "Backends taken out because they refused connections",
+            backends_down.clone(),
+        );
+        registry.register(
+            "upgraded_connections_open",
+            "WebSocket and other upgraded connections open",
+            upgraded_open.clone(),
+        );
+        Arc::new(Metrics {
+            registry,
+            requests,
+            durations,
+            upstream_errors,
+            table_updates,
+            backends_down,
+            upgraded_open,
+        })
+    }
+
+    /// Counts an answered request.
+    pub(crate) fn request(&self, app: &str, status: u16, elapsed: Duration) {
+        self.requests
+            .get_or_create(&vec![("app", app.to_owned()), ("code", status.to_string())])
+            .inc();
+        self.durations
+            .get_or_create(&vec![("app", app.to_owned())])
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Counts a failed attempt to reach a backend.
+    pub(crate) fn upstream_error(&self, app: &str, kind: &'static str) {
+        self.upstream_errors
+            .get_or_create(&vec![("app", app.to_owned()), ("kind", kind.to_owned())])
+            .inc();
+    }
+
+    fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// `GET /metrics` in the Prometheus text format.
+pub(crate) fn router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route(
+            "/metrics",
+            get(|State(m): State<Arc<Metrics>>| async move {
+                (
+                    [(
+                        header::CONTENT_TYPE,
+                        "application/openmetrics-text; version=1.0.0; charset=utf-8",
+                    )],
+                    m.render(),
+                )
+                    .into_response()
+            }),
+        )
+        .with_state(metrics)
+}

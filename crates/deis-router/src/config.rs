@@ -19,6 +19,8 @@ pub struct Config {
     pub advertise_host: Option<String>,
     /// The platform domain until `/deis/platform/domain` is set.
     pub platform_domain: String,
+    /// Worker threads serving traffic; `None` is one per CPU.
+    pub workers: Option<usize>,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -32,6 +34,7 @@ impl Default for Config {
             admin_listen: SocketAddr::from(([0, 0, 0, 0], 9090)),
             advertise_host: None,
             platform_domain: "localhost".to_owned(),
+            workers: None,
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }

@@ -82,17 +82,30 @@ pub async fn run(
         metrics.clone(),
         shutdown.clone(),
     ));
-    let proxy = proxy::Proxy::new(table.clone(), metrics.clone(), shutdown.clone());
+    let health = health::Health::new(table.clone(), metrics.clone(), shutdown.clone());
+    let proxy = || {
+        proxy::Proxy::new(
+            table.clone(),
+            health.clone(),
+            metrics.clone(),
+            shutdown.clone(),
+        )
+    };
+    let workers = config.workers.unwrap_or_else(|| {
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    });
     let https = async {
         let Some(listener) = listeners.https else {
             return Ok(());
         };
-        let tls = tls::server_config(table).map_err(|e| Error::Serve(std::io::Error::other(e)))?;
+        let tls = tls::server_config(table.clone())
+            .map_err(|e| Error::Serve(std::io::Error::other(e)))?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         serve::serve(
             listener,
             Some(acceptor),
-            proxy.clone(),
+            proxy,
+            workers,
             shutdown.clone(),
             config.drain,
         )
@@ -101,7 +114,7 @@ pub async fn run(
     };
     let admin = Router::new()
         .route("/health-check", get(|| async { "" }))
-        .merge(metrics::router(metrics));
+        .merge(metrics::router(metrics.clone()));
     let spec = HttpComponent {
         component: Component::Router,
         publish: false,
@@ -114,7 +127,8 @@ pub async fn run(
             serve::serve(
                 listeners.http,
                 None,
-                proxy.clone(),
+                proxy,
+                workers,
                 shutdown.clone(),
                 config.drain,
             )

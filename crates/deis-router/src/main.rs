@@ -2,6 +2,11 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+
+/// mimalloc: the proxy allocates per request from two threads, where glibc's allocator spends
+/// a tenth of the router's time (perf, see docs/benchmarks.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use deis_router::{Config, Listeners};
 use deis_runtime::CommonArgs;
 
@@ -24,6 +29,9 @@ struct Args {
     /// The platform domain until `/deis/platform/domain` is set in the store.
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN", default_value = "localhost")]
     platform_domain: String,
+    /// Worker threads serving traffic [default: one per CPU].
+    #[arg(long, env = "DEIS_ROUTER_WORKERS")]
+    workers: Option<usize>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -37,6 +45,7 @@ fn main() -> ExitCode {
             admin_listen: args.admin_listen,
             advertise_host: args.advertise_host,
             platform_domain: args.platform_domain,
+            workers: args.workers,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

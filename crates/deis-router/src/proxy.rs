@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
 use crate::health::Health;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, RequestCache};
 use crate::settings::Settings;
 use crate::table::{Decision, Table, Target};
 use crate::upgrade;
@@ -37,6 +37,7 @@ pub(crate) struct Proxy {
     next: AtomicUsize,
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<Metrics>,
+    request_cache: RequestCache,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -61,21 +62,25 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 impl Proxy {
+    /// A proxy with its own connection pool; `health` and `metrics` are shared by all.
     pub(crate) fn new(
         tables: watch::Receiver<Arc<Table>>,
+        health: Arc<Health>,
         metrics: Arc<Metrics>,
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let mut connector = HttpConnector::new();
         connector.set_nodelay(true);
         connector.set_connect_timeout(Some(CONNECT_TIMEOUT));
-        let health = Health::new(tables.clone(), metrics.clone(), shutdown.clone());
         Arc::new(Proxy {
             tables,
-            client: Client::builder(TokioExecutor::new()).build(connector),
+            client: Client::builder(TokioExecutor::new())
+                .http1_writev(false)
+                .build(connector),
             next: AtomicUsize::new(0),
             health,
             metrics,
+            request_cache: RequestCache::default(),
             shutdown,
         })
     }
@@ -181,7 +186,9 @@ pub(crate) async fn handle(
     };
     let elapsed = started.elapsed();
     let status = response.status().as_u16();
-    proxy.metrics.request(app, status, elapsed);
+    proxy
+        .metrics
+        .request(&proxy.request_cache, app, status, elapsed);
     if table.settings.access_log {
         tracing::info!(
             target: "deis_router::access",
@@ -319,7 +326,12 @@ async fn forward(
     );
     let mut body = Some(body);
     for backend in order {
-        let Ok(uri) = format!("http://{backend}{path}").parse::<Uri>() else {
+        let uri = Uri::builder()
+            .scheme("http")
+            .authority(backend.as_str())
+            .path_and_query(path.as_str())
+            .build();
+        let Ok(uri) = uri else {
             continue;
         };
         let mut upstream = Request::from_parts(parts.clone(), Body::empty());

@@ -58,6 +58,8 @@ async fn an_image_deployed_through_the_api_answers_on_its_app_domain() {
     config.controller.data_dir = dir.path().to_owned();
     config.controller.container_labels = docker.labels();
     config.builder.http_listen = loopback;
+    config.builder.ssh_listen = loopback;
+    config.builder.data_dir = dir.path().join("builder");
     config.router.listen = loopback;
     config.router.admin_listen = loopback;
     config.router.https_listen = Some(loopback);

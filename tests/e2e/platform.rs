@@ -21,7 +21,9 @@ async fn one_process_hosts_every_component_on_one_store() {
     let mut config = Config::default();
     config.controller.listen = loopback();
     config.controller.data_dir = dir.path().to_owned();
+    config.builder.data_dir = dir.path().join("builder");
     config.builder.http_listen = loopback();
+    config.builder.ssh_listen = loopback();
     config.router.listen = loopback();
     config.router.admin_listen = loopback();
     config.router.https_listen = Some(loopback());

@@ -1,26 +1,39 @@
-//! The builder: an SSH server that accepts `git push`, builds the pushed commit into an image
-//! (Dockerfile or buildpack) and asks the controller to release it.
+//! The builder: an SSH server (russh) that accepts `git push` of an app from users the
+//! controller knows and allows, receives it with the real `git-receive-pack` into a bare
+//! repository per app, builds the pushed commit (its `Dockerfile` through the Docker API, or the
+//! Heroku buildpack API in a build container on the stack image), pushes the image to the registry
+//! when there is one, and has the controller release and deploy it, streaming progress to the
+//! client all along. A push succeeds only when the new release serves.
 //!
-//! Today it is the service skeleton: configuration, its HTTP health listener, and a drained
-//! shutdown. The SSH server, builds and the controller client come with the builder issue; it
-//! does not publish `/deis/builder/{host,port}` until it has an SSH port to publish. It is not a
-//! registry and does not run app containers.
+//! It is not a registry and does not run app containers (the scheduler does).
 
+mod build;
+mod command;
 mod config;
+mod controller;
+mod hostkey;
+mod output;
+mod push;
+mod repo;
+mod ssh;
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use deis_runtime::{BindError, HttpComponent, bind, serve_component};
+use deis_runtime::{BindError, Endpoint, HttpComponent, bind, publish_endpoint, serve_component};
 use deis_store::ConfigStore;
 use deis_store::keys::Component;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use hostkey::HostKeyError;
 
 /// The sockets the builder serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {
-    /// Health (and, later, metrics).
+    /// SSH, for `git push`.
+    pub ssh: TcpListener,
+    /// Health.
     pub http: TcpListener,
 }
 
@@ -28,6 +41,7 @@ impl Listeners {
     /// Binds the addresses of `config`.
     pub async fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Listeners {
+            ssh: bind(config.ssh_listen).await?,
             http: bind(config.http_listen).await?,
         })
     }
@@ -36,18 +50,54 @@ impl Listeners {
 /// Why the builder stopped.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    /// Serving the health endpoint failed.
-    #[error("serving HTTP failed")]
+    /// Serving a listener failed.
+    #[error("serving failed")]
     Serve(#[source] std::io::Error),
+    /// No SSH host key.
+    #[error(transparent)]
+    HostKey(#[from] HostKeyError),
+    /// The Docker engine cannot be used.
+    #[error("the Docker engine cannot be reached ({0}); start it or set DOCKER_HOST")]
+    Docker(String),
 }
 
-/// Runs the builder until `shutdown` is cancelled, then drains and returns.
+/// Runs the builder until `shutdown` is cancelled, then lets pushes in progress finish within
+/// the drain period.
 pub async fn run(
     config: Config,
     store: Arc<dyn ConfigStore>,
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let docker =
+        bollard::Docker::connect_with_local_defaults().map_err(|e| Error::Docker(e.to_string()))?;
+    let host_key = hostkey::load_or_create(&store).await?;
+    let ssh_addr = listeners.ssh.local_addr().map_err(Error::Serve)?;
+    let config = Arc::new(config);
+    let ssh_config = Arc::new(russh::server::Config {
+        keys: vec![host_key],
+        methods: russh::MethodSet::from(&[russh::MethodKind::PublicKey][..]),
+        auth_rejection_time: Duration::from_millis(200),
+        auth_rejection_time_initial: Some(Duration::ZERO),
+        inactivity_timeout: Some(config.build_timeout + Duration::from_secs(60)),
+        nodelay: true,
+        ..Default::default()
+    });
+    let controller = controller::Controller::new(store.clone(), config.controller_url.clone());
+    let builds = build::Builds {
+        config: config.clone(),
+        docker,
+        controller,
+    };
+    let shared = Arc::new(push::Shared::new(builds, ssh_addr));
+    let publishing = shutdown.child_token();
+    let publisher = tokio::spawn(publish_endpoint(
+        store.clone(),
+        Component::Builder,
+        Endpoint::for_listener(ssh_addr, config.advertise_host.as_deref()),
+        publishing.clone(),
+    ));
+    tracing::info!(listen.addr = %ssh_addr, "SSH listening for git push");
     let spec = HttpComponent {
         component: Component::Builder,
         publish: false,
@@ -55,7 +105,23 @@ pub async fn run(
         drain: config.drain,
         own_health: false,
     };
-    serve_component(spec, listeners.http, axum::Router::new(), store, shutdown)
-        .await
-        .map_err(Error::Serve)
+    let (ssh, http) = tokio::join!(
+        ssh::serve(
+            listeners.ssh,
+            ssh_config,
+            shared,
+            shutdown.clone(),
+            config.drain
+        ),
+        serve_component(
+            spec,
+            listeners.http,
+            axum::Router::new(),
+            store,
+            shutdown.clone()
+        ),
+    );
+    publishing.cancel();
+    let _ = publisher.await;
+    ssh.and(http).map_err(Error::Serve)
 }

@@ -1,4 +1,5 @@
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -9,12 +10,36 @@ use deis_runtime::CommonArgs;
 #[derive(Debug, Parser)]
 #[command(version, about)]
 struct Args {
+    /// Address of the SSH server for `git push`.
+    #[arg(long, env = "DEIS_BUILDER_SSH_LISTEN", default_value = "0.0.0.0:2222")]
+    ssh_listen: SocketAddr,
     /// Address of the health endpoint.
     #[arg(long, env = "DEIS_BUILDER_HTTP_LISTEN", default_value = "0.0.0.0:2224")]
     http_listen: SocketAddr,
     /// Host name other components use to reach the builder.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
+    /// Repositories, build scratch space.
+    #[arg(long, env = "DEIS_BUILDER_DATA_DIR", default_value = "/var/lib/deis/builder")]
+    data_dir: PathBuf,
+    /// The controller's gRPC URL [default: from the config store].
+    #[arg(long, env = "DEIS_CONTROLLER_URL")]
+    controller_url: Option<String>,
+    /// The image buildpack builds run in.
+    #[arg(long, env = "DEIS_STACK_IMAGE", default_value = "deis/stack:latest")]
+    stack_image: String,
+    /// The image slugs run on [default: the stack image].
+    #[arg(long, env = "DEIS_RUNNER_IMAGE")]
+    runner_image: Option<String>,
+    /// Registry (host:port) to push images to [default: none, images stay on this engine].
+    #[arg(long, env = "DEIS_REGISTRY")]
+    registry: Option<String>,
+    /// Largest push accepted, in bytes.
+    #[arg(long, env = "DEIS_BUILDER_MAX_PUSH_BYTES", default_value_t = 1 << 30)]
+    max_push_bytes: u64,
+    /// Longest build, in seconds.
+    #[arg(long, env = "DEIS_BUILDER_BUILD_TIMEOUT", default_value_t = 1200)]
+    build_timeout: u64,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -23,8 +48,17 @@ fn main() -> ExitCode {
     let args = Args::parse();
     deis_runtime::service_main("deis-builder", |shutdown| async move {
         let config = Config {
+            ssh_listen: args.ssh_listen,
             http_listen: args.http_listen,
             advertise_host: args.advertise_host,
+            data_dir: args.data_dir,
+            controller_url: args.controller_url,
+            stack_image: args.stack_image,
+            runner_image: args.runner_image,
+            registry: args.registry,
+            max_push_bytes: args.max_push_bytes,
+            build_timeout: std::time::Duration::from_secs(args.build_timeout),
+            labels: Default::default(),
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

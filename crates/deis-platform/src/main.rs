@@ -28,13 +28,17 @@ struct Args {
     /// Address of the builder's health endpoint [default: 0.0.0.0:2224].
     #[arg(long, env = "DEIS_BUILDER_HTTP_LISTEN")]
     builder_http_listen: Option<SocketAddr>,
+    /// Address of the builder's SSH server for `git push` [default: 0.0.0.0:2222].
+    #[arg(long, env = "DEIS_BUILDER_SSH_LISTEN")]
+    builder_ssh_listen: Option<SocketAddr>,
     /// Address of the logger's API [default: 0.0.0.0:8088].
     #[arg(long, env = "DEIS_LOGGER_LISTEN")]
     logger_listen: Option<SocketAddr>,
     /// Address of the registry proxy [default: 0.0.0.0:5000].
     #[arg(long, env = "DEIS_REGISTRY_PROXY_LISTEN")]
     registry_proxy_listen: Option<SocketAddr>,
-    /// Directory for the controller's database and other state [default: /var/lib/deis/controller].
+    /// Directory for the platform's state: the controller's database, the builder's
+    /// repositories (in `builder/`) [default: /var/lib/deis/controller, /var/lib/deis/builder].
     #[arg(long, env = "DEIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
@@ -63,12 +67,14 @@ fn main() -> ExitCode {
             config.router.https_listen = Some(addr);
         }
         set(&mut config.builder.http_listen, args.builder_http_listen);
+        set(&mut config.builder.ssh_listen, args.builder_ssh_listen);
         set(&mut config.logger.listen, args.logger_listen);
         set(
             &mut config.registry_proxy.listen,
             args.registry_proxy_listen,
         );
         if let Some(dir) = args.data_dir {
+            config.builder.data_dir = dir.join("builder");
             config.controller.data_dir = dir;
         }
         deis_platform::start(config, shutdown).await

@@ -10,7 +10,11 @@ async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
     let addr = free_addr();
     let process = start_service(
         BIN,
-        &[("DEIS_BUILDER_HTTP_LISTEN", addr.to_string())],
+        &[
+            ("DEIS_BUILDER_HTTP_LISTEN", addr.to_string()),
+            ("DEIS_BUILDER_SSH_LISTEN", free_addr().to_string()),
+            ("DEIS_BUILDER_DATA_DIR", dir.path().display().to_string()),
+        ],
         &[(addr, "/healthz")],
         dir.path(),
     )

@@ -21,6 +21,7 @@ async fn every_component_answers_health_and_all_stop_on_one_sigterm() {
         ("DEIS_ROUTER_ADMIN_LISTEN", router_admin.to_string()),
         ("DEIS_ROUTER_HTTPS_LISTEN", free_addr().to_string()),
         ("DEIS_BUILDER_HTTP_LISTEN", builder.to_string()),
+        ("DEIS_BUILDER_SSH_LISTEN", free_addr().to_string()),
         ("DEIS_LOGGER_LISTEN", logger.to_string()),
         ("DEIS_REGISTRY_PROXY_LISTEN", registry_proxy.to_string()),
         ("DEIS_DATA_DIR", dir.path().display().to_string()),

@@ -1,0 +1,279 @@
+//! Buildpack builds (the Heroku buildpack API): the commit's tree is compiled in a build
+//! container on the stack image by the buildpack's `bin/detect`, `bin/compile BUILD_DIR
+//! CACHE_DIR ENV_DIR` and `bin/release`; the result (the slug) becomes an image on the runner
+//! image that starts the Procfile's commands. The cache directory is a Docker volume per app, kept
+//! between pushes. Everything reaches the container through the Docker API (no bind mounts), so
+//! the builder may run in a container or on another host than the engine.
+
+use std::collections::HashMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+};
+use futures_util::{StreamExt, TryStreamExt};
+
+use crate::build::image::{self, engine_error};
+use crate::output::Output;
+
+/// The build container's script: pick the buildpack, compile in `/app`, release, pack the slug.
+const COMPILE: &str = r#"set -e
+cd /app
+if [ -x /build/buildpack/bin/compile ]; then
+  bp=/build/buildpack
+  name=$(/build/buildpack/bin/detect /app 2>/dev/null) || name=custom
+else
+  bp=""
+  for d in /buildpacks/*; do
+    if [ -x "$d/bin/detect" ] && name=$("$d/bin/detect" /app 2>/dev/null); then bp=$d; break; fi
+  done
+  [ -n "$bp" ] || { echo "-----> Unable to select a buildpack: set BUILDPACK_URL or add a Dockerfile"; exit 1; }
+fi
+echo "-----> ${name:-custom} app detected"
+"$bp/bin/compile" /app /build/cache /build/env
+if [ -x "$bp/bin/release" ]; then "$bp/bin/release" /app > /build/release.yml; else : > /build/release.yml; fi
+tar -C /app -czf /build/slug.tgz .
+echo "-----> Compiled slug size is $(du -sh /build/slug.tgz | cut -f1)"
+"#;
+
+/// The runner's entry point: the slug's `.profile.d` scripts, then the process's command.
+const INIT: &str = r#"#!/bin/sh
+cd /app
+if [ -d /app/.profile.d ]; then
+  for f in /app/.profile.d/*.sh; do [ -r "$f" ] && . "$f"; done
+fi
+[ "$#" -gt 0 ] || { echo "no command to run: add a Procfile with a web process" >&2; exit 1; }
+exec "$@"
+"#;
+
+/// What a buildpack build needs.
+pub(crate) struct Job<'a> {
+    pub(crate) docker: &'a Docker,
+    pub(crate) app: &'a str,
+    pub(crate) sha: &'a str,
+    pub(crate) stack_image: &'a str,
+    pub(crate) runner_image: &'a str,
+    /// The commit's tree, a tar archive.
+    pub(crate) source: Vec<u8>,
+    /// The app's config.
+    pub(crate) env: &'a HashMap<String, String>,
+    /// The custom buildpack (from `BUILDPACK_URL`), a tar archive.
+    pub(crate) buildpack: Option<Vec<u8>>,
+    pub(crate) labels: &'a HashMap<String, String>,
+    pub(crate) tag: &'a str,
+}
+
+/// Compiles the slug and builds the runner image tagged `job.tag`; the process types the
+/// buildpack declares by default.
+pub(crate) async fn build(job: Job<'_>, out: &mut Output) -> Result<HashMap<String, String>, String> {
+    let cache = format!("deis-cache-{}", job.app);
+    job.docker
+        .create_volume(VolumeCreateRequest {
+            name: Some(cache.clone()),
+            labels: Some(job.labels.clone()),
+            ..Default::default()
+        })
+        .await
+        .map_err(engine_error)?;
+    let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("SOURCE_VERSION={}", job.sha));
+    env.push("STACK=deis".to_owned());
+    let body = ContainerCreateBody {
+        image: Some(job.stack_image.to_owned()),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), COMPILE.into()]),
+        env: Some(env),
+        labels: Some(job.labels.clone()),
+        host_config: Some(HostConfig {
+            mounts: Some(vec![Mount {
+                target: Some("/build/cache".into()),
+                source: Some(cache),
+                typ: Some(MountType::VOLUME),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let name = format!("deis-build-{}-{}", job.app, &job.sha[..job.sha.len().min(12)]);
+    let created = job
+        .docker
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(&name).build()),
+            body,
+        )
+        .await
+        .map_err(|e| format!("the stack image {} cannot be used: {}", job.stack_image, engine_error(e)))?;
+    let result = compile(&job, &created.id, out).await;
+    let _ = job
+        .docker
+        .remove_container(
+            &created.id,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await;
+    let (slug, release) = result?;
+    let types = super::procfile::release_process_types(&release);
+    out.step("Building Docker image").await;
+    let context = tar_of(&[
+        ("Dockerfile", 0o644, runner_dockerfile(job.runner_image).as_bytes()),
+        ("init", 0o755, INIT.as_bytes()),
+        ("slug.tgz", 0o644, &slug),
+    ])?;
+    image::build(job.docker, context, job.tag, job.labels, out).await?;
+    Ok(types)
+}
+
+fn runner_dockerfile(runner: &str) -> String {
+    format!(
+        "FROM {runner}\nADD slug.tgz /app\nCOPY init /runner/init\nWORKDIR /app\nENV HOME=/app PORT=5000\nENTRYPOINT [\"/runner/init\"]\n"
+    )
+}
+
+/// Uploads the inputs, runs the compile script with its output shown, and downloads the slug
+/// and the release YAML.
+async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, String), String> {
+    let docker = job.docker;
+    let upload = |path: &'static str, tar: Vec<u8>| async move {
+        let options = UploadToContainerOptionsBuilder::new().path(path).build();
+        docker
+            .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
+            .await
+            .map_err(|e| format!("uploading to the build container failed: {}", engine_error(e)))
+    };
+    let dirs = tar_of(&[("app/", 0o755, b""), ("build/env/", 0o755, b""), ("build/buildpack/", 0o755, b"")])?;
+    upload("/", dirs).await?;
+    upload("/app", job.source.clone()).await?;
+    let env: Vec<(String, Vec<u8>)> = job
+        .env
+        .iter()
+        .filter(|(k, _)| !k.contains('/') && !k.is_empty())
+        .map(|(k, v)| (k.clone(), v.clone().into_bytes()))
+        .collect();
+    let env_files: Vec<(&str, u32, &[u8])> = env
+        .iter()
+        .map(|(k, v)| (k.as_str(), 0o644, v.as_slice()))
+        .collect();
+    upload("/build/env", tar_of(&env_files)?).await?;
+    if let Some(buildpack) = &job.buildpack {
+        out.step("Fetching custom buildpack").await;
+        upload("/build/buildpack", buildpack.clone()).await?;
+    }
+    docker
+        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await
+        .map_err(|e| format!("the build container did not start: {}", engine_error(e)))?;
+    let mut logs = docker.logs(
+        id,
+        Some(
+            LogsOptionsBuilder::new()
+                .follow(true)
+                .stdout(true)
+                .stderr(true)
+                .build(),
+        ),
+    );
+    while let Some(Ok(chunk)) = logs.next().await {
+        out.build_output(&String::from_utf8_lossy(&chunk.into_bytes())).await;
+    }
+    out.finish_build_output().await;
+    let code = match docker
+        .wait_container(id, Some(WaitContainerOptionsBuilder::new().build()))
+        .try_collect::<Vec<_>>()
+        .await
+    {
+        Ok(states) => states.last().map_or(0, |s| s.status_code),
+        // A non-zero exit arrives as an error carrying the code.
+        Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
+        Err(e) => return Err(engine_error(e)),
+    };
+    if code != 0 {
+        return Err(format!("the buildpack failed (exit status {code})"));
+    }
+    let slug = download(docker, id, "/build/slug.tgz").await?;
+    let release = download(docker, id, "/build/release.yml").await?;
+    Ok((slug, String::from_utf8_lossy(&release).into_owned()))
+}
+
+/// One file out of a container.
+async fn download(docker: &Docker, id: &str, path: &str) -> Result<Vec<u8>, String> {
+    let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+    let tar: Vec<u8> = docker
+        .download_from_container(id, Some(options))
+        .try_fold(Vec::new(), |mut all, chunk| async move {
+            all.extend_from_slice(&chunk);
+            Ok(all)
+        })
+        .await
+        .map_err(|e| format!("reading {path} from the build container failed: {}", engine_error(e)))?;
+    let mut archive = tar::Archive::new(tar.as_slice());
+    let entries = archive.entries().map_err(|e| e.to_string())?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| e.to_string())?;
+        if entry.header().entry_type().is_file() {
+            let mut data = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
+            return Ok(data);
+        }
+    }
+    Err(format!("{path} is missing from the build container"))
+}
+
+/// A tar archive of `(path, mode, contents)`; paths ending in `/` are directories.
+pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
+    let mut builder = tar::Builder::new(Vec::new());
+    for (path, mode, data) in files {
+        let mut header = tar::Header::new_gnu();
+        header.set_mode(*mode);
+        header.set_mtime(0);
+        if path.ends_with('/') {
+            header.set_entry_type(tar::EntryType::Directory);
+            header.set_size(0);
+            builder
+                .append_data(&mut header, path, std::io::empty())
+                .map_err(|e| e.to_string())?;
+        } else {
+            header.set_size(data.len() as u64);
+            builder
+                .append_data(&mut header, path, *data)
+                .map_err(|e| e.to_string())?;
+        }
+    }
+    builder.into_inner().map_err(|e| e.to_string())
+}
+
+/// Fetches `BUILDPACK_URL` (`<git url>[#<ref>]`, `file://` included) and archives it.
+pub(crate) async fn fetch_buildpack(url: &str, scratch: &std::path::Path) -> Result<Vec<u8>, String> {
+    let (repo, reference) = match url.split_once('#') {
+        Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
+        _ => (url, None),
+    };
+    let dir = scratch.join("buildpack");
+    let _ = tokio::fs::remove_dir_all(&dir).await;
+    let mut command = tokio::process::Command::new("git");
+    command.args(["clone", "--quiet", "--depth", "1"]);
+    if let Some(reference) = reference {
+        command.args(["--branch", reference]);
+    }
+    command.arg(repo).arg(&dir).kill_on_drop(true);
+    let output = command
+        .output()
+        .await
+        .map_err(|e| format!("git cannot run: {e}"))?;
+    if !output.status.success() {
+        return Err(format!(
+            "the buildpack {url} cannot be fetched: {}",
+            String::from_utf8_lossy(&output.stderr).trim()
+        ));
+    }
+    let _ = tokio::fs::remove_dir_all(dir.join(".git")).await;
+    tokio::task::spawn_blocking(move || {
+        let mut builder = tar::Builder::new(Vec::new());
+        builder.follow_symlinks(false);
+        builder.append_dir_all(".", &dir).map_err(|e| e.to_string())?;
+        builder.into_inner().map_err(|e| e.to_string())
+    })
+    .await
+    .map_err(|e| e.to_string())?
+}

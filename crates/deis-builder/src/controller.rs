@@ -1,0 +1,174 @@
+//! The builder's client of the controller's `BuilderService` (gRPC): key look-ups, push
+//! authorisation, app config and build creation, authenticated with the builder key from the
+//! config store. The controller's address comes from the configuration or the store.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use deis_proto::controller::v1 as pb;
+use deis_proto::controller::v1::builder_service_client::BuilderServiceClient;
+use deis_store::ConfigStore;
+use deis_store::keys::{Component, Key};
+use tokio::sync::Mutex;
+use tonic::transport::{Channel, Endpoint};
+
+/// The metadata carrying the builder key.
+const BUILDER_AUTH: &str = "x-deis-builder-auth";
+
+/// A failed call, worded for the user at the other end of `git push`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ControllerError {
+    #[error("the controller cannot be reached ({0}); check that it is running")]
+    Unreachable(String),
+    #[error("{0}")]
+    Refused(String),
+    #[error("the controller is not found: /deis/controller/host and port are not in the config store")]
+    NotPublished,
+}
+
+impl From<tonic::Status> for ControllerError {
+    fn from(status: tonic::Status) -> Self {
+        match status.code() {
+            tonic::Code::Unavailable | tonic::Code::Unknown => {
+                ControllerError::Unreachable(status.message().to_owned())
+            }
+            _ => ControllerError::Refused(status.message().to_owned()),
+        }
+    }
+}
+
+/// What a build tells the controller.
+pub(crate) struct NewBuild {
+    pub(crate) username: String,
+    pub(crate) app: String,
+    pub(crate) image: String,
+    pub(crate) sha: String,
+    pub(crate) procfile: HashMap<String, String>,
+    pub(crate) dockerfile: bool,
+}
+
+/// The controller, as the builder calls it.
+#[derive(Clone)]
+pub(crate) struct Controller {
+    store: Arc<dyn ConfigStore>,
+    url: Option<String>,
+    channel: Arc<Mutex<Option<(String, Channel)>>>,
+}
+
+impl Controller {
+    pub(crate) fn new(store: Arc<dyn ConfigStore>, url: Option<String>) -> Self {
+        Controller {
+            store,
+            url,
+            channel: Arc::default(),
+        }
+    }
+
+    async fn setting(&self, name: &str) -> Option<String> {
+        let key = Key::setting(Component::Controller, name).ok()?;
+        self.store.get(&key.path()).await.ok().flatten().map(|kv| kv.value)
+    }
+
+    async fn client(&self) -> Result<BuilderServiceClient<Channel>, ControllerError> {
+        let url = match &self.url {
+            Some(url) => url.clone(),
+            None => {
+                let (Some(host), Some(port)) =
+                    (self.setting("host").await, self.setting("port").await)
+                else {
+                    return Err(ControllerError::NotPublished);
+                };
+                format!("http://{host}:{port}")
+            }
+        };
+        let mut cached = self.channel.lock().await;
+        if let Some((cached_url, channel)) = cached.as_ref()
+            && *cached_url == url
+        {
+            return Ok(BuilderServiceClient::new(channel.clone()));
+        }
+        let channel = Endpoint::from_shared(url.clone())
+            .map_err(|e| ControllerError::Unreachable(e.to_string()))?
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .connect()
+            .await
+            .map_err(|e| ControllerError::Unreachable(format!("{url}: {e}")))?;
+        *cached = Some((url, channel.clone()));
+        Ok(BuilderServiceClient::new(channel))
+    }
+
+    async fn request<T>(&self, message: T) -> tonic::Request<T> {
+        let mut request = tonic::Request::new(message);
+        if let Some(key) = self.setting("builderKey").await
+            && let Ok(value) = key.parse()
+        {
+            request.metadata_mut().insert(BUILDER_AUTH, value);
+        }
+        request
+    }
+
+    /// The user owning an SSH public key (OpenSSH format): `(username, fingerprint)`.
+    pub(crate) async fn lookup_key(
+        &self,
+        public_key: &str,
+    ) -> Result<(String, String), ControllerError> {
+        let request = self
+            .request(pb::LookupKeyRequest {
+                public_key: public_key.to_owned(),
+            })
+            .await;
+        let r = self.client().await?.lookup_key(request).await?.into_inner();
+        Ok((r.username, r.fingerprint))
+    }
+
+    /// Records a push of `app` by `username`, if they may deploy it.
+    pub(crate) async fn authorize_push(
+        &self,
+        message: pb::AuthorizePushRequest,
+    ) -> Result<String, ControllerError> {
+        let request = self.request(message).await;
+        let r = self.client().await?.authorize_push(request).await?;
+        Ok(r.into_inner().push_id)
+    }
+
+    /// The app's current config, if `username` may deploy it.
+    pub(crate) async fn app_config(
+        &self,
+        username: &str,
+        app: &str,
+    ) -> Result<HashMap<String, String>, ControllerError> {
+        let request = self
+            .request(pb::GetAppConfigRequest {
+                username: username.to_owned(),
+                app: app.to_owned(),
+            })
+            .await;
+        let r = self.client().await?.get_app_config(request).await?;
+        Ok(r.into_inner().values)
+    }
+
+    /// Creates the build and its release, which the controller deploys before answering:
+    /// `(release version, app domains)`.
+    pub(crate) async fn create_build(
+        &self,
+        build: NewBuild,
+    ) -> Result<(u32, Vec<String>), ControllerError> {
+        let request = self
+            .request(pb::CreateBuildRequest {
+                username: build.username,
+                app: build.app,
+                image: build.image,
+                sha: build.sha,
+                procfile: build.procfile,
+                dockerfile: build.dockerfile,
+            })
+            .await;
+        let r = self
+            .client()
+            .await?
+            .create_build(request)
+            .await?
+            .into_inner();
+        Ok((r.release_version, r.domains))
+    }
+}

@@ -1,0 +1,194 @@
+//! The bare repository of each app, its pre-receive hook, and the git commands a build needs.
+//!
+//! The hook is a few lines of `sh` that hand the pushed refs (and git's quarantine directories,
+//! where the pushed objects wait until the hook accepts them) to the builder through a FIFO the
+//! builder created for this push, relay the build's output from a second FIFO, and exit with the
+//! status the builder wrote: the push succeeds only if the build and deploy did.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+
+use tokio::process::Command;
+
+/// The pre-receive hook installed in every repository.
+const HOOK: &str = r#"#!/bin/sh
+# Installed by the Deis builder: hands the push to the builder and relays its verdict.
+[ -n "$DEIS_PUSH_DIR" ] || { echo "pushes are only accepted through the Deis builder"; exit 1; }
+{ printf '%s\n%s\n' "$GIT_OBJECT_DIRECTORY" "$GIT_ALTERNATE_OBJECT_DIRECTORIES"; cat; } > "$DEIS_PUSH_DIR/refs"
+cat "$DEIS_PUSH_DIR/output"
+exit "$(cat "$DEIS_PUSH_DIR/status" 2>/dev/null || echo 1)"
+"#;
+
+/// A git command that failed.
+#[derive(Debug, thiserror::Error)]
+#[error("git {what} failed: {detail}")]
+pub(crate) struct GitError {
+    what: String,
+    detail: String,
+}
+
+/// The objects a pre-receive hook sees (quarantined until the hook succeeds).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Quarantine {
+    pub(crate) objects: String,
+    pub(crate) alternates: String,
+}
+
+/// An app's bare repository.
+#[derive(Debug, Clone)]
+pub(crate) struct Repo {
+    pub(crate) path: PathBuf,
+}
+
+impl Repo {
+    /// The repository of `app` under `root`, created (with its hook) on first use.
+    pub(crate) async fn open(root: &Path, app: &str) -> Result<Repo, GitError> {
+        let path = root.join(format!("{app}.git"));
+        let repo = Repo { path };
+        if !repo.path.join("HEAD").exists() {
+            tokio::fs::create_dir_all(&repo.path)
+                .await
+                .map_err(|e| git_error("init", e))?;
+            repo.git(&["init", "--quiet", "--bare", "--initial-branch=master"], None)
+                .await?;
+        }
+        let hook = repo.path.join("hooks/pre-receive");
+        let current = tokio::fs::read_to_string(&hook).await.unwrap_or_default();
+        if current != HOOK {
+            tokio::fs::create_dir_all(repo.path.join("hooks"))
+                .await
+                .map_err(|e| git_error("hook", e))?;
+            tokio::fs::write(&hook, HOOK)
+                .await
+                .map_err(|e| git_error("hook", e))?;
+            set_executable(&hook).map_err(|e| git_error("hook", e))?;
+        }
+        Ok(repo)
+    }
+
+    /// Runs `git args` in the repository; its standard output.
+    pub(crate) async fn git(
+        &self,
+        args: &[&str],
+        quarantine: Option<&Quarantine>,
+    ) -> Result<Vec<u8>, GitError> {
+        let mut command = Command::new("git");
+        command
+            .args(args)
+            .current_dir(&self.path)
+            .env("GIT_DIR", &self.path)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true);
+        if let Some(q) = quarantine {
+            if !q.objects.is_empty() {
+                command.env("GIT_OBJECT_DIRECTORY", &q.objects);
+            }
+            if !q.alternates.is_empty() {
+                command.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &q.alternates);
+            }
+        }
+        let output = command
+            .output()
+            .await
+            .map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
+        if !output.status.success() {
+            return Err(GitError {
+                what: args.join(" "),
+                detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+            });
+        }
+        Ok(output.stdout)
+    }
+
+    /// A file of the commit, if it exists.
+    pub(crate) async fn file(&self, sha: &str, name: &str, q: &Quarantine) -> Option<Vec<u8>> {
+        self.git(&["cat-file", "blob", &format!("{sha}:{name}")], Some(q))
+            .await
+            .ok()
+    }
+
+    /// The commit's tree as a tar archive.
+    pub(crate) async fn archive(&self, sha: &str, q: &Quarantine) -> Result<Vec<u8>, GitError> {
+        self.git(&["archive", "--format=tar", sha], Some(q)).await
+    }
+}
+
+fn git_error(what: &str, e: std::io::Error) -> GitError {
+    let detail = if e.kind() == std::io::ErrorKind::NotFound {
+        "git is not installed (apt-get install -y git)".to_owned()
+    } else {
+        e.to_string()
+    };
+    GitError {
+        what: what.to_owned(),
+        detail,
+    }
+}
+
+fn set_executable(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o755))
+}
+
+/// One line a pre-receive hook reads: `old new ref`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RefUpdate {
+    pub(crate) old: String,
+    pub(crate) new: String,
+    pub(crate) name: String,
+}
+
+/// What the hook handed over: the quarantine and the updated refs.
+pub(crate) fn parse_hook_input(text: &str) -> (Quarantine, Vec<RefUpdate>) {
+    let mut lines = text.lines();
+    let quarantine = Quarantine {
+        objects: lines.next().unwrap_or_default().to_owned(),
+        alternates: lines.next().unwrap_or_default().to_owned(),
+    };
+    let refs = lines
+        .filter_map(|line| {
+            let mut words = line.split_whitespace();
+            Some(RefUpdate {
+                old: words.next()?.to_owned(),
+                new: words.next()?.to_owned(),
+                name: words.next()?.to_owned(),
+            })
+        })
+        .collect();
+    (quarantine, refs)
+}
+
+/// The ref to build: `master` (or `main`) when pushed, else the last one; none for deletions.
+pub(crate) fn ref_to_build(refs: &[RefUpdate]) -> Option<&RefUpdate> {
+    let live = |r: &&RefUpdate| !r.new.bytes().all(|b| b == b'0');
+    refs.iter()
+        .filter(live)
+        .find(|r| r.name == "refs/heads/master" || r.name == "refs/heads/main")
+        .or_else(|| refs.iter().filter(live).last())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hook_input_gives_quarantine_and_refs() {
+        let zeros = "0".repeat(40);
+        let text = format!(
+            "/r/objects/incoming\n/r/objects\n{zeros} {a} refs/heads/topic\n{zeros} {b} refs/heads/master\n{b} {zeros} refs/heads/old\n",
+            a = "a".repeat(40),
+            b = "b".repeat(40)
+        );
+        let (q, refs) = parse_hook_input(&text);
+        assert_eq!(q.objects, "/r/objects/incoming");
+        assert_eq!(refs.len(), 3);
+        assert_eq!(ref_to_build(&refs).map(|r| r.new.clone()), Some("b".repeat(40)));
+        assert_eq!(ref_to_build(&refs[2..]), None, "a deletion builds nothing");
+        assert_eq!(
+            ref_to_build(&refs[..1]).map(|r| r.name.as_str()),
+            Some("refs/heads/topic")
+        );
+    }
+}

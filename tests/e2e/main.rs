@@ -1,3 +1,5 @@
 mod deploy;
 mod platform;
+mod push;
+mod support;
 mod units;

@@ -22,7 +22,9 @@ pub(crate) enum ControllerError {
     Unreachable(String),
     #[error("{0}")]
     Refused(String),
-    #[error("the controller is not found: /deis/controller/host and port are not in the config store")]
+    #[error(
+        "the controller is not found: /deis/controller/host and port are not in the config store"
+    )]
     NotPublished,
 }
 
@@ -66,7 +68,12 @@ impl Controller {
 
     async fn setting(&self, name: &str) -> Option<String> {
         let key = Key::setting(Component::Controller, name).ok()?;
-        self.store.get(&key.path()).await.ok().flatten().map(|kv| kv.value)
+        self.store
+            .get(&key.path())
+            .await
+            .ok()
+            .flatten()
+            .map(|kv| kv.value)
     }
 
     async fn client(&self) -> Result<BuilderServiceClient<Channel>, ControllerError> {

@@ -22,7 +22,9 @@ pub enum HostKeyError {
 }
 
 /// The platform's host key, created on first use.
-pub(crate) async fn load_or_create(store: &Arc<dyn ConfigStore>) -> Result<PrivateKey, HostKeyError> {
+pub(crate) async fn load_or_create(
+    store: &Arc<dyn ConfigStore>,
+) -> Result<PrivateKey, HostKeyError> {
     let path = Key::setting(Component::Builder, "sshHostKey")
         .map_err(|e| HostKeyError::Store(e.to_string()))?
         .path();

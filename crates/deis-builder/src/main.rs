@@ -20,7 +20,11 @@ struct Args {
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
     /// Repositories, build scratch space.
-    #[arg(long, env = "DEIS_BUILDER_DATA_DIR", default_value = "/var/lib/deis/builder")]
+    #[arg(
+        long,
+        env = "DEIS_BUILDER_DATA_DIR",
+        default_value = "/var/lib/deis/builder"
+    )]
     data_dir: PathBuf,
     /// The controller's gRPC URL [default: from the config store].
     #[arg(long, env = "DEIS_CONTROLLER_URL")]

@@ -11,9 +11,9 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 
 use deis_proto::controller::v1 as pb;
+use russh::keys::PublicKey;
 use russh::server::Msg;
 use russh::{Channel, ChannelMsg};
-use russh::keys::PublicKey;
 use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
@@ -100,7 +100,12 @@ pub(crate) async fn upload_pack(
     who: Who,
     app: String,
 ) {
-    if let Err(e) = shared.builds.controller.app_config(&who.username, &app).await {
+    if let Err(e) = shared
+        .builds
+        .controller
+        .app_config(&who.username, &app)
+        .await
+    {
         return refuse(channel, format!("{app}: {e}")).await;
     }
     let repo = match Repo::open(&shared.repos(), &app).await {
@@ -183,8 +188,11 @@ async fn push_with_hook(
         .await
         .map_err(|e| format!("cannot prepare the push: {e}"))?;
     for fifo in [&refs, &output] {
-        nix::unistd::mkfifo(fifo.as_path(), nix::sys::stat::Mode::from_bits_truncate(0o600))
-            .map_err(|e| format!("cannot prepare the push: {e}"))?;
+        nix::unistd::mkfifo(
+            fifo.as_path(),
+            nix::sys::stat::Mode::from_bits_truncate(0o600),
+        )
+        .map_err(|e| format!("cannot prepare the push: {e}"))?;
     }
     // Opened for reading and writing, the output FIFO never blocks us; the hook sees its end
     // when we drop it.
@@ -298,14 +306,11 @@ fn spawn(mut command: Command) -> Result<Child, String> {
 /// Connects a git process to the channel: client data to its stdin (at most `max_bytes`),
 /// its stdout and stderr back. Its exit status, or why it was stopped.
 async fn pump(mut child: Child, channel: &mut Channel<Msg>, max_bytes: u64) -> Result<u32, String> {
-    let (mut stdin, mut stdout, mut stderr) = match (
-        child.stdin.take(),
-        child.stdout.take(),
-        child.stderr.take(),
-    ) {
-        (Some(i), Some(o), Some(e)) => (i, o, e),
-        _ => return Err("git's pipes are missing".to_owned()),
-    };
+    let (mut stdin, mut stdout, mut stderr) =
+        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
+            (Some(i), Some(o), Some(e)) => (i, o, e),
+            _ => return Err("git's pipes are missing".to_owned()),
+        };
     let mut out = channel.make_writer();
     let mut err = channel.make_writer_ext(Some(1));
     let copy_out = tokio::spawn(async move {

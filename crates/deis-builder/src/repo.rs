@@ -49,8 +49,11 @@ impl Repo {
             tokio::fs::create_dir_all(&repo.path)
                 .await
                 .map_err(|e| git_error("init", e))?;
-            repo.git(&["init", "--quiet", "--bare", "--initial-branch=master"], None)
-                .await?;
+            repo.git(
+                &["init", "--quiet", "--bare", "--initial-branch=master"],
+                None,
+            )
+            .await?;
         }
         let hook = repo.path.join("hooks/pre-receive");
         let current = tokio::fs::read_to_string(&hook).await.unwrap_or_default();
@@ -184,7 +187,10 @@ mod tests {
         let (q, refs) = parse_hook_input(&text);
         assert_eq!(q.objects, "/r/objects/incoming");
         assert_eq!(refs.len(), 3);
-        assert_eq!(ref_to_build(&refs).map(|r| r.new.clone()), Some("b".repeat(40)));
+        assert_eq!(
+            ref_to_build(&refs).map(|r| r.new.clone()),
+            Some("b".repeat(40))
+        );
         assert_eq!(ref_to_build(&refs[2..]), None, "a deletion builds nothing");
         assert_eq!(
             ref_to_build(&refs[..1]).map(|r| r.name.as_str()),

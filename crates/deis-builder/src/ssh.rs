@@ -160,7 +160,10 @@ impl Handler for Connection {
         session: &mut Session,
     ) -> Result<(), Self::Error> {
         session.channel_success(channel)?;
-        self.refuse(channel, format!("The {name} subsystem is not available here."));
+        self.refuse(
+            channel,
+            format!("The {name} subsystem is not available here."),
+        );
         Ok(())
     }
 
@@ -183,7 +186,8 @@ impl Handler for Connection {
             return Ok(());
         };
         let Some(key) = self.key.clone() else {
-            self.tasks.spawn(push::refuse(channel, "No public key was offered.".into()));
+            self.tasks
+                .spawn(push::refuse(channel, "No public key was offered.".into()));
             return Ok(());
         };
         let shared = self.shared.clone();
@@ -197,7 +201,13 @@ impl Handler for Connection {
                 Ok((username, fingerprint)) => Who {
                     username,
                     fingerprint,
-                    connection: format!("{} {} {} {}", peer.ip(), peer.port(), local.ip(), local.port()),
+                    connection: format!(
+                        "{} {} {} {}",
+                        peer.ip(),
+                        peer.port(),
+                        local.ip(),
+                        local.port()
+                    ),
                     command: raw,
                 },
                 Err(message) => return push::refuse(channel, message).await,

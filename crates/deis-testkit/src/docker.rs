@@ -212,6 +212,28 @@ async fn remove_labelled(docker: &Docker, id: &str) {
             )
             .await;
     }
+    let volumes = docker
+        .list_volumes(Some(
+            bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .ok()
+        .and_then(|v| v.volumes)
+        .unwrap_or_default();
+    for volume in volumes {
+        let _ = docker
+            .remove_volume(
+                &volume.name,
+                Some(
+                    bollard::query_parameters::RemoveVolumeOptionsBuilder::new()
+                        .force(true)
+                        .build(),
+                ),
+            )
+            .await;
+    }
 }
 
 impl Drop for TestDocker {

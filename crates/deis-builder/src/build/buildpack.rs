@@ -67,7 +67,10 @@ pub(crate) struct Job<'a> {
 
 /// Compiles the slug and builds the runner image tagged `job.tag`; the process types the
 /// buildpack declares by default.
-pub(crate) async fn build(job: Job<'_>, out: &mut Output) -> Result<HashMap<String, String>, String> {
+pub(crate) async fn build(
+    job: Job<'_>,
+    out: &mut Output,
+) -> Result<HashMap<String, String>, String> {
     let cache = format!("deis-cache-{}", job.app);
     job.docker
         .create_volume(VolumeCreateRequest {
@@ -96,7 +99,11 @@ pub(crate) async fn build(job: Job<'_>, out: &mut Output) -> Result<HashMap<Stri
         }),
         ..Default::default()
     };
-    let name = format!("deis-build-{}-{}", job.app, &job.sha[..job.sha.len().min(12)]);
+    let name = format!(
+        "deis-build-{}-{}",
+        job.app,
+        &job.sha[..job.sha.len().min(12)]
+    );
     let created = job
         .docker
         .create_container(
@@ -104,7 +111,13 @@ pub(crate) async fn build(job: Job<'_>, out: &mut Output) -> Result<HashMap<Stri
             body,
         )
         .await
-        .map_err(|e| format!("the stack image {} cannot be used: {}", job.stack_image, engine_error(e)))?;
+        .map_err(|e| {
+            format!(
+                "the stack image {} cannot be used: {}",
+                job.stack_image,
+                engine_error(e)
+            )
+        })?;
     let result = compile(&job, &created.id, out).await;
     let _ = job
         .docker
@@ -117,7 +130,11 @@ pub(crate) async fn build(job: Job<'_>, out: &mut Output) -> Result<HashMap<Stri
     let types = super::procfile::release_process_types(&release);
     out.step("Building Docker image").await;
     let context = tar_of(&[
-        ("Dockerfile", 0o644, runner_dockerfile(job.runner_image).as_bytes()),
+        (
+            "Dockerfile",
+            0o644,
+            runner_dockerfile(job.runner_image).as_bytes(),
+        ),
         ("init", 0o755, INIT.as_bytes()),
         ("slug.tgz", 0o644, &slug),
     ])?;
@@ -140,9 +157,18 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
         docker
             .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(|e| format!("uploading to the build container failed: {}", engine_error(e)))
+            .map_err(|e| {
+                format!(
+                    "uploading to the build container failed: {}",
+                    engine_error(e)
+                )
+            })
     };
-    let dirs = tar_of(&[("app/", 0o755, b""), ("build/env/", 0o755, b""), ("build/buildpack/", 0o755, b"")])?;
+    let dirs = tar_of(&[
+        ("app/", 0o755, b""),
+        ("build/env/", 0o755, b""),
+        ("build/buildpack/", 0o755, b""),
+    ])?;
     upload("/", dirs).await?;
     upload("/app", job.source.clone()).await?;
     let env: Vec<(String, Vec<u8>)> = job
@@ -175,7 +201,8 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
         ),
     );
     while let Some(Ok(chunk)) = logs.next().await {
-        out.build_output(&String::from_utf8_lossy(&chunk.into_bytes())).await;
+        out.build_output(&String::from_utf8_lossy(&chunk.into_bytes()))
+            .await;
     }
     out.finish_build_output().await;
     let code = match docker
@@ -198,7 +225,9 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
 
 /// One file out of a container.
 async fn download(docker: &Docker, id: &str, path: &str) -> Result<Vec<u8>, String> {
-    let options = DownloadFromContainerOptionsBuilder::new().path(path).build();
+    let options = DownloadFromContainerOptionsBuilder::new()
+        .path(path)
+        .build();
     let tar: Vec<u8> = docker
         .download_from_container(id, Some(options))
         .try_fold(Vec::new(), |mut all, chunk| async move {
@@ -206,7 +235,12 @@ async fn download(docker: &Docker, id: &str, path: &str) -> Result<Vec<u8>, Stri
             Ok(all)
         })
         .await
-        .map_err(|e| format!("reading {path} from the build container failed: {}", engine_error(e)))?;
+        .map_err(|e| {
+            format!(
+                "reading {path} from the build container failed: {}",
+                engine_error(e)
+            )
+        })?;
     let mut archive = tar::Archive::new(tar.as_slice());
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {
@@ -244,7 +278,10 @@ pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
 }
 
 /// Fetches `BUILDPACK_URL` (`<git url>[#<ref>]`, `file://` included) and archives it.
-pub(crate) async fn fetch_buildpack(url: &str, scratch: &std::path::Path) -> Result<Vec<u8>, String> {
+pub(crate) async fn fetch_buildpack(
+    url: &str,
+    scratch: &std::path::Path,
+) -> Result<Vec<u8>, String> {
     let (repo, reference) = match url.split_once('#') {
         Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
         _ => (url, None),
@@ -271,7 +308,9 @@ pub(crate) async fn fetch_buildpack(url: &str, scratch: &std::path::Path) -> Res
     tokio::task::spawn_blocking(move || {
         let mut builder = tar::Builder::new(Vec::new());
         builder.follow_symlinks(false);
-        builder.append_dir_all(".", &dir).map_err(|e| e.to_string())?;
+        builder
+            .append_dir_all(".", &dir)
+            .map_err(|e| e.to_string())?;
         builder.into_inner().map_err(|e| e.to_string())
     })
     .await

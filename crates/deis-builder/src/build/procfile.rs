@@ -38,7 +38,11 @@ fn pair(line: &str) -> Option<(String, String)> {
     let command = command
         .strip_prefix('"')
         .and_then(|c| c.strip_suffix('"'))
-        .or_else(|| command.strip_prefix('\'').and_then(|c| c.strip_suffix('\'')))
+        .or_else(|| {
+            command
+                .strip_prefix('\'')
+                .and_then(|c| c.strip_suffix('\''))
+        })
         .unwrap_or(command);
     (valid && !command.is_empty()).then(|| (name.to_owned(), command.to_owned()))
 }
@@ -49,7 +53,9 @@ mod tests {
 
     #[test]
     fn procfile_lines() {
-        let p = parse_procfile("# comment\nweb: bin/server --port $PORT\nworker:  rake jobs:work\n\nnonsense\n");
+        let p = parse_procfile(
+            "# comment\nweb: bin/server --port $PORT\nworker:  rake jobs:work\n\nnonsense\n",
+        );
         assert_eq!(p.len(), 2);
         assert_eq!(p["web"], "bin/server --port $PORT");
         assert_eq!(p["worker"], "rake jobs:work");

@@ -1,0 +1,211 @@
+//! `git push` over SSH to the builder: Dockerfile and buildpack apps built, deployed and
+//! answering; a broken build failing the push while the previous release keeps serving; and the
+//! refusals (unknown key, someone else's app, a shell).
+
+use std::time::Duration;
+
+use deis_testkit::{eventually, unique_id};
+
+use crate::support::{Platform, commit, work_tree};
+
+fn dockerfile(image: &str, greeting: &str) -> String {
+    format!(
+        "FROM {image}\nCMD mkdir -p /tmp/www && echo {greeting} > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dockerfile_app_is_built_deployed_and_a_broken_build_changes_nothing() {
+    let p = Platform::start().await;
+    let token = p.user("dev").await;
+    let key = p.add_key(&token, "laptop").await;
+    let app = format!("docker-{}", unique_id());
+    p.create_app(&token, &app).await;
+    let work = work_tree(
+        &p.dir.path().join("work"),
+        &[("Dockerfile", &dockerfile(&p.image, "hello-from-git"))],
+    );
+
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(ok, "the push succeeds:\n{output}");
+    assert!(output.contains("-----> Building Docker image"), "{output}");
+    assert!(
+        output.contains(": FROM "),
+        "Docker's output is shown:\n{output}"
+    );
+    assert!(
+        output.contains(&format!("done, {app}:v2 deployed to Deis")),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("http://{app}.example.com")),
+        "{output}"
+    );
+    // Deployed means serving: no waiting needed.
+    assert_eq!(
+        p.get_app(&app).await,
+        (200, "hello-from-git\n".to_owned()),
+        "the new release serves as soon as the push returns"
+    );
+
+    // A broken Dockerfile fails the push with Docker's error; v2 keeps serving.
+    commit(
+        &work,
+        &[(
+            "Dockerfile",
+            &format!("FROM {}\nRUN no-such-command\n", p.image),
+        )],
+        "broken",
+    );
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(!ok, "the push fails:\n{output}");
+    assert!(
+        output.contains("no-such-command"),
+        "Docker's error is shown:\n{output}"
+    );
+    assert!(output.contains("Push rejected"), "{output}");
+    assert!(output.contains("pre-receive hook declined"), "{output}");
+    assert_eq!(p.get_app(&app).await, (200, "hello-from-git\n".to_owned()));
+
+    // Fixing it deploys v3.
+    commit(
+        &work,
+        &[("Dockerfile", &dockerfile(&p.image, "fixed"))],
+        "fixed",
+    );
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(ok, "{output}");
+    assert!(
+        output.contains(&format!("done, {app}:v3 deployed")),
+        "{output}"
+    );
+    assert_eq!(p.get_app(&app).await, (200, "fixed\n".to_owned()));
+}
+
+/// A buildpack written in shell: detects `index.html`, serves it with busybox httpd, and keeps
+/// a counter in its cache directory.
+const DETECT: &str = "#!/bin/sh\n[ -f \"$1/index.html\" ] && echo Static\n";
+const COMPILE: &str = "#!/bin/sh\nset -e\nbuild=$1 cache=$2 env=$3\nif [ -f \"$cache/builds\" ]; then echo \"cache: reused after $(cat \"$cache/builds\") build(s)\"; else echo 'cache: empty'; fi\necho $(( $(cat \"$cache/builds\" 2>/dev/null || echo 0) + 1 )) > \"$cache/builds\"\necho \"greeting from env dir: $(cat \"$env/GREETING\")\"\nmkdir -p \"$build/public\"\ncp \"$build/index.html\" \"$build/public/index.html\"\necho '-----> Static site ready'\n";
+const RELEASE: &str = "#!/bin/sh\ncat <<EOF\n---\ndefault_process_types:\n  web: httpd -f -p \\$PORT -h /app/public\nEOF\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_buildpack_app_is_built_with_a_custom_buildpack_and_its_cache_is_kept() {
+    let p = Platform::start().await;
+    let token = p.user("dev").await;
+    let key = p.add_key(&token, "laptop").await;
+    let app = format!("static-{}", unique_id());
+    p.create_app(&token, &app).await;
+    let buildpack = work_tree(
+        &p.dir.path().join("buildpack"),
+        &[
+            ("bin/detect", DETECT),
+            ("bin/compile", COMPILE),
+            ("bin/release", RELEASE),
+        ],
+    );
+    let config = serde_json::json!({"values": {
+        "BUILDPACK_URL": format!("file://{}", buildpack.display()),
+        "GREETING": "hello",
+    }})
+    .to_string();
+    let (status, body) = p
+        .api(
+            "POST",
+            &format!("/v1/apps/{app}/config/"),
+            Some(&token),
+            &config,
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let work = work_tree(
+        &p.dir.path().join("site"),
+        &[("index.html", "<h1>v1</h1>\n")],
+    );
+
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("-----> Fetching custom buildpack"),
+        "{output}"
+    );
+    assert!(output.contains("-----> Static app detected"), "{output}");
+    assert!(output.contains("cache: empty"), "{output}");
+    assert!(output.contains("greeting from env dir: hello"), "{output}");
+    assert!(output.contains("-----> Process types -> web"), "{output}");
+    assert!(
+        output.contains(&format!("done, {app}:v3 deployed")),
+        "{output}"
+    );
+    assert_eq!(p.get_app(&app).await, (200, "<h1>v1</h1>\n".to_owned()));
+
+    commit(&work, &[("index.html", "<h1>v2</h1>\n")], "second");
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(ok, "{output}");
+    assert!(
+        output.contains("cache: reused after 1 build(s)"),
+        "{output}"
+    );
+    assert_eq!(p.get_app(&app).await, (200, "<h1>v2</h1>\n".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn strangers_keys_and_shells_are_refused_with_their_reasons() {
+    let p = Platform::start().await;
+    let owner = p.user("owner").await;
+    let owner_key = p.add_key(&owner, "owner").await;
+    let stranger = p.user("stranger").await;
+    let stranger_key = p.add_key(&stranger, "stranger").await;
+    let app = format!("private-{}", unique_id());
+    p.create_app(&owner, &app).await;
+    let work = work_tree(
+        &p.dir.path().join("work"),
+        &[("Dockerfile", &dockerfile(&p.image, "x"))],
+    );
+
+    // Someone else's app.
+    let (ok, output) = p.push(&work, &stranger_key, &app).await;
+    assert!(!ok);
+    assert!(output.contains(&format!("{app}: push denied")), "{output}");
+
+    // A key nobody registered.
+    let unknown = crate::support::SshKey::generate(p.dir.path(), "unknown");
+    let (ok, output) = p.push(&work, &unknown, &app).await;
+    assert!(!ok);
+    assert!(
+        output.contains("belongs to no user: add it with `deis keys:add`"),
+        "{output}"
+    );
+
+    // A shell, and an arbitrary command.
+    for command in [None, Some("cat /etc/passwd")] {
+        let mut ssh = tokio::process::Command::new("sh");
+        let line = format!(
+            "{} -T -p {} git@{} {}",
+            owner_key.ssh_command(),
+            p.ssh.port(),
+            p.ssh.ip(),
+            command.unwrap_or("")
+        );
+        ssh.arg("-c").arg(line).stdin(std::process::Stdio::null());
+        let output = ssh.output().await.expect("ssh runs");
+        let text = String::from_utf8_lossy(&output.stderr).into_owned();
+        assert_eq!(output.status.code(), Some(1), "{command:?}: {text}");
+        let expected = if command.is_none() {
+            "This server has no shell"
+        } else {
+            "is not available here"
+        };
+        assert!(text.contains(expected), "{command:?}: {text}");
+    }
+
+    // The owner still can.
+    let (ok, output) = p.push(&work, &owner_key, &app).await;
+    assert!(ok, "{output}");
+    eventually(Duration::from_secs(5), "the app to answer", || async {
+        match p.get_app(&app).await {
+            (200, body) if body == "x\n" => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+}

@@ -209,3 +209,61 @@ async fn strangers_keys_and_shells_are_refused_with_their_reasons() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_refused() {
+    let registry = deis_testkit::Registry::start().await;
+    let p = Platform::start_with(|config| {
+        config.builder.registry = Some(registry.addr().to_string());
+        config.builder.max_push_bytes = 64 * 1024;
+    })
+    .await;
+    let token = p.user("dev").await;
+    let key = p.add_key(&token, "laptop").await;
+    let (a, b) = (format!("reg-a-{}", unique_id()), format!("reg-b-{}", unique_id()));
+    p.create_app(&token, &a).await;
+    p.create_app(&token, &b).await;
+    let work = work_tree(
+        &p.dir.path().join("work"),
+        &[("Dockerfile", &dockerfile(&p.image, "from-the-registry"))],
+    );
+
+    // Two apps pushed at once both deploy (pushes to different apps run in parallel).
+    let (first, second) = tokio::join!(p.push(&work, &key, &a), p.push(&work, &key, &b));
+    for (app, (ok, output)) in [(&a, first), (&b, second)] {
+        assert!(ok, "{output}");
+        assert!(
+            output.contains(&format!("-----> Pushing image to {}", registry.addr())),
+            "{output}"
+        );
+        assert_eq!(p.get_app(app).await, (200, "from-the-registry\n".to_owned()));
+        let (status, tags) = crate::support::http(
+            registry.addr(),
+            "GET",
+            "registry",
+            &format!("/v2/{app}/tags/list"),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(status, 200, "the registry has {app}: {tags}");
+        assert!(tags.contains("git-"), "{tags}");
+    }
+
+    // A push over max_push_bytes is stopped with the reason, and nothing changes.
+    let mut random = vec![0u8; 100_000];
+    std::io::Read::read_exact(
+        &mut std::fs::File::open("/dev/urandom").expect("urandom"),
+        &mut random,
+    )
+    .expect("random bytes");
+    let noise: String = random.iter().map(|b| format!("{b:02x}")).collect();
+    commit(&work, &[("big.txt", &noise)], "big");
+    let (ok, output) = p.push(&work, &key, &a).await;
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("the push is larger than the limit of 65536 bytes"),
+        "{output}"
+    );
+    assert_eq!(p.get_app(&a).await, (200, "from-the-registry\n".to_owned()));
+}

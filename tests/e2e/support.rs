@@ -36,6 +36,11 @@ impl Drop for Platform {
 impl Platform {
     /// Starts every component with embedded defaults on loopback ports.
     pub(crate) async fn start() -> Platform {
+        Platform::start_with(|_| {}).await
+    }
+
+    /// Starts the platform after `adjust` changed its configuration.
+    pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Platform {
         require("git", "git");
         require("ssh", "openssh-client");
         let docker = TestDocker::connect().await;
@@ -56,6 +61,7 @@ impl Platform {
         config.router.https_listen = Some(loopback);
         config.logger.listen = loopback;
         config.registry_proxy.listen = loopback;
+        adjust(&mut config);
         let listeners = Listeners::bind(&config).await.expect("bind");
         let router = listeners.router.http.local_addr().expect("addr");
         let ssh = listeners.builder.ssh.local_addr().expect("addr");

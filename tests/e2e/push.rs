@@ -220,7 +220,10 @@ async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_r
     .await;
     let token = p.user("dev").await;
     let key = p.add_key(&token, "laptop").await;
-    let (a, b) = (format!("reg-a-{}", unique_id()), format!("reg-b-{}", unique_id()));
+    let (a, b) = (
+        format!("reg-a-{}", unique_id()),
+        format!("reg-b-{}", unique_id()),
+    );
     p.create_app(&token, &a).await;
     p.create_app(&token, &b).await;
     let work = work_tree(
@@ -236,7 +239,10 @@ async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_r
             output.contains(&format!("-----> Pushing image to {}", registry.addr())),
             "{output}"
         );
-        assert_eq!(p.get_app(app).await, (200, "from-the-registry\n".to_owned()));
+        assert_eq!(
+            p.get_app(app).await,
+            (200, "from-the-registry\n".to_owned())
+        );
         let (status, tags) = crate::support::http(
             registry.addr(),
             "GET",

@@ -99,6 +99,17 @@ impl Platform {
         platform
     }
 
+    /// The test label's value on everything this platform created (the push benchmark labels
+    /// its own images with it).
+    #[allow(dead_code)]
+    pub(crate) fn test_id(&self) -> String {
+        self._docker
+            .labels()
+            .get(deis_testkit::TEST_LABEL)
+            .cloned()
+            .unwrap_or_default()
+    }
+
     /// A request to the controller through the router.
     pub(crate) async fn api(
         &self,

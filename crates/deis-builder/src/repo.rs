@@ -169,7 +169,7 @@ pub(crate) fn ref_to_build(refs: &[RefUpdate]) -> Option<&RefUpdate> {
     refs.iter()
         .filter(live)
         .find(|r| r.name == "refs/heads/master" || r.name == "refs/heads/main")
-        .or_else(|| refs.iter().filter(live).last())
+        .or_else(|| refs.iter().rev().find(live))
 }
 
 #[cfg(test)]

@@ -35,6 +35,7 @@ pub(crate) struct Job<'a> {
 impl Builds {
     /// Builds and releases `job`, telling `out` how it goes; the reason on failure.
     pub(crate) async fn run(&self, job: Job<'_>, out: &mut Output) -> Result<(), String> {
+        let started = std::time::Instant::now();
         let config = self
             .controller
             .app_config(job.username, job.app)
@@ -102,6 +103,7 @@ impl Builds {
             out.step(&format!("Pushing image to {registry}")).await;
             image::push(&self.docker, &image).await?;
         }
+        let built = started.elapsed();
         out.step("Launching...").await;
         let (version, domains) = self
             .controller
@@ -115,6 +117,13 @@ impl Builds {
             })
             .await
             .map_err(|e| format!("the release could not be deployed: {e}"))?;
+        tracing::info!(
+            app = job.app,
+            version,
+            build_secs = built.as_secs_f64(),
+            deploy_secs = (started.elapsed() - built).as_secs_f64(),
+            "Push built and deployed"
+        );
         let url = domains
             .first()
             .map(|d| format!("\n       http://{d}\n"))

@@ -102,6 +102,9 @@ pub(crate) struct Inner {
     routes: Routes,
     config: DockerConfig,
     book: Mutex<supervise::Book>,
+    /// Per app, the previous release's containers being drained and stopped after a deploy
+    /// switched traffic away from them. The next change to the app waits for it first.
+    retiring: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
 }
 
 /// A Docker API error as a scheduler error.
@@ -135,6 +138,7 @@ impl DockerScheduler {
             routes: Routes::new(store, shutdown.clone()),
             config,
             book: Mutex::new(supervise::Book::default()),
+            retiring: Mutex::default(),
         });
         for engine in 0..inner.engines.len() {
             tokio::spawn(supervise::supervise(
@@ -294,7 +298,41 @@ impl Scheduler for DockerScheduler {
 }
 
 impl Inner {
-    async fn converge(&self, desired: &Desired) -> Result<(), SchedulerError> {
+    /// Waits until the app's previous release, if being retired, is gone.
+    async fn settle(&self, app: &AppName) {
+        let pending = self
+            .retiring
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .remove(app.as_str());
+        if let Some(pending) = pending {
+            let _ = pending.await;
+        }
+    }
+
+    /// Drains and stops containers no release wants any more (their routes are withdrawn).
+    async fn retire(&self, old: Vec<(String, String, usize)>) {
+        tokio::time::sleep(self.config.drain).await;
+        for (name, _, _) in &old {
+            supervise::lock(&self.book).stopping(name, true);
+        }
+        let stopped = join_all(
+            old.iter()
+                .map(|(_, id, engine)| self.engine(*engine).stop_and_remove(id)),
+        )
+        .await;
+        for (name, _, _) in &old {
+            supervise::lock(&self.book).stopping(name, false);
+        }
+        for (result, (name, _, _)) in stopped.into_iter().zip(&old) {
+            if let Err(e) = result {
+                tracing::warn!(container = %name, error = %e, "Stopping an old container failed; reconciliation will retry");
+            }
+        }
+    }
+
+    async fn converge(self: &Arc<Self>, desired: &Desired) -> Result<(), SchedulerError> {
+        self.settle(&desired.app).await;
         let existing: BTreeMap<String, Existing> = self
             .list(&desired.app)
             .await?
@@ -413,29 +451,25 @@ impl Inner {
                 self.routes.withdraw(&name).await?;
             }
         }
+        // Traffic has moved to the new release: the old one drains and stops in the background,
+        // so a deploy is done when the new release serves.
         if !old.is_empty() {
-            tokio::time::sleep(self.config.drain).await;
-        }
-        for e in &old {
-            supervise::lock(&self.book).stopping(&e.name, true);
-        }
-        let stopped = join_all(
-            old.iter()
-                .map(|e| self.engine(e.engine).stop_and_remove(&e.id)),
-        )
-        .await;
-        for e in &old {
-            supervise::lock(&self.book).stopping(&e.name, false);
-        }
-        if let Some(Err(e)) = stopped.into_iter().find(|r| r.is_err()) {
-            return Err(SchedulerError(format!(
-                "aborting, failed to destroy some containers ({e})"
-            )));
+            let old: Vec<(String, String, usize)> = old
+                .iter()
+                .map(|e| (e.name.clone(), e.id.clone(), e.engine))
+                .collect();
+            let inner = self.clone();
+            let pending = tokio::spawn(async move { inner.retire(old).await });
+            self.retiring
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .insert(desired.app.to_string(), pending);
         }
         Ok(())
     }
 
     async fn destroy(&self, app: &AppName) -> Result<(), SchedulerError> {
+        self.settle(app).await;
         supervise::lock(&self.book).forget_app(app.as_str());
         self.routes.withdraw_app(app).await?;
         let all = self.list(app).await?;

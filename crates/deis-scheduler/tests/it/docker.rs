@@ -157,14 +157,20 @@ async fn scale_up_and_down_with_routes() {
         .converge(&desired("scaly", rel.clone(), &[("web", 0), ("worker", 0)]))
         .await
         .expect("converge");
-    assert!(routes(&f.store, "scaly").await.is_empty());
     assert!(
-        f.scheduler
-            .states(&names)
-            .await
-            .iter()
-            .all(|s| s.state == ContainerState::Destroyed)
+        routes(&f.store, "scaly").await.is_empty(),
+        "traffic leaves at once"
     );
+    // The containers drain, then stop, in the background.
+    deis_testkit::eventually(Duration::from_secs(20), "the containers to go", || async {
+        let states = f.scheduler.states(&names).await;
+        if states.iter().all(|s| s.state == ContainerState::Destroyed) {
+            Ok(())
+        } else {
+            Err(format!("{states:?}"))
+        }
+    })
+    .await;
     f.docker.cleanup().await;
 }
 

@@ -67,6 +67,20 @@ async fn a_dockerfile_app_is_built_deployed_and_a_broken_build_changes_nothing()
     assert!(output.contains("pre-receive hook declined"), "{output}");
     assert_eq!(p.get_app(&app).await, (200, "hello-from-git\n".to_owned()));
 
+    // An image that builds but never serves fails the push at the deploy; v2 keeps serving.
+    commit(
+        &work,
+        &[("Dockerfile", &format!("FROM {}\nCMD exit 3\n", p.image))],
+        "crashes",
+    );
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(!ok, "the push fails:\n{output}");
+    assert!(
+        output.contains("the release could not be deployed"),
+        "the reason is shown:\n{output}"
+    );
+    assert_eq!(p.get_app(&app).await, (200, "hello-from-git\n".to_owned()));
+
     // Fixing it deploys v3.
     commit(
         &work,
@@ -272,4 +286,82 @@ async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_r
         "{output}"
     );
     assert_eq!(p.get_app(&a).await, (200, "from-the-registry\n".to_owned()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushes_to_one_app_wait_their_turn_clones_work_and_slow_builds_time_out() {
+    let p = Platform::start_with(|config| {
+        config.builder.build_timeout = Duration::from_secs(8);
+    })
+    .await;
+    let token = p.user("dev").await;
+    let key = p.add_key(&token, "laptop").await;
+    let app = format!("turns-{}", unique_id());
+    p.create_app(&token, &app).await;
+    let slow = format!(
+        "FROM {image}\nRUN sleep 3\nCMD mkdir -p /tmp/www && echo slow > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n",
+        image = p.image
+    );
+    let work = work_tree(&p.dir.path().join("work"), &[("Dockerfile", &slow)]);
+
+    // While one push builds (its scratch directory exists), a second push to the app waits.
+    let pushes = p.dir.path().join("builder").join("pushes");
+    let (first, second) = tokio::join!(p.push(&work, &key, &app), async {
+        eventually(
+            Duration::from_secs(20),
+            "the first push to be building",
+            || async {
+                match std::fs::read_dir(&pushes).map(|d| d.count()) {
+                    Ok(n) if n > 0 => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+        p.push(&work, &key, &app).await
+    });
+    assert!(first.0, "{}", first.1);
+    assert!(second.0, "{}", second.1);
+    assert!(
+        second.1.contains(&format!(
+            "Another push to {app} is being built; waiting for it"
+        )),
+        "{}",
+        second.1
+    );
+    assert_eq!(p.get_app(&app).await, (200, "slow\n".to_owned()));
+
+    // The app's repository can be cloned back by its owner.
+    let clone = p.dir.path().join("clone");
+    let remote = format!("ssh://git@{}:{}/{app}.git", p.ssh.ip(), p.ssh.port());
+    let output = tokio::process::Command::new("git")
+        .args(["clone", "--quiet", &remote])
+        .arg(&clone)
+        .env("GIT_SSH_COMMAND", key.ssh_command())
+        .output()
+        .await
+        .expect("git clone runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        std::fs::read_to_string(clone.join("Dockerfile")).expect("cloned Dockerfile"),
+        slow
+    );
+
+    // A build longer than the timeout fails the push and changes nothing.
+    commit(
+        &work,
+        &[("Dockerfile", &format!("FROM {}\nRUN sleep 30\n", p.image))],
+        "too slow",
+    );
+    let (ok, output) = p.push(&work, &key, &app).await;
+    assert!(!ok, "{output}");
+    assert!(
+        output.contains("the build took longer than 8 s"),
+        "{output}"
+    );
+    assert_eq!(p.get_app(&app).await, (200, "slow\n".to_owned()));
 }

@@ -11,20 +11,35 @@ pub(crate) struct Output {
     sink: Pin<Box<dyn AsyncWrite + Send>>,
     /// An unfinished line of build output, held until its newline arrives.
     partial: String,
+    /// Set once a write stalled: nobody reads any more (the client left), so the build goes on
+    /// without output rather than waiting for a reader that will never come.
+    gone: bool,
 }
+
+/// How long a write may wait for the client to read.
+const STALL: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Output {
     pub(crate) fn new(sink: impl AsyncWrite + Send + 'static) -> Self {
         Output {
             sink: Box::pin(sink),
             partial: String::new(),
+            gone: false,
         }
     }
 
     /// Writes `text` as is.
     pub(crate) async fn raw(&mut self, text: &str) {
-        if self.sink.write_all(text.as_bytes()).await.is_ok() {
-            let _ = self.sink.flush().await;
+        if self.gone {
+            return;
+        }
+        let write = async {
+            self.sink.write_all(text.as_bytes()).await?;
+            self.sink.flush().await
+        };
+        match tokio::time::timeout(STALL, write).await {
+            Ok(Ok(())) => {}
+            Ok(Err(_)) | Err(_) => self.gone = true,
         }
     }
 
@@ -67,7 +82,7 @@ impl Output {
 
     /// Flushes and closes the stream.
     pub(crate) async fn close(mut self) {
-        let _ = self.sink.shutdown().await;
+        let _ = tokio::time::timeout(STALL, self.sink.shutdown()).await;
     }
 }
 

@@ -118,15 +118,12 @@ pub(crate) async fn build(
                 engine_error(e)
             )
         })?;
-    let result = compile(&job, &created.id, out).await;
-    let _ = job
-        .docker
-        .remove_container(
-            &created.id,
-            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
-        )
-        .await;
-    let (slug, release) = result?;
+    // Removed however the build ends, a timeout (this future dropped) included.
+    let _container = RemoveOnDrop {
+        docker: job.docker.clone(),
+        id: created.id.clone(),
+    };
+    let (slug, release) = compile(&job, &created.id, out).await?;
     let types = super::procfile::release_process_types(&release);
     out.step("Building Docker image").await;
     let context = tar_of(&[
@@ -140,6 +137,22 @@ pub(crate) async fn build(
     ])?;
     image::build(job.docker, context, job.tag, job.labels, out).await?;
     Ok(types)
+}
+
+/// Force-removes a build container when dropped.
+struct RemoveOnDrop {
+    docker: Docker,
+    id: String,
+}
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let (docker, id) = (self.docker.clone(), std::mem::take(&mut self.id));
+        tokio::spawn(async move {
+            let options = RemoveContainerOptionsBuilder::new().force(true).build();
+            let _ = docker.remove_container(&id, Some(options)).await;
+        });
+    }
 }
 
 fn runner_dockerfile(runner: &str) -> String {

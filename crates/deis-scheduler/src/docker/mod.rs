@@ -221,6 +221,13 @@ impl Inner {
         let env = engine.env(id).await?;
         let port = engine.host_port(id).await?;
         let Some(port) = port else {
+            // A stopped container has no published port: one that should serve but already
+            // exited failed, it is not a container without traffic.
+            if serves_traffic(name) && !engine.is_running(id).await {
+                return Err(SchedulerError(format!(
+                    "{name}: the container exited as soon as it started"
+                )));
+            }
             return Ok(None);
         };
         // On the local engine the app is probed on its bridge address (the host port is

@@ -277,6 +277,39 @@ async fn an_unhealthy_release_is_not_switched_to() {
 }
 
 #[tokio::test]
+async fn a_web_container_that_exits_at_once_is_a_failed_deploy() {
+    let f = fixture().await;
+    f.scheduler
+        .converge(&desired(
+            "quitter",
+            release(&f.image, 1, &[]),
+            &[("web", 1)],
+        ))
+        .await
+        .expect("v1 serves");
+    let before = routes(&f.store, "quitter").await;
+    let mut crashing = release(&f.image, 2, &[]);
+    crashing
+        .commands
+        .insert("web".to_owned(), "exit 3".to_owned());
+    let err = f
+        .scheduler
+        .converge(&desired("quitter", crashing, &[("web", 1)]))
+        .await
+        .expect_err("a container that exits is not deployed");
+    assert!(
+        err.0.contains("exited as soon as it started") || err.0.contains("exited before it served"),
+        "{err}"
+    );
+    assert_eq!(
+        routes(&f.store, "quitter").await,
+        before,
+        "v1 keeps serving"
+    );
+    f.docker.cleanup().await;
+}
+
+#[tokio::test]
 async fn run_returns_output_and_exit_code_and_leaves_nothing() {
     let f = fixture().await;
     let (code, output) = f

@@ -25,6 +25,7 @@ pub(crate) struct Platform {
     pub(crate) image: String,
     pub(crate) dir: tempfile::TempDir,
     shutdown: CancellationToken,
+    task: Option<tokio::task::JoinHandle<Result<(), deis_platform::Error>>>,
 }
 
 impl Drop for Platform {
@@ -71,7 +72,7 @@ impl Platform {
             .await
             .expect("store");
         let shutdown = CancellationToken::new();
-        tokio::spawn(deis_platform::run(
+        let task = tokio::spawn(deis_platform::run(
             config,
             store,
             listeners,
@@ -84,6 +85,7 @@ impl Platform {
             image,
             dir,
             shutdown,
+            task: Some(task),
         };
         eventually(
             Duration::from_secs(20),
@@ -108,6 +110,18 @@ impl Platform {
             .get(deis_testkit::TEST_LABEL)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Stops the platform as SIGTERM would and checks every component stopped cleanly.
+    pub(crate) async fn stop(mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the platform stops within 30 s")
+                .expect("the platform task")
+                .expect("every component stops cleanly");
+        }
     }
 
     /// A request to the controller through the router.

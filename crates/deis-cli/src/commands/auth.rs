@@ -1,0 +1,138 @@
+//! register, login, logout, whoami, passwd.
+
+use serde_json::json;
+
+use super::{Session, prompt};
+use crate::client::Client;
+use crate::error::CliError;
+use crate::settings::Settings;
+
+/// `http://` unless a scheme is given.
+fn controller_url(controller: &str) -> String {
+    let url = if controller.contains("://") {
+        controller.to_owned()
+    } else {
+        format!("http://{controller}")
+    };
+    url.trim_end_matches('/').to_owned()
+}
+
+/// `GET /v1/` must answer 401: anything else is not a Deis controller.
+fn probe(client: &Client) -> Result<(), CliError> {
+    match client.get("/v1/") {
+        Err(CliError::Api { status, .. }) if status.starts_with("401") => Ok(()),
+        Err(e @ CliError::Unreachable { .. }) => Err(e),
+        _ => Err(CliError::Message(format!(
+            "{} does not look like a Deis controller (GET /v1/ should answer 401)",
+            client.controller
+        ))),
+    }
+}
+
+fn ask(value: Option<String>, question: &str) -> Result<String, CliError> {
+    match value {
+        Some(v) => Ok(v),
+        None => prompt(question),
+    }
+}
+
+pub(crate) fn register(
+    controller: &str,
+    username: Option<String>,
+    password: Option<String>,
+    email: Option<String>,
+    ssl_verify: bool,
+) -> Result<i32, CliError> {
+    let url = controller_url(controller);
+    // An existing login's token lets an administrator register users when registration is
+    // limited to admins.
+    let token = Settings::load().map(|s| s.token).filter(|t| !t.is_empty());
+    let client = Client::new(&url, token, ssl_verify, 100);
+    probe(&client)?;
+    let username = ask(username, "username: ")?;
+    let password = match password {
+        Some(p) => p,
+        None => {
+            let first = prompt("password: ")?;
+            if prompt("password (confirm): ")? != first {
+                return Err(CliError::Message(
+                    "Password mismatch, aborting registration.".into(),
+                ));
+            }
+            first
+        }
+    };
+    let email = ask(email, "email: ")?;
+    let body = json!({"username": username, "password": password, "email": email});
+    if let Err(e) = client.post("/v1/auth/register/", &body) {
+        eprint!("Registration failed: ");
+        return Err(e);
+    }
+    println!("Registered {username}");
+    login(&url, Some(username), Some(password), ssl_verify)
+}
+
+pub(crate) fn login(
+    controller: &str,
+    username: Option<String>,
+    password: Option<String>,
+    ssl_verify: bool,
+) -> Result<i32, CliError> {
+    let url = controller_url(controller);
+    let client = Client::new(&url, None, ssl_verify, 100);
+    probe(&client)?;
+    let username = ask(username, "username: ")?;
+    let password = ask(password, "password: ")?;
+    let reply = client.post(
+        "/v1/auth/login/",
+        &json!({"username": username, "password": password}),
+    )?;
+    let token = reply.json()["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if token.is_empty() {
+        return Err(CliError::Message("the controller sent no token".into()));
+    }
+    let previous = Settings::load().unwrap_or_default();
+    Settings {
+        username: username.clone(),
+        ssl_verify,
+        controller: url,
+        token,
+        response_limit: previous.response_limit,
+    }
+    .save()?;
+    println!("Logged in as {username}");
+    Ok(0)
+}
+
+pub(crate) fn logout() -> Result<i32, CliError> {
+    Settings::delete();
+    println!("Logged out");
+    Ok(0)
+}
+
+pub(crate) fn whoami(s: &Session) -> Result<i32, CliError> {
+    println!(
+        "You are {} at {}",
+        s.settings.username, s.settings.controller
+    );
+    Ok(0)
+}
+
+pub(crate) fn passwd(
+    s: &Session,
+    password: Option<String>,
+    new_password: Option<String>,
+) -> Result<i32, CliError> {
+    let password = ask(password, "current password: ")?;
+    let new_password = ask(new_password, "new password: ")?;
+    let body = json!({"password": password, "new_password": new_password});
+    if let Err(e) = s.client.post("/v1/auth/passwd/", &body) {
+        eprint!("Password change failed: ");
+        return Err(e);
+    }
+    println!("Password change succeeded.");
+    Ok(0)
+}

@@ -1,0 +1,144 @@
+//! What each command does, grouped as the Deis client groups them.
+
+mod apps;
+mod auth;
+mod config;
+mod misc;
+mod ps;
+mod releases;
+
+use crate::appname;
+use crate::cli::{AppFlag, Command};
+use crate::client::Client;
+use crate::error::CliError;
+use crate::settings::Settings;
+
+/// A logged-in session: the settings and a client of their controller.
+pub(crate) struct Session {
+    pub(crate) settings: Settings,
+    pub(crate) client: Client,
+}
+
+impl Session {
+    fn open() -> Result<Session, CliError> {
+        let settings = Settings::require()?;
+        let client = Client::from_settings(&settings);
+        Ok(Session { settings, client })
+    }
+
+    /// The app of `flag` (or detected).
+    pub(crate) fn app(&self, flag: &AppFlag) -> String {
+        appname::detect(flag.app.as_deref(), &self.settings.controller)
+    }
+}
+
+/// Runs a parsed command; its exit status.
+pub(crate) fn dispatch(command: Command) -> Result<i32, CliError> {
+    use Command as C;
+    match command {
+        C::Register {
+            controller,
+            username,
+            password,
+            email,
+            ssl_verify,
+        } => auth::register(&controller, username, password, email, ssl_verify),
+        C::Login {
+            controller,
+            username,
+            password,
+            ssl_verify,
+        } => auth::login(&controller, username, password, ssl_verify),
+        C::Logout => auth::logout(),
+        C::Version => {
+            println!("{}", crate::client::CLIENT_VERSION);
+            Ok(0)
+        }
+        other => {
+            let session = Session::open()?;
+            run_logged_in(&session, other)
+        }
+    }
+}
+
+fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
+    use Command as C;
+    match command {
+        C::Whoami => auth::whoami(s),
+        C::Passwd {
+            password,
+            new_password,
+        } => auth::passwd(s, password, new_password),
+        C::AppsCreate {
+            id,
+            no_remote,
+            remote,
+            buildpack,
+        } => apps::create(s, id, no_remote, &remote, buildpack),
+        C::AppsList(limit) => apps::list(s, limit.limit),
+        C::AppsInfo(app) => apps::info(s, &s.app(&app)),
+        C::AppsDestroy { app, confirm } => apps::destroy(s, &app, confirm),
+        C::AppsRun { app, command } => apps::run(s, &s.app(&app), &command.join(" ")),
+        C::AppsLogs { app, lines, follow } => apps::logs(s, &s.app(&app), lines, follow),
+        C::ConfigList { app, oneline } => config::list(s, &s.app(&app), oneline),
+        C::ConfigSet { app, values } => config::set(s, &s.app(&app), &values),
+        C::ConfigUnset { app, keys } => config::unset(s, &s.app(&app), &keys),
+        C::LimitsList(app) => config::limits_list(s, &s.app(&app)),
+        C::LimitsSet {
+            app, cpu, values, ..
+        } => config::limits_set(s, &s.app(&app), cpu, &values),
+        C::LimitsUnset {
+            app, cpu, types, ..
+        } => config::limits_unset(s, &s.app(&app), cpu, &types),
+        C::TagsList(app) => config::tags_list(s, &s.app(&app)),
+        C::TagsSet { app, values } => config::tags_set(s, &s.app(&app), &values),
+        C::TagsUnset { app, keys } => config::tags_unset(s, &s.app(&app), &keys),
+        C::ReleasesList { app, limit } => releases::list(s, &s.app(&app), limit.limit),
+        C::ReleasesInfo { version, app } => releases::info(s, &s.app(&app), &version),
+        C::ReleasesRollback { version, app } => {
+            releases::rollback(s, &s.app(&app), version.as_deref())
+        }
+        C::PsList(app) => ps::list(s, &s.app(&app)),
+        C::PsScale { types, app } => ps::scale(s, &s.app(&app), &types),
+        C::PsRestart { target, app } => ps::restart(s, &s.app(&app), target.as_deref()),
+        C::DomainsList(app) => misc::domains_list(s, &s.app(&app)),
+        C::DomainsAdd { domain, app } => misc::domains_add(s, &s.app(&app), &domain),
+        C::DomainsRemove { domain, app } => misc::domains_remove(s, &s.app(&app), &domain),
+        C::KeysList(limit) => misc::keys_list(s, limit.limit),
+        C::KeysAdd { path } => misc::keys_add(s, path.as_deref()),
+        C::KeysRemove { id } => misc::keys_remove(s, &id),
+        C::PermsList { app, admin } => misc::perms_list(s, &app, admin),
+        C::PermsCreate { user, app, admin } => misc::perms_change(s, &app, admin, &user, true),
+        C::PermsDelete { user, app, admin } => misc::perms_change(s, &app, admin, &user, false),
+        C::BuildsList { app, limit } => misc::builds_list(s, &s.app(&app), limit.limit),
+        C::BuildsCreate {
+            image,
+            app,
+            procfile,
+        } => misc::builds_create(s, &s.app(&app), &image, procfile.as_deref()),
+        C::UsersList(limit) => misc::users_list(s, limit.limit),
+        C::GitRemote { app, remote } => misc::git_remote(s, &s.app(&app), &remote),
+        C::Register { .. } | C::Login { .. } | C::Logout | C::Version => Ok(0),
+    }
+}
+
+/// Reads a line from standard input after `prompt` (for values not given as flags).
+pub(crate) fn prompt(prompt: &str) -> Result<String, CliError> {
+    use std::io::Write;
+    print!("{prompt}");
+    let _ = std::io::stdout().flush();
+    let mut line = String::new();
+    std::io::stdin()
+        .read_line(&mut line)
+        .map_err(|e| CliError::Message(format!("cannot read the answer: {e}")))?;
+    Ok(line.trim_end_matches(['\n', '\r']).to_owned())
+}
+
+/// `KEY<pad>VALUE` lines with the key column as wide as the longest key plus 6 (as Deis).
+pub(crate) fn aligned(pairs: &[(String, String)]) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 6;
+    pairs
+        .iter()
+        .map(|(k, v)| format!("{k:<width$}{v}\n"))
+        .collect()
+}

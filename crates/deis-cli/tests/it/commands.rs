@@ -1,0 +1,308 @@
+//! Every command of the built `deis` binary against a real controller, checking what it prints
+//! and its exit status, as the Deis v1.13 client prints them.
+
+use crate::support::{Controller, User};
+
+fn git(dir: &std::path::Path, args: &[&str]) {
+    let status = std::process::Command::new("git")
+        .args(args)
+        .current_dir(dir)
+        .output()
+        .expect("git runs");
+    assert!(status.status.success(), "git {args:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_users_day_with_the_client() {
+    let c = Controller::start().await;
+    let dev = User::new("shop");
+    git(&dev.cwd, &["init", "--quiet"]);
+
+    // register -> logged in, settings saved.
+    let out = dev
+        .ok(&[
+            "register",
+            &c.url,
+            "--username",
+            "dev",
+            "--password",
+            "pw",
+            "--email",
+            "dev@example.com",
+        ])
+        .await;
+    assert_eq!(out, "Registered dev\nLogged in as dev\n");
+    let settings = dev.settings();
+    assert_eq!(settings["username"], "dev");
+    assert_eq!(settings["controller"], c.url.as_str());
+    assert!(!settings["token"].as_str().unwrap_or_default().is_empty());
+    assert_eq!(
+        dev.ok(&["whoami"]).await,
+        format!("You are dev at {}\n", c.url)
+    );
+
+    // create: the app and its git remote.
+    let out = dev.ok(&["create", "shop"]).await;
+    assert!(
+        out.starts_with("Creating Application... done, created shop\nGit remote deis added\n"),
+        "{out}"
+    );
+    assert!(
+        out.contains("remote available at ssh://git@127.0.0.1:2222/shop.git"),
+        "{out}"
+    );
+    assert_eq!(dev.ok(&["apps"]).await, "=== Apps\nshop\n");
+    assert_eq!(dev.ok(&["apps:list"]).await, "=== Apps\nshop\n");
+
+    // config: the app comes from the git remote.
+    let out = dev
+        .ok(&["config:set", "GREETING=hello", "MODE=a b", "bad-arg"])
+        .await;
+    assert_eq!(
+        out,
+        "'bad-arg' does not match the pattern 'key=var', ex: MODE=test\nCreating config... done, v2\n\n=== shop Config\nGREETING      hello\nMODE          a b\n"
+    );
+    assert_eq!(
+        dev.ok(&["config", "--oneline"]).await,
+        "GREETING=hello MODE=a b \n"
+    );
+    let out = dev.ok(&["config:unset", "MODE"]).await;
+    assert!(
+        out.starts_with("Removing config... done, v3\n\n=== shop Config\nGREETING"),
+        "{out}"
+    );
+
+    // releases, info, rollback.
+    let out = dev.ok(&["releases"]).await;
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[0], "=== shop Releases");
+    assert!(lines[1].starts_with("v3  "), "{out}");
+    assert!(
+        lines[3].starts_with("v1  ") && lines[3].ends_with("dev created initial release"),
+        "{out}"
+    );
+    let out = dev.ok(&["releases:info", "v2"]).await;
+    assert!(out.starts_with("=== shop Release v2\n"), "{out}");
+    assert!(out.contains("owner:    dev\n"), "{out}");
+    assert_eq!(
+        dev.ok(&["rollback", "v2"]).await,
+        "Rolling back to v2... done, v4\n"
+    );
+    assert_eq!(
+        dev.ok(&["rollback"]).await,
+        "Rolling back one release... done, v5\n"
+    );
+    assert_eq!(
+        dev.ok(&["config", "-a", "shop", "--oneline"]).await,
+        "GREETING=hello \n"
+    );
+
+    // limits.
+    let out = dev.ok(&["limits:set", "web=512M"]).await;
+    assert_eq!(
+        out,
+        "Applying limits... done, v6\n\n=== shop Limits\n\n--- Memory\nweb      512M\n\n--- CPU\nUnlimited\n"
+    );
+    let out = dev.ok(&["limits:unset", "web"]).await;
+    assert!(
+        out.ends_with("--- Memory\nUnlimited\n\n--- CPU\nUnlimited\n"),
+        "{out}"
+    );
+
+    // domains.
+    assert_eq!(
+        dev.ok(&["domains:add", "shop.example.org"]).await,
+        "Adding shop.example.org to shop... done\n"
+    );
+    assert_eq!(
+        dev.ok(&["domains"]).await,
+        "=== shop Domains\nshop.example.org\n"
+    );
+    assert_eq!(
+        dev.ok(&["domains:remove", "shop.example.org"]).await,
+        "Removing shop.example.org from shop... done\n"
+    );
+
+    // pull, builds, ps, scale.
+    std::fs::write(
+        dev.cwd.join("Procfile"),
+        "web: httpd -f -p $PORT\nworker: sleep 1000\n",
+    )
+    .expect("Procfile");
+    assert_eq!(
+        dev.ok(&["pull", "example/shop:1"]).await,
+        "Creating build... done\n"
+    );
+    let out = dev.ok(&["builds"]).await;
+    assert_eq!(out.lines().count(), 2, "{out}");
+    assert!(out.starts_with("=== shop Builds\n"), "{out}");
+    let out = dev.ok(&["ps"]).await;
+    // A pulled image (no git sha) starts as `cmd`, as in Deis.
+    assert!(
+        out.starts_with("=== shop Processes\n--- cmd:\ncmd.1 "),
+        "{out}"
+    );
+    let out = dev.ok(&["scale", "cmd=0", "web=2", "worker=1"]).await;
+    assert!(
+        out.starts_with("Scaling processes... but first, coffee!\ndone in "),
+        "{out}"
+    );
+    assert!(
+        out.contains("--- web:\nweb.1 ") && out.contains("\nweb.2 "),
+        "{out}"
+    );
+    assert!(out.contains("--- worker:\nworker.1 "), "{out}");
+    let err = dev.fails(&["scale", "web"]).await;
+    assert!(
+        err.contains("'web' does not match the pattern 'type=num'"),
+        "{err}"
+    );
+
+    // keys.
+    let key = dev.home.path().join("laptop.pub");
+    std::fs::write(
+        &key,
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGq4EmtTuGUNR5x1m0iBSZNWzsO6Ok0uEMNxdFpy8Nb3 dev@laptop\n",
+    )
+    .expect("key");
+    assert_eq!(
+        dev.ok(&["keys:add", &key.display().to_string()]).await,
+        "Uploading laptop.pub to deis... done\n"
+    );
+    assert_eq!(
+        dev.ok(&["keys"]).await,
+        "=== dev Keys\ndev@laptop ssh-ed25519 AAAA...dev@laptop\n"
+    );
+    assert_eq!(
+        dev.ok(&["keys:remove", "dev@laptop"]).await,
+        "Removing dev@laptop SSH Key... done\n"
+    );
+
+    // perms and users, with a second user.
+    let bob = User::new("elsewhere");
+    bob.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "bob",
+        "--password",
+        "pw",
+        "--email",
+        "bob@example.com",
+    ])
+    .await;
+    let err = bob.fails(&["info", "-a", "shop"]).await;
+    assert!(err.starts_with("Error: \n403 FORBIDDEN\n"), "{err}");
+    assert_eq!(
+        dev.ok(&["perms:create", "bob"]).await,
+        "Adding bob to shop collaborators... done\n"
+    );
+    assert_eq!(dev.ok(&["perms"]).await, "=== shop's Users\nbob\n");
+    assert_eq!(
+        dev.ok(&["perms", "--admin"]).await,
+        "=== Administrators\ndev\n"
+    );
+    assert!(
+        bob.ok(&["info", "-a", "shop"])
+            .await
+            .starts_with("=== shop Application\n")
+    );
+    assert_eq!(
+        dev.ok(&["sharing:remove", "bob"]).await,
+        "Removing bob from shop collaborators... done\n"
+    );
+    assert_eq!(dev.ok(&["users"]).await, "=== Users\nbob\ndev\n");
+
+    // info and logs.
+    let out = dev.ok(&["info"]).await;
+    assert!(out.starts_with("=== shop Application\nupdated:  "), "{out}");
+    assert!(out.contains("\nurl:      shop.example.com\n"), "{out}");
+    assert!(
+        out.contains("\n=== shop Processes\n") && out.contains("\n=== shop Domains\n"),
+        "{out}"
+    );
+    assert_eq!(dev.ok(&["logs"]).await, "No logs for shop yet.\n");
+    let err = dev.fails(&["logs", "-f"]).await;
+    assert!(
+        err.contains("following logs (-f) needs a platform with the logger"),
+        "{err}"
+    );
+
+    // destroy: the app and its remote go.
+    let out = dev.ok(&["destroy", "--confirm", "shop"]).await;
+    assert!(out.starts_with("Destroying shop...\ndone in "), "{out}");
+    assert!(out.ends_with("Git remote deis removed\n"), "{out}");
+    assert_eq!(dev.ok(&["apps"]).await, "=== Apps\n");
+
+    // logout: nothing works until the next login.
+    assert_eq!(dev.ok(&["logout"]).await, "Logged out\n");
+    assert_eq!(
+        dev.fails(&["apps"]).await,
+        "Error: Not logged in. Use 'deis login' or 'deis register' to get started.\n"
+    );
+    assert_eq!(
+        dev.ok(&["login", &c.url, "--username", "dev", "--password", "pw"])
+            .await,
+        "Logged in as dev\n"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failures_say_what_went_wrong_and_exit_1() {
+    let c = Controller::start().await;
+    let dev = User::new("work");
+    dev.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "dev",
+        "--password",
+        "pw",
+        "--email",
+        "dev@example.com",
+    ])
+    .await;
+
+    let err = dev
+        .fails(&["login", &c.url, "--username", "dev", "--password", "wrong"])
+        .await;
+    assert!(err.starts_with("Error: \n400 BAD REQUEST\n"), "{err}");
+    let err = dev.fails(&["info", "-a", "nope"]).await;
+    assert!(err.starts_with("Error: \n404 NOT FOUND\n"), "{err}");
+    assert!(err.contains("Not found"), "{err}");
+    let err = dev
+        .fails(&[
+            "login",
+            "http://127.0.0.1:1",
+            "--username",
+            "dev",
+            "--password",
+            "pw",
+        ])
+        .await;
+    assert!(err.contains("cannot be reached"), "{err}");
+    let err = dev
+        .fails(&["destroy", "-a", "work", "--confirm", "other"])
+        .await;
+    assert_eq!(
+        err,
+        "Error: App work does not match confirm other, aborting.\n"
+    );
+    let ran = dev.deis(&["frobnicate"]).await;
+    assert_eq!(ran.code, 1);
+    assert!(
+        ran.stderr
+            .contains("Found no matching command, try 'deis help'"),
+        "{ran:?}"
+    );
+    assert_eq!(dev.ok(&["version"]).await, "1.13.4\n");
+
+    // The app defaults to the directory's name when no git remote points at the controller.
+    let err = dev.fails(&["config"]).await;
+    assert!(
+        err.contains("404 NOT FOUND"),
+        "looked up the app 'work': {err}"
+    );
+    dev.ok(&["create", "work", "--no-remote"]).await;
+    assert_eq!(dev.ok(&["config"]).await, "=== work Config\n");
+}

@@ -7,6 +7,9 @@ use clap::{Args, Parser, Subcommand};
 #[derive(Debug, Parser)]
 #[command(name = "deis", version = crate::client::CLIENT_VERSION, about, disable_help_subcommand = true)]
 pub(crate) struct Cli {
+    /// Print JSON instead of text (list and info commands), for scripts.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
     #[command(subcommand)]
     pub(crate) command: Command,
 }
@@ -67,6 +70,25 @@ pub(crate) enum Command {
         #[arg(long = "new-password")]
         new_password: Option<String>,
     },
+    /// Cancels an account (yours, or another's as an administrator).
+    #[command(name = "auth:cancel")]
+    Cancel {
+        #[arg(long)]
+        username: Option<String>,
+        #[arg(long)]
+        password: Option<String>,
+        /// Do not ask for confirmation.
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Issues a new API token (yours, another user's, or everyone's).
+    #[command(name = "auth:regenerate")]
+    Regenerate {
+        #[arg(short = 'u', long = "username")]
+        username: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
     /// Creates an app.
     #[command(name = "apps:create", visible_alias = "create")]
     AppsCreate {
@@ -96,6 +118,16 @@ pub(crate) enum Command {
         #[arg(long)]
         confirm: Option<String>,
     },
+    /// Gives an app to another user.
+    #[command(name = "apps:transfer")]
+    AppsTransfer {
+        user: String,
+        #[command(flatten)]
+        app: AppFlag,
+    },
+    /// Opens the app's URL in a browser.
+    #[command(name = "apps:open", visible_alias = "open")]
+    AppsOpen(AppFlag),
     /// Runs a command in a one-off container.
     #[command(name = "apps:run", visible_alias = "run")]
     AppsRun {
@@ -141,6 +173,44 @@ pub(crate) enum Command {
         #[arg(required = true)]
         keys: Vec<String>,
     },
+    /// Writes the app's config to `.env`.
+    #[command(name = "config:pull")]
+    ConfigPull {
+        #[command(flatten)]
+        app: AppFlag,
+        /// Ask before changing each differing value.
+        #[arg(short = 'i', long = "interactive")]
+        interactive: bool,
+        /// Overwrite an existing `.env`.
+        #[arg(short = 'o', long = "overwrite")]
+        overwrite: bool,
+    },
+    /// Sets the app's config from `.env` (or another file of `KEY=value` lines).
+    #[command(name = "config:push")]
+    ConfigPush {
+        #[command(flatten)]
+        app: AppFlag,
+        #[arg(short = 'p', long = "path", default_value = ".env")]
+        path: String,
+    },
+    /// Lists TLS certificates.
+    #[command(name = "certs:list", visible_alias = "certs")]
+    CertsList(Limit),
+    /// Adds a TLS certificate for a custom domain.
+    #[command(name = "certs:add")]
+    CertsAdd {
+        cert: String,
+        key: String,
+        #[arg(long = "common-name")]
+        common_name: Option<String>,
+        #[arg(long = "subject-alt-names", value_delimiter = ',')]
+        subject_alt_names: Vec<String>,
+    },
+    /// Removes a TLS certificate.
+    #[command(name = "certs:remove")]
+    CertsRemove { common_name: String },
+    /// Prints a shell completion script (bash, zsh, fish, elvish, powershell).
+    Completions { shell: clap_complete::Shell },
     /// Lists releases.
     #[command(name = "releases:list", visible_alias = "releases")]
     ReleasesList {

@@ -84,33 +84,19 @@ impl Client {
             reason: e.to_string(),
         };
         let auth = self.token.as_ref().map(|t| format!("token {t}"));
-        let result = match method {
-            "GET" | "DELETE" => {
-                let mut request = if method == "GET" {
-                    self.agent.get(&url)
-                } else {
-                    self.agent.delete(&url)
-                };
-                request = request.header("Content-Type", "application/json");
-                if let Some(a) = &auth {
-                    request = request.header("Authorization", a);
-                }
-                request.call()
-            }
-            _ => {
-                let mut request = if method == "PUT" {
-                    self.agent.put(&url)
-                } else {
-                    self.agent.post(&url)
-                };
-                request = request.header("Content-Type", "application/json");
-                if let Some(a) = &auth {
-                    request = request.header("Authorization", a);
-                }
-                let text = body.map(Value::to_string).unwrap_or_default();
-                request.send(text)
-            }
-        };
+        let text = body.map(Value::to_string);
+        let result =
+            match (method, text) {
+                ("GET", _) => with_headers(self.agent.get(&url), auth.as_deref()).call(),
+                ("DELETE", None) => with_headers(self.agent.delete(&url), auth.as_deref()).call(),
+                ("DELETE", Some(text)) => with_headers(self.agent.delete(&url), auth.as_deref())
+                    .force_send_body()
+                    .send(text),
+                ("PUT", text) => with_headers(self.agent.put(&url), auth.as_deref())
+                    .send(text.unwrap_or_default()),
+                (_, text) => with_headers(self.agent.post(&url), auth.as_deref())
+                    .send(text.unwrap_or_default()),
+            };
         let mut response = result.map_err(unreachable)?;
         let status = response.status().as_u16();
         let release = response
@@ -147,6 +133,10 @@ impl Client {
         self.send("DELETE", path, None)
     }
 
+    pub(crate) fn delete_with(&self, path: &str, body: &Value) -> Result<Reply, CliError> {
+        self.send("DELETE", path, Some(body))
+    }
+
     /// A list endpoint's `results` and `count` (one page of `limit`).
     pub(crate) fn list(
         &self,
@@ -160,6 +150,18 @@ impl Client {
         let results = json["results"].as_array().cloned().unwrap_or_default();
         let count = json["count"].as_i64().unwrap_or(results.len() as i64);
         Ok((results, count))
+    }
+}
+
+/// The JSON content type and the token, on every request.
+fn with_headers<B>(
+    request: ureq::RequestBuilder<B>,
+    auth: Option<&str>,
+) -> ureq::RequestBuilder<B> {
+    let request = request.header("Content-Type", "application/json");
+    match auth {
+        Some(a) => request.header("Authorization", a),
+        None => request,
     }
 }
 

@@ -21,7 +21,7 @@ pub(crate) fn create(
         Some(id) => json!({"id": id}),
         None => json!({}),
     };
-    let reply = s.client.post("/v1/apps/", &body)?;
+    let reply = super::with_progress(|| s.client.post("/v1/apps/", &body))?;
     let app = reply.json()["id"].as_str().unwrap_or_default().to_owned();
     println!("done, created {app}");
     if let Some(url) = buildpack {
@@ -69,6 +69,9 @@ pub(crate) fn add_remote(s: &Session, app: &str, remote: &str) -> Result<(), Cli
 
 pub(crate) fn list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
     let (apps, count) = s.client.list("/v1/apps/", limit)?;
+    if super::json_output(&Value::Array(apps.clone())) {
+        return Ok(0);
+    }
     let mut ids: Vec<&str> = apps.iter().filter_map(|a| a["id"].as_str()).collect();
     ids.sort_unstable();
     println!("=== Apps{}", of_count(ids.len(), count));
@@ -80,6 +83,9 @@ pub(crate) fn list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
 
 pub(crate) fn info(s: &Session, app: &str) -> Result<i32, CliError> {
     let a = s.client.get(&format!("/v1/apps/{app}/"))?.json();
+    if super::json_output(&a) {
+        return Ok(0);
+    }
     println!("=== {app} Application");
     for key in ["updated", "uuid", "created", "url", "owner", "id"] {
         let value = a[key]
@@ -125,7 +131,7 @@ pub(crate) fn destroy(
     }
     let started = Instant::now();
     println!("Destroying {app}...");
-    s.client.delete(&format!("/v1/apps/{app}/"))?;
+    super::with_progress(|| s.client.delete(&format!("/v1/apps/{app}/")))?;
     println!("done in {}s", started.elapsed().as_secs());
     if let Some((remote, remote_app)) = from_remote
         && remote_app == app
@@ -176,6 +182,30 @@ pub(crate) fn logs(
     };
     for line in text.lines() {
         println!("{line}");
+    }
+    Ok(0)
+}
+
+pub(crate) fn transfer(s: &Session, app: &str, user: &str) -> Result<i32, CliError> {
+    print!("Transferring {app} to {user}... ");
+    s.client
+        .post(&format!("/v1/apps/{app}/"), &json!({"owner": user}))?;
+    println!("done");
+    Ok(0)
+}
+
+pub(crate) fn open(s: &Session, app: &str) -> Result<i32, CliError> {
+    let a = s.client.get(&format!("/v1/apps/{app}/"))?.json();
+    let url = format!("http://{}", a["url"].as_str().unwrap_or_default());
+    // Opening a browser is a convenience; the URL is printed whatever happens.
+    let opened = std::process::Command::new("xdg-open")
+        .arg(&url)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !opened {
+        println!("{url}");
     }
     Ok(0)
 }

@@ -136,3 +136,74 @@ pub(crate) fn passwd(
     println!("Password change succeeded.");
     Ok(0)
 }
+
+pub(crate) fn cancel(
+    s: &Session,
+    username: Option<String>,
+    password: Option<String>,
+    yes: bool,
+) -> Result<i32, CliError> {
+    let target = username
+        .clone()
+        .unwrap_or_else(|| s.settings.username.clone());
+    let own = target == s.settings.username;
+    if own && password.is_some() {
+        // As the Deis client: proving the password again before cancelling oneself.
+        println!("Please log in again in order to cancel this account");
+        login(
+            &s.settings.controller,
+            Some(target.clone()),
+            password,
+            s.settings.ssl_verify,
+        )?;
+    }
+    if !yes {
+        let answer = prompt(&format!(
+            "cancel account {target} at {}? (y/N): ",
+            s.settings.controller
+        ))?;
+        if !answer.trim().eq_ignore_ascii_case("y") {
+            println!("Account not changed");
+            return Ok(0);
+        }
+    }
+    let session = Session {
+        settings: Settings::require()?,
+        client: Client::from_settings(&Settings::require()?),
+    };
+    let body = if own {
+        json!({})
+    } else {
+        json!({"username": target})
+    };
+    session.client.delete_with("/v1/auth/cancel/", &body)?;
+    if own {
+        Settings::delete();
+    }
+    println!("Account cancelled");
+    Ok(0)
+}
+
+pub(crate) fn regenerate(
+    s: &Session,
+    username: Option<String>,
+    all: bool,
+) -> Result<i32, CliError> {
+    let body = match (&username, all) {
+        (_, true) => json!({"all": true}),
+        (Some(u), false) => json!({"username": u}),
+        (None, false) => json!({}),
+    };
+    let reply = s.client.post("/v1/auth/tokens/", &body)?;
+    if username.is_none() && !all {
+        let token = reply.json()["token"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        let mut settings = s.settings.clone();
+        settings.token = token;
+        settings.save()?;
+    }
+    println!("Token Regenerated");
+    Ok(0)
+}

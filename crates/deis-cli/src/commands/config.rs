@@ -41,6 +41,9 @@ fn print_config(app: &str, config: &Value, oneline: bool) {
 
 pub(crate) fn list(s: &Session, app: &str, oneline: bool) -> Result<i32, CliError> {
     let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
+    if super::json_output(&config["values"]) {
+        return Ok(0);
+    }
     print_config(app, &config, oneline);
     Ok(0)
 }
@@ -53,7 +56,7 @@ fn change(
     show: fn(&str, &Value),
 ) -> Result<i32, CliError> {
     print!("{what}... ");
-    let reply = s.client.post(&format!("/v1/apps/{app}/config/"), &body)?;
+    let reply = super::with_progress(|| s.client.post(&format!("/v1/apps/{app}/config/"), &body))?;
     match &reply.release {
         Some(v) => println!("done, v{}", v.trim_start_matches('v')),
         None => println!("done"),
@@ -196,6 +199,67 @@ pub(crate) fn tags_set(s: &Session, app: &str, args: &[String]) -> Result<i32, C
 pub(crate) fn tags_unset(s: &Session, app: &str, keys: &[String]) -> Result<i32, CliError> {
     let tags: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
     change(s, app, "Applying tags", json!({"tags": tags}), print_tags)
+}
+
+/// `.env` lines (`KEY=value`) of the app's config.
+pub(crate) fn pull(
+    s: &Session,
+    app: &str,
+    interactive: bool,
+    overwrite: bool,
+) -> Result<i32, CliError> {
+    let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
+    let remote = sorted(&config["values"]);
+    let path = std::path::Path::new(".env");
+    let mut local: Vec<(String, String)> = Vec::new();
+    if path.exists() {
+        if !overwrite && !interactive {
+            return Err(CliError::Message(
+                ".env already exists, pass -o to overwrite".into(),
+            ));
+        }
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| CliError::Message(format!("cannot read .env: {e}")))?;
+        local = text
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
+    }
+    let mut merged = if interactive {
+        local.clone()
+    } else {
+        Vec::new()
+    };
+    for (k, v) in remote {
+        match merged.iter_mut().find(|(lk, _)| *lk == k) {
+            Some(entry) if entry.1 != v => {
+                let answer =
+                    super::prompt(&format!("{k}: overwrite {} with {v}? (y/N) ", entry.1))?;
+                if answer.trim().eq_ignore_ascii_case("y") {
+                    entry.1 = v;
+                }
+            }
+            Some(_) => {}
+            None => merged.push((k, v)),
+        }
+    }
+    let text: String = merged.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).map_err(|e| CliError::Message(format!("cannot write .env: {e}")))?;
+    Ok(0)
+}
+
+/// Sets the config from a file of `KEY=value` lines.
+pub(crate) fn push(s: &Session, app: &str, path: &str) -> Result<i32, CliError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| CliError::Message(format!("cannot read {path}: {e}")))?;
+    let args: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(str::to_owned)
+        .collect();
+    set(s, app, &args)
 }
 
 #[cfg(test)]

@@ -22,6 +22,11 @@ pub(crate) fn print_domains(s: &Session, app: &str) -> Result<(), CliError> {
 }
 
 pub(crate) fn domains_list(s: &Session, app: &str) -> Result<i32, CliError> {
+    if crate::JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let (domains, _) = s.client.list(&format!("/v1/apps/{app}/domains/"), None)?;
+        super::json_output(&Value::Array(domains));
+        return Ok(0);
+    }
     print_domains(s, app)?;
     Ok(0)
 }
@@ -46,6 +51,9 @@ pub(crate) fn domains_remove(s: &Session, app: &str, domain: &str) -> Result<i32
 
 pub(crate) fn keys_list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
     let (keys, count) = s.client.list("/v1/keys/", limit)?;
+    if super::json_output(&Value::Array(keys.clone())) {
+        return Ok(0);
+    }
     println!(
         "=== {} Keys{}",
         s.settings.username,
@@ -195,6 +203,9 @@ pub(crate) fn perms_change(
 
 pub(crate) fn builds_list(s: &Session, app: &str, limit: Option<i64>) -> Result<i32, CliError> {
     let (builds, count) = s.client.list(&format!("/v1/apps/{app}/builds/"), limit)?;
+    if super::json_output(&Value::Array(builds.clone())) {
+        return Ok(0);
+    }
     println!("=== {app} Builds{}", of_count(builds.len(), count));
     for b in &builds {
         println!(
@@ -230,13 +241,16 @@ pub(crate) fn builds_create(
         body["procfile"] = Value::Object(procfile(&text));
     }
     print!("Creating build... ");
-    s.client.post(&format!("/v1/apps/{app}/builds/"), &body)?;
+    super::with_progress(|| s.client.post(&format!("/v1/apps/{app}/builds/"), &body))?;
     println!("done");
     Ok(0)
 }
 
 pub(crate) fn users_list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
     let (users, count) = s.client.list("/v1/users/", limit)?;
+    if super::json_output(&Value::Array(users.clone())) {
+        return Ok(0);
+    }
     let mut names: Vec<&str> = users
         .iter()
         .filter_map(|u| u["username"].as_str())
@@ -251,5 +265,78 @@ pub(crate) fn users_list(s: &Session, limit: Option<i64>) -> Result<i32, CliErro
 
 pub(crate) fn git_remote(s: &Session, app: &str, remote: &str) -> Result<i32, CliError> {
     super::apps::add_remote(s, app, remote)?;
+    Ok(0)
+}
+
+pub(crate) fn certs_list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
+    let (certs, _) = s.client.list("/v1/certs/", limit)?;
+    if super::json_output(&Value::Array(certs.clone())) {
+        return Ok(0);
+    }
+    if certs.is_empty() {
+        println!("No certs");
+        return Ok(0);
+    }
+    let rows: Vec<(String, String)> = certs
+        .iter()
+        .map(|c| {
+            (
+                c["common_name"].as_str().unwrap_or_default().to_owned(),
+                c["expires"].as_str().unwrap_or_default().to_owned(),
+            )
+        })
+        .collect();
+    let width = rows
+        .iter()
+        .map(|r| r.0.len())
+        .max()
+        .unwrap_or(0)
+        .max("Common Name".len());
+    println!("{:<width$}  Expires", "Common Name");
+    println!(
+        "{}  {}",
+        "-".repeat(width),
+        "-".repeat(
+            "Expires"
+                .len()
+                .max(rows.iter().map(|r| r.1.len()).max().unwrap_or(0))
+        )
+    );
+    for (cn, expires) in rows {
+        println!("{cn:<width$}  {expires}");
+    }
+    Ok(0)
+}
+
+pub(crate) fn certs_add(
+    s: &Session,
+    cert: &str,
+    key: &str,
+    common_name: Option<String>,
+    sans: &[String],
+) -> Result<i32, CliError> {
+    let read = |path: &str| {
+        std::fs::read_to_string(path)
+            .map_err(|e| CliError::Message(format!("cannot read {path}: {e}")))
+    };
+    let (certificate, key) = (read(cert)?, read(key)?);
+    print!("Adding SSL endpoint... ");
+    let mut names: Vec<Option<String>> = vec![common_name];
+    names.extend(sans.iter().map(|n| Some(n.clone())));
+    for name in names {
+        let mut body = json!({"certificate": certificate, "key": key});
+        if let Some(name) = name {
+            body["common_name"] = Value::String(name);
+        }
+        s.client.post("/v1/certs/", &body)?;
+    }
+    println!("done");
+    Ok(0)
+}
+
+pub(crate) fn certs_remove(s: &Session, common_name: &str) -> Result<i32, CliError> {
+    print!("Removing {common_name}... ");
+    s.client.delete(&format!("/v1/certs/{common_name}"))?;
+    println!("done");
     Ok(0)
 }

@@ -54,6 +54,11 @@ pub(crate) fn dispatch(command: Command) -> Result<i32, CliError> {
             println!("{}", crate::client::CLIENT_VERSION);
             Ok(0)
         }
+        C::Completions { shell } => {
+            let mut command = <crate::cli::Cli as clap::CommandFactory>::command();
+            clap_complete::generate(shell, &mut command, "deis", &mut std::io::stdout());
+            Ok(0)
+        }
         other => {
             let session = Session::open()?;
             run_logged_in(&session, other)
@@ -69,6 +74,28 @@ fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
             password,
             new_password,
         } => auth::passwd(s, password, new_password),
+        C::Cancel {
+            username,
+            password,
+            yes,
+        } => auth::cancel(s, username, password, yes),
+        C::Regenerate { username, all } => auth::regenerate(s, username, all),
+        C::AppsTransfer { user, app } => apps::transfer(s, &s.app(&app), &user),
+        C::AppsOpen(app) => apps::open(s, &s.app(&app)),
+        C::ConfigPull {
+            app,
+            interactive,
+            overwrite,
+        } => config::pull(s, &s.app(&app), interactive, overwrite),
+        C::ConfigPush { app, path } => config::push(s, &s.app(&app), &path),
+        C::CertsList(limit) => misc::certs_list(s, limit.limit),
+        C::CertsAdd {
+            cert,
+            key,
+            common_name,
+            subject_alt_names,
+        } => misc::certs_add(s, &cert, &key, common_name, &subject_alt_names),
+        C::CertsRemove { common_name } => misc::certs_remove(s, &common_name),
         C::AppsCreate {
             id,
             no_remote,
@@ -118,8 +145,53 @@ fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
         } => misc::builds_create(s, &s.app(&app), &image, procfile.as_deref()),
         C::UsersList(limit) => misc::users_list(s, limit.limit),
         C::GitRemote { app, remote } => misc::git_remote(s, &s.app(&app), &remote),
-        C::Register { .. } | C::Login { .. } | C::Logout | C::Version => Ok(0),
+        C::Register { .. } | C::Login { .. } | C::Logout | C::Version | C::Completions { .. } => {
+            Ok(0)
+        }
     }
+}
+
+/// With `--json`, prints `value` and says so; the caller then prints nothing else.
+pub(crate) fn json_output(value: &serde_json::Value) -> bool {
+    if !crate::JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        return false;
+    }
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).unwrap_or_else(|_| value.to_string())
+    );
+    true
+}
+
+/// Runs `f` while a spinner (`...`, `o..`, `.o.`, `..o`) turns on stderr, when it is a
+/// terminal; scripts and pipes see nothing of it.
+pub(crate) fn with_progress<T>(f: impl FnOnce() -> T) -> T {
+    use std::io::{IsTerminal, Write};
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    if !std::io::stderr().is_terminal() {
+        return f();
+    }
+    let done = Arc::new(AtomicBool::new(false));
+    let spinner = {
+        let done = done.clone();
+        std::thread::spawn(move || {
+            let frames = ["...", "o..", ".o.", "..o"];
+            let mut i = 0;
+            while !done.load(Ordering::Relaxed) {
+                eprint!("{}\x08\x08\x08", frames[i % frames.len()]);
+                let _ = std::io::stderr().flush();
+                i += 1;
+                std::thread::park_timeout(std::time::Duration::from_millis(250));
+            }
+            eprint!("   \x08\x08\x08");
+        })
+    };
+    let result = f();
+    done.store(true, Ordering::Relaxed);
+    spinner.thread().unpark();
+    let _ = spinner.join();
+    result
 }
 
 /// Reads a line from standard input after `prompt` (for values not given as flags).

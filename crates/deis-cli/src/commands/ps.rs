@@ -43,6 +43,13 @@ pub(crate) fn print_list(s: &Session, app: &str) -> Result<(), CliError> {
 }
 
 pub(crate) fn list(s: &Session, app: &str) -> Result<i32, CliError> {
+    if crate::JSON.load(std::sync::atomic::Ordering::Relaxed) {
+        let (containers, _) = s
+            .client
+            .list(&format!("/v1/apps/{app}/containers/"), None)?;
+        super::json_output(&Value::Array(containers));
+        return Ok(0);
+    }
     print_list(s, app)?;
     Ok(0)
 }
@@ -71,8 +78,8 @@ pub(crate) fn scale(s: &Session, app: &str, args: &[String]) -> Result<i32, CliE
     }
     println!("Scaling processes... but first, {}!", drink());
     let started = Instant::now();
-    s.client
-        .post(&format!("/v1/apps/{app}/scale/"), &Value::Object(body))?;
+    let body = Value::Object(body);
+    super::with_progress(|| s.client.post(&format!("/v1/apps/{app}/scale/"), &body))?;
     println!("done in {}s", started.elapsed().as_secs());
     println!();
     print_list(s, app)?;
@@ -89,7 +96,7 @@ pub(crate) fn restart(s: &Session, app: &str, target: Option<&str>) -> Result<i3
     };
     println!("Restarting processes... but first, {}!", drink());
     let started = Instant::now();
-    s.client.post(&path, &Value::Object(Map::new()))?;
+    super::with_progress(|| s.client.post(&path, &Value::Object(Map::new())))?;
     println!("done in {}s", started.elapsed().as_secs());
     println!();
     print_list(s, app)?;

@@ -14,6 +14,9 @@ fn version_number(v: &str) -> Result<u64, CliError> {
 
 pub(crate) fn list(s: &Session, app: &str, limit: Option<i64>) -> Result<i32, CliError> {
     let (releases, count) = s.client.list(&format!("/v1/apps/{app}/releases/"), limit)?;
+    if super::json_output(&serde_json::Value::Array(releases.clone())) {
+        return Ok(0);
+    }
     println!("=== {app} Releases{}", of_count(releases.len(), count));
     let rows: Vec<(String, String, String)> = releases
         .iter()
@@ -61,9 +64,10 @@ pub(crate) fn rollback(s: &Session, app: &str, version: Option<&str>) -> Result<
             json!({})
         }
     };
-    let reply = s
-        .client
-        .post(&format!("/v1/apps/{app}/releases/rollback/"), &body)?;
+    let reply = super::with_progress(|| {
+        s.client
+            .post(&format!("/v1/apps/{app}/releases/rollback/"), &body)
+    })?;
     let new = reply.json()["version"].as_i64().unwrap_or(0);
     println!("done, v{new}");
     Ok(0)

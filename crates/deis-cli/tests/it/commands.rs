@@ -306,3 +306,163 @@ async fn failures_say_what_went_wrong_and_exit_1() {
     dev.ok(&["create", "work", "--no-remote"]).await;
     assert_eq!(dev.ok(&["config"]).await, "=== work Config\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
+    let c = Controller::start().await;
+    let dev = User::new("site");
+    dev.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "dev",
+        "--password",
+        "pw",
+        "--email",
+        "dev@example.com",
+    ])
+    .await;
+    dev.ok(&["create", "site", "--no-remote"]).await;
+
+    // certs.
+    assert_eq!(dev.ok(&["certs"]).await, "No certs\n");
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["site.example.org".to_owned()]).expect("cert");
+    let (cert_path, key_path) = (
+        dev.home.path().join("site.crt"),
+        dev.home.path().join("site.key"),
+    );
+    std::fs::write(&cert_path, cert.cert.pem()).expect("cert file");
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).expect("key file");
+    assert_eq!(
+        dev.ok(&[
+            "certs:add",
+            &cert_path.display().to_string(),
+            &key_path.display().to_string(),
+            "--common-name",
+            "site.example.org",
+        ])
+        .await,
+        "Adding SSL endpoint... done\n"
+    );
+    let out = dev.ok(&["certs"]).await;
+    assert!(
+        out.starts_with("Common Name       Expires\n----------------  "),
+        "{out}"
+    );
+    assert!(out.contains("\nsite.example.org  "), "{out}");
+    let json: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["certs", "--json"]).await).expect("json");
+    assert_eq!(json[0]["common_name"], "site.example.org");
+    assert_eq!(
+        dev.ok(&["certs:remove", "site.example.org"]).await,
+        "Removing site.example.org... done\n"
+    );
+
+    // --json for scripts.
+    let apps: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["apps", "--json"]).await).expect("json");
+    assert_eq!(apps[0]["id"], "site");
+    dev.ok(&["config:set", "-a", "site", "A=1"]).await;
+    let config: serde_json::Value =
+        serde_json::from_str(&dev.ok(&["config", "-a", "site", "--json"]).await).expect("json");
+    assert_eq!(config["A"], "1");
+
+    // config:pull writes .env, refuses to overwrite it, and config:push sends it back.
+    assert_eq!(dev.ok(&["config:pull", "-a", "site"]).await, "");
+    assert_eq!(
+        std::fs::read_to_string(dev.cwd.join(".env")).expect(".env"),
+        "A=1\n"
+    );
+    let err = dev.fails(&["config:pull", "-a", "site"]).await;
+    assert_eq!(err, "Error: .env already exists, pass -o to overwrite\n");
+    std::fs::write(dev.cwd.join(".env"), "A=2\nB=three words\n").expect(".env");
+    let out = dev.ok(&["config:push", "-a", "site"]).await;
+    assert!(out.starts_with("Creating config... done, v3\n"), "{out}");
+    assert_eq!(
+        dev.ok(&["config", "-a", "site", "--oneline"]).await,
+        "A=2 B=three words \n"
+    );
+
+    // tags.
+    let out = dev.ok(&["tags:set", "-a", "site", "environ=prod"]).await;
+    assert!(out.ends_with("=== site Tags\nenviron      prod\n"), "{out}");
+
+    // transfer to another user.
+    let bob = User::new("bob");
+    bob.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "bob",
+        "--password",
+        "pw",
+        "--email",
+        "bob@example.com",
+    ])
+    .await;
+    assert_eq!(
+        dev.ok(&["apps:transfer", "bob", "-a", "site"]).await,
+        "Transferring site to bob... done\n"
+    );
+    assert!(
+        bob.ok(&["info", "-a", "site"])
+            .await
+            .contains("owner:    bob\n")
+    );
+
+    // regenerate: the old token stops working, the saved one is the new one.
+    let old = dev.settings()["token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert_eq!(dev.ok(&["auth:regenerate"]).await, "Token Regenerated\n");
+    assert_ne!(dev.settings()["token"].as_str().unwrap_or_default(), old);
+    assert!(dev.ok(&["apps"]).await.starts_with("=== Apps"));
+
+    // An administrator cancels bob's account once bob owns nothing.
+    bob.ok(&["destroy", "-a", "site", "--confirm", "site"])
+        .await;
+    assert_eq!(
+        dev.ok(&["auth:cancel", "--username", "bob", "--yes"]).await,
+        "Account cancelled\n"
+    );
+    assert_eq!(dev.ok(&["users"]).await, "=== Users\ndev\n");
+
+    // help, completions, plugins, profiles.
+    let help = dev.ok(&["help", "apps:create"]).await;
+    assert!(
+        help.contains("Creates an app") && help.contains("--no-remote"),
+        "{help}"
+    );
+    let script = dev.ok(&["completions", "bash"]).await;
+    assert!(
+        script.contains("config:set"),
+        "the completion knows the commands"
+    );
+    let bin = dev.home.path().join("bin");
+    std::fs::create_dir_all(&bin).expect("bin");
+    let plugin = bin.join("deis-hello");
+    std::fs::write(&plugin, "#!/bin/sh\necho \"plugin got: $*\"\n").expect("plugin");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&plugin, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let ran = dev
+        .deis_env(&dev.cwd, &["hello:world", "x"], &[("PATH", &path)])
+        .await;
+    assert_eq!(
+        (ran.code, ran.stdout.as_str()),
+        (0, "plugin got: world x\n"),
+        "{ran:?}"
+    );
+    let other = dev
+        .deis_env(&dev.cwd, &["whoami"], &[("DEIS_PROFILE", "other")])
+        .await;
+    assert_eq!(other.code, 1, "another profile is not logged in: {other:?}");
+}

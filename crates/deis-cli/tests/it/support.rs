@@ -86,11 +86,17 @@ impl User {
 
     /// Runs `deis args...` in `dir`.
     pub(crate) async fn deis_in(&self, dir: &Path, args: &[&str]) -> Ran {
+        self.deis_env(dir, args, &[]).await
+    }
+
+    /// Runs `deis args...` in `dir` with extra environment variables.
+    pub(crate) async fn deis_env(&self, dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Ran {
         let output = tokio::process::Command::new(BIN)
             .args(args)
             .current_dir(dir)
             .env("HOME", self.home.path())
             .env_remove("DEIS_PROFILE")
+            .envs(env.iter().copied())
             .stdin(std::process::Stdio::null())
             .output()
             .await

@@ -69,7 +69,8 @@ pub(crate) fn register(
         return Err(e);
     }
     println!("Registered {username}");
-    login(&url, Some(username), Some(password), ssl_verify)
+    // As the Deis client: the controller was probed already.
+    save_login(&client, &url, &username, &password, ssl_verify)
 }
 
 pub(crate) fn login(
@@ -83,6 +84,17 @@ pub(crate) fn login(
     probe(&client)?;
     let username = ask(username, "username: ")?;
     let password = ask(password, "password: ")?;
+    save_login(&client, &url, &username, &password, ssl_verify)
+}
+
+/// Logs in and saves the settings file.
+fn save_login(
+    client: &Client,
+    url: &str,
+    username: &str,
+    password: &str,
+    ssl_verify: bool,
+) -> Result<i32, CliError> {
     let reply = client.post(
         "/v1/auth/login/",
         &json!({"username": username, "password": password}),
@@ -96,9 +108,9 @@ pub(crate) fn login(
     }
     let previous = Settings::load().unwrap_or_default();
     Settings {
-        username: username.clone(),
+        username: username.to_owned(),
         ssl_verify,
-        controller: url,
+        controller: url.to_owned(),
         token,
         response_limit: previous.response_limit,
     }

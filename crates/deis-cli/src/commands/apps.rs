@@ -51,10 +51,7 @@ pub(crate) fn add_remote(s: &Session, app: &str, remote: &str) -> Result<(), Cli
             println!("Git remote {remote} added");
             Ok(())
         }
-        Ok(o)
-            if o.status.code() == Some(128)
-                && String::from_utf8_lossy(&o.stderr).contains("already exists") =>
-        {
+        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("already exists") => {
             Err(CliError::Message(format!(
                 "A git remote named {remote} already exists. To replace it: git remote rename {remote} {remote}.old && deis git:remote -a {app}"
             )))

@@ -387,6 +387,37 @@ async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
     // tags.
     let out = dev.ok(&["tags:set", "-a", "site", "environ=prod"]).await;
     assert!(out.ends_with("=== site Tags\nenviron      prod\n"), "{out}");
+    assert_eq!(
+        dev.ok(&["tags", "-a", "site"]).await,
+        "=== site Tags\nenviron      prod\n"
+    );
+    let out = dev.ok(&["tags:unset", "-a", "site", "environ"]).await;
+    assert!(out.ends_with("=== site Tags\n"), "{out}");
+
+    // git:remote in a repository.
+    git(&dev.cwd, &["init", "--quiet"]);
+    let out = dev.ok(&["git:remote", "-a", "site"]).await;
+    assert_eq!(out, "Git remote deis added\n");
+    let err = dev.fails(&["git:remote", "-a", "site"]).await;
+    assert!(err.contains("git remote rename deis deis.old"), "{err}");
+
+    // passwd: the new password logs in, the old one no longer does.
+    assert_eq!(
+        dev.ok(&["passwd", "--password", "pw", "--new-password", "better"])
+            .await,
+        "Password change succeeded.\n"
+    );
+    dev.fails(&["login", &c.url, "--username", "dev", "--password", "pw"])
+        .await;
+    dev.ok(&["login", &c.url, "--username", "dev", "--password", "better"])
+        .await;
+    let err = dev
+        .fails(&["passwd", "--password", "wrong", "--new-password", "x"])
+        .await;
+    assert!(
+        err.starts_with("Password change failed: Error: \n400 BAD REQUEST"),
+        "{err}"
+    );
 
     // transfer to another user.
     let bob = User::new("bob");
@@ -465,4 +496,76 @@ async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
         .deis_env(&dev.cwd, &["whoami"], &[("DEIS_PROFILE", "other")])
         .await;
     assert_eq!(other.code, 1, "another profile is not logged in: {other:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_and_restart_with_real_containers() {
+    let docker = deis_testkit::TestDocker::connect().await;
+    let base = docker.base_image().await;
+    // A pulled image runs its own CMD (the `cmd` process type, as in Deis): one that serves.
+    let image = format!("{base}-web");
+    let dockerfile = format!(
+        "FROM {base}\nCMD mkdir -p /tmp/w && echo ok > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w\n"
+    );
+    let mut context = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_gnu();
+    header.set_size(dockerfile.len() as u64);
+    header.set_mode(0o644);
+    context
+        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
+        .expect("tar");
+    let context = context.into_inner().expect("tar");
+    let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
+    let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
+        .t(&image)
+        .labels(&docker.labels())
+        .build();
+    let built: Vec<_> = futures_util::StreamExt::collect(engine.build_image(
+        options,
+        None,
+        Some(bollard::body_full(context.into())),
+    ))
+    .await;
+    assert!(
+        built
+            .iter()
+            .all(|b| b.as_ref().is_ok_and(|i| i.error_detail.is_none())),
+        "{built:?}"
+    );
+    let c = Controller::start_with(deis_controller::SchedulerKind::Docker, docker.labels()).await;
+    let dev = User::new("runner");
+    dev.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "dev",
+        "--password",
+        "pw",
+        "--email",
+        "dev@example.com",
+    ])
+    .await;
+    dev.ok(&["create", "runner", "--no-remote"]).await;
+    assert_eq!(dev.ok(&["pull", &image]).await, "Creating build... done\n");
+
+    // run: the command's output, and its exit status as the client's.
+    let ran = dev
+        .deis(&["run", "--", "echo", "hello", "from", "$DEIS_APP"])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        ran.stdout,
+        "Running 'echo hello from $DEIS_APP'...\nhello from runner\n"
+    );
+    let ran = dev.deis(&["run", "exit 3"]).await;
+    assert_eq!(ran.code, 3, "{ran:?}");
+
+    // ps:restart of a type.
+    let out = dev.ok(&["ps:restart", "cmd"]).await;
+    assert!(
+        out.starts_with("Restarting processes... but first, coffee!\ndone in "),
+        "{out}"
+    );
+    assert!(out.contains("--- cmd:\ncmd.1 up (v2)"), "{out}");
+    docker.cleanup().await;
 }

@@ -27,6 +27,14 @@ impl Drop for Controller {
 
 impl Controller {
     pub(crate) async fn start() -> Controller {
+        Controller::start_with(SchedulerKind::None, Default::default()).await
+    }
+
+    /// A controller whose scheduler runs containers on the local Docker engine.
+    pub(crate) async fn start_with(
+        scheduler: SchedulerKind,
+        container_labels: std::collections::HashMap<String, String>,
+    ) -> Controller {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
         store
@@ -36,7 +44,8 @@ impl Controller {
         let config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
-            scheduler: SchedulerKind::None,
+            scheduler,
+            container_labels,
             reconcile_interval: Duration::from_secs(60),
             ..Config::default()
         };

@@ -152,6 +152,25 @@ async fn a_users_day_with_the_client() {
         "{out}"
     );
     assert!(out.contains("--- worker:\nworker.1 "), "{out}");
+    // On a terminal a spinner turns while the controller works; in a pipe there is none.
+    let script = deis_testkit::require("script", "util-linux");
+    let line = format!(
+        "HOME={} {} scale web=2 -a shop",
+        dev.home.path().display(),
+        env!("CARGO_BIN_EXE_deis")
+    );
+    let on_tty = tokio::process::Command::new(script)
+        .args(["-qec", &line, "/dev/null"])
+        .current_dir(&dev.cwd)
+        .output()
+        .await
+        .expect("script runs");
+    let text = String::from_utf8_lossy(&on_tty.stdout);
+    assert!(
+        text.contains("...\u{8}\u{8}\u{8}"),
+        "a spinner on a terminal: {text:?}"
+    );
+    assert!(!out.contains('\u{8}'), "no spinner in a pipe");
     let err = dev.fails(&["scale", "web"]).await;
     assert!(
         err.contains("'web' does not match the pattern 'type=num'"),

@@ -511,6 +511,27 @@ async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
         (0, "plugin got: world x\n"),
         "{ran:?}"
     );
+    // open hands the app's URL to the desktop's opener.
+    let opener = bin.join("xdg-open");
+    let opened = dev.home.path().join("opened");
+    std::fs::write(
+        &opener,
+        format!("#!/bin/sh\necho \"$1\" > {}\n", opened.display()),
+    )
+    .expect("opener");
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&opener, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    }
+    dev.ok(&["create", "viewer", "--no-remote"]).await;
+    let ran = dev
+        .deis_env(&dev.cwd, &["open", "-a", "viewer"], &[("PATH", &path)])
+        .await;
+    assert_eq!(ran.code, 0, "{ran:?}");
+    assert_eq!(
+        std::fs::read_to_string(&opened).expect("the opener ran"),
+        "http://viewer.example.com\n"
+    );
     let other = dev
         .deis_env(&dev.cwd, &["whoami"], &[("DEIS_PROFILE", "other")])
         .await;

@@ -28,6 +28,8 @@ async fn one_process_hosts_every_component_on_one_store() {
     config.router.admin_listen = loopback();
     config.router.https_listen = Some(loopback());
     config.logger.listen = loopback();
+    config.logger.syslog_udp = Some(loopback());
+    config.logger.syslog_tcp = Some(loopback());
     config.registry_proxy.listen = loopback();
     let listeners = Listeners::bind(&config).await.expect("bind");
     let addr = |l: &tokio::net::TcpListener| l.local_addr().expect("address");

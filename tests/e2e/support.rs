@@ -61,6 +61,8 @@ impl Platform {
         config.router.admin_listen = loopback;
         config.router.https_listen = Some(loopback);
         config.logger.listen = loopback;
+        config.logger.syslog_udp = Some(loopback);
+        config.logger.syslog_tcp = Some(loopback);
         config.registry_proxy.listen = loopback;
         adjust(&mut config);
         let listeners = Listeners::bind(&config).await.expect("bind");

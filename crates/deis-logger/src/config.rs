@@ -9,8 +9,16 @@ use serde::Deserialize;
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Config {
-    /// Where the API listens.
+    /// Where the API (HTTP and gRPC) listens.
     pub listen: SocketAddr,
+    /// Where syslog datagrams arrive; `None` for none.
+    pub syslog_udp: Option<SocketAddr>,
+    /// Where syslog over TCP arrives; `None` for none.
+    pub syslog_tcp: Option<SocketAddr>,
+    /// Lines kept per app.
+    pub max_lines: usize,
+    /// Bytes kept per app.
+    pub max_bytes: usize,
     /// The host name other components use to reach this logger.
     pub advertise_host: Option<String>,
     /// How long in-flight requests may finish after shutdown.
@@ -20,8 +28,13 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
+        let limits = crate::logs::Limits::default();
         Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8088)),
+            syslog_udp: Some(SocketAddr::from(([0, 0, 0, 0], 514))),
+            syslog_tcp: Some(SocketAddr::from(([0, 0, 0, 0], 514))),
+            max_lines: limits.lines,
+            max_bytes: limits.bytes,
             advertise_host: None,
             drain: deis_runtime::DEFAULT_DRAIN,
         }

@@ -1,27 +1,39 @@
-//! The logger: receives every app and platform log line over gRPC (`proto/deis/logger/v1`),
-//! stores them (in memory on one host, Redis in the cluster), and serves queries and live
-//! follows to the controller.
+//! The logger: receives every app and platform log line (syslog over UDP and TCP in RFC 5424,
+//! RFC 3164 or Deis's format, and gRPC batches from shippers), keeps a bounded ring per app, and
+//! serves queries and live follows to the controller (gRPC `proto/deis/logger/v1`) and the Deis
+//! logger's HTTP API. Every line is counted (received, stored, dropped, evicted) on `/metrics`; a
+//! line that cannot be parsed is stored as it came under `deis-unparsed`.
 //!
-//! Today it is the service skeleton: configuration, listener, `/healthz`, its endpoint published
-//! at `/deis/logs/{host,port}`, and a drained shutdown. It is not the shipper that reads
-//! container output (that runs beside the scheduler).
+//! Not (yet): the shipper that follows containers' output, Redis storage for several replicas.
 
 mod config;
+pub mod entry;
+mod http;
+pub mod logs;
+mod metrics;
+mod service;
+mod syslog;
 
 use std::sync::Arc;
 
-use deis_runtime::{BindError, HttpComponent, bind, serve_component};
+use deis_proto::logger::v1::log_service_server::LogServiceServer;
+use deis_runtime::{BindError, HttpComponent, bind, bind_udp, serve_component};
 use deis_store::ConfigStore;
 use deis_store::keys::Component;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 
 pub use config::Config;
+pub use metrics::Metrics;
 
 /// The sockets the logger serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {
     /// The HTTP and gRPC API.
     pub http: TcpListener,
+    /// Syslog datagrams.
+    pub udp: Option<UdpSocket>,
+    /// Syslog over TCP.
+    pub tcp: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -29,6 +41,14 @@ impl Listeners {
     pub async fn bind(config: &Config) -> Result<Self, BindError> {
         Ok(Listeners {
             http: bind(config.listen).await?,
+            udp: match config.syslog_udp {
+                Some(addr) => Some(bind_udp(addr).await?),
+                None => None,
+            },
+            tcp: match config.syslog_tcp {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
         })
     }
 }
@@ -48,6 +68,24 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let metrics = Metrics::new();
+    let limits = logs::Limits {
+        lines: config.max_lines.max(1),
+        bytes: config.max_bytes.max(1024),
+    };
+    let logs = Arc::new(logs::Logs::new(limits, metrics.clone()));
+    let tasks = tokio_util::task::TaskTracker::new();
+    if let Some(udp) = listeners.udp {
+        tasks.spawn(syslog::udp(udp, logs.clone(), shutdown.clone()));
+    }
+    if let Some(tcp) = listeners.tcp {
+        tasks.spawn(syslog::tcp(tcp, logs.clone(), shutdown.clone()));
+    }
+    let grpc = tonic::service::Routes::new(LogServiceServer::new(service::Service {
+        logs: logs.clone(),
+    }))
+    .into_axum_router();
+    let router = http::router(logs, metrics).merge(grpc);
     let spec = HttpComponent {
         component: Component::Logs,
         publish: true,
@@ -55,7 +93,9 @@ pub async fn run(
         drain: config.drain,
         own_health: false,
     };
-    serve_component(spec, listeners.http, axum::Router::new(), store, shutdown)
-        .await
-        .map_err(Error::Serve)
+    let served = serve_component(spec, listeners.http, router, store, shutdown.clone()).await;
+    shutdown.cancel();
+    tasks.close();
+    tasks.wait().await;
+    served.map_err(Error::Serve)
 }

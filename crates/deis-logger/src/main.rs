@@ -12,6 +12,18 @@ struct Args {
     /// Address of the API.
     #[arg(long, env = "DEIS_LOGGER_LISTEN", default_value = "0.0.0.0:8088")]
     listen: SocketAddr,
+    /// Address for syslog datagrams, or `off`.
+    #[arg(long, env = "DEIS_LOGGER_SYSLOG_UDP", default_value = "0.0.0.0:514", value_parser = deis_runtime::parse_optional_addr)]
+    syslog_udp: deis_runtime::MaybeAddr,
+    /// Address for syslog over TCP, or `off`.
+    #[arg(long, env = "DEIS_LOGGER_SYSLOG_TCP", default_value = "0.0.0.0:514", value_parser = deis_runtime::parse_optional_addr)]
+    syslog_tcp: deis_runtime::MaybeAddr,
+    /// Lines kept per app.
+    #[arg(long, env = "DEIS_LOGGER_MAX_LINES", default_value_t = 10_000)]
+    max_lines: usize,
+    /// Bytes kept per app.
+    #[arg(long, env = "DEIS_LOGGER_MAX_BYTES", default_value_t = 8 << 20)]
+    max_bytes: usize,
     /// Host name other components use to reach this service.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
@@ -24,6 +36,10 @@ fn main() -> ExitCode {
     deis_runtime::service_main("deis-logger", |shutdown| async move {
         let config = Config {
             listen: args.listen,
+            syslog_udp: args.syslog_udp,
+            syslog_tcp: args.syslog_tcp,
+            max_lines: args.max_lines,
+            max_bytes: args.max_bytes,
             advertise_host: args.advertise_host,
             drain: args.common.drain(),
         };

@@ -34,6 +34,12 @@ struct Args {
     /// Address of the logger's API [default: 0.0.0.0:8088].
     #[arg(long, env = "DEIS_LOGGER_LISTEN")]
     logger_listen: Option<SocketAddr>,
+    /// Address for syslog datagrams, or `off` [default: 0.0.0.0:514].
+    #[arg(long, env = "DEIS_LOGGER_SYSLOG_UDP", value_parser = deis_runtime::parse_optional_addr)]
+    logger_syslog_udp: Option<deis_runtime::MaybeAddr>,
+    /// Address for syslog over TCP, or `off` [default: 0.0.0.0:514].
+    #[arg(long, env = "DEIS_LOGGER_SYSLOG_TCP", value_parser = deis_runtime::parse_optional_addr)]
+    logger_syslog_tcp: Option<deis_runtime::MaybeAddr>,
     /// Address of the registry proxy [default: 0.0.0.0:5000].
     #[arg(long, env = "DEIS_REGISTRY_PROXY_LISTEN")]
     registry_proxy_listen: Option<SocketAddr>,
@@ -69,6 +75,12 @@ fn main() -> ExitCode {
         set(&mut config.builder.http_listen, args.builder_http_listen);
         set(&mut config.builder.ssh_listen, args.builder_ssh_listen);
         set(&mut config.logger.listen, args.logger_listen);
+        if let Some(addr) = args.logger_syslog_udp {
+            config.logger.syslog_udp = addr;
+        }
+        if let Some(addr) = args.logger_syslog_tcp {
+            config.logger.syslog_tcp = addr;
+        }
         set(
             &mut config.registry_proxy.listen,
             args.registry_proxy_listen,

@@ -18,8 +18,8 @@ struct Args {
     #[arg(long, env = "DEIS_ROUTER_LISTEN", default_value = "0.0.0.0:80")]
     listen: SocketAddr,
     /// Address for HTTPS traffic, or `off`.
-    #[arg(long, env = "DEIS_ROUTER_HTTPS_LISTEN", default_value = "0.0.0.0:443", value_parser = parse_optional_addr)]
-    https_listen: MaybeAddr,
+    #[arg(long, env = "DEIS_ROUTER_HTTPS_LISTEN", default_value = "0.0.0.0:443", value_parser = deis_runtime::parse_optional_addr)]
+    https_listen: deis_runtime::MaybeAddr,
     /// Address for health and metrics.
     #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
     admin_listen: SocketAddr,
@@ -53,18 +53,4 @@ fn main() -> ExitCode {
         deis_router::run(config, store, listeners, shutdown).await?;
         Ok(())
     })
-}
-
-/// An address or none; an alias so that clap takes the parser's `Option` as the value.
-type MaybeAddr = Option<SocketAddr>;
-
-/// A socket address, or `off` for none.
-fn parse_optional_addr(value: &str) -> Result<Option<SocketAddr>, String> {
-    match value {
-        "off" | "" => Ok(None),
-        addr => addr
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{e}: give host:port, or off")),
-    }
 }

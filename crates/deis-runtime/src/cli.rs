@@ -48,3 +48,18 @@ pub fn init_tracing() {
         .with_writer(std::io::stderr)
         .try_init();
 }
+
+/// An optional listener address in a flag: clap takes [`parse_optional_addr`]'s `Option` as the
+/// value through this alias (a field typed `Option<_>` would mean "flag may be absent").
+pub type MaybeAddr = Option<std::net::SocketAddr>;
+
+/// A socket address, or `off` for no listener.
+pub fn parse_optional_addr(value: &str) -> Result<MaybeAddr, String> {
+    match value {
+        "off" | "" => Ok(None),
+        addr => addr
+            .parse()
+            .map(Some)
+            .map_err(|e| format!("{e}: give host:port, or off")),
+    }
+}

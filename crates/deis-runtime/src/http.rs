@@ -22,16 +22,27 @@ pub struct BindError {
 
 /// Binds a TCP listener, with an error that says what to change.
 pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
-    TcpListener::bind(addr).await.map_err(|source| {
-        let hint = match source.kind() {
-            std::io::ErrorKind::AddrInUse => " (another process uses this port; choose another)",
-            std::io::ErrorKind::PermissionDenied => {
-                " (ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher port)"
-            }
-            _ => "",
-        };
-        BindError { addr, source, hint }
-    })
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| bind_error(addr, source))
+}
+
+/// Binds a UDP socket, with an error that says what to change.
+pub async fn bind_udp(addr: SocketAddr) -> Result<tokio::net::UdpSocket, BindError> {
+    tokio::net::UdpSocket::bind(addr)
+        .await
+        .map_err(|source| bind_error(addr, source))
+}
+
+fn bind_error(addr: SocketAddr, source: std::io::Error) -> BindError {
+    let hint = match source.kind() {
+        std::io::ErrorKind::AddrInUse => " (another process uses this port; choose another)",
+        std::io::ErrorKind::PermissionDenied => {
+            " (ports below 1024 need root or CAP_NET_BIND_SERVICE; choose a higher port)"
+        }
+        _ => "",
+    };
+    BindError { addr, source, hint }
 }
 
 /// `GET|HEAD /healthz` answering 200 `OK`, to merge into a component's router.

@@ -10,7 +10,11 @@ async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
     let addr = free_addr();
     let process = start_service(
         BIN,
-        &[("DEIS_LOGGER_LISTEN", addr.to_string())],
+        &[
+            ("DEIS_LOGGER_LISTEN", addr.to_string()),
+            ("DEIS_LOGGER_SYSLOG_UDP", free_addr().to_string()),
+            ("DEIS_LOGGER_SYSLOG_TCP", free_addr().to_string()),
+        ],
         &[(addr, "/healthz")],
         dir.path(),
     )

@@ -23,6 +23,8 @@ async fn every_component_answers_health_and_all_stop_on_one_sigterm() {
         ("DEIS_BUILDER_HTTP_LISTEN", builder.to_string()),
         ("DEIS_BUILDER_SSH_LISTEN", free_addr().to_string()),
         ("DEIS_LOGGER_LISTEN", logger.to_string()),
+        ("DEIS_LOGGER_SYSLOG_UDP", free_addr().to_string()),
+        ("DEIS_LOGGER_SYSLOG_TCP", free_addr().to_string()),
         ("DEIS_REGISTRY_PROXY_LISTEN", registry_proxy.to_string()),
         ("DEIS_DATA_DIR", dir.path().display().to_string()),
     ];

@@ -1,0 +1,62 @@
+//! The Deis logger's HTTP API (§14.2): `GET /{app}?log_lines=N` (text, 204 when empty),
+//! `DELETE /{app}`, and `/metrics`.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+
+use crate::logs::Logs;
+use crate::metrics::Metrics;
+
+#[derive(Clone)]
+struct Api {
+    logs: Arc<Logs>,
+    metrics: Arc<Metrics>,
+}
+
+pub(crate) fn router(logs: Arc<Logs>, metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .route("/{app}", get(tail).delete(delete))
+        .route("/{app}/", get(tail).delete(delete))
+        .with_state(Api { logs, metrics })
+}
+
+async fn metrics_text(State(api): State<Api>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        api.metrics.render(),
+    )
+        .into_response()
+}
+
+async fn tail(
+    State(api): State<Api>,
+    Path(app): Path<String>,
+    Query(query): Query<HashMap<String, String>>,
+) -> Response {
+    let lines = query
+        .get("log_lines")
+        .and_then(|n| n.parse::<usize>().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or(100);
+    let entries = api.logs.tail(&app, lines);
+    if entries.is_empty() {
+        return StatusCode::NO_CONTENT.into_response();
+    }
+    let body: String = entries.iter().map(|e| e.line() + "\n").collect();
+    ([(header::CONTENT_TYPE, "text/plain")], body).into_response()
+}
+
+async fn delete(State(api): State<Api>, Path(app): Path<String>) -> StatusCode {
+    api.logs.delete(&app);
+    StatusCode::OK
+}

@@ -1,0 +1,214 @@
+//! The stored logs: a bounded ring per app (lines and bytes), kept in memory, with a live feed
+//! per app for followers. Every line is counted: received, stored, dropped (larger than a whole
+//! ring) and evicted (rotated out by newer lines). Batches from a shipper carry a sequence
+//! number; a batch seen before (a retry after a lost answer) is not stored twice.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Mutex, MutexGuard, PoisonError};
+
+use tokio::sync::broadcast;
+
+use crate::entry::Entry;
+use crate::metrics::Metrics;
+
+/// How much each app keeps.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Lines per app.
+    pub lines: usize,
+    /// Bytes per app.
+    pub bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            lines: 10_000,
+            bytes: 8 << 20,
+        }
+    }
+}
+
+struct Ring {
+    entries: VecDeque<Entry>,
+    bytes: usize,
+    next: u64,
+    live: broadcast::Sender<Entry>,
+}
+
+impl Ring {
+    fn new() -> Ring {
+        Ring {
+            entries: VecDeque::new(),
+            bytes: 0,
+            next: 1,
+            live: broadcast::channel(4096).0,
+        }
+    }
+
+    fn tail(&self, n: usize) -> Vec<Entry> {
+        let skip = self.entries.len().saturating_sub(n);
+        self.entries.iter().skip(skip).cloned().collect()
+    }
+}
+
+/// Every app's log.
+pub struct Logs {
+    apps: Mutex<HashMap<String, Ring>>,
+    shippers: Mutex<HashMap<String, u64>>,
+    limits: Limits,
+    metrics: std::sync::Arc<Metrics>,
+}
+
+impl Logs {
+    pub fn new(limits: Limits, metrics: std::sync::Arc<Metrics>) -> Logs {
+        Logs {
+            apps: Mutex::default(),
+            shippers: Mutex::default(),
+            limits,
+            metrics,
+        }
+    }
+
+    fn apps(&self) -> MutexGuard<'_, HashMap<String, Ring>> {
+        self.apps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Stores `entries` in order; how many were stored.
+    pub fn append(&self, entries: impl IntoIterator<Item = Entry>) -> u32 {
+        let mut apps = self.apps();
+        let mut stored = 0;
+        for mut entry in entries {
+            self.metrics.received(&entry.app);
+            let size = entry.size();
+            if size > self.limits.bytes {
+                self.metrics.dropped(&entry.app);
+                continue;
+            }
+            let ring = apps.entry(entry.app.clone()).or_insert_with(Ring::new);
+            entry.offset = ring.next;
+            ring.next += 1;
+            ring.bytes += size;
+            let _ = ring.live.send(entry.clone());
+            self.metrics.stored(&entry.app);
+            let app = entry.app.clone();
+            ring.entries.push_back(entry);
+            while ring.entries.len() > self.limits.lines || ring.bytes > self.limits.bytes {
+                match ring.entries.pop_front() {
+                    Some(old) => {
+                        ring.bytes -= old.size();
+                        self.metrics.evicted(&app);
+                    }
+                    None => break,
+                }
+            }
+            stored += 1;
+        }
+        stored
+    }
+
+    /// Stores a shipper's batch unless its sequence was stored already.
+    pub fn push(&self, shipper: &str, sequence: u64, entries: Vec<Entry>) -> u32 {
+        if !shipper.is_empty() && sequence > 0 {
+            let mut shippers = self.shippers.lock().unwrap_or_else(PoisonError::into_inner);
+            let last = shippers.entry(shipper.to_owned()).or_insert(0);
+            if sequence <= *last {
+                return 0;
+            }
+            *last = sequence;
+        }
+        self.append(entries)
+    }
+
+    /// The last `n` lines of `app`.
+    pub fn tail(&self, app: &str, n: usize) -> Vec<Entry> {
+        self.apps().get(app).map(|r| r.tail(n)).unwrap_or_default()
+    }
+
+    /// The last `n` lines and, without a gap or a repeat, every line after them.
+    pub fn follow(&self, app: &str, n: usize) -> (Vec<Entry>, broadcast::Receiver<Entry>) {
+        let mut apps = self.apps();
+        let ring = apps.entry(app.to_owned()).or_insert_with(Ring::new);
+        (ring.tail(n), ring.live.subscribe())
+    }
+
+    /// Forgets `app`'s log (the app was destroyed).
+    pub fn delete(&self, app: &str) {
+        self.apps().remove(app);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(app: &str, message: &str) -> Entry {
+        Entry {
+            app: app.to_owned(),
+            source: "web.1".to_owned(),
+            time: 0,
+            message: message.to_owned(),
+            offset: 0,
+        }
+    }
+
+    #[test]
+    fn rings_are_bounded_by_lines_and_bytes_and_count_everything() {
+        let metrics = Metrics::new();
+        let logs = Logs::new(
+            Limits {
+                lines: 3,
+                bytes: 100,
+            },
+            metrics.clone(),
+        );
+        logs.append((0..5).map(|i| entry("a", &format!("line {i}"))));
+        let tail: Vec<String> = logs.tail("a", 10).into_iter().map(|e| e.message).collect();
+        assert_eq!(tail, ["line 2", "line 3", "line 4"]);
+        logs.append([entry("a", &"x".repeat(200))]);
+        logs.append([entry("a", &"y".repeat(60))]);
+        assert_eq!(
+            logs.tail("a", 10).len(),
+            1,
+            "60 bytes of 100 leave room for nothing else"
+        );
+        let text = metrics.render();
+        assert!(
+            text.contains("deis_logger_lines_received_total{app=\"a\"} 7"),
+            "{text}"
+        );
+        assert!(
+            text.contains("deis_logger_lines_stored_total{app=\"a\"} 6"),
+            "{text}"
+        );
+        assert!(
+            text.contains("deis_logger_lines_dropped_total{app=\"a\"} 1"),
+            "{text}"
+        );
+        assert!(
+            text.contains("deis_logger_lines_evicted_total{app=\"a\"} 5"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_repeated_batch_is_stored_once() {
+        let logs = Logs::new(Limits::default(), Metrics::new());
+        assert_eq!(logs.push("host-1", 1, vec![entry("a", "one")]), 1);
+        assert_eq!(logs.push("host-1", 1, vec![entry("a", "one")]), 0);
+        assert_eq!(logs.push("host-1", 2, vec![entry("a", "two")]), 1);
+        assert_eq!(logs.push("host-2", 1, vec![entry("a", "three")]), 1);
+        let offsets: Vec<u64> = logs.tail("a", 10).iter().map(|e| e.offset).collect();
+        assert_eq!(offsets, [1, 2, 3]);
+    }
+
+    #[tokio::test]
+    async fn followers_get_the_tail_then_every_new_line() {
+        let logs = Logs::new(Limits::default(), Metrics::new());
+        logs.append([entry("a", "old 1"), entry("a", "old 2")]);
+        let (tail, mut live) = logs.follow("a", 1);
+        assert_eq!(tail[0].message, "old 2");
+        logs.append([entry("a", "new")]);
+        assert_eq!(live.recv().await.expect("live").message, "new");
+    }
+}

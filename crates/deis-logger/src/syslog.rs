@@ -1,0 +1,131 @@
+//! Syslog over UDP (one message per datagram) and TCP (octet-counting `LEN MSG` or one message
+//! per line, RFC 6587), in RFC 5424, RFC 3164 or Deis's own format. A line that cannot be parsed
+//! is stored as it came; nothing a client sends stops ingestion.
+
+use std::sync::Arc;
+
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::net::{TcpListener, UdpSocket};
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::entry::parse;
+use crate::logs::Logs;
+use crate::service::now;
+
+/// The largest message accepted over TCP; longer ones are cut (and still stored).
+const MAX_MESSAGE: usize = 256 * 1024;
+
+/// Receives datagrams until `shutdown`.
+pub(crate) async fn udp(socket: UdpSocket, logs: Arc<Logs>, shutdown: CancellationToken) {
+    let mut buf = vec![0u8; 65_536];
+    loop {
+        let received = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            r = socket.recv_from(&mut buf) => r,
+        };
+        let Ok((n, _)) = received else { continue };
+        let mut batch = vec![parse(&String::from_utf8_lossy(&buf[..n]), now())];
+        // Take what else is already waiting, and store it together.
+        while batch.len() < 512 {
+            match socket.try_recv_from(&mut buf) {
+                Ok((n, _)) => batch.push(parse(&String::from_utf8_lossy(&buf[..n]), now())),
+                Err(_) => break,
+            }
+        }
+        logs.append(batch);
+    }
+}
+
+/// Accepts TCP connections until `shutdown`.
+pub(crate) async fn tcp(listener: TcpListener, logs: Arc<Logs>, shutdown: CancellationToken) {
+    let tasks = TaskTracker::new();
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            a = listener.accept() => a,
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let (logs, shutdown) = (logs.clone(), shutdown.clone());
+        tasks.spawn(async move {
+            tokio::select! {
+                _ = shutdown.cancelled() => {}
+                _ = connection(stream, logs) => {}
+            }
+        });
+    }
+    tasks.close();
+}
+
+async fn connection(stream: tokio::net::TcpStream, logs: Arc<Logs>) {
+    let mut reader = BufReader::with_capacity(64 * 1024, stream);
+    let mut batch = Vec::new();
+    loop {
+        match next_message(&mut reader).await {
+            Some(message) => batch.push(parse(&message, now())),
+            None => {
+                logs.append(std::mem::take(&mut batch));
+                return;
+            }
+        }
+        // Store once the buffered input is used up (or the batch is large).
+        if reader.buffer().is_empty() || batch.len() >= 1024 {
+            logs.append(std::mem::take(&mut batch));
+        }
+    }
+}
+
+/// One framed message, or `None` at the end of the stream.
+async fn next_message<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+    let first = loop {
+        let buf = reader.fill_buf().await.ok()?;
+        match buf.first() {
+            None => return None,
+            Some(b'\n' | b'\r') => reader.consume(1),
+            Some(b) => break *b,
+        }
+    };
+    if first.is_ascii_digit() {
+        // Octet counting: `LEN SP MSG`, if the digits are followed by a space.
+        let buf = reader.fill_buf().await.ok()?;
+        let digits = buf.iter().take_while(|b| b.is_ascii_digit()).count();
+        if digits < buf.len() && buf[digits] == b' ' && digits <= 7 {
+            let len: usize = std::str::from_utf8(&buf[..digits]).ok()?.parse().ok()?;
+            reader.consume(digits + 1);
+            let mut message = vec![0u8; len.min(MAX_MESSAGE)];
+            reader.read_exact(&mut message).await.ok()?;
+            if len > MAX_MESSAGE {
+                let mut rest = reader.take((len - MAX_MESSAGE) as u64);
+                tokio::io::copy(&mut rest, &mut tokio::io::sink())
+                    .await
+                    .ok()?;
+            }
+            return Some(String::from_utf8_lossy(&message).into_owned());
+        }
+    }
+    let mut line = Vec::new();
+    let mut limited = (&mut *reader).take(MAX_MESSAGE as u64);
+    limited.read_until(b'\n', &mut line).await.ok()?;
+    if line.last() != Some(&b'\n') && line.len() >= MAX_MESSAGE {
+        // Too long: keep the start, skip to the end of the line.
+        let mut skipped = Vec::new();
+        let _ = reader.read_until(b'\n', &mut skipped).await;
+    }
+    Some(String::from_utf8_lossy(&line).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn octet_counting_and_newlines_mix() {
+        let input: &[u8] = b"11 hello world\nplain line\r\n5 abcde7 x[1]: y\n\n";
+        let mut reader = BufReader::new(input);
+        let mut got = Vec::new();
+        while let Some(m) = next_message(&mut reader).await {
+            got.push(m.trim_end().to_owned());
+        }
+        assert_eq!(got, ["hello world", "plain line", "abcde", "x[1]: y"]);
+    }
+}

@@ -1,4 +1,5 @@
 mod deploy;
+mod logs;
 mod platform;
 mod push;
 mod support;

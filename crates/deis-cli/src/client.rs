@@ -137,6 +137,48 @@ impl Client {
         self.send("DELETE", path, Some(body))
     }
 
+    /// Streams a `text/plain` response line by line into `each` until the server ends it.
+    pub(crate) fn stream_lines(
+        &self,
+        path: &str,
+        mut each: impl FnMut(&str),
+    ) -> Result<(), CliError> {
+        use std::io::BufRead;
+        let url = self.url(path);
+        let auth = self.token.as_ref().map(|t| format!("token {t}"));
+        let request = with_headers(self.agent.get(&url), auth.as_deref())
+            .config()
+            .timeout_global(None)
+            .build();
+        let mut response = request.call().map_err(|e| CliError::Unreachable {
+            url: self.controller.clone(),
+            reason: e.to_string(),
+        })?;
+        let status = response.status().as_u16();
+        if status >= 400 {
+            let reason = response
+                .status()
+                .canonical_reason()
+                .unwrap_or("")
+                .to_owned();
+            let text = response.body_mut().read_to_string().unwrap_or_default();
+            return Err(CliError::api(status, &reason, &text));
+        }
+        let reader = std::io::BufReader::new(response.body_mut().as_reader());
+        for line in reader.lines() {
+            match line {
+                Ok(line) => each(&line),
+                Err(e) => {
+                    return Err(CliError::Message(format!(
+                        "the log stream from {} ended: {e}",
+                        self.controller
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// A list endpoint's `results` and `count` (one page of `limit`).
     pub(crate) fn list(
         &self,

@@ -11,6 +11,7 @@ pub(crate) mod api;
 mod config;
 mod db;
 pub(crate) mod domain;
+mod events;
 mod grpc;
 mod logs;
 mod mirror;
@@ -127,6 +128,7 @@ pub async fn run(
         scheduler,
         locks: Arc::default(),
         default_domain: config.platform_domain.clone(),
+        events: events::Events::start(store.clone(), shutdown.clone()),
     };
     if let Err(e) = state.mirror.republish(&db).await {
         tracing::warn!(error = %e, "Republishing the database to the config store failed");

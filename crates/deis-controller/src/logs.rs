@@ -9,7 +9,11 @@ use deis_store::keys::{Component, Key};
 use crate::api::AppState;
 
 async fn logger(state: &AppState) -> Option<String> {
-    let store = state.mirror.store();
+    endpoint(state.mirror.store().as_ref()).await
+}
+
+/// The logger's gRPC URL from `/deis/logs/{host,port}`.
+pub(crate) async fn endpoint(store: &dyn deis_store::ConfigStore) -> Option<String> {
     let host = store
         .get(&Key::host(Component::Logs).path())
         .await
@@ -105,4 +109,48 @@ pub(crate) async fn delete(state: &AppState, app: &str) {
     if let Err(e) = result {
         tracing::warn!(app.name = app, error = %e, "Error deleting existing application logs");
     }
+}
+
+/// The last `lines` lines, then every new line as it is stored, as one streamed `text/plain`
+/// response (`GET /v1/apps/{app}/logs?follow=true`, for `deis logs -f`).
+pub(crate) async fn follow(state: &AppState, app: &str, lines: u32) -> Response {
+    let unavailable = |why: &str| {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            axum::Json(serde_json::json!({"detail": why})),
+        )
+            .into_response()
+    };
+    let Some(endpoint) = logger(state).await else {
+        return unavailable("No logger is running: start the platform's logger to follow logs");
+    };
+    let Ok(mut client) = LogServiceClient::connect(endpoint).await else {
+        return unavailable("The logger cannot be reached");
+    };
+    let stream = match client
+        .follow(deis_proto::logger::v1::FollowRequest {
+            app: app.to_owned(),
+            lines,
+        })
+        .await
+    {
+        Ok(s) => s.into_inner(),
+        Err(status) => {
+            tracing::warn!(app.name = app, error = %status, "Following the logger failed");
+            return unavailable("The logger refused to follow this app");
+        }
+    };
+    let body = futures_util::StreamExt::map(stream, |item| {
+        item.map(|e| axum::body::Bytes::from(line(&e)))
+            .map_err(|status| std::io::Error::other(status.to_string()))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        axum::body::Body::from_stream(body),
+    )
+        .into_response()
 }

@@ -160,9 +160,16 @@ pub(crate) fn logs(
     follow: bool,
 ) -> Result<i32, CliError> {
     if follow {
-        return Err(CliError::Message(
-            "following logs (-f) needs a platform with the logger; this controller does not offer it yet".into(),
-        ));
+        use std::io::Write;
+        let path = format!(
+            "/v1/apps/{app}/logs/?follow=true&log_lines={}",
+            lines.unwrap_or(100)
+        );
+        s.client.stream_lines(&path, |line| {
+            println!("{line}");
+            let _ = std::io::stdout().flush();
+        })?;
+        return Ok(0);
     }
     let path = match lines {
         Some(n) => format!("/v1/apps/{app}/logs/?log_lines={n}"),

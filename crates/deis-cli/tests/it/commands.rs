@@ -243,7 +243,7 @@ async fn a_users_day_with_the_client() {
     assert_eq!(dev.ok(&["logs"]).await, "No logs for shop yet.\n");
     let err = dev.fails(&["logs", "-f"]).await;
     assert!(
-        err.contains("following logs (-f) needs a platform with the logger"),
+        err.contains("503 SERVICE UNAVAILABLE\ndetail: No logger is running"),
         "{err}"
     );
 

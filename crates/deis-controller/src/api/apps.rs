@@ -90,7 +90,11 @@ pub(crate) async fn create(
     if let Ok(name) = app.id.parse::<AppName>() {
         state.mirror.app_saved(&name, &app.owner).await;
     }
-    event(&app.id, &format!("{} created initial release", app.owner));
+    event(
+        &state,
+        &app.id,
+        &format!("{} created initial release", app.owner),
+    );
     let domain = state.domain().await;
     Ok((StatusCode::CREATED, Json(render::app(&app, &domain)?)).into_response())
 }
@@ -160,6 +164,12 @@ pub(crate) async fn logs(
         .get("log_lines")
         .and_then(|n| n.parse::<u32>().ok())
         .unwrap_or(1000);
+    let follow = query
+        .get("follow")
+        .is_some_and(|f| matches!(f.as_str(), "true" | "1" | "yes"));
+    if follow {
+        return Ok(logs::follow(&state, &app.id, lines.min(1000)).await);
+    }
     Ok(logs::query(&state, &app.id, lines).await)
 }
 
@@ -207,7 +217,11 @@ pub(crate) async fn run(
         .map_err(|_| ApiError::Internal("stored app id is invalid".into()))?;
     let procfile = crate::db::json_map(&build.procfile)?;
     let spec = release::spec(&name, &latest, &build, &config, &procfile)?;
-    event(&app.id, &format!("{} runs '{command}'", caller.username));
+    event(
+        &state,
+        &app.id,
+        &format!("{} runs '{command}'", caller.username),
+    );
     let (code, output) = state
         .scheduler
         .run(&name, &spec, &command)
@@ -419,6 +433,7 @@ pub(crate) async fn scale(
     release::deploy(&state, &app, &latest, Some(structure)).await?;
     let pairs: Vec<String> = requested.iter().map(|(k, v)| format!("{k}={v}")).collect();
     event(
+        &state,
         &app.id,
         &format!("{} scaled containers {}", caller.username, pairs.join(" ")),
     );

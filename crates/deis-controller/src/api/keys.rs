@@ -61,7 +61,7 @@ pub(crate) async fn add_domain(
         other => other?,
     }
     state.mirror.domain_saved(&name, &app.id).await;
-    event(&app.id, &format!("domain {name} added"));
+    event(&state, &app.id, &format!("domain {name} added"));
     Ok((StatusCode::CREATED, Json(render::domain(&domain))).into_response())
 }
 
@@ -79,7 +79,11 @@ pub(crate) async fn remove_domain(
         .ok_or(ApiError::NotFound)?;
     state.db.delete_domain(&domain.domain).await?;
     state.mirror.domain_deleted(&domain.domain).await;
-    event(&app.id, &format!("domain {} removed", domain.domain));
+    event(
+        &state,
+        &app.id,
+        &format!("domain {} removed", domain.domain),
+    );
     Ok(StatusCode::NO_CONTENT)
 }
 

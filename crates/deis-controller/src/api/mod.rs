@@ -39,6 +39,8 @@ pub(crate) struct AppState {
     pub(crate) locks: Arc<AppLocks>,
     /// The platform domain when the store has none.
     pub(crate) default_domain: String,
+    /// App events, shipped to the logger.
+    pub(crate) events: crate::events::Events,
 }
 
 /// One lock per app, so that changes to one app (config, builds, rollbacks, scaling) happen

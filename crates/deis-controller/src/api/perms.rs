@@ -86,6 +86,7 @@ pub(crate) async fn share(
     let user = state.db.user(&name).await?.ok_or(ApiError::NotFound)?;
     state.db.grant(&app.id, &user.username).await?;
     event(
+        &state,
         &app.id,
         &format!("User {} was granted access to {}", user.username, app.id),
     );
@@ -109,6 +110,7 @@ pub(crate) async fn unshare(
     }
     state.db.revoke(&app.id, &user.username).await?;
     event(
+        &state,
         &app.id,
         &format!("User {} was revoked access to {}", user.username, app.id),
     );

@@ -96,13 +96,14 @@ pub(crate) async fn create(
             state.mirror.config_saved(&name, &values).await;
         }
     }
-    event(&app.id, &release.summary);
+    event(state, &app.id, &release.summary);
     Ok(release)
 }
 
 /// Writes an app event: a line the logger collects into the app's log.
-pub(crate) fn event(app: &str, message: &str) {
+pub(crate) fn event(state: &AppState, app: &str, message: &str) {
     tracing::info!(app.name = app, "[{app}]: {message}");
+    state.events.emit(app, message);
 }
 
 async fn summary(
@@ -295,7 +296,7 @@ pub(crate) async fn deploy(
         if target != old_structure {
             db.set_structure(&app.id, &app.structure, now).await?;
         }
-        event(&app.id, &e.0);
+        event(state, &app.id, &e.0);
         return Err(ApiError::unavailable(e.0));
     }
     Ok(())

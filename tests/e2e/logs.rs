@@ -1,0 +1,70 @@
+//! `deis logs` in the one-process platform: the controller's events about an app arrive as
+//! `{app}[deis-controller]` lines, and a follower sees a new one as it happens.
+
+use std::time::Duration;
+
+use deis_testkit::eventually;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+use crate::support::{API, Platform};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn controller_events_are_logged_and_followed_live() {
+    let p = Platform::start().await;
+    let token = p.user("dev").await;
+    let t = Some(token.as_str());
+    p.create_app(&token, "chatty").await;
+    let body = eventually(
+        Duration::from_secs(10),
+        "the creation in the log",
+        || async {
+            match p.api("GET", "/v1/apps/chatty/logs", t, "").await {
+                (200, body)
+                    if body.contains("chatty[deis-controller]: dev created initial release") =>
+                {
+                    Ok(body)
+                }
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    assert!(body.ends_with('\n'), "{body}");
+
+    // Follow: the stream stays open and a new event arrives on it.
+    let mut stream = tokio::net::TcpStream::connect(p.router)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /v1/apps/chatty/logs?follow=true&log_lines=1 HTTP/1.1\r\nHost: {API}\r\nAuthorization: token {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut reader = BufReader::new(stream);
+    let mut head = String::new();
+    reader.read_line(&mut head).await.expect("status line");
+    assert!(head.starts_with("HTTP/1.1 200"), "{head}");
+    let (status, _) = p
+        .api(
+            "POST",
+            "/v1/apps/chatty/config/",
+            t,
+            r#"{"values": {"A": "1"}}"#,
+        )
+        .await;
+    assert_eq!(status, 201);
+    let seen = tokio::time::timeout(Duration::from_secs(10), async {
+        let mut line = String::new();
+        loop {
+            line.clear();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                return String::new();
+            }
+            if line.contains("chatty[deis-controller]: dev added A") {
+                return line.clone();
+            }
+        }
+    })
+    .await
+    .expect("the new event arrives on the open stream");
+    assert!(seen.contains("[deis-controller]: dev added A"), "{seen}");
+}

@@ -17,8 +17,10 @@ pub struct Config {
     pub syslog_tcp: Option<SocketAddr>,
     /// Lines kept per app.
     pub max_lines: usize,
-    /// Bytes kept per app.
+    /// Bytes kept per app (in memory; Redis keeps `max_lines`).
     pub max_bytes: usize,
+    /// Keep lines in this Redis (`redis://host:port/db`) instead of in memory.
+    pub redis_url: Option<String>,
     /// The host name other components use to reach this logger.
     pub advertise_host: Option<String>,
     /// How long in-flight requests may finish after shutdown.
@@ -35,6 +37,7 @@ impl Default for Config {
             syslog_tcp: Some(SocketAddr::from(([0, 0, 0, 0], 514))),
             max_lines: limits.lines,
             max_bytes: limits.bytes,
+            redis_url: None,
             advertise_host: None,
             drain: deis_runtime::DEFAULT_DRAIN,
         }

@@ -10,16 +10,16 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
-use crate::logs::Logs;
+use crate::backend::Backend;
 use crate::metrics::Metrics;
 
 #[derive(Clone)]
 struct Api {
-    logs: Arc<Logs>,
+    logs: Backend,
     metrics: Arc<Metrics>,
 }
 
-pub(crate) fn router(logs: Arc<Logs>, metrics: Arc<Metrics>) -> Router {
+pub(crate) fn router(logs: Backend, metrics: Arc<Metrics>) -> Router {
     Router::new()
         .route("/metrics", get(metrics_text))
         .route("/{app}", get(tail).delete(delete))
@@ -48,7 +48,17 @@ async fn tail(
         .and_then(|n| n.parse::<usize>().ok())
         .filter(|n| *n > 0)
         .unwrap_or(100);
-    let entries = api.logs.tail(&app, lines);
+    let entries = match api.logs.tail(&app, lines).await {
+        Ok(entries) => entries,
+        Err(e) => {
+            tracing::warn!(error = %e, "Reading logs failed");
+            return (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("Error accessing logs for {app}"),
+            )
+                .into_response();
+        }
+    };
     if entries.is_empty() {
         return StatusCode::NO_CONTENT.into_response();
     }
@@ -57,6 +67,8 @@ async fn tail(
 }
 
 async fn delete(State(api): State<Api>, Path(app): Path<String>) -> StatusCode {
-    api.logs.delete(&app);
-    StatusCode::OK
+    match api.logs.delete(&app).await {
+        Ok(()) => StatusCode::OK,
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR,
+    }
 }

@@ -4,13 +4,16 @@
 //! logger's HTTP API. Every line is counted (received, stored, dropped, evicted) on `/metrics`; a
 //! line that cannot be parsed is stored as it came under `deis-unparsed`.
 //!
-//! Not (yet): the shipper that follows containers' output, Redis storage for several replicas.
+//! Lines are kept in memory (single host) or in Redis (`redis_url`: several replicas, restarts
+//! lose nothing). Not (yet): the shipper that follows containers' output.
 
+mod backend;
 mod config;
 pub mod entry;
 mod http;
 pub mod logs;
 mod metrics;
+mod redis_store;
 mod service;
 mod syslog;
 
@@ -59,6 +62,9 @@ pub enum Error {
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
+    /// Redis cannot be used.
+    #[error("Redis cannot be reached ({0}); check --redis-url and that Redis runs")]
+    Redis(String),
 }
 
 /// Runs the logger until `shutdown` is cancelled, then drains and returns.
@@ -73,7 +79,15 @@ pub async fn run(
         lines: config.max_lines.max(1),
         bytes: config.max_bytes.max(1024),
     };
-    let logs = Arc::new(logs::Logs::new(limits, metrics.clone()));
+    let logs = match &config.redis_url {
+        None => backend::Backend::Memory(Arc::new(logs::Logs::new(limits, metrics.clone()))),
+        Some(url) => backend::Backend::Redis(
+            redis_store::RedisStore::connect(url, limits.lines)
+                .await
+                .map_err(|e| Error::Redis(e.to_string()))?,
+            metrics.clone(),
+        ),
+    };
     let tasks = tokio_util::task::TaskTracker::new();
     if let Some(udp) = listeners.udp {
         tasks.spawn(syslog::udp(udp, logs.clone(), shutdown.clone()));

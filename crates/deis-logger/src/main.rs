@@ -24,6 +24,9 @@ struct Args {
     /// Bytes kept per app.
     #[arg(long, env = "DEIS_LOGGER_MAX_BYTES", default_value_t = 8 << 20)]
     max_bytes: usize,
+    /// Keep lines in Redis (`redis://host:port/db`) instead of in memory.
+    #[arg(long, env = "DEIS_LOGGER_REDIS_URL")]
+    redis_url: Option<String>,
     /// Host name other components use to reach this service.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
@@ -40,6 +43,7 @@ fn main() -> ExitCode {
             syslog_tcp: args.syslog_tcp,
             max_lines: args.max_lines,
             max_bytes: args.max_bytes,
+            redis_url: args.redis_url,
             advertise_host: args.advertise_host,
             drain: args.common.drain(),
         };

@@ -2,20 +2,18 @@
 //! and follows.
 
 use std::pin::Pin;
-use std::sync::Arc;
 
 use deis_proto::logger::v1 as pb;
 use deis_proto::logger::v1::log_service_server::LogService;
 use futures_util::Stream;
-use tokio::sync::broadcast::error::RecvError;
 use tonic::{Request, Response, Status};
 
+use crate::backend::{Backend, Next};
 use crate::entry::Entry;
-use crate::logs::Logs;
 
 /// The service over the stored logs.
 pub(crate) struct Service {
-    pub(crate) logs: Arc<Logs>,
+    pub(crate) logs: Backend,
 }
 
 fn to_pb(e: Entry) -> pb::LogEntry {
@@ -64,7 +62,11 @@ impl LogService for Service {
         let r = request.into_inner();
         let now = now();
         let entries = r.entries.into_iter().map(|e| from_pb(e, now)).collect();
-        let stored = self.logs.push(&r.shipper, r.sequence, entries);
+        let stored = self
+            .logs
+            .push(&r.shipper, r.sequence, entries)
+            .await
+            .map_err(Status::unavailable)?;
         Ok(Response::new(pb::PushResponse { stored }))
     }
 
@@ -77,6 +79,8 @@ impl LogService for Service {
         let entries = self
             .logs
             .tail(&r.app, lines)
+            .await
+            .map_err(Status::unavailable)?
             .into_iter()
             .map(to_pb)
             .collect();
@@ -90,7 +94,11 @@ impl LogService for Service {
         request: Request<pb::FollowRequest>,
     ) -> Result<Response<Self::FollowStream>, Status> {
         let r = request.into_inner();
-        let (tail, mut live) = self.logs.follow(&r.app, r.lines as usize);
+        let (tail, mut live) = self
+            .logs
+            .follow(&r.app, r.lines as usize)
+            .await
+            .map_err(Status::unavailable)?;
         let app = r.app;
         let stream = async_stream(move |tx| async move {
             for e in tail {
@@ -99,10 +107,10 @@ impl LogService for Service {
                 }
             }
             loop {
-                let next = match live.recv().await {
-                    Ok(e) => to_pb(e),
+                let next = match live.next().await {
+                    Next::Line(e) => to_pb(e),
                     // Never silently: a follower too slow for the app is told what it missed.
-                    Err(RecvError::Lagged(n)) => to_pb(Entry {
+                    Next::Skipped(n) => to_pb(Entry {
                         app: app.clone(),
                         source: "deis-logger".to_owned(),
                         time: now(),
@@ -111,7 +119,7 @@ impl LogService for Service {
                         ),
                         offset: 0,
                     }),
-                    Err(RecvError::Closed) => return,
+                    Next::End => return,
                 };
                 if tx.send(Ok(next)).await.is_err() {
                     return;
@@ -125,7 +133,10 @@ impl LogService for Service {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        self.logs.delete(&request.into_inner().app);
+        self.logs
+            .delete(&request.into_inner().app)
+            .await
+            .map_err(Status::unavailable)?;
         Ok(Response::new(pb::DeleteResponse {}))
     }
 }

@@ -2,22 +2,20 @@
 //! per line, RFC 6587), in RFC 5424, RFC 3164 or Deis's own format. A line that cannot be parsed
 //! is stored as it came; nothing a client sends stops ingestion.
 
-use std::sync::Arc;
-
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::backend::Backend;
 use crate::entry::parse;
-use crate::logs::Logs;
 use crate::service::now;
 
 /// The largest message accepted over TCP; longer ones are cut (and still stored).
 const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Receives datagrams until `shutdown`.
-pub(crate) async fn udp(socket: UdpSocket, logs: Arc<Logs>, shutdown: CancellationToken) {
+pub(crate) async fn udp(socket: UdpSocket, logs: Backend, shutdown: CancellationToken) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let received = tokio::select! {
@@ -33,12 +31,12 @@ pub(crate) async fn udp(socket: UdpSocket, logs: Arc<Logs>, shutdown: Cancellati
                 Err(_) => break,
             }
         }
-        logs.append(batch);
+        logs.append(batch).await;
     }
 }
 
 /// Accepts TCP connections until `shutdown`.
-pub(crate) async fn tcp(listener: TcpListener, logs: Arc<Logs>, shutdown: CancellationToken) {
+pub(crate) async fn tcp(listener: TcpListener, logs: Backend, shutdown: CancellationToken) {
     let tasks = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
@@ -57,20 +55,20 @@ pub(crate) async fn tcp(listener: TcpListener, logs: Arc<Logs>, shutdown: Cancel
     tasks.close();
 }
 
-async fn connection(stream: tokio::net::TcpStream, logs: Arc<Logs>) {
+async fn connection(stream: tokio::net::TcpStream, logs: Backend) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut batch = Vec::new();
     loop {
         match next_message(&mut reader).await {
             Some(message) => batch.push(parse(&message, now())),
             None => {
-                logs.append(std::mem::take(&mut batch));
+                logs.append(std::mem::take(&mut batch)).await;
                 return;
             }
         }
         // Store once the buffered input is used up (or the batch is large).
         if reader.buffer().is_empty() || batch.len() >= 1024 {
-            logs.append(std::mem::take(&mut batch));
+            logs.append(std::mem::take(&mut batch)).await;
         }
     }
 }

@@ -13,8 +13,8 @@ use deis_testkit::{eventually, http_get};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
-struct Logger {
-    api: SocketAddr,
+pub(crate) struct Logger {
+    pub(crate) api: SocketAddr,
     udp: SocketAddr,
     tcp: SocketAddr,
     shutdown: CancellationToken,
@@ -27,12 +27,18 @@ impl Drop for Logger {
 }
 
 async fn logger() -> Logger {
+    logger_on(None).await
+}
+
+/// A logger keeping its lines in `redis` (a URL), or in memory.
+pub(crate) async fn logger_on(redis: Option<String>) -> Logger {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = Config {
         listen: loopback,
         syslog_udp: Some(loopback),
         syslog_tcp: Some(loopback),
         max_lines: 1000,
+        redis_url: redis,
         ..Config::default()
     };
     let listeners = Listeners::bind(&config).await.expect("bind");
@@ -60,13 +66,13 @@ async fn logger() -> Logger {
     }
 }
 
-async fn client(l: &Logger) -> LogServiceClient<tonic::transport::Channel> {
+pub(crate) async fn client(l: &Logger) -> LogServiceClient<tonic::transport::Channel> {
     LogServiceClient::connect(format!("http://{}", l.api))
         .await
         .expect("gRPC connect")
 }
 
-async fn messages(l: &Logger, app: &str) -> Vec<String> {
+pub(crate) async fn messages(l: &Logger, app: &str) -> Vec<String> {
     client(l)
         .await
         .query(pb::QueryRequest {

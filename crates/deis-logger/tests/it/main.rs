@@ -1,2 +1,3 @@
 mod binary;
 mod ingest;
+mod redis;

@@ -107,17 +107,34 @@ impl Logs {
         stored
     }
 
-    /// Stores a shipper's batch unless its sequence was stored already.
+    /// Stores a shipper's batch once. Entries that carry their position in their source
+    /// (`offset` > 0 on arrival: the shipper sends Docker's timestamp in nanoseconds) are stored
+    /// only beyond the last position stored for this shipper, so a resent range adds only what
+    /// is new; a batch without positions is stored once per `sequence`.
     pub fn push(&self, shipper: &str, sequence: u64, entries: Vec<Entry>) -> u32 {
-        if !shipper.is_empty() && sequence > 0 {
-            let mut shippers = self.shippers.lock().unwrap_or_else(PoisonError::into_inner);
-            let last = shippers.entry(shipper.to_owned()).or_insert(0);
-            if sequence <= *last {
-                return 0;
-            }
-            *last = sequence;
+        if shipper.is_empty() {
+            return self.append(entries);
         }
-        self.append(entries)
+        let mut shippers = self.shippers.lock().unwrap_or_else(PoisonError::into_inner);
+        let last = shippers.entry(shipper.to_owned()).or_insert(0);
+        let positioned = entries.iter().any(|e| e.offset > 0);
+        let keep: Vec<Entry> = if positioned {
+            let mut keep = Vec::with_capacity(entries.len());
+            for e in entries {
+                if e.offset > *last {
+                    *last = e.offset;
+                    keep.push(e);
+                }
+            }
+            keep
+        } else if sequence > *last {
+            *last = sequence;
+            entries
+        } else {
+            Vec::new()
+        };
+        drop(shippers);
+        self.append(keep)
     }
 
     /// The last `n` lines of `app`.
@@ -189,6 +206,23 @@ mod tests {
             text.contains("deis_logger_lines_evicted_total{app=\"a\"} 5"),
             "{text}"
         );
+    }
+
+    #[test]
+    fn a_resent_range_adds_only_what_is_new() {
+        let logs = Logs::new(Limits::default(), Metrics::new());
+        let at = |message: &str, position: u64| Entry {
+            offset: position,
+            ..entry("a", message)
+        };
+        assert_eq!(logs.push("host/c1", 0, vec![at("one", 10), at("two", 20)]), 2);
+        assert_eq!(
+            logs.push("host/c1", 0, vec![at("two", 20), at("three", 30)]),
+            1,
+            "the overlap is skipped"
+        );
+        let messages: Vec<String> = logs.tail("a", 10).into_iter().map(|e| e.message).collect();
+        assert_eq!(messages, ["one", "two", "three"]);
     }
 
     #[test]

@@ -10,25 +10,40 @@ use tokio::sync::mpsc;
 
 use crate::entry::Entry;
 
+/// ARGV: sequence, max lines, then (app, position, entry JSON) per line. Positions and the
+/// sequence are 20-digit zero-padded decimals, compared as strings (Lua's numbers are doubles,
+/// too coarse for nanoseconds). Positions above zero are compared with the shipper's last one,
+/// else the sequence is (see `Logs::push`).
 const APPEND: &str = r"
-local seq = tonumber(ARGV[1])
-if seq > 0 then
-  local last = tonumber(redis.call('GET', KEYS[1]) or '0')
+local zero = '00000000000000000000'
+local seq = ARGV[1]
+local last = zero
+if KEYS[1] ~= '' then last = redis.call('GET', KEYS[1]) or zero end
+local positioned = false
+for i = 4, #ARGV, 3 do
+  if ARGV[i] > zero then positioned = true end
+end
+if KEYS[1] ~= '' and not positioned then
   if seq <= last then return 0 end
   redis.call('SET', KEYS[1], seq)
 end
 local max = tonumber(ARGV[2])
 local stored = 0
-local i = 3
-while i <= #ARGV do
+for i = 3, #ARGV, 3 do
   local app = ARGV[i]
-  local offset = redis.call('INCR', 'deis:logs:next:' .. app)
-  local line = offset .. ' ' .. ARGV[i + 1]
-  redis.call('RPUSH', 'deis:logs:app:' .. app, line)
-  redis.call('LTRIM', 'deis:logs:app:' .. app, -max, -1)
-  redis.call('PUBLISH', 'deis:logs:live:' .. app, line)
-  stored = stored + 1
-  i = i + 2
+  local position = ARGV[i + 1]
+  if KEYS[1] == '' or not positioned or position > last then
+    if positioned and KEYS[1] ~= '' then
+      last = position
+      redis.call('SET', KEYS[1], last)
+    end
+    local offset = redis.call('INCR', 'deis:logs:next:' .. app)
+    local line = offset .. ' ' .. ARGV[i + 2]
+    redis.call('RPUSH', 'deis:logs:app:' .. app, line)
+    redis.call('LTRIM', 'deis:logs:app:' .. app, -max, -1)
+    redis.call('PUBLISH', 'deis:logs:live:' .. app, line)
+    stored = stored + 1
+  end
 end
 return stored
 ";
@@ -77,11 +92,19 @@ impl RedisStore {
         entries: &[Entry],
     ) -> redis::RedisResult<u32> {
         let script = redis::Script::new(APPEND);
-        let mut invocation = script.key(format!("deis:logs:shipper:{shipper}"));
-        invocation.arg(if shipper.is_empty() { 0 } else { sequence });
+        let key = if shipper.is_empty() {
+            String::new()
+        } else {
+            format!("deis:logs:shipper:{shipper}")
+        };
+        let mut invocation = script.key(key);
+        invocation.arg(format!("{sequence:020}"));
         invocation.arg(self.max_lines);
         for e in entries {
-            invocation.arg(&e.app).arg(encode(e));
+            invocation
+                .arg(&e.app)
+                .arg(format!("{:020}", e.offset))
+                .arg(encode(e));
         }
         let mut connection = self.connection.clone();
         invocation.invoke_async(&mut connection).await

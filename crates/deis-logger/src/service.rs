@@ -34,12 +34,13 @@ fn from_pb(e: pb::LogEntry, now: i64) -> Entry {
         .time
         .map(|t| t.seconds.saturating_mul(1_000_000) + i64::from(t.nanos / 1000))
         .unwrap_or(now);
+    // On a push, `offset` is the entry's position in its source (see `Logs::push`).
     Entry {
         app: e.app,
         source: e.source,
         time,
         message: e.message,
-        offset: 0,
+        offset: e.offset,
     }
 }
 

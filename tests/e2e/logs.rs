@@ -68,3 +68,37 @@ async fn controller_events_are_logged_and_followed_live() {
     .expect("the new event arrives on the open stream");
     assert!(seen.contains("[deis-controller]: dev added A"), "{seen}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn app_output_reaches_the_logs_once_and_in_order() {
+    let p = Platform::start().await;
+    let token = p.user("dev").await;
+    let t = Some(token.as_str());
+    p.create_app(&token, "printer").await;
+    let web = "echo web starting && mkdir -p /tmp/w && echo ok > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w";
+    let worker = "i=0; while [ $i -lt 50 ]; do i=$((i+1)); echo line $i; done; exec sleep 1000";
+    let build = serde_json::json!({"image": p.image, "sha": "0123456789",
+        "procfile": {"web": web, "worker": worker}})
+    .to_string();
+    let (status, body) = p.api("POST", "/v1/apps/printer/builds/", t, &build).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = p
+        .api("POST", "/v1/apps/printer/scale/", t, r#"{"web": 1, "worker": 1}"#)
+        .await;
+    assert_eq!(status, 204);
+    let body = eventually(Duration::from_secs(20), "the worker's 50 lines in the log", || async {
+        match p.api("GET", "/v1/apps/printer/logs?log_lines=1000", t, "").await {
+            (200, body) if body.contains("printer[worker.1]: line 50") => Ok(body),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(body.contains("printer[web.1]: web starting"), "{body}");
+    let lines: Vec<&str> = body
+        .lines()
+        .filter(|l| l.contains("printer[worker.1]: line "))
+        .map(|l| l.rsplit_once(": ").map_or("", |(_, m)| m))
+        .collect();
+    let expected: Vec<String> = (1..=50).map(|i| format!("line {i}")).collect();
+    assert_eq!(lines, expected, "every line once, in order");
+}

@@ -15,6 +15,7 @@ pub mod logs;
 mod metrics;
 mod redis_store;
 mod service;
+pub mod shipper;
 mod syslog;
 
 use std::sync::Arc;

@@ -141,6 +141,25 @@ pub async fn run(
         }
         result
     };
+    // The shipper (Deis's logspout) follows this host's app containers into the logger.
+    let shipper = deis_logger::shipper::ShipperConfig {
+        host: "local".to_owned(),
+        logger_url: None,
+        state_file: config.controller.data_dir.join("shipper.json"),
+        labels: config.controller.container_labels.clone(),
+    };
+    let shipping = match bollard::Docker::connect_with_local_defaults() {
+        Ok(docker) => Some(tokio::spawn(deis_logger::shipper::run(
+            shipper,
+            docker,
+            store.clone(),
+            stop.clone(),
+        ))),
+        Err(e) => {
+            tracing::warn!(error = %e, "No Docker engine: app output will not reach the logs");
+            None
+        }
+    };
     let (controller, builder, router, logger, registry_proxy) = tokio::join!(
         async {
             guard(
@@ -193,6 +212,10 @@ pub async fn run(
             )
         },
     );
+    stop.cancel();
+    if let Some(shipping) = shipping {
+        let _ = shipping.await;
+    }
     controller
         .and(builder)
         .and(router)

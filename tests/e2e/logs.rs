@@ -83,15 +83,27 @@ async fn app_output_reaches_the_logs_once_and_in_order() {
     let (status, body) = p.api("POST", "/v1/apps/printer/builds/", t, &build).await;
     assert_eq!(status, 201, "{body}");
     let (status, _) = p
-        .api("POST", "/v1/apps/printer/scale/", t, r#"{"web": 1, "worker": 1}"#)
+        .api(
+            "POST",
+            "/v1/apps/printer/scale/",
+            t,
+            r#"{"web": 1, "worker": 1}"#,
+        )
         .await;
     assert_eq!(status, 204);
-    let body = eventually(Duration::from_secs(20), "the worker's 50 lines in the log", || async {
-        match p.api("GET", "/v1/apps/printer/logs?log_lines=1000", t, "").await {
-            (200, body) if body.contains("printer[worker.1]: line 50") => Ok(body),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    let body = eventually(
+        Duration::from_secs(20),
+        "the worker's 50 lines in the log",
+        || async {
+            match p
+                .api("GET", "/v1/apps/printer/logs?log_lines=1000", t, "")
+                .await
+            {
+                (200, body) if body.contains("printer[worker.1]: line 50") => Ok(body),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     assert!(body.contains("printer[web.1]: web starting"), "{body}");
     let lines: Vec<&str> = body

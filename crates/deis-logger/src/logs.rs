@@ -215,7 +215,10 @@ mod tests {
             offset: position,
             ..entry("a", message)
         };
-        assert_eq!(logs.push("host/c1", 0, vec![at("one", 10), at("two", 20)]), 2);
+        assert_eq!(
+            logs.push("host/c1", 0, vec![at("one", 10), at("two", 20)]),
+            2
+        );
         assert_eq!(
             logs.push("host/c1", 0, vec![at("two", 20), at("three", 30)]),
             1,

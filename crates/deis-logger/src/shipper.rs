@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::query_parameters::{EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder};
+use bollard::query_parameters::{
+    EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
+};
 use chrono::DateTime;
 use deis_proto::logger::v1 as pb;
 use deis_proto::logger::v1::log_service_client::LogServiceClient;
@@ -49,17 +51,32 @@ struct Line {
 type Progress = Arc<Mutex<HashMap<String, u64>>>;
 
 /// Runs until `shutdown`.
-pub async fn run(config: ShipperConfig, docker: Docker, store: Arc<dyn ConfigStore>, shutdown: CancellationToken) {
+pub async fn run(
+    config: ShipperConfig,
+    docker: Docker,
+    store: Arc<dyn ConfigStore>,
+    shutdown: CancellationToken,
+) {
     let progress: Progress = Arc::new(Mutex::new(load(&config.state_file)));
     let (tx, rx) = mpsc::channel::<Line>(10_000);
-    let sender = tokio::spawn(send(config.clone(), store, rx, progress.clone(), shutdown.clone()));
+    let sender = tokio::spawn(send(
+        config.clone(),
+        store,
+        rx,
+        progress.clone(),
+        shutdown.clone(),
+    ));
     let following: Arc<Mutex<HashSet<String>>> = Arc::default();
     let mut delay = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
         // Follow what runs now, then whatever starts; on any Docker error, start over.
         let mut filters = label_filters(&config);
         let listing = docker
-            .list_containers(Some(ListContainersOptionsBuilder::new().filters(&filters).build()))
+            .list_containers(Some(
+                ListContainersOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            ))
             .await;
         if let Ok(containers) = listing {
             for c in containers {
@@ -111,33 +128,63 @@ fn follow(
     tx: &mpsc::Sender<Line>,
     shutdown: &CancellationToken,
 ) {
-    if !following.lock().unwrap_or_else(PoisonError::into_inner).insert(id.clone()) {
+    if !following
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id.clone())
+    {
         return;
     }
-    let (docker, following, progress, tx, shutdown) = (docker.clone(), following.clone(), progress.clone(), tx.clone(), shutdown.clone());
+    let (docker, following, progress, tx, shutdown) = (
+        docker.clone(),
+        following.clone(),
+        progress.clone(),
+        tx.clone(),
+        shutdown.clone(),
+    );
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
             _ = read_container(&docker, &id, &progress, &tx) => {}
         }
-        following.lock().unwrap_or_else(PoisonError::into_inner).remove(&id);
+        following
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(&id);
     });
 }
 
 /// Reads a container's output from the last acknowledged position until its stream ends.
 async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mpsc::Sender<Line>) {
-    let Ok(info) = docker.inspect_container(id, None::<bollard::query_parameters::InspectContainerOptions>).await else {
+    let Ok(info) = docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    else {
         return;
     };
-    let name = info.name.unwrap_or_default().trim_start_matches('/').to_owned();
+    let name = info
+        .name
+        .unwrap_or_default()
+        .trim_start_matches('/')
+        .to_owned();
     let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
-    let Some(app) = labels.get(APP_LABEL).cloned() else { return };
+    let Some(app) = labels.get(APP_LABEL).cloned() else {
+        return;
+    };
     // `{app}_v{N}.{type}.{num}` -> `{type}.{num}`; a one-off `run` container is `run.N`.
     let source = name
         .split_once('.')
         .map(|(_, rest)| rest.to_owned())
         .unwrap_or_else(|| name.clone());
-    let last = progress.lock().unwrap_or_else(PoisonError::into_inner).get(id).copied().unwrap_or(0);
+    let last = progress
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .get(id)
+        .copied()
+        .unwrap_or(0);
     let since = if last == 0 {
         0
     } else {
@@ -154,15 +201,21 @@ async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mps
     let mut partial = String::new();
     while let Some(Ok(output)) = stream.next().await {
         let bytes = match output {
-            LogOutput::StdOut { message } | LogOutput::StdErr { message } | LogOutput::Console { message } => message,
+            LogOutput::StdOut { message }
+            | LogOutput::StdErr { message }
+            | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
         partial.push_str(&String::from_utf8_lossy(&bytes));
         while let Some(end) = partial.find('\n') {
             let line: String = partial.drain(..=end).collect();
             let line = line.trim_end_matches(['\n', '\r']);
-            let Some((stamp, message)) = line.split_once(' ') else { continue };
-            let Ok(time) = DateTime::parse_from_rfc3339(stamp) else { continue };
+            let Some((stamp, message)) = line.split_once(' ') else {
+                continue;
+            };
+            let Ok(time) = DateTime::parse_from_rfc3339(stamp) else {
+                continue;
+            };
             let position = u64::try_from(time.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0);
             if position <= last {
                 continue;
@@ -177,7 +230,14 @@ async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mps
                 message: message.to_owned(),
                 offset: position,
             };
-            if tx.send(Line { container: id.to_owned(), entry }).await.is_err() {
+            if tx
+                .send(Line {
+                    container: id.to_owned(),
+                    entry,
+                })
+                .await
+                .is_err()
+            {
                 return;
             }
         }
@@ -195,7 +255,8 @@ async fn send(
 ) {
     let mut client: Option<LogServiceClient<tonic::transport::Channel>> = None;
     while let Some(first) = rx.recv().await {
-        let mut batches: Vec<(String, Vec<pb::LogEntry>)> = vec![(first.container, vec![first.entry])];
+        let mut batches: Vec<(String, Vec<pb::LogEntry>)> =
+            vec![(first.container, vec![first.entry])];
         while let Ok(line) = rx.try_recv() {
             match batches.iter_mut().find(|(c, _)| *c == line.container) {
                 Some((_, entries)) if entries.len() < 2000 => entries.push(line.entry),
@@ -229,18 +290,25 @@ async fn send(
                 }
                 delay = (delay * 2).min(Duration::from_secs(2));
             }
-            progress.lock().unwrap_or_else(PoisonError::into_inner).insert(container, last);
+            progress
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(container, last);
         }
         save(&config.state_file, &progress);
     }
 }
 
-async fn connect(config: &ShipperConfig, store: &Arc<dyn ConfigStore>) -> Option<LogServiceClient<tonic::transport::Channel>> {
+async fn connect(
+    config: &ShipperConfig,
+    store: &Arc<dyn ConfigStore>,
+) -> Option<LogServiceClient<tonic::transport::Channel>> {
     let url = match &config.logger_url {
         Some(url) => url.clone(),
         None => {
             let get = |name: &str| {
-                let key = deis_store::keys::Key::setting(deis_store::keys::Component::Logs, name).map(|k| k.path());
+                let key = deis_store::keys::Key::setting(deis_store::keys::Component::Logs, name)
+                    .map(|k| k.path());
                 let store = store.clone();
                 async move { store.get(&key.ok()?).await.ok()?.map(|kv| kv.value) }
             };
@@ -266,7 +334,10 @@ fn save(path: &PathBuf, progress: &Progress) {
     if let Some(dir) = path.parent() {
         let _ = std::fs::create_dir_all(dir);
     }
-    if std::fs::write(&tmp, text).and_then(|()| std::fs::rename(&tmp, path)).is_err() {
+    if std::fs::write(&tmp, text)
+        .and_then(|()| std::fs::rename(&tmp, path))
+        .is_err()
+    {
         tracing::warn!(path = %path.display(), "Cannot save the shipper's positions; a restart may resend lines (the logger skips them)");
     }
 }

@@ -32,6 +32,11 @@ async fn logger() -> Logger {
 
 /// A logger keeping its lines in `redis` (a URL), or in memory.
 pub(crate) async fn logger_on(redis: Option<String>) -> Logger {
+    logger_with(redis, Arc::new(MemoryStore::new())).await
+}
+
+/// A logger on `redis` publishing its endpoint in `store`.
+pub(crate) async fn logger_with(redis: Option<String>, store: Arc<dyn ConfigStore>) -> Logger {
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
     let config = Config {
         listen: loopback,
@@ -55,7 +60,6 @@ pub(crate) async fn logger_on(redis: Option<String>) -> Logger {
         .expect("tcp")
         .local_addr()
         .expect("addr");
-    let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     let shutdown = CancellationToken::new();
     tokio::spawn(deis_logger::run(config, store, listeners, shutdown.clone()));
     Logger {

@@ -1,3 +1,4 @@
 mod binary;
 mod ingest;
 mod redis;
+mod shipper;

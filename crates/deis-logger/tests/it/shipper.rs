@@ -1,0 +1,118 @@
+//! The shipper with a real container writing lines and a real Redis behind the logger: every
+//! line arrives once and in order across a restart of the shipper and one of the logger.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::models::ContainerCreateBody;
+use bollard::query_parameters::CreateContainerOptionsBuilder;
+use deis_logger::shipper::{ShipperConfig, run};
+use deis_store::{ConfigStore, MemoryStore};
+use deis_testkit::{TestDocker, eventually, unique_id};
+use tokio_util::sync::CancellationToken;
+
+use crate::ingest::{logger_with, messages};
+
+const LINES: u32 = 400;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_line_once_in_order_across_shipper_and_logger_restarts() {
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let redis = deis_testkit::Redis::start().await;
+    let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir().expect("dir");
+    let app = format!("ship{}", unique_id().replace(['t', 'x'], ""));
+    let logger = logger_with(Some(redis.url()), store.clone()).await;
+
+    // A container printing numbered lines for a few seconds.
+    let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
+    let mut labels: HashMap<String, String> = docker.labels().into_iter().collect();
+    labels.insert("deis.app".to_owned(), app.clone());
+    let script =
+        format!("i=0; while [ $i -lt {LINES} ]; do i=$((i+1)); echo line $i; sleep 0.01; done");
+    let created = engine
+        .create_container(
+            Some(
+                CreateContainerOptionsBuilder::new()
+                    .name(&format!("{app}_v1.worker.1"))
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(image.clone()),
+                cmd: Some(vec!["/bin/sh".into(), "-c".into(), script]),
+                labels: Some(labels),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    let config = ShipperConfig {
+        host: "test".to_owned(),
+        logger_url: None,
+        state_file: dir.path().join("shipper.json"),
+        labels: docker.labels().into_iter().collect(),
+    };
+    let start_shipper = || {
+        let token = CancellationToken::new();
+        let task = tokio::spawn(run(
+            config.clone(),
+            engine.clone(),
+            store.clone(),
+            token.clone(),
+        ));
+        (token, task)
+    };
+
+    let (stop, task) = start_shipper();
+    engine
+        .start_container(
+            &created.id,
+            None::<bollard::query_parameters::StartContainerOptions>,
+        )
+        .await
+        .expect("start");
+    eventually(Duration::from_secs(30), "some lines shipped", || async {
+        let n = count(&logger, &app).await;
+        if n >= 50 { Ok(()) } else { Err(n.to_string()) }
+    })
+    .await;
+
+    // The shipper stops and comes back while the container keeps writing.
+    stop.cancel();
+    task.await.expect("shipper stops");
+    let (stop, task) = start_shipper();
+    let before = count(&logger, &app).await;
+    eventually(Duration::from_secs(30), "shipping to resume", || async {
+        let n = count(&logger, &app).await;
+        if n > before + 20 {
+            Ok(())
+        } else {
+            Err(n.to_string())
+        }
+    })
+    .await;
+
+    // The logger restarts (same Redis, a new port found through the store).
+    drop(logger);
+    let logger = logger_with(Some(redis.url()), store.clone()).await;
+    let all = eventually(Duration::from_secs(60), "every line", || async {
+        let got = messages(&logger, &app).await;
+        if got.len() >= LINES as usize {
+            Ok(got)
+        } else {
+            Err(got.len().to_string())
+        }
+    })
+    .await;
+    let expected: Vec<String> = (1..=LINES).map(|i| format!("worker.1|line {i}")).collect();
+    assert_eq!(all, expected, "every line once, in order");
+    stop.cancel();
+    task.await.expect("shipper stops");
+    docker.cleanup().await;
+}
+
+async fn count(logger: &crate::ingest::Logger, app: &str) -> usize {
+    messages(logger, app).await.len()
+}

@@ -91,6 +91,9 @@ pub async fn run(
     };
     let tasks = tokio_util::task::TaskTracker::new();
     if let Some(udp) = listeners.udp {
+        if let Ok(addr) = udp.local_addr() {
+            metrics.watch_udp(addr.port());
+        }
         tasks.spawn(syslog::udp(udp, logs.clone(), shutdown.clone()));
     }
     if let Some(tcp) = listeners.tcp {

@@ -52,6 +52,14 @@ impl Ring {
     }
 }
 
+#[derive(Default)]
+struct Counts {
+    received: u64,
+    stored: u64,
+    dropped: u64,
+    evicted: u64,
+}
+
 /// Every app's log.
 pub struct Logs {
     apps: Mutex<HashMap<String, Ring>>,
@@ -76,33 +84,52 @@ impl Logs {
 
     /// Stores `entries` in order; how many were stored.
     pub fn append(&self, entries: impl IntoIterator<Item = Entry>) -> u32 {
+        // Counted per app for the whole batch: one metrics update per app, not per line.
+        let mut counts: Vec<(String, Counts)> = Vec::new();
         let mut apps = self.apps();
         let mut stored = 0;
         for mut entry in entries {
-            self.metrics.received(&entry.app);
+            let index = match counts.iter().position(|(app, _)| *app == entry.app) {
+                Some(i) => i,
+                None => {
+                    counts.push((entry.app.clone(), Counts::default()));
+                    counts.len() - 1
+                }
+            };
+            let count = &mut counts[index].1;
+            count.received += 1;
             let size = entry.size();
             if size > self.limits.bytes {
-                self.metrics.dropped(&entry.app);
+                count.dropped += 1;
                 continue;
             }
-            let ring = apps.entry(entry.app.clone()).or_insert_with(Ring::new);
+            let ring = match apps.get_mut(&entry.app) {
+                Some(ring) => ring,
+                None => apps.entry(entry.app.clone()).or_insert_with(Ring::new),
+            };
             entry.offset = ring.next;
             ring.next += 1;
             ring.bytes += size;
-            let _ = ring.live.send(entry.clone());
-            self.metrics.stored(&entry.app);
-            let app = entry.app.clone();
+            if ring.live.receiver_count() > 0 {
+                let _ = ring.live.send(entry.clone());
+            }
+            count.stored += 1;
             ring.entries.push_back(entry);
             while ring.entries.len() > self.limits.lines || ring.bytes > self.limits.bytes {
                 match ring.entries.pop_front() {
                     Some(old) => {
                         ring.bytes -= old.size();
-                        self.metrics.evicted(&app);
+                        count.evicted += 1;
                     }
                     None => break,
                 }
             }
             stored += 1;
+        }
+        drop(apps);
+        for (app, c) in counts {
+            self.metrics
+                .add(&app, c.received, c.stored, c.dropped, c.evicted);
         }
         stored
     }

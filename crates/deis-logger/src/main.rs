@@ -27,6 +27,17 @@ struct Args {
     /// Keep lines in Redis (`redis://host:port/db`) instead of in memory.
     #[arg(long, env = "DEIS_LOGGER_REDIS_URL")]
     redis_url: Option<String>,
+    /// Run only the shipper (one per host in the cluster): follow this host's app containers
+    /// into the logger found in the config store.
+    #[arg(long)]
+    ship_only: bool,
+    /// Where the shipper keeps its positions.
+    #[arg(
+        long,
+        env = "DEIS_SHIPPER_STATE",
+        default_value = "/var/lib/deis/shipper.json"
+    )]
+    shipper_state: std::path::PathBuf,
     /// Host name other components use to reach this service.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
@@ -48,6 +59,20 @@ fn main() -> ExitCode {
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;
+        if args.ship_only {
+            let docker = bollard::Docker::connect_with_local_defaults()?;
+            let shipper = deis_logger::shipper::ShipperConfig {
+                host: config
+                    .advertise_host
+                    .clone()
+                    .unwrap_or_else(|| "localhost".to_owned()),
+                logger_url: None,
+                state_file: args.shipper_state,
+                labels: Default::default(),
+            };
+            deis_logger::shipper::run(shipper, docker, store, shutdown).await;
+            return Ok(());
+        }
         let listeners = Listeners::bind(&config).await?;
         deis_logger::run(config, store, listeners, shutdown).await?;
         Ok(())

@@ -16,6 +16,8 @@ pub struct Metrics {
     stored: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
     evicted: Family<Labels, Counter>,
+    /// The syslog UDP socket's port, whose kernel drop counter is reported on each scrape.
+    udp_port: std::sync::atomic::AtomicU16,
 }
 
 impl Metrics {
@@ -43,11 +45,27 @@ impl Metrics {
             stored,
             dropped,
             evicted,
+            udp_port: std::sync::atomic::AtomicU16::new(0),
         })
     }
 
     fn inc(family: &Family<Labels, Counter>, app: &str) {
         family.get_or_create(&vec![("app", app.to_owned())]).inc();
+    }
+
+    /// Adds a batch's counts for `app`.
+    pub(crate) fn add(&self, app: &str, received: u64, stored: u64, dropped: u64, evicted: u64) {
+        let labels = vec![("app", app.to_owned())];
+        for (family, n) in [
+            (&self.received, received),
+            (&self.stored, stored),
+            (&self.dropped, dropped),
+            (&self.evicted, evicted),
+        ] {
+            if n > 0 {
+                family.get_or_create(&labels).inc_by(n);
+            }
+        }
     }
 
     pub(crate) fn received(&self, app: &str) {
@@ -62,8 +80,10 @@ impl Metrics {
         Metrics::inc(&self.dropped, app);
     }
 
-    pub(crate) fn evicted(&self, app: &str) {
-        Metrics::inc(&self.evicted, app);
+    /// Reports the kernel's drops for the syslog UDP socket on `port` from now on.
+    pub(crate) fn watch_udp(&self, port: u16) {
+        self.udp_port
+            .store(port, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The Prometheus text.
@@ -72,6 +92,39 @@ impl Metrics {
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        let port = self.udp_port.load(std::sync::atomic::Ordering::Relaxed);
+        if port != 0 {
+            // Datagrams the kernel dropped before the logger could read them (a full receive
+            // buffer): the only loss the logger cannot count itself, so it reports the kernel's.
+            let drops = udp_drops(port);
+            let text = format!(
+                "# HELP deis_logger_udp_socket_drops Syslog datagrams the kernel dropped (receive buffer full).\n# TYPE deis_logger_udp_socket_drops counter\ndeis_logger_udp_socket_drops_total {drops}\n"
+            );
+            match out.rfind("# EOF") {
+                Some(at) => out.insert_str(at, &text),
+                None => out.push_str(&text),
+            }
+        }
         out
     }
+}
+
+/// The `drops` column of `/proc/net/udp` and `/proc/net/udp6` for sockets bound to `port`.
+fn udp_drops(port: u16) -> u64 {
+    let wanted = format!(":{port:04X}");
+    ["/proc/net/udp", "/proc/net/udp6"]
+        .iter()
+        .filter_map(|path| std::fs::read_to_string(path).ok())
+        .flat_map(|text| {
+            text.lines()
+                .skip(1)
+                .filter(|line| {
+                    line.split_whitespace()
+                        .nth(1)
+                        .is_some_and(|local| local.ends_with(&wanted))
+                })
+                .filter_map(|line| line.split_whitespace().last()?.parse::<u64>().ok())
+                .collect::<Vec<_>>()
+        })
+        .sum()
 }

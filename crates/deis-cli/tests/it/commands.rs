@@ -609,3 +609,67 @@ async fn run_and_restart_with_real_containers() {
     assert!(out.contains("--- cmd:\ncmd.1 up (v2)"), "{out}");
     docker.cleanup().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_and_logs_follow_with_a_logger() {
+    use tokio::io::AsyncBufReadExt;
+    let c = Controller::start().await;
+    c.start_logger().await;
+    let dev = User::new("tail");
+    dev.ok(&[
+        "register",
+        &c.url,
+        "--username",
+        "dev",
+        "--password",
+        "pw",
+        "--email",
+        "dev@example.com",
+    ])
+    .await;
+    dev.ok(&["create", "tail", "--no-remote"]).await;
+    let out = deis_testkit::eventually(
+        std::time::Duration::from_secs(10),
+        "the creation in the log",
+        || async {
+            let ran = dev.deis(&["logs", "-a", "tail"]).await;
+            if ran
+                .stdout
+                .contains("tail[deis-controller]: dev created initial release")
+            {
+                Ok(ran.stdout)
+            } else {
+                Err(format!("{ran:?}"))
+            }
+        },
+    )
+    .await;
+    assert!(out.lines().all(|l| l.contains("UTC tail[")), "{out}");
+
+    // deis logs -f: the process keeps printing lines as they happen.
+    let mut follow = tokio::process::Command::new(env!("CARGO_BIN_EXE_deis"))
+        .args(["logs", "-f", "-n", "1", "-a", "tail"])
+        .env("HOME", dev.home.path())
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("deis logs -f starts");
+    let mut lines = tokio::io::BufReader::new(follow.stdout.take().expect("stdout")).lines();
+    let first = lines
+        .next_line()
+        .await
+        .expect("read")
+        .expect("the last line");
+    assert!(first.contains("tail[deis-controller]"), "{first}");
+    dev.ok(&["config:set", "-a", "tail", "MODE=live"]).await;
+    let next = tokio::time::timeout(std::time::Duration::from_secs(10), lines.next_line())
+        .await
+        .expect("a new line arrives")
+        .expect("read")
+        .expect("a line");
+    assert!(
+        next.ends_with("tail[deis-controller]: dev added MODE"),
+        "{next}"
+    );
+    follow.kill().await.expect("stop following");
+}

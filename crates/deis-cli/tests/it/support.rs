@@ -15,6 +15,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_deis");
 /// A controller for the test; stopped when dropped.
 pub(crate) struct Controller {
     pub(crate) url: String,
+    pub(crate) store: Arc<dyn ConfigStore>,
     _dir: tempfile::TempDir,
     shutdown: CancellationToken,
 }
@@ -26,6 +27,24 @@ impl Drop for Controller {
 }
 
 impl Controller {
+    /// Starts a logger that publishes itself in this controller's store.
+    pub(crate) async fn start_logger(&self) {
+        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
+        let config = deis_logger::Config {
+            listen: loopback,
+            syslog_udp: None,
+            syslog_tcp: None,
+            ..deis_logger::Config::default()
+        };
+        let listeners = deis_logger::Listeners::bind(&config).await.expect("bind");
+        tokio::spawn(deis_logger::run(
+            config,
+            self.store.clone(),
+            listeners,
+            self.shutdown.clone(),
+        ));
+    }
+
     pub(crate) async fn start() -> Controller {
         Controller::start_with(SchedulerKind::None, Default::default()).await
     }
@@ -54,12 +73,13 @@ impl Controller {
         let shutdown = CancellationToken::new();
         tokio::spawn(deis_controller::run(
             config,
-            store,
+            store.clone(),
             listeners,
             shutdown.clone(),
         ));
         Controller {
             url: format!("http://{addr}"),
+            store,
             _dir: dir,
             shutdown,
         }

@@ -223,14 +223,65 @@ pub async fn run(
         .and(registry_proxy)
 }
 
-/// Opens the configured store, binds every listener and runs the platform.
+/// Opens the configured store, binds every listener, says where everything is, and runs the
+/// platform. `domain`, when given, becomes the platform domain (`/deis/platform/domain`).
 pub async fn start(
-    config: Config,
+    mut config: Config,
+    domain: Option<String>,
     shutdown: CancellationToken,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = deis_store::connect(&config.store).await?;
+    if let Some(domain) = domain {
+        store.put("/deis/platform/domain", &domain, None).await?;
+        config.controller.platform_domain = domain.clone();
+        config.router.platform_domain = domain;
+    }
     let listeners = Listeners::bind(&config).await?;
+    let domain = match store.get("/deis/platform/domain").await {
+        Ok(Some(kv)) => kv.value,
+        _ => config.controller.platform_domain.clone(),
+    };
+    let banner = banner(&config, &listeners, &domain)?;
     tracing::info!("The platform is up");
+    #[allow(clippy::print_stdout)] // the one thing the operator needs to read
+    {
+        println!("{banner}");
+    }
     run(config, store, listeners, shutdown).await?;
     Ok(())
+}
+
+/// Where to reach the platform: the controller, the `git` remote and the apps.
+pub fn banner(config: &Config, listeners: &Listeners, domain: &str) -> std::io::Result<String> {
+    let host = |addr: std::net::SocketAddr| {
+        if addr.ip().is_unspecified() {
+            "127.0.0.1".to_owned()
+        } else {
+            addr.ip().to_string()
+        }
+    };
+    let controller = listeners.controller.http.local_addr()?;
+    let router = listeners.router.http.local_addr()?;
+    let ssh = listeners.builder.ssh.local_addr()?;
+    let port = |p: u16, default: u16| {
+        if p == default {
+            String::new()
+        } else {
+            format!(":{p}")
+        }
+    };
+    let router_port = port(router.port(), 80);
+    Ok(format!(
+        "Deis is running on this host (data in {data}).\n\
+         \x20 controller:  http://{ch}:{cp}  (or http://deis.{domain}{router_port} through the router)\n\
+         \x20 get started: deis register http://{ch}:{cp}\n\
+         \x20 git remote:  ssh://git@{sh}:{sp}/<app>.git\n\
+         \x20 apps:        http://<app>.{domain}{router_port}  (without DNS for {domain}: curl -H 'Host: <app>.{domain}' http://{rh}{router_port}/)",
+        data = config.controller.data_dir.display(),
+        ch = host(controller),
+        cp = controller.port(),
+        sh = host(ssh),
+        sp = ssh.port(),
+        rh = host(router),
+    ))
 }

@@ -43,6 +43,10 @@ struct Args {
     /// Address of the registry proxy [default: 0.0.0.0:5000].
     #[arg(long, env = "DEIS_REGISTRY_PROXY_LISTEN")]
     registry_proxy_listen: Option<SocketAddr>,
+    /// The platform domain: apps answer on `<app>.<domain>` [default: localhost, which needs no
+    /// DNS set-up: browsers and curl resolve `*.localhost` to this machine].
+    #[arg(long, env = "DEIS_PLATFORM_DOMAIN")]
+    domain: Option<String>,
     /// Directory for the platform's state: the controller's database, the builder's
     /// repositories (in `builder/`) [default: /var/lib/deis/controller, /var/lib/deis/builder].
     #[arg(long, env = "DEIS_DATA_DIR")]
@@ -89,6 +93,6 @@ fn main() -> ExitCode {
             config.builder.data_dir = dir.join("builder");
             config.controller.data_dir = dir;
         }
-        deis_platform::start(config, shutdown).await
+        deis_platform::start(config, args.domain, shutdown).await
     })
 }

@@ -21,20 +21,29 @@ async fn host_key(data_dir: &std::path::Path) -> String {
     let ssh = listeners.ssh.local_addr().expect("addr");
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     let shutdown = CancellationToken::new();
-    let task = tokio::spawn(deis_builder::run(config, store, listeners, shutdown.clone()));
+    let task = tokio::spawn(deis_builder::run(
+        config,
+        store,
+        listeners,
+        shutdown.clone(),
+    ));
     let keyscan = require("ssh-keyscan", "openssh-client");
-    let key = eventually(std::time::Duration::from_secs(10), "the host key", || async {
-        let out = tokio::process::Command::new(&keyscan)
-            .args(["-t", "ed25519", "-p", &ssh.port().to_string(), "127.0.0.1"])
-            .output()
-            .await
-            .map_err(|e| e.to_string())?;
-        let text = String::from_utf8_lossy(&out.stdout).into_owned();
-        match text.split_whitespace().nth(2) {
-            Some(key) => Ok(key.to_owned()),
-            None => Err(text),
-        }
-    })
+    let key = eventually(
+        std::time::Duration::from_secs(10),
+        "the host key",
+        || async {
+            let out = tokio::process::Command::new(&keyscan)
+                .args(["-t", "ed25519", "-p", &ssh.port().to_string(), "127.0.0.1"])
+                .output()
+                .await
+                .map_err(|e| e.to_string())?;
+            let text = String::from_utf8_lossy(&out.stdout).into_owned();
+            match text.split_whitespace().nth(2) {
+                Some(key) => Ok(key.to_owned()),
+                None => Err(text),
+            }
+        },
+    )
     .await;
     shutdown.cancel();
     let _ = task.await;
@@ -48,5 +57,9 @@ async fn the_host_key_survives_a_restart_on_a_memory_store() {
     let second = host_key(dir.path()).await;
     assert_eq!(first, second);
     let other = tempfile::tempdir().expect("dir");
-    assert_ne!(host_key(other.path()).await, first, "each platform has its own key");
+    assert_ne!(
+        host_key(other.path()).await,
+        first,
+        "each platform has its own key"
+    );
 }

@@ -7,6 +7,7 @@ const BIN: &str = env!("CARGO_BIN_EXE_deis-platform");
 #[tokio::test]
 async fn every_component_answers_health_and_all_stop_on_one_sigterm() {
     let dir = tempfile::tempdir().expect("temporary directory");
+    let ssh = free_addr();
     let (controller, router, router_admin, builder, logger, registry_proxy) = (
         free_addr(),
         free_addr(),
@@ -21,7 +22,8 @@ async fn every_component_answers_health_and_all_stop_on_one_sigterm() {
         ("DEIS_ROUTER_ADMIN_LISTEN", router_admin.to_string()),
         ("DEIS_ROUTER_HTTPS_LISTEN", free_addr().to_string()),
         ("DEIS_BUILDER_HTTP_LISTEN", builder.to_string()),
-        ("DEIS_BUILDER_SSH_LISTEN", free_addr().to_string()),
+        ("DEIS_BUILDER_SSH_LISTEN", ssh.to_string()),
+        ("DEIS_PLATFORM_DOMAIN", "example.test".to_owned()),
         ("DEIS_LOGGER_LISTEN", logger.to_string()),
         ("DEIS_LOGGER_SYSLOG_UDP", free_addr().to_string()),
         ("DEIS_LOGGER_SYSLOG_TCP", free_addr().to_string()),
@@ -37,6 +39,20 @@ async fn every_component_answers_health_and_all_stop_on_one_sigterm() {
         (registry_proxy, "/healthz"),
     ];
     let process = start_service(BIN, &env, &health, dir.path()).await;
+    // It says where everything is.
+    let output = process.output();
+    assert!(
+        output.contains(&format!("deis register http://{controller}")),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("ssh://git@{ssh}/<app>.git")),
+        "{output}"
+    );
+    assert!(
+        output.contains(&format!("http://<app>.example.test:{}", router.port())),
+        "{output}"
+    );
     assert_stops_cleanly(process);
 }
 

@@ -1,0 +1,102 @@
+//! `deisctl`, the operator's tool, with the Deis v1 command line. Today: `config <target>
+//! get|set|rm` on the config store (etcd). Installing and starting the platform's containers
+//! (`install`, `start`, `status`, `journal`, ...) comes with the deisctl issue; those commands say
+//! so and exit 1.
+
+#![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
+
+mod config;
+
+use clap::{Parser, Subcommand};
+
+/// Deis control utility: installs, starts and configures the platform.
+#[derive(Debug, Parser)]
+#[command(name = "deisctl", version, about)]
+struct Cli {
+    /// The etcd endpoint(s), comma-separated.
+    #[arg(
+        long,
+        env = "DEIS_ETCD_ENDPOINTS",
+        default_value = "http://127.0.0.1:2379",
+        global = true
+    )]
+    endpoint: String,
+    /// A prefix for every key (several platforms on one etcd).
+    #[arg(long, env = "DEIS_ETCD_NAMESPACE", default_value = "", global = true)]
+    namespace: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Reads and changes platform settings: `deisctl config router set bodySize=10m`.
+    Config {
+        /// A component (`router`, `controller`, `builder`, `logs`, `platform`, ...).
+        target: String,
+        #[command(subcommand)]
+        action: config::Action,
+    },
+    /// Anything else of Deis v1's deisctl (install, start, stop, status, ...).
+    #[command(external_subcommand)]
+    Other(Vec<String>),
+}
+
+/// Why a command failed: one line for the operator.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0}")]
+    Message(String),
+}
+
+/// Runs one command line; the exit status.
+pub fn run(args: Vec<String>) -> i32 {
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            let code = i32::from(e.use_stderr());
+            let _ = e.print();
+            return code;
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("Error: cannot start: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async {
+        match cli.command {
+            Command::Config { target, action } => {
+                let endpoints: Vec<String> = cli.endpoint.split(',').map(str::to_owned).collect();
+                let store = deis_store::connect(&deis_store::StoreConfig::Etcd {
+                    endpoints,
+                    namespace: cli.namespace,
+                })
+                .await
+                .map_err(|e| {
+                    Error::Message(format!(
+                        "cannot reach etcd at {} ({e}); check --endpoint or DEIS_ETCD_ENDPOINTS",
+                        cli.endpoint
+                    ))
+                })?;
+                config::run(store.as_ref(), &target, action).await
+            }
+            Command::Other(words) => Err(Error::Message(format!(
+                "`deisctl {}` is not available yet; run the platform on this host with `cargo run -p deis-platform`",
+                words.join(" ")
+            ))),
+        }
+    });
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("Error: {e}");
+            1
+        }
+    }
+}

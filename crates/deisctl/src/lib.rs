@@ -6,6 +6,7 @@
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
 
 mod config;
+mod units;
 
 use clap::{Parser, Subcommand};
 
@@ -36,6 +37,16 @@ enum Command {
         target: String,
         #[command(subcommand)]
         action: config::Action,
+    },
+    /// Writes the unit files, rendered with the platform's settings, into a directory.
+    #[command(name = "refresh-units")]
+    RefreshUnits {
+        /// Where to write them.
+        #[arg(short = 'p', long = "path", default_value = "~/.deis/units")]
+        path: String,
+        /// The image tag [default: /deis/platform/version, else latest].
+        #[arg(short = 't', long = "tag")]
+        tag: Option<String>,
     },
     /// Anything else of Deis v1's deisctl (install, start, stop, status, ...).
     #[command(external_subcommand)]
@@ -70,21 +81,33 @@ pub fn run(args: Vec<String>) -> i32 {
         }
     };
     let result = runtime.block_on(async {
+        let connect = || async {
+            let endpoints: Vec<String> = cli.endpoint.split(',').map(str::to_owned).collect();
+            deis_store::connect(&deis_store::StoreConfig::Etcd {
+                endpoints,
+                namespace: cli.namespace.clone(),
+            })
+            .await
+            .map_err(|e| {
+                Error::Message(format!(
+                    "cannot reach etcd at {} ({e}); check --endpoint or DEIS_ETCD_ENDPOINTS",
+                    cli.endpoint
+                ))
+            })
+        };
         match cli.command {
             Command::Config { target, action } => {
-                let endpoints: Vec<String> = cli.endpoint.split(',').map(str::to_owned).collect();
-                let store = deis_store::connect(&deis_store::StoreConfig::Etcd {
-                    endpoints,
-                    namespace: cli.namespace,
-                })
-                .await
-                .map_err(|e| {
-                    Error::Message(format!(
-                        "cannot reach etcd at {} ({e}); check --endpoint or DEIS_ETCD_ENDPOINTS",
-                        cli.endpoint
-                    ))
-                })?;
+                let store = connect().await?;
                 config::run(store.as_ref(), &target, action).await
+            }
+            Command::RefreshUnits { path, tag } => {
+                let store = connect().await?;
+                let home = std::env::var("HOME").unwrap_or_default();
+                let dir = match path.strip_prefix("~/") {
+                    Some(rest) => std::path::PathBuf::from(home).join(rest),
+                    None => std::path::PathBuf::from(path),
+                };
+                units::refresh(store.as_ref(), &dir, tag).await
             }
             Command::Other(words) => Err(Error::Message(format!(
                 "`deisctl {}` is not available yet; run the platform on this host with `cargo run -p deis-platform`",

@@ -107,3 +107,67 @@ fn an_unreachable_etcd_is_one_line() {
         "{err}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn refresh_units_renders_images_and_systemd_accepts_them() {
+    let etcd = Etcd::start().await;
+    let dir = tempfile::tempdir().expect("dir");
+    deisctl(&etcd, &["config", "platform", "set", "version=v2.0.1"]);
+    deisctl(
+        &etcd,
+        &[
+            "config",
+            "router",
+            "set",
+            "image=registry.example.com/router:canary",
+        ],
+    );
+    let (code, out, err) = deisctl(
+        &etcd,
+        &["refresh-units", "-p", &dir.path().display().to_string()],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.contains("Refreshed deis-controller.service unit from v2.0.1\n"),
+        "{out}"
+    );
+    let controller =
+        std::fs::read_to_string(dir.path().join("deis-controller.service")).expect("unit");
+    assert!(
+        controller.contains("  deis/controller:v2.0.1\n"),
+        "{controller}"
+    );
+    let router = std::fs::read_to_string(dir.path().join("deis-router@.service")).expect("unit");
+    assert!(
+        router.contains("registry.example.com/router:canary"),
+        "{router}"
+    );
+    assert!(router.contains("[X-Fleet]"), "fleet sections are kept");
+
+    // systemd accepts every rendered unit (a template through an instance of it).
+    let analyze = deis_testkit::require("systemd-analyze", "systemd");
+    std::fs::copy(
+        dir.path().join("deis-router@.service"),
+        dir.path().join("deis-router@1.service"),
+    )
+    .expect("instance");
+    for unit in [
+        "deis-builder.service",
+        "deis-controller.service",
+        "deis-logger.service",
+        "deis-registry-proxy.service",
+        "deis-registry.service",
+        "deis-router@1.service",
+    ] {
+        let out = std::process::Command::new(&analyze)
+            .arg("verify")
+            .arg(dir.path().join(unit))
+            .output()
+            .expect("systemd-analyze runs");
+        assert!(
+            out.status.success() && out.stderr.is_empty(),
+            "{unit}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}

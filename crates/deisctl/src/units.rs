@@ -1,0 +1,85 @@
+//! `deisctl refresh-units [-p <dir>] [-t <tag>]`: writes the platform's unit files (systemd,
+//! with `[X-Fleet]` sections for fleet) into a directory, rendered with the platform's settings:
+//! each component's image is `/deis/<component>/image` if set, else `deis/<component>:<tag>`
+//! (`<tag>` from `-t`, else `/deis/platform/version`, else `latest`). The templates are the files
+//! of `systemd-units/`, built into this binary, so no network is needed.
+
+use std::path::Path;
+
+use deis_store::ConfigStore;
+
+use crate::Error;
+
+/// `(unit file, component)` for every template.
+const UNITS: [(&str, &str, &str); 6] = [
+    (
+        "deis-builder.service",
+        "builder",
+        include_str!("../../../systemd-units/deis-builder.service"),
+    ),
+    (
+        "deis-controller.service",
+        "controller",
+        include_str!("../../../systemd-units/deis-controller.service"),
+    ),
+    (
+        "deis-logger.service",
+        "logger",
+        include_str!("../../../systemd-units/deis-logger.service"),
+    ),
+    (
+        "deis-registry-proxy.service",
+        "registry-proxy",
+        include_str!("../../../systemd-units/deis-registry-proxy.service"),
+    ),
+    (
+        "deis-registry.service",
+        "registry",
+        include_str!("../../../systemd-units/deis-registry.service"),
+    ),
+    (
+        "deis-router@.service",
+        "router",
+        include_str!("../../../systemd-units/deis-router@.service"),
+    ),
+];
+
+async fn setting(store: &dyn ConfigStore, path: &str) -> Result<Option<String>, Error> {
+    store
+        .get(path)
+        .await
+        .map(|kv| kv.map(|kv| kv.value).filter(|v| !v.is_empty()))
+        .map_err(|e| {
+            Error::Message(format!(
+                "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
+            ))
+        })
+}
+
+/// Renders every unit into `dir`.
+pub(crate) async fn refresh(
+    store: &dyn ConfigStore,
+    dir: &Path,
+    tag: Option<String>,
+) -> Result<(), Error> {
+    std::fs::create_dir_all(dir)
+        .map_err(|e| Error::Message(format!("cannot create {}: {e}", dir.display())))?;
+    let tag = match tag {
+        Some(t) => t,
+        None => setting(store, "/deis/platform/version")
+            .await?
+            .unwrap_or_else(|| "latest".to_owned()),
+    };
+    for (file, component, template) in UNITS {
+        let image = match setting(store, &format!("/deis/{component}/image")).await? {
+            Some(image) => image,
+            None => format!("deis/{component}:{tag}"),
+        };
+        let rendered = template.replace(&format!("deis/{component}:latest"), &image);
+        let path = dir.join(file);
+        std::fs::write(&path, rendered)
+            .map_err(|e| Error::Message(format!("cannot write {}: {e}", path.display())))?;
+        println!("Refreshed {file} unit from {tag}");
+    }
+    Ok(())
+}

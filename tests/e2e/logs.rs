@@ -114,3 +114,60 @@ async fn app_output_reaches_the_logs_once_and_in_order() {
     let expected: Vec<String> = (1..=50).map(|i| format!("line {i}")).collect();
     assert_eq!(lines, expected, "every line once, in order");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_follower_sees_a_container_print() {
+    let p = Platform::start().await;
+    let token = p.user("dev").await;
+    let t = Some(token.as_str());
+    p.create_app(&token, "talker").await;
+    // A worker printing a numbered line every 200 ms.
+    let worker = "i=0; while true; do i=$((i+1)); echo tick $i; sleep 0.2; done";
+    let web = "mkdir -p /tmp/w && echo ok > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w";
+    let build = serde_json::json!({"image": p.image, "sha": "0123456789",
+        "procfile": {"web": web, "worker": worker}})
+    .to_string();
+    let (status, body) = p.api("POST", "/v1/apps/talker/builds/", t, &build).await;
+    assert_eq!(status, 201, "{body}");
+    let (status, _) = p
+        .api(
+            "POST",
+            "/v1/apps/talker/scale/",
+            t,
+            r#"{"web": 1, "worker": 1}"#,
+        )
+        .await;
+    assert_eq!(status, 204);
+
+    let mut stream = tokio::net::TcpStream::connect(p.router)
+        .await
+        .expect("connect");
+    let request = format!(
+        "GET /v1/apps/talker/logs?follow=true&log_lines=1 HTTP/1.1\r\nHost: {API}\r\nAuthorization: token {token}\r\n\r\n"
+    );
+    stream.write_all(request.as_bytes()).await.expect("send");
+    let mut reader = BufReader::new(stream);
+    // Two consecutive ticks arrive on the open stream, each as the container prints it.
+    let ticks = tokio::time::timeout(Duration::from_secs(20), async {
+        let mut seen = Vec::new();
+        let mut line = String::new();
+        while seen.len() < 2 {
+            line.clear();
+            if reader.read_line(&mut line).await.unwrap_or(0) == 0 {
+                break;
+            }
+            if let Some((_, n)) = line.trim_end().split_once("talker[worker.1]: tick ") {
+                seen.push(n.trim().parse::<u64>().unwrap_or(0));
+            }
+        }
+        seen
+    })
+    .await
+    .expect("ticks arrive while following");
+    assert_eq!(ticks.len(), 2, "{ticks:?}");
+    assert_eq!(
+        ticks[1],
+        ticks[0] + 1,
+        "consecutive, none skipped or repeated: {ticks:?}"
+    );
+}

@@ -89,6 +89,7 @@ pub async fn run(
         docker,
         controller,
     };
+    builds.clean_up().await;
     let shared = Arc::new(push::Shared::new(builds, ssh_addr));
     let publishing = shutdown.child_token();
     let publisher = tokio::spawn(publish_endpoint(

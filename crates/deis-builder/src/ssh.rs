@@ -33,7 +33,7 @@ pub(crate) async fn serve(
                 Ok(pair) => pair,
                 Err(e) => {
                     tracing::warn!(error = %e, "Accepting an SSH connection failed");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
                     continue;
                 }
             },

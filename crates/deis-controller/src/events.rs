@@ -56,9 +56,12 @@ async fn ship(
     let shipper = format!("deis-controller-{}", crate::time::new_uuid());
     let mut sequence = 0u64;
     let mut pending: VecDeque<LogEntry> = VecDeque::new();
+    // The batch being delivered keeps its sequence until the logger acknowledges it, so a
+    // retry after a lost answer is recognised and not stored twice.
+    let mut in_flight: Option<(u64, Vec<LogEntry>)> = None;
     let mut lost = 0usize;
     loop {
-        if pending.is_empty() {
+        if pending.is_empty() && in_flight.is_none() {
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 next = rx.recv() => match next {
@@ -81,14 +84,20 @@ async fn ship(
             );
             lost = 0;
         }
-        let batch: Vec<LogEntry> = pending.iter().take(1000).cloned().collect();
-        sequence += 1;
+        let (batch_sequence, batch) = match in_flight.take() {
+            Some(batch) => batch,
+            None => {
+                let n = pending.len().min(1000);
+                sequence += 1;
+                (sequence, pending.drain(..n).collect())
+            }
+        };
         let sent = match crate::logs::endpoint(store.as_ref()).await {
             Some(endpoint) => match LogServiceClient::connect(endpoint).await {
                 Ok(mut client) => client
                     .push(PushRequest {
                         shipper: shipper.clone(),
-                        sequence,
+                        sequence: batch_sequence,
                         entries: batch.clone(),
                     })
                     .await
@@ -97,9 +106,8 @@ async fn ship(
             },
             None => false,
         };
-        if sent {
-            pending.drain(..batch.len());
-        } else {
+        if !sent {
+            in_flight = Some((batch_sequence, batch));
             tokio::select! {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}

@@ -134,7 +134,12 @@ impl RedisStore {
         let app = app.to_owned();
         tokio::spawn(async move {
             let mut messages = pubsub.into_on_message();
-            while let Some(message) = messages.next().await {
+            loop {
+                let message = tokio::select! {
+                    _ = tx.closed() => return,
+                    m = messages.next() => m,
+                };
+                let Some(message) = message else { return };
                 let Ok(line) = message.get_payload::<String>() else {
                     continue;
                 };

@@ -108,7 +108,12 @@ impl LogService for Service {
                 }
             }
             loop {
-                let next = match live.next().await {
+                // A follower that went away (Ctrl-C) ends this task at once, not at the next line.
+                let next = tokio::select! {
+                    _ = tx.closed() => return,
+                    next = live.next() => next,
+                };
+                let next = match next {
                     Next::Line(e) => to_pb(e),
                     // Never silently: a follower too slow for the app is told what it missed.
                     Next::Skipped(n) => to_pb(Entry {

@@ -105,9 +105,25 @@ async fn next_message<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Opt
     let mut limited = (&mut *reader).take(MAX_MESSAGE as u64);
     limited.read_until(b'\n', &mut line).await.ok()?;
     if line.last() != Some(&b'\n') && line.len() >= MAX_MESSAGE {
-        // Too long: keep the start, skip to the end of the line.
-        let mut skipped = Vec::new();
-        let _ = reader.read_until(b'\n', &mut skipped).await;
+        // Too long: keep the start, and skip to the end of the line without keeping it.
+        loop {
+            let Ok(buf) = reader.fill_buf().await else {
+                break;
+            };
+            if buf.is_empty() {
+                break;
+            }
+            match buf.iter().position(|b| *b == b'\n') {
+                Some(at) => {
+                    reader.consume(at + 1);
+                    break;
+                }
+                None => {
+                    let n = buf.len();
+                    reader.consume(n);
+                }
+            }
+        }
     }
     Some(String::from_utf8_lossy(&line).into_owned())
 }
@@ -125,5 +141,15 @@ mod tests {
             got.push(m.trim_end().to_owned());
         }
         assert_eq!(got, ["hello world", "plain line", "abcde", "x[1]: y"]);
+    }
+
+    #[tokio::test]
+    async fn an_overlong_line_is_cut_and_the_next_one_read() {
+        let mut input = "a".repeat(MAX_MESSAGE * 3).into_bytes();
+        input.extend_from_slice(b"\nnext\n");
+        let mut reader = BufReader::new(input.as_slice());
+        let first = next_message(&mut reader).await.expect("the cut line");
+        assert_eq!(first.len(), MAX_MESSAGE);
+        assert_eq!(next_message(&mut reader).await.as_deref(), Some("next\n"));
     }
 }

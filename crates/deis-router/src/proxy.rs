@@ -86,6 +86,24 @@ impl Proxy {
     }
 }
 
+/// Removes the hop-by-hop headers: the fixed ones and those the `Connection` header names.
+fn strip_hop_by_hop(headers: &mut HeaderMap) {
+    let named: Vec<HeaderName> = headers
+        .get_all(header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .filter_map(|name| HeaderName::from_bytes(name.trim().as_bytes()).ok())
+        .collect();
+    for name in named {
+        headers.remove(name);
+    }
+    for name in HOP_BY_HOP {
+        headers.remove(name);
+    }
+    headers.remove("proxy-connection");
+}
+
 /// A plain-text answer of the router itself.
 pub(crate) fn text(status: StatusCode, body: &'static str) -> Response<Body> {
     let mut response = Response::new(Body::from(body));
@@ -142,11 +160,15 @@ fn client_ip(conn: &Conn, headers: &HeaderMap, settings: &Settings) -> IpAddr {
         .unwrap_or(peer)
 }
 
-/// `https` on TLS; otherwise the last `X-Forwarded-Proto` entry (a load balancer in front), else
-/// `http`.
-fn scheme(conn: &Conn, headers: &HeaderMap) -> &'static str {
+/// `https` on TLS; otherwise the last `X-Forwarded-Proto` entry when the peer is a trusted
+/// proxy (`proxyRealIpCidr`: a TLS-terminating balancer in front), else `http`. A client cannot
+/// claim HTTPS for itself.
+fn scheme(conn: &Conn, headers: &HeaderMap, settings: &Settings) -> &'static str {
     if conn.tls {
         return "https";
+    }
+    if !settings.real_ip_from.allows(conn.peer.ip()) {
+        return "http";
     }
     let forwarded = headers
         .get("x-forwarded-proto")
@@ -228,7 +250,7 @@ async fn forward(
             String::new(),
         );
     }
-    let scheme = scheme(&conn, request.headers());
+    let scheme = scheme(&conn, request.headers(), settings);
     if settings.enforce_https && scheme != "https" {
         let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
         let mut response = text(StatusCode::MOVED_PERMANENTLY, "301 Moved Permanently\n");
@@ -263,9 +285,7 @@ async fn forward(
     let client_upgrade = wants_upgrade.then(|| hyper::upgrade::on(&mut request));
     let (mut parts, body) = request.into_parts();
     let upgrade_value = parts.headers.get(header::UPGRADE).cloned();
-    for name in HOP_BY_HOP {
-        parts.headers.remove(name);
-    }
+    strip_hop_by_hop(&mut parts.headers);
     let set = |headers: &mut HeaderMap, name: &'static str, value: &str| {
         if let Ok(v) = HeaderValue::from_str(value) {
             headers.insert(HeaderName::from_static(name), v);
@@ -345,9 +365,7 @@ async fn forward(
         match result {
             Ok(Ok(response)) => {
                 let (mut parts, incoming) = response.into_parts();
-                for name in HOP_BY_HOP {
-                    parts.headers.remove(name);
-                }
+                strip_hop_by_hop(&mut parts.headers);
                 if scheme == "https"
                     && let Some(hsts) = &settings.hsts
                     && let Ok(v) = HeaderValue::from_str(hsts)
@@ -464,4 +482,25 @@ fn backend_order<'a>(
     };
     order.sort_by_key(|b| proxy.health.is_down(b));
     order
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_named_by_connection_are_hop_by_hop_too() {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            header::CONNECTION,
+            HeaderValue::from_static("close, X-Secret"),
+        );
+        headers.insert("x-secret", HeaderValue::from_static("1"));
+        headers.insert("keep-alive", HeaderValue::from_static("timeout=5"));
+        headers.insert("proxy-connection", HeaderValue::from_static("keep-alive"));
+        headers.insert("x-kept", HeaderValue::from_static("2"));
+        strip_hop_by_hop(&mut headers);
+        let left: Vec<&str> = headers.keys().map(|k| k.as_str()).collect();
+        assert_eq!(left, ["x-kept"]);
+    }
 }

@@ -64,9 +64,10 @@ pub(crate) async fn serve(
             accepted = listener.accept() => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
-                    // Out of file descriptors and the like: keep serving the others.
+                    // Out of file descriptors and the like: keep serving the others, and give
+                    // them time to close some before trying again.
                     tracing::warn!(error = %e, "Accepting a connection failed");
-                    tokio::task::yield_now().await;
+                    tokio::time::sleep(Duration::from_millis(100)).await;
                     continue;
                 }
             },

@@ -38,6 +38,28 @@ tar -C /app -czf /build/slug.tgz .
 echo "-----> Compiled slug size is $(du -sh /build/slug.tgz | cut -f1)"
 "#;
 
+/// Marks build containers, so a builder that died mid-build removes them when it starts again.
+pub(crate) const BUILD_LABEL: &str = "deis.build";
+
+/// Removes build containers a previous run of the builder left behind.
+pub(crate) async fn remove_leftovers(docker: &Docker, labels: &HashMap<String, String>) {
+    let mut filters = vec![format!("{BUILD_LABEL}=true")];
+    filters.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
+    let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
+        .all(true)
+        .filters(&HashMap::from([("label".to_owned(), filters)]))
+        .build();
+    let Ok(containers) = docker.list_containers(Some(options)).await else {
+        return;
+    };
+    for c in containers {
+        if let Some(id) = c.id {
+            let options = RemoveContainerOptionsBuilder::new().force(true).build();
+            let _ = docker.remove_container(&id, Some(options)).await;
+        }
+    }
+}
+
 /// The runner's entry point: the slug's `.profile.d` scripts, then the process's command.
 const INIT: &str = r#"#!/bin/sh
 cd /app
@@ -83,11 +105,13 @@ pub(crate) async fn build(
     let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     env.push(format!("SOURCE_VERSION={}", job.sha));
     env.push("STACK=deis".to_owned());
+    let mut labels = job.labels.clone();
+    labels.insert(BUILD_LABEL.to_owned(), "true".to_owned());
     let body = ContainerCreateBody {
         image: Some(job.stack_image.to_owned()),
         cmd: Some(vec!["/bin/sh".into(), "-c".into(), COMPILE.into()]),
         env: Some(env),
-        labels: Some(job.labels.clone()),
+        labels: Some(labels),
         host_config: Some(HostConfig {
             mounts: Some(vec![Mount {
                 target: Some("/build/cache".into()),
@@ -290,23 +314,57 @@ pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
     builder.into_inner().map_err(|e| e.to_string())
 }
 
+/// Whether `repo` may be cloned as a buildpack: a URL with a network scheme, or a `file://`
+/// URL outside the builder's own data (where other apps' repositories live).
+fn allowed_buildpack(repo: &str, data_dir: &std::path::Path) -> Result<(), String> {
+    let refused = |why: &str| Err(format!("BUILDPACK_URL {repo} cannot be used: {why}"));
+    if let Some(path) = repo.strip_prefix("file://") {
+        let path = std::path::Path::new(path);
+        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_owned());
+        let data = data_dir
+            .canonicalize()
+            .unwrap_or_else(|_| data_dir.to_owned());
+        if resolved.starts_with(&data) {
+            return refused("it points into the builder's data");
+        }
+        return Ok(());
+    }
+    let network = ["https://", "http://", "git://", "ssh://"]
+        .iter()
+        .any(|scheme| repo.starts_with(scheme));
+    if network || (repo.contains('@') && repo.contains(':') && !repo.starts_with('-')) {
+        Ok(())
+    } else {
+        refused("give a git URL (https://, git://, ssh://, git@host:path or file://)")
+    }
+}
+
 /// Fetches `BUILDPACK_URL` (`<git url>[#<ref>]`, `file://` included) and archives it.
 pub(crate) async fn fetch_buildpack(
     url: &str,
     scratch: &std::path::Path,
+    data_dir: &std::path::Path,
 ) -> Result<Vec<u8>, String> {
     let (repo, reference) = match url.split_once('#') {
         Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
         _ => (url, None),
     };
+    allowed_buildpack(repo, data_dir)?;
     let dir = scratch.join("buildpack");
     let _ = tokio::fs::remove_dir_all(&dir).await;
     let mut command = tokio::process::Command::new("git");
-    command.args(["clone", "--quiet", "--depth", "1"]);
+    command.args([
+        "-c",
+        "protocol.ext.allow=never",
+        "clone",
+        "--quiet",
+        "--depth",
+        "1",
+    ]);
     if let Some(reference) = reference {
         command.args(["--branch", reference]);
     }
-    command.arg(repo).arg(&dir).kill_on_drop(true);
+    command.arg("--").arg(repo).arg(&dir).kill_on_drop(true);
     let output = command
         .output()
         .await
@@ -328,4 +386,49 @@ pub(crate) async fn fetch_buildpack(
     })
     .await
     .map_err(|e| e.to_string())?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buildpack_urls_may_not_reach_into_the_builders_data() {
+        let data = tempfile::tempdir().expect("dir");
+        let repos = data.path().join("repos");
+        std::fs::create_dir_all(repos.join("victim.git")).expect("repo");
+        let victim = format!("file://{}", repos.join("victim.git").display());
+        assert!(allowed_buildpack(&victim, data.path()).is_err());
+        let sneaky = format!(
+            "file://{}/../{}/repos/victim.git",
+            data.path().display(),
+            data.path()
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        );
+        assert!(allowed_buildpack(&sneaky, data.path()).is_err(), "{sneaky}");
+        assert!(
+            allowed_buildpack(&repos.join("victim.git").display().to_string(), data.path())
+                .is_err(),
+            "a bare path"
+        );
+        assert!(allowed_buildpack("--upload-pack=touch /tmp/x", data.path()).is_err());
+        assert!(
+            allowed_buildpack(
+                "https://github.com/heroku/heroku-buildpack-go.git",
+                data.path()
+            )
+            .is_ok()
+        );
+        assert!(allowed_buildpack("git@github.com:me/buildpack.git", data.path()).is_ok());
+        let elsewhere = tempfile::tempdir().expect("dir");
+        assert!(
+            allowed_buildpack(
+                &format!("file://{}", elsewhere.path().display()),
+                data.path()
+            )
+            .is_ok()
+        );
+    }
 }

@@ -33,6 +33,11 @@ pub(crate) struct Job<'a> {
 }
 
 impl Builds {
+    /// Removes what a previous run of the builder left behind.
+    pub(crate) async fn clean_up(&self) {
+        buildpack::remove_leftovers(&self.docker, &self.config.labels).await;
+    }
+
     /// Builds and releases `job`, telling `out` how it goes; the reason on failure.
     pub(crate) async fn run(&self, job: Job<'_>, out: &mut Output) -> Result<(), String> {
         let started = std::time::Instant::now();
@@ -71,7 +76,7 @@ impl Builds {
                     tokio::fs::create_dir_all(&scratch)
                         .await
                         .map_err(|e| format!("cannot prepare the build: {e}"))?;
-                    Some(buildpack::fetch_buildpack(url, &scratch).await?)
+                    Some(buildpack::fetch_buildpack(url, &scratch, &self.config.data_dir).await?)
                 }
                 None => None,
             };

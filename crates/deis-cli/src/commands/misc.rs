@@ -61,8 +61,12 @@ pub(crate) fn keys_list(s: &Session, limit: Option<i64>) -> Result<i32, CliError
     );
     for k in &keys {
         let public = k["public"].as_str().unwrap_or_default();
-        let short = if public.len() > 26 {
-            format!("{}...{}", &public[..16], &public[public.len() - 10..])
+        // The first 16 and last 10 characters, as the Deis client shows keys.
+        let chars: Vec<char> = public.chars().collect();
+        let short = if chars.len() > 26 {
+            let head: String = chars[..16].iter().collect();
+            let tail: String = chars[chars.len() - 10..].iter().collect();
+            format!("{head}...{tail}")
         } else {
             public.to_owned()
         };

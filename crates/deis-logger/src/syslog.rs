@@ -106,10 +106,7 @@ async fn next_message<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Opt
     limited.read_until(b'\n', &mut line).await.ok()?;
     if line.last() != Some(&b'\n') && line.len() >= MAX_MESSAGE {
         // Too long: keep the start, and skip to the end of the line without keeping it.
-        loop {
-            let Ok(buf) = reader.fill_buf().await else {
-                break;
-            };
+        while let Ok(buf) = reader.fill_buf().await {
             if buf.is_empty() {
                 break;
             }

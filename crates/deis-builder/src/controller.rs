@@ -79,14 +79,10 @@ impl Controller {
     async fn client(&self) -> Result<BuilderServiceClient<Channel>, ControllerError> {
         let url = match &self.url {
             Some(url) => url.clone(),
-            None => {
-                let (Some(host), Some(port)) =
-                    (self.setting("host").await, self.setting("port").await)
-                else {
-                    return Err(ControllerError::NotPublished);
-                };
-                format!("http://{host}:{port}")
-            }
+            None => deis_runtime::Endpoint::lookup(self.store.as_ref(), Component::Controller)
+                .await
+                .ok_or(ControllerError::NotPublished)?
+                .http_url(),
         };
         let mut cached = self.channel.lock().await;
         if let Some((cached_url, channel)) = cached.as_ref()

@@ -4,7 +4,7 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_proto::logger::v1::{DeleteRequest, LogEntry, QueryRequest};
-use deis_store::keys::{Component, Key};
+use deis_store::keys::Component;
 
 use crate::api::AppState;
 
@@ -14,17 +14,9 @@ async fn logger(state: &AppState) -> Option<String> {
 
 /// The logger's gRPC URL from `/deis/logs/{host,port}`.
 pub(crate) async fn endpoint(store: &dyn deis_store::ConfigStore) -> Option<String> {
-    let host = store
-        .get(&Key::host(Component::Logs).path())
+    deis_runtime::Endpoint::lookup(store, Component::Logs)
         .await
-        .ok()??
-        .value;
-    let port = store
-        .get(&Key::port(Component::Logs).path())
-        .await
-        .ok()??
-        .value;
-    Some(format!("http://{host}:{port}"))
+        .map(|e| e.http_url())
 }
 
 /// One line as `deis logs` prints it: `2016-03-01T12:00:00UTC myapp[web.1]: message`.

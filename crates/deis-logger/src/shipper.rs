@@ -305,15 +305,9 @@ async fn connect(
 ) -> Option<LogServiceClient<tonic::transport::Channel>> {
     let url = match &config.logger_url {
         Some(url) => url.clone(),
-        None => {
-            let get = |name: &str| {
-                let key = deis_store::keys::Key::setting(deis_store::keys::Component::Logs, name)
-                    .map(|k| k.path());
-                let store = store.clone();
-                async move { store.get(&key.ok()?).await.ok()?.map(|kv| kv.value) }
-            };
-            format!("http://{}:{}", get("host").await?, get("port").await?)
-        }
+        None => deis_runtime::Endpoint::lookup(store.as_ref(), deis_store::keys::Component::Logs)
+            .await?
+            .http_url(),
     };
     LogServiceClient::connect(url).await.ok()
 }

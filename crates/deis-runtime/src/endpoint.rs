@@ -34,6 +34,27 @@ impl Endpoint {
     }
 }
 
+impl Endpoint {
+    /// Where `component` said it listens (`/deis/<component>/{host,port}`), if it did.
+    pub async fn lookup(store: &dyn ConfigStore, component: Component) -> Option<Endpoint> {
+        let host = store.get(&Key::host(component).path()).await.ok()??.value;
+        let port = store.get(&Key::port(component).path()).await.ok()??.value;
+        Some(Endpoint {
+            host,
+            port: port.parse().ok()?,
+        })
+    }
+
+    /// `http://host:port`, as gRPC and HTTP clients want it.
+    pub fn http_url(&self) -> String {
+        if self.host.contains(':') {
+            format!("http://[{}]:{}", self.host, self.port)
+        } else {
+            format!("http://{}:{}", self.host, self.port)
+        }
+    }
+}
+
 /// How long a published endpoint outlives its component.
 pub const ENDPOINT_TTL: Duration = Duration::from_secs(20);
 

@@ -2,5 +2,6 @@ mod deploy;
 mod logs;
 mod platform;
 mod push;
+mod restart;
 mod support;
 mod units;

@@ -26,6 +26,7 @@ pub(crate) struct Platform {
     pub(crate) dir: tempfile::TempDir,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), deis_platform::Error>>>,
+    config: Config,
 }
 
 impl Drop for Platform {
@@ -65,42 +66,49 @@ impl Platform {
         config.logger.syslog_tcp = Some(loopback);
         config.registry_proxy.listen = loopback;
         adjust(&mut config);
-        let listeners = Listeners::bind(&config).await.expect("bind");
-        let router = listeners.router.http.local_addr().expect("addr");
-        let ssh = listeners.builder.ssh.local_addr().expect("addr");
+        let mut platform = Platform {
+            router: loopback,
+            ssh: loopback,
+            _docker: docker,
+            image,
+            dir,
+            shutdown: CancellationToken::new(),
+            task: None,
+            config,
+        };
+        platform.boot().await;
+        platform
+    }
+
+    /// Runs the components of `self.config` on a fresh in-memory store (as a restarted
+    /// single-host platform has) and waits for the controller.
+    async fn boot(&mut self) {
+        let listeners = Listeners::bind(&self.config).await.expect("bind");
+        self.router = listeners.router.http.local_addr().expect("addr");
+        self.ssh = listeners.builder.ssh.local_addr().expect("addr");
         let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
         store
             .put("/deis/platform/domain", "example.com", None)
             .await
             .expect("store");
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(deis_platform::run(
-            config,
+        self.shutdown = CancellationToken::new();
+        self.task = Some(tokio::spawn(deis_platform::run(
+            self.config.clone(),
             store,
             listeners,
-            shutdown.clone(),
-        ));
-        let platform = Platform {
-            router,
-            ssh,
-            _docker: docker,
-            image,
-            dir,
-            shutdown,
-            task: Some(task),
-        };
+            self.shutdown.clone(),
+        )));
         eventually(
             Duration::from_secs(20),
             "the controller behind the router",
             || async {
-                match platform.api("GET", "/v1/", None, "").await {
+                match self.api("GET", "/v1/", None, "").await {
                     (401, _) => Ok(()),
                     other => Err(format!("{other:?}")),
                 }
             },
         )
         .await;
-        platform
     }
 
     /// The test label's value on everything this platform created (the push benchmark labels
@@ -112,6 +120,19 @@ impl Platform {
             .get(deis_testkit::TEST_LABEL)
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// Stops every component cleanly and starts them again on the same data directory.
+    pub(crate) async fn restart(&mut self) {
+        self.shutdown.cancel();
+        if let Some(task) = self.task.take() {
+            tokio::time::timeout(Duration::from_secs(30), task)
+                .await
+                .expect("the platform stops within 30 s")
+                .expect("the platform task")
+                .expect("every component stops cleanly");
+        }
+        self.boot().await;
     }
 
     /// Stops the platform as SIGTERM would and checks every component stopped cleanly.

@@ -42,6 +42,11 @@ impl Health {
         })
     }
 
+    /// Whether any backend is out of rotation (read without the lock).
+    pub(crate) fn any_down(&self) -> bool {
+        self.count.load(Ordering::Acquire) > 0
+    }
+
     /// Whether `backend` is out of rotation.
     pub(crate) fn is_down(&self, backend: &str) -> bool {
         self.count.load(Ordering::Acquire) > 0 && self.lock().contains(backend)

@@ -133,14 +133,20 @@ fn host_of(request: &Request<Incoming>) -> String {
     host.trim_end_matches('.').to_ascii_lowercase()
 }
 
+/// A request id unique across routers and restarts: this process's start time, then a counter.
 fn request_id() -> String {
+    use std::sync::OnceLock;
     use std::time::{SystemTime, UNIX_EPOCH};
+    static PREFIX: OnceLock<String> = OnceLock::new();
     static COUNTER: AtomicUsize = AtomicUsize::new(0);
-    let nanos = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or(0);
-    format!("{nanos:x}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    let prefix = PREFIX.get_or_init(|| {
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or(0);
+        format!("{nanos:x}-{:x}", std::process::id())
+    });
+    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
 }
 
 /// The client's address: the peer's, or the last `X-Forwarded-For` entry when the peer is a
@@ -480,7 +486,9 @@ fn backend_order<'a>(
                 .collect()
         }
     };
-    order.sort_by_key(|b| proxy.health.is_down(b));
+    if proxy.health.any_down() {
+        order.sort_by_key(|b| proxy.health.is_down(b));
+    }
     order
 }
 

@@ -224,18 +224,15 @@ pub(crate) fn structure(app: &App) -> ApiResult<BTreeMap<String, i64>> {
         .collect())
 }
 
-/// Runs `release` with the app's structure (or `new_structure`): stores the desired
-/// containers and asks the scheduler to converge; on failure the previous desired state is put
-/// back and the error returned.
-pub(crate) async fn deploy(
+/// What a release runs: its build, its config and the build's process types; `None` for a
+/// release without a build (nothing to run yet).
+async fn built(
     state: &AppState,
-    app: &App,
     release: &Release,
-    new_structure: Option<BTreeMap<String, i64>>,
-) -> ApiResult<()> {
+) -> ApiResult<Option<(Build, Config, Map<String, Value>)>> {
     let db = &state.db;
     let Some(build_uuid) = &release.build else {
-        return Ok(());
+        return Ok(None);
     };
     let build = db
         .build(build_uuid)
@@ -246,6 +243,22 @@ pub(crate) async fn deploy(
         .await?
         .ok_or_else(|| internal("the config"))?;
     let procfile = json_map(&build.procfile)?;
+    Ok(Some((build, config, procfile)))
+}
+
+/// Runs `release` with the app's structure (or `new_structure`): stores the desired
+/// containers and asks the scheduler to converge; on failure the previous desired state is put
+/// back and the error returned.
+pub(crate) async fn deploy(
+    state: &AppState,
+    app: &App,
+    release: &Release,
+    new_structure: Option<BTreeMap<String, i64>>,
+) -> ApiResult<()> {
+    let db = &state.db;
+    let Some((build, config, procfile)) = built(state, release).await? else {
+        return Ok(());
+    };
     let old_structure = structure(app)?;
     let mut target = new_structure.unwrap_or_else(|| old_structure.clone());
     if target.is_empty() {
@@ -371,18 +384,9 @@ pub(crate) async fn current(state: &AppState, app: &App) -> ApiResult<Option<Des
     let Some(release) = db.release(&app.id, version).await? else {
         return Ok(None);
     };
-    let Some(build_uuid) = &release.build else {
+    let Some((build, config, procfile)) = built(state, &release).await? else {
         return Ok(None);
     };
-    let build = db
-        .build(build_uuid)
-        .await?
-        .ok_or_else(|| internal("the build"))?;
-    let config = db
-        .config(&release.config)
-        .await?
-        .ok_or_else(|| internal("the config"))?;
-    let procfile = json_map(&build.procfile)?;
     let name: AppName = app.id.parse().map_err(|_| internal("a valid app name"))?;
     let containers = rows
         .iter()

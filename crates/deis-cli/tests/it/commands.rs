@@ -19,18 +19,7 @@ async fn a_users_day_with_the_client() {
     git(&dev.cwd, &["init", "--quiet"]);
 
     // register -> logged in, settings saved.
-    let out = dev
-        .ok(&[
-            "register",
-            &c.url,
-            "--username",
-            "dev",
-            "--password",
-            "pw",
-            "--email",
-            "dev@example.com",
-        ])
-        .await;
+    let out = dev.register(&c.url, "dev").await;
     assert_eq!(out, "Registered dev\nLogged in as dev\n");
     let settings = dev.settings();
     assert_eq!(settings["username"], "dev");
@@ -199,17 +188,7 @@ async fn a_users_day_with_the_client() {
 
     // perms and users, with a second user.
     let bob = User::new("elsewhere");
-    bob.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "bob",
-        "--password",
-        "pw",
-        "--email",
-        "bob@example.com",
-    ])
-    .await;
+    bob.register(&c.url, "bob").await;
     let err = bob.fails(&["info", "-a", "shop"]).await;
     assert!(err.starts_with("Error: \n403 FORBIDDEN\n"), "{err}");
     assert_eq!(
@@ -270,17 +249,7 @@ async fn a_users_day_with_the_client() {
 async fn failures_say_what_went_wrong_and_exit_1() {
     let c = Controller::start().await;
     let dev = User::new("work");
-    dev.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "dev",
-        "--password",
-        "pw",
-        "--email",
-        "dev@example.com",
-    ])
-    .await;
+    dev.register(&c.url, "dev").await;
 
     let err = dev
         .fails(&["login", &c.url, "--username", "dev", "--password", "wrong"])
@@ -330,17 +299,7 @@ async fn failures_say_what_went_wrong_and_exit_1() {
 async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
     let c = Controller::start().await;
     let dev = User::new("site");
-    dev.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "dev",
-        "--password",
-        "pw",
-        "--email",
-        "dev@example.com",
-    ])
-    .await;
+    dev.register(&c.url, "dev").await;
     dev.ok(&["create", "site", "--no-remote"]).await;
 
     // certs.
@@ -440,17 +399,7 @@ async fn certs_tokens_accounts_dotenv_json_help_completions_and_plugins() {
 
     // transfer to another user.
     let bob = User::new("bob");
-    bob.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "bob",
-        "--password",
-        "pw",
-        "--email",
-        "bob@example.com",
-    ])
-    .await;
+    bob.register(&c.url, "bob").await;
     assert_eq!(
         dev.ok(&["apps:transfer", "bob", "-a", "site"]).await,
         "Transferring site to bob... done\n"
@@ -574,17 +523,7 @@ async fn run_and_restart_with_real_containers() {
     );
     let c = Controller::start_with(deis_controller::SchedulerKind::Docker, docker.labels()).await;
     let dev = User::new("runner");
-    dev.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "dev",
-        "--password",
-        "pw",
-        "--email",
-        "dev@example.com",
-    ])
-    .await;
+    dev.register(&c.url, "dev").await;
     dev.ok(&["create", "runner", "--no-remote"]).await;
     assert_eq!(dev.ok(&["pull", &image]).await, "Creating build... done\n");
 
@@ -616,17 +555,7 @@ async fn logs_and_logs_follow_with_a_logger() {
     let c = Controller::start().await;
     c.start_logger().await;
     let dev = User::new("tail");
-    dev.ok(&[
-        "register",
-        &c.url,
-        "--username",
-        "dev",
-        "--password",
-        "pw",
-        "--email",
-        "dev@example.com",
-    ])
-    .await;
+    dev.register(&c.url, "dev").await;
     dev.ok(&["create", "tail", "--no-remote"]).await;
     let out = deis_testkit::eventually(
         std::time::Duration::from_secs(10),

@@ -116,17 +116,7 @@ async fn the_deis_clients_requests_for_its_core_commands() {
     let (url, seen) = recorder(&c).await;
     let dev = User::new("shop");
 
-    dev.ok(&[
-        "register",
-        &url,
-        "--username",
-        "dev",
-        "--password",
-        "pw",
-        "--email",
-        "dev@example.com",
-    ])
-    .await;
+    dev.register(&url, "dev").await;
     assert_eq!(
         take(&seen),
         [

@@ -144,6 +144,23 @@ impl User {
         ran.stdout
     }
 
+    /// `deis register <url>` as `name` (password `pw`, email `<name>@example.com`), which
+    /// must succeed; its standard output.
+    pub(crate) async fn register(&self, url: &str, name: &str) -> String {
+        let email = format!("{name}@example.com");
+        self.ok(&[
+            "register",
+            url,
+            "--username",
+            name,
+            "--password",
+            "pw",
+            "--email",
+            &email,
+        ])
+        .await
+    }
+
     /// Runs a command that must fail; its standard error.
     pub(crate) async fn fails(&self, args: &[&str]) -> String {
         let ran = self.deis(args).await;

@@ -22,7 +22,7 @@ use bollard::query_parameters::{
 };
 use deis_testkit::unique_id;
 use futures_util::StreamExt;
-use support::{Platform, commit, http, work_tree};
+use support::{Platform, User, commit, http, work_tree};
 
 const ROUNDS: usize = 5;
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deis_testkit::eventually;
 
-use crate::support::Platform;
+use crate::support::{Platform, User};
 
 const WEB: &str = "mkdir -p /tmp/www && echo $GREETING > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www";
 

@@ -6,7 +6,7 @@ use std::time::Duration;
 use deis_testkit::eventually;
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
 
-use crate::support::{API, Platform};
+use crate::support::{API, Platform, User};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn controller_events_are_logged_and_followed_live() {

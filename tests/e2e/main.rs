@@ -1,7 +1,10 @@
+mod containers;
+mod deisctl;
 mod deploy;
 mod logs;
 mod platform;
 mod push;
 mod restart;
+mod single_host;
 mod support;
 mod units;

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deis_testkit::{eventually, unique_id};
 
-use crate::support::{Platform, commit, work_tree};
+use crate::support::{Platform, User, commit, work_tree};
 
 fn dockerfile(image: &str, greeting: &str) -> String {
     format!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use deis_testkit::{eventually, unique_id};
 
-use crate::support::{Platform, commit, work_tree};
+use crate::support::{Platform, User, commit, work_tree};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_restart_keeps_users_apps_releases_and_serving() {

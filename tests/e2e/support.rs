@@ -146,20 +146,43 @@ impl Platform {
                 .expect("every component stops cleanly");
         }
     }
+}
+
+impl User for Platform {
+    fn router(&self) -> SocketAddr {
+        self.router
+    }
+    fn ssh(&self) -> SocketAddr {
+        self.ssh
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+/// What a user does against a running platform, whichever way it was started: the API through
+/// the router, SSH keys, `git push`, requests to apps on `<app>.example.com`.
+pub(crate) trait User: Sync {
+    /// The router's HTTP address.
+    fn router(&self) -> SocketAddr;
+    /// The builder's SSH address.
+    fn ssh(&self) -> SocketAddr;
+    /// Scratch space for keys and work trees.
+    fn dir(&self) -> &Path;
 
     /// A request to the controller through the router.
-    pub(crate) async fn api(
+    async fn api(
         &self,
         method: &str,
         path: &str,
         token: Option<&str>,
         body: &str,
     ) -> (u16, String) {
-        http(self.router, method, API, path, token, body).await
+        http(self.router(), method, API, path, token, body).await
     }
 
     /// Registers `username` (the first user is the admin) and logs in: their token.
-    pub(crate) async fn user(&self, username: &str) -> String {
+    async fn user(&self, username: &str) -> String {
         let user = format!(
             r#"{{"username": "{username}", "password": "pw", "email": "{username}@example.com"}}"#
         );
@@ -172,7 +195,7 @@ impl Platform {
     }
 
     /// Creates `app` for the token's user.
-    pub(crate) async fn create_app(&self, token: &str, app: &str) {
+    async fn create_app(&self, token: &str, app: &str) {
         let (status, body) = self
             .api(
                 "POST",
@@ -185,8 +208,8 @@ impl Platform {
     }
 
     /// A new SSH key pair registered for the token's user.
-    pub(crate) async fn add_key(&self, token: &str, name: &str) -> SshKey {
-        let key = SshKey::generate(self.dir.path(), name);
+    async fn add_key(&self, token: &str, name: &str) -> SshKey {
+        let key = SshKey::generate(self.dir(), name);
         let body = serde_json::json!({"id": name, "public": key.public}).to_string();
         let (status, text) = self.api("POST", "/v1/keys/", Some(token), &body).await;
         assert_eq!(status, 201, "{text}");
@@ -194,9 +217,9 @@ impl Platform {
     }
 
     /// `GET /` on the app's domain: the status and body.
-    pub(crate) async fn get_app(&self, app: &str) -> (u16, String) {
+    async fn get_app(&self, app: &str) -> (u16, String) {
         http(
-            self.router,
+            self.router(),
             "GET",
             &format!("{app}.example.com"),
             "/",
@@ -208,8 +231,12 @@ impl Platform {
 
     /// `git push` of `work`'s master to `app` with `key`: whether it succeeded and what git
     /// printed.
-    pub(crate) async fn push(&self, work: &Path, key: &SshKey, app: &str) -> (bool, String) {
-        let remote = format!("ssh://git@{}:{}/{app}.git", self.ssh.ip(), self.ssh.port());
+    async fn push(&self, work: &Path, key: &SshKey, app: &str) -> (bool, String) {
+        let remote = format!(
+            "ssh://git@{}:{}/{app}.git",
+            self.ssh().ip(),
+            self.ssh().port()
+        );
         let output = tokio::process::Command::new("git")
             .args(["push", &remote, "master"])
             .current_dir(work)

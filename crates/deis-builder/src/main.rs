@@ -62,7 +62,7 @@ fn main() -> ExitCode {
             registry: args.registry,
             max_push_bytes: args.max_push_bytes,
             build_timeout: std::time::Duration::from_secs(args.build_timeout),
-            labels: Default::default(),
+            labels: args.common.container_labels(),
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -87,13 +87,21 @@ async fn scheduler(
         .map(|e| e.parse::<deis_scheduler::EngineEndpoint>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(Error::Config)?;
+    let advertise_host = config
+        .advertise_host
+        .clone()
+        .unwrap_or_else(|| "127.0.0.1".into());
+    // Routes point at the advertised host, so app ports must be bound where it is: on that
+    // loopback address, or on every address for one other hosts reach.
+    let bind_ip = match advertise_host.parse::<std::net::IpAddr>() {
+        Ok(ip) if ip.is_loopback() => ip.to_string(),
+        _ => "0.0.0.0".to_owned(),
+    };
     let docker = deis_scheduler::DockerConfig {
         engines,
         extra_labels: config.container_labels.clone(),
-        advertise_host: config
-            .advertise_host
-            .clone()
-            .unwrap_or_else(|| "127.0.0.1".into()),
+        advertise_host,
+        bind_ip,
         ..Default::default()
     };
     let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);

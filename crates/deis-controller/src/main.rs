@@ -54,7 +54,7 @@ fn main() -> ExitCode {
             database_url: args.database_url,
             platform_domain: args.platform_domain,
             scheduler: args.scheduler,
-            container_labels: Default::default(),
+            container_labels: args.common.container_labels(),
             docker_engines: args.docker_engines,
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
             drain: args.common.drain(),

@@ -68,7 +68,7 @@ fn main() -> ExitCode {
                     .unwrap_or_else(|| "localhost".to_owned()),
                 logger_url: None,
                 state_file: args.shipper_state,
-                labels: Default::default(),
+                labels: args.common.container_labels(),
             };
             deis_logger::shipper::run(shipper, docker, store, shutdown).await;
             return Ok(());

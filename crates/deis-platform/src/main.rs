@@ -19,9 +19,9 @@ struct Args {
     /// Address for app traffic [default: 0.0.0.0:80].
     #[arg(long, env = "DEIS_ROUTER_LISTEN")]
     router_listen: Option<SocketAddr>,
-    /// Address for HTTPS app traffic [default: 0.0.0.0:443].
-    #[arg(long, env = "DEIS_ROUTER_HTTPS_LISTEN")]
-    router_https_listen: Option<SocketAddr>,
+    /// Address for HTTPS app traffic, or `off` [default: 0.0.0.0:443].
+    #[arg(long, env = "DEIS_ROUTER_HTTPS_LISTEN", value_parser = deis_runtime::parse_optional_addr)]
+    router_https_listen: Option<deis_runtime::MaybeAddr>,
     /// Address of the router's health and metrics [default: 0.0.0.0:9090].
     #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN")]
     router_admin_listen: Option<SocketAddr>,
@@ -74,7 +74,7 @@ fn main() -> ExitCode {
         set(&mut config.router.listen, args.router_listen);
         set(&mut config.router.admin_listen, args.router_admin_listen);
         if let Some(addr) = args.router_https_listen {
-            config.router.https_listen = Some(addr);
+            config.router.https_listen = addr;
         }
         set(&mut config.builder.http_listen, args.builder_http_listen);
         set(&mut config.builder.ssh_listen, args.builder_ssh_listen);
@@ -89,6 +89,11 @@ fn main() -> ExitCode {
             &mut config.registry_proxy.listen,
             args.registry_proxy_listen,
         );
+        let labels = args.common.container_labels();
+        if !labels.is_empty() {
+            config.builder.labels = labels.clone();
+            config.controller.container_labels = labels;
+        }
         if let Some(dir) = args.data_dir {
             config.builder.data_dir = dir.join("builder");
             config.controller.data_dir = dir;

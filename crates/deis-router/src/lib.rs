@@ -55,6 +55,19 @@ impl Listeners {
             admin: bind(config.admin_listen).await?,
         })
     }
+
+    /// Binds the addresses of `config` so that other routers on this host may bind them too
+    /// (`SO_REUSEPORT`; `deisctl scale router=N` on one host).
+    pub fn bind_shared(config: &Config) -> Result<Self, BindError> {
+        Ok(Listeners {
+            http: deis_runtime::bind_shared(config.listen)?,
+            https: config
+                .https_listen
+                .map(deis_runtime::bind_shared)
+                .transpose()?,
+            admin: deis_runtime::bind_shared(config.admin_listen)?,
+        })
+    }
 }
 
 /// Why the router stopped.

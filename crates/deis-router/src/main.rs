@@ -32,6 +32,9 @@ struct Args {
     /// Worker threads serving traffic [default: one per CPU].
     #[arg(long, env = "DEIS_ROUTER_WORKERS")]
     workers: Option<usize>,
+    /// Share the ports with other routers on this host (`SO_REUSEPORT`).
+    #[arg(long, env = "DEIS_ROUTER_REUSE_PORT")]
+    reuse_port: bool,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -49,7 +52,11 @@ fn main() -> ExitCode {
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;
-        let listeners = Listeners::bind(&config).await?;
+        let listeners = if args.reuse_port {
+            Listeners::bind_shared(&config)?
+        } else {
+            Listeners::bind(&config).await?
+        };
         deis_router::run(config, store, listeners, shutdown).await?;
         Ok(())
     })

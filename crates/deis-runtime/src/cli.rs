@@ -18,6 +18,15 @@ pub struct CommonArgs {
     /// Seconds to let in-flight work finish after SIGTERM.
     #[arg(long, env = "DEIS_DRAIN_SECONDS", default_value_t = 10)]
     pub drain_seconds: u64,
+
+    /// Labels (`key=value`, comma-separated) put on the containers this service creates, and
+    /// the only app containers it looks after (several platforms on one Docker engine).
+    #[arg(
+        long = "container-label",
+        env = "DEIS_CONTAINER_LABELS",
+        value_delimiter = ','
+    )]
+    pub container_labels: Vec<String>,
 }
 
 impl CommonArgs {
@@ -30,6 +39,18 @@ impl CommonArgs {
             },
             memory => memory,
         }
+    }
+
+    /// The container labels as a map; an entry without `=` is a label with an empty value.
+    pub fn container_labels(&self) -> std::collections::HashMap<String, String> {
+        self.container_labels
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| match l.split_once('=') {
+                Some((k, v)) => (k.to_owned(), v.to_owned()),
+                None => (l.clone(), String::new()),
+            })
+            .collect()
     }
 
     /// The drain period.

@@ -27,6 +27,24 @@ pub async fn bind(addr: SocketAddr) -> Result<TcpListener, BindError> {
         .map_err(|source| bind_error(addr, source))
 }
 
+/// Binds a TCP listener that other processes may bind too (`SO_REUSEPORT`): the kernel spreads
+/// connections over them, so several routers on one host share its ports.
+pub fn bind_shared(addr: SocketAddr) -> Result<TcpListener, BindError> {
+    let socket = if addr.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()
+    } else {
+        tokio::net::TcpSocket::new_v6()
+    };
+    socket
+        .and_then(|socket| {
+            socket.set_reuseaddr(true)?;
+            socket.set_reuseport(true)?;
+            socket.bind(addr)?;
+            socket.listen(1024)
+        })
+        .map_err(|source| bind_error(addr, source))
+}
+
 /// Binds a UDP socket, with an error that says what to change.
 pub async fn bind_udp(addr: SocketAddr) -> Result<tokio::net::UdpSocket, BindError> {
     tokio::net::UdpSocket::bind(addr)

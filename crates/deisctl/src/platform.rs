@@ -1,0 +1,102 @@
+//! The platform's components as containers on a Docker engine: `install`, `start`, `stop`,
+//! `restart`, `uninstall`, `scale`, `list`, `status` and `journal`. Docker is the record of
+//! what is installed: every container and volume carries the `deis.platform` label (the
+//! `--prefix`), components also `deis.component`; there is no other state.
+
+mod component;
+mod engine;
+mod lifecycle;
+mod ports;
+mod settings;
+mod show;
+mod spec;
+mod state;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub(crate) use component::{Component, Target};
+use deis_store::ConfigStore;
+use engine::Engine;
+use spec::StoreAddr;
+
+use crate::Error;
+
+/// A platform on an engine, and how to reach its config store.
+pub(crate) struct Platform {
+    engine: Engine,
+    prefix: String,
+    tag: String,
+    store: StoreAddr,
+    /// The platform's own etcd container's `host` and client `port`, when `--endpoint` is one
+    /// address deisctl can run etcd on; `None` for an etcd cluster run elsewhere.
+    etcd: Option<(String, u16)>,
+    start_timeout: Duration,
+}
+
+/// What `--endpoint` says about the etcd deisctl should run.
+fn local_etcd(endpoints: &str) -> Option<(String, u16)> {
+    if endpoints.contains(',') {
+        return None;
+    }
+    let rest = endpoints.strip_prefix("http://")?;
+    let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
+    let port: u16 = port.parse().ok()?;
+    let host = match host {
+        "localhost" => "127.0.0.1".to_owned(),
+        other => other.parse::<std::net::IpAddr>().ok()?.to_string(),
+    };
+    Some((host, port))
+}
+
+/// How deisctl reaches the engine and the store.
+pub(crate) struct Options {
+    pub(crate) endpoints: String,
+    pub(crate) namespace: String,
+    pub(crate) prefix: String,
+    pub(crate) tag: String,
+    pub(crate) start_timeout: Duration,
+}
+
+impl Platform {
+    pub(crate) async fn connect(options: Options) -> Result<Platform, Error> {
+        let engine = Engine::connect(&options.prefix).await?;
+        Ok(Platform {
+            engine,
+            prefix: options.prefix,
+            tag: options.tag,
+            etcd: local_etcd(&options.endpoints),
+            store: StoreAddr {
+                endpoints: options.endpoints,
+                namespace: options.namespace,
+            },
+            start_timeout: options.start_timeout,
+        })
+    }
+
+    async fn connect_store(&self) -> Result<Arc<dyn ConfigStore>, Error> {
+        crate::connect_store(&self.store.endpoints, &self.store.namespace).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::local_etcd;
+
+    #[test]
+    fn etcd_runs_here_only_for_one_http_endpoint() {
+        assert_eq!(
+            local_etcd("http://127.0.0.7:2379"),
+            Some(("127.0.0.7".to_owned(), 2379))
+        );
+        assert_eq!(
+            local_etcd("http://localhost:4001/"),
+            Some(("127.0.0.1".to_owned(), 4001))
+        );
+        assert_eq!(
+            local_etcd("http://10.0.0.1:2379,http://10.0.0.2:2379"),
+            None
+        );
+        assert_eq!(local_etcd("http://etcd.example.com:2379"), None);
+    }
+}

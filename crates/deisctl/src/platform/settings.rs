@@ -1,0 +1,173 @@
+//! The settings a platform's containers are created with, read from the config store when they
+//! are installed (`deisctl config <component> set ...` before `install`).
+
+use deis_store::ConfigStore;
+
+use super::component::Component;
+use crate::Error;
+
+/// A listening port and the key that changes it.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Port {
+    pub(crate) component: Component,
+    pub(crate) key: &'static str,
+    pub(crate) number: u16,
+    pub(crate) udp: bool,
+}
+
+/// Every port setting: `(component, key under /deis/<component>/, default, udp too)`.
+const PORTS: [(Component, &str, u16, bool); 10] = [
+    (Component::Logger, "listenPort", 8088, false),
+    (Component::Logger, "syslogPort", 514, true),
+    (Component::Database, "listenPort", 5432, false),
+    (Component::Registry, "listenPort", 5000, false),
+    (Component::Controller, "listenPort", 8000, false),
+    (Component::Builder, "listenPort", 2222, false),
+    (Component::Builder, "healthPort", 2224, false),
+    (Component::Router, "listenPort", 80, false),
+    (Component::Router, "httpsListenPort", 443, false),
+    (Component::Router, "adminListenPort", 9090, false),
+];
+
+/// What deisctl reads before creating containers.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    /// The address components listen on (`/deis/platform/bindHost`, default every address).
+    pub(crate) bind_host: String,
+    /// How components reach each other and how health checks reach them: the bind address, or
+    /// 127.0.0.1 when that is every address.
+    pub(crate) local_host: String,
+    pub(crate) domain: String,
+    pub(crate) ports: Vec<Port>,
+    /// `/deis/database/password`, made up on the first install.
+    pub(crate) database_password: String,
+    /// `/deis/database/url`: an external PostgreSQL instead of the platform's.
+    pub(crate) database_url: Option<String>,
+    /// `/deis/builder/stackImage`, `/deis/builder/runnerImage`.
+    pub(crate) stack_image: Option<String>,
+    pub(crate) runner_image: Option<String>,
+    /// `/deis/<component>/image` overrides.
+    pub(crate) images: Vec<(Component, String)>,
+}
+
+impl Settings {
+    pub(crate) fn port(&self, component: Component, key: &str) -> u16 {
+        self.ports
+            .iter()
+            .find(|p| p.component == component && p.key == key)
+            .map_or(0, |p| p.number)
+    }
+
+    /// `host:port` to listen on.
+    pub(crate) fn listen(&self, component: Component, key: &str) -> String {
+        format!("{}:{}", self.bind_host, self.port(component, key))
+    }
+
+    /// `host:port` to reach.
+    pub(crate) fn local(&self, component: Component, key: &str) -> String {
+        format!("{}:{}", self.local_host, self.port(component, key))
+    }
+
+    pub(crate) fn image(&self, component: Component, tag: &str) -> String {
+        self.images
+            .iter()
+            .find(|(c, _)| *c == component)
+            .map(|(_, image)| image.clone())
+            .unwrap_or_else(|| format!("deis/{}:{tag}", component.image_name()))
+    }
+}
+
+pub(crate) fn store_failed(e: deis_store::StoreError) -> Error {
+    Error::Message(format!(
+        "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
+    ))
+}
+
+async fn get(store: &dyn ConfigStore, key: &str) -> Result<Option<String>, Error> {
+    Ok(store
+        .get(key)
+        .await
+        .map_err(store_failed)?
+        .map(|kv| kv.value)
+        .filter(|v| !v.is_empty()))
+}
+
+/// Reads the settings, writing the ones a first install makes up (domain, database password).
+pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
+    let bind_host = get(store, "/deis/platform/bindHost")
+        .await?
+        .unwrap_or_else(|| "0.0.0.0".to_owned());
+    if bind_host.parse::<std::net::IpAddr>().is_err() {
+        return Err(Error::Message(format!(
+            "/deis/platform/bindHost is '{bind_host}', not an IP address; deisctl config platform set bindHost=<ip>"
+        )));
+    }
+    let local_host = match bind_host.as_str() {
+        "0.0.0.0" | "::" => "127.0.0.1".to_owned(),
+        other => other.to_owned(),
+    };
+    let domain = match get(store, "/deis/platform/domain").await? {
+        Some(domain) => domain,
+        None => {
+            println!(
+                "No platform domain set: apps answer on <app>.localhost. Set yours with: deisctl config platform set domain=<your-domain>"
+            );
+            store
+                .put("/deis/platform/domain", "localhost", None)
+                .await
+                .map_err(store_failed)?;
+            "localhost".to_owned()
+        }
+    };
+    let mut ports = Vec::with_capacity(PORTS.len());
+    for (component, key, default, udp) in PORTS {
+        let path = format!("/deis/{}/{key}", component.name());
+        let number = match get(store, &path).await? {
+            Some(value) => value
+                .parse::<u16>()
+                .ok()
+                .filter(|p| *p > 0)
+                .ok_or_else(|| {
+                    Error::Message(format!(
+                        "{path} is '{value}', not a port; deisctl config {} set {key}=<1-65535>",
+                        component.name()
+                    ))
+                })?,
+            None => default,
+        };
+        ports.push(Port {
+            component,
+            key,
+            number,
+            udp,
+        });
+    }
+    let database_password = match get(store, "/deis/database/password").await? {
+        Some(password) => password,
+        None => {
+            let password = uuid::Uuid::new_v4().simple().to_string();
+            store
+                .put("/deis/database/password", &password, None)
+                .await
+                .map_err(store_failed)?;
+            password
+        }
+    };
+    let mut images = Vec::new();
+    for component in super::component::START_ORDER {
+        if let Some(image) = get(store, &format!("/deis/{}/image", component.name())).await? {
+            images.push((component, image));
+        }
+    }
+    Ok(Settings {
+        bind_host,
+        local_host,
+        domain,
+        ports,
+        database_password,
+        database_url: get(store, "/deis/database/url").await?,
+        stack_image: get(store, "/deis/builder/stackImage").await?,
+        runner_image: get(store, "/deis/builder/runnerImage").await?,
+        images,
+    })
+}

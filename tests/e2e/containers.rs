@@ -1,0 +1,218 @@
+//! The platform as `deisctl` runs it: every component in its own container, from images that
+//! `deploy/images/build` makes out of Debian packages and this build's binaries, on a loopback
+//! address of its own (`127.x.y.z`, the platform's standard ports) so that it clashes with
+//! nothing else on the machine. Uninstalled, with everything it made, when dropped.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use deis_testkit::require;
+
+use crate::support::User;
+
+/// The image tag the tests build and run.
+pub(crate) const TAG: &str = "e2e";
+
+/// Where this build's binaries are (`target/debug`, next to the test executable's `deps/`).
+pub(crate) fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_owned()
+}
+
+/// A workspace binary, or a failure that says how to build it.
+pub(crate) fn workspace_binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing; build the workspace first: cargo build --workspace",
+        path.display()
+    );
+    path
+}
+
+/// Builds the component images once per build of the binaries (a stamp of the binaries'
+/// sizes and times, under a lock shared by concurrent test processes).
+pub(crate) fn build_images() {
+    require("docker", "docker.io");
+    require("dpkg-deb", "dpkg");
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let script = root.join("deploy/images/build");
+    let work = bin_dir().join("../deis-images");
+    std::fs::create_dir_all(&work).expect("image work directory");
+    let lock = std::fs::File::create(work.join("e2e.lock")).expect("lock file");
+    lock.lock().expect("lock");
+    let mut stamp = std::fs::read_to_string(&script).expect("the build script");
+    for name in [
+        "deis-controller",
+        "deis-builder",
+        "deis-logger",
+        "deis-router",
+    ] {
+        let meta = std::fs::metadata(workspace_binary(name)).expect("binary metadata");
+        stamp.push_str(&format!(
+            "{name} {} {:?}\n",
+            meta.len(),
+            meta.modified().ok()
+        ));
+    }
+    let stamp_file = work.join(format!("{TAG}.stamp"));
+    let images: Vec<String> = [
+        "base",
+        "etcd",
+        "database",
+        "registry",
+        "logger",
+        "controller",
+        "builder",
+        "router",
+    ]
+    .iter()
+    .map(|c| format!("deis/{c}:{TAG}"))
+    .collect();
+    let present = Command::new("docker")
+        .args(["image", "inspect", "--format", "."])
+        .args(&images)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if present && std::fs::read_to_string(&stamp_file).ok().as_deref() == Some(stamp.as_str()) {
+        return;
+    }
+    let output = Command::new(&script)
+        .args(["--tag", TAG, "--bin-dir"])
+        .arg(bin_dir())
+        .env("DEIS_IMAGE_WORK", &work)
+        .output()
+        .expect("deploy/images/build runs");
+    assert!(
+        output.status.success(),
+        "deploy/images/build failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    std::fs::write(&stamp_file, stamp).expect("stamp");
+}
+
+/// A containerised platform of its own.
+pub(crate) struct Containers {
+    pub(crate) ip: String,
+    pub(crate) prefix: String,
+    pub(crate) endpoint: String,
+    pub(crate) dir: tempfile::TempDir,
+}
+
+impl Drop for Containers {
+    fn drop(&mut self) {
+        let _ = self.deisctl(&["uninstall", "platform"]);
+        // Whatever an interrupted test left: containers and volumes with the platform's label.
+        let label = format!("label=deis.platform={}", self.prefix);
+        if let Ok(out) = Command::new("docker")
+            .args(["ps", "-aq", "--filter", &label])
+            .output()
+        {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["rm", "-fv", id]).output();
+            }
+        }
+        if let Ok(out) = Command::new("docker")
+            .args(["volume", "ls", "-q", "--filter", &label])
+            .output()
+        {
+            for name in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = Command::new("docker").args(["volume", "rm", name]).output();
+            }
+        }
+    }
+}
+
+impl Containers {
+    /// Images built, etcd installed and running on a fresh loopback address, the platform's
+    /// address and domain (`example.com`) set; nothing else installed yet.
+    pub(crate) fn with_store() -> Containers {
+        build_images();
+        let id = deis_testkit::unique_id();
+        let n = {
+            use std::hash::{Hash, Hasher};
+            let mut hasher = std::collections::hash_map::DefaultHasher::new();
+            id.hash(&mut hasher);
+            hasher.finish() as u32
+        };
+        let ip = format!(
+            "127.{}.{}.{}",
+            100 + (n >> 16) % 150,
+            (n >> 8) & 0xff,
+            1 + n % 250
+        );
+        let containers = Containers {
+            endpoint: format!("http://{ip}:2379"),
+            ip,
+            prefix: format!("e2e-{id}"),
+            dir: tempfile::tempdir().expect("temporary directory"),
+        };
+        containers.ok(&["install", "etcd"]);
+        containers.ok(&[
+            "config",
+            "platform",
+            "set",
+            &format!("bindHost={}", containers.ip),
+            "domain=example.com",
+        ]);
+        containers
+    }
+
+    /// The whole platform installed and started.
+    pub(crate) fn start() -> Containers {
+        let c = Containers::with_store();
+        c.ok(&["install", "platform"]);
+        c.ok(&["start", "platform"]);
+        c
+    }
+
+    /// Runs deisctl against this platform.
+    pub(crate) fn deisctl(&self, args: &[&str]) -> Output {
+        Command::new(workspace_binary("deisctl"))
+            .args(args)
+            .env("DEISCTL_PREFIX", &self.prefix)
+            .env("DEISCTL_IMAGE_TAG", TAG)
+            .env("DEIS_ETCD_ENDPOINTS", &self.endpoint)
+            .env_remove("DEIS_ETCD_NAMESPACE")
+            .output()
+            .expect("deisctl runs")
+    }
+
+    /// Runs deisctl, expecting success: what it printed.
+    pub(crate) fn ok(&self, args: &[&str]) -> String {
+        let out = self.deisctl(args);
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "deisctl {args:?} failed: {stdout}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    }
+
+    pub(crate) fn addr(&self, port: u16) -> SocketAddr {
+        format!("{}:{port}", self.ip).parse().expect("address")
+    }
+
+    /// The image apps build FROM (busybox with `httpd`).
+    pub(crate) fn app_base_image(&self) -> String {
+        format!("deis/base:{TAG}")
+    }
+}
+
+impl User for Containers {
+    fn router(&self) -> SocketAddr {
+        self.addr(80)
+    }
+    fn ssh(&self) -> SocketAddr {
+        self.addr(2222)
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}

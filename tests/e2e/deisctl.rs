@@ -1,0 +1,222 @@
+//! `deisctl install platform && deisctl start platform`: every component in its own container,
+//! healthy, serving a pushed app; a killed component comes back; stop and uninstall leave
+//! nothing; failures say what to do in one line and leave nothing half-started.
+
+use std::process::Command;
+use std::time::Duration;
+
+use deis_testkit::eventually;
+
+use crate::containers::{Containers, TAG};
+use crate::support::{User, work_tree};
+
+const UNITS: [&str; 8] = [
+    "etcd.service",
+    "logger.service",
+    "logspout.service",
+    "database.service",
+    "registry.service",
+    "controller.service",
+    "builder.service",
+    "router@1.service",
+];
+
+/// The `list` row of `unit`, split into columns.
+fn row(list: &str, prefix: &str, unit: &str) -> Vec<String> {
+    let name = format!("{prefix}-{unit}");
+    list.lines()
+        .find(|l| l.split_whitespace().next() == Some(name.as_str()))
+        .unwrap_or_else(|| panic!("{name} is not listed:\n{list}"))
+        .split_whitespace()
+        .map(str::to_owned)
+        .collect()
+}
+
+fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
+    let c = Containers::start();
+    let list = c.ok(&["list"]);
+    for unit in UNITS {
+        let row = row(&list, &c.prefix, unit);
+        assert_eq!(row[3..5], ["active", "running"], "{unit}:\n{list}");
+        let health = if unit.starts_with("logspout") {
+            "-"
+        } else {
+            "healthy"
+        };
+        assert_eq!(row[5], health, "{unit}:\n{list}");
+    }
+    let status = c.ok(&["status", "platform"]);
+    for unit in UNITS {
+        assert!(
+            status.contains(&format!("● {}-{unit}", c.prefix)),
+            "{status}"
+        );
+    }
+
+    // A user's day on it: register, key, create, push a Dockerfile app, request it.
+    let token = c.user("alice").await;
+    c.create_app(&token, "hello").await;
+    let key = c.add_key(&token, "laptop").await;
+    let dockerfile = format!(
+        "FROM {}\nCMD mkdir -p /tmp/www && echo hello-from-containers > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n",
+        c.app_base_image()
+    );
+    let work = work_tree(&c.dir.path().join("hello"), &[("Dockerfile", &dockerfile)]);
+    let (pushed, output) = c.push(&work, &key, "hello").await;
+    assert!(pushed, "{output}");
+    assert_eq!(
+        c.get_app("hello").await,
+        (200, "hello-from-containers\n".to_owned())
+    );
+    let journal = c.ok(&["journal", "controller", "-n", "20"]);
+    assert!(!journal.trim().is_empty(), "the controller's output");
+
+    // A component that dies is seen dying and comes back on its own.
+    let container = format!("{}-controller", c.prefix);
+    let pid = docker_lines(&["inspect", "--format", "{{.State.Pid}}", &container]);
+    let killed = Command::new("kill")
+        .args(["-KILL", &pid[0]])
+        .status()
+        .expect("kill runs");
+    assert!(killed.success());
+    eventually(
+        Duration::from_secs(60),
+        "the controller restarted and healthy",
+        || async {
+            let status = c.ok(&["status", "controller"]);
+            if status.contains("Restarts: 1") && status.contains("Health: healthy") {
+                Ok(())
+            } else {
+                Err(status)
+            }
+        },
+    )
+    .await;
+    let (code, body) = c.api("GET", "/v1/apps/hello/", Some(&token), "").await;
+    assert_eq!(code, 200, "{body}");
+
+    // Stopped, then started again: users, apps and releases are kept.
+    let stopped = c.ok(&["stop", "platform"]);
+    assert!(stopped.contains("Stopping Deis..."), "{stopped}");
+    let list = c.ok(&["list"]);
+    for unit in UNITS {
+        assert_eq!(
+            row(&list, &c.prefix, unit)[3..5],
+            ["inactive", "dead"],
+            "{list}"
+        );
+    }
+    c.ok(&["start", "platform"]);
+    let (code, body) = c
+        .api("GET", "/v1/apps/hello/releases/", Some(&token), "")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("\"version\": 2") || body.contains("\"version\":2"),
+        "{body}"
+    );
+    assert_eq!(c.get_app("hello").await.0, 200);
+
+    // Stop and uninstall leave no container (the app's included) and no volume.
+    c.ok(&["stop", "platform"]);
+    let gone = c.ok(&["uninstall", "platform"]);
+    assert!(gone.contains("destroyed"), "{gone}");
+    let label = format!("label=deis.platform={}", c.prefix);
+    assert_eq!(
+        docker_lines(&["ps", "-aq", "--filter", &label]),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        docker_lines(&["volume", "ls", "-q", "--filter", &label]),
+        Vec::<String>::new()
+    );
+    let list = c.ok(&["list"]);
+    assert_eq!(list.lines().count(), 1, "only the header is left:\n{list}");
+}
+
+/// stderr of a failed deisctl: one line.
+fn one_line_error(out: &std::process::Output) -> String {
+    assert!(!out.status.success(), "deisctl should have failed");
+    let stderr = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+    stderr
+}
+
+/// Units whose containers run, from `list`.
+fn running(c: &Containers) -> Vec<String> {
+    c.ok(&["list"])
+        .lines()
+        .skip(1)
+        .filter(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            matches!(cols.get(3), Some(&"active") | Some(&"activating"))
+        })
+        .map(|l| l.split_whitespace().next().unwrap_or_default().to_owned())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deisctl_failures_are_one_line_and_leave_nothing_half_started() {
+    // No Docker engine.
+    let out = Command::new(crate::containers::workspace_binary("deisctl"))
+        .arg("list")
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .output()
+        .expect("deisctl runs");
+    let error = one_line_error(&out);
+    assert!(error.contains("cannot reach the Docker engine"), "{error}");
+    assert!(error.contains("DOCKER_HOST"), "{error}");
+
+    let c = Containers::with_store();
+    let etcd_only = vec![format!("{}-etcd.service", c.prefix)];
+
+    // A port in use: nothing is created.
+    let holder = std::net::TcpListener::bind(c.addr(8000)).expect("hold the controller's port");
+    let error = one_line_error(&c.deisctl(&["install", "platform"]));
+    assert!(
+        error.contains(&format!("port 8000 on {} is in use", c.ip))
+            && error.contains("deisctl config controller set listenPort="),
+        "{error}"
+    );
+    assert_eq!(c.ok(&["list"]).lines().count(), 2, "only etcd is installed");
+    drop(holder);
+
+    // A component that never gets healthy: the start fails naming it, and what this start
+    // started is stopped again.
+    let sleeper = format!("deis/sleeper-{}:{TAG}", c.prefix);
+    let made = docker_lines(&["create", &c.app_base_image(), "sleep", "3600"]);
+    docker_lines(&[
+        "commit",
+        "--change",
+        "CMD [\"sleep\", \"3600\"]",
+        &made[0],
+        &sleeper,
+    ]);
+    docker_lines(&["rm", "-f", &made[0]]);
+    c.ok(&["config", "controller", "set", &format!("image={sleeper}")]);
+    c.ok(&["install", "platform"]);
+    let error = one_line_error(&c.deisctl(&["start", "platform", "--timeout", "5"]));
+    assert!(
+        error.contains(&format!(
+            "'{}-controller.service' failed while starting",
+            c.prefix
+        )) && error.contains("not healthy after 5 s")
+            && error.contains("deisctl journal controller"),
+        "{error}"
+    );
+    assert_eq!(running(&c), etcd_only);
+    docker_lines(&["rmi", "-f", &sleeper]);
+}

@@ -1,0 +1,188 @@
+//! The README's first command, `deis-platform`, as a user runs it: the built binary (not the
+//! library in this process) with its flags, its banner, a pushed app answering, and a restart
+//! of the process that keeps users, apps and releases.
+
+use std::io::{BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use deis_testkit::{TestDocker, eventually, free_addr};
+
+use crate::containers::workspace_binary;
+use crate::support::{User, work_tree};
+
+/// A running `deis-platform` process; SIGKILLed if a test fails half-way.
+struct Process {
+    child: Child,
+    banner: Vec<String>,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+struct SingleHost {
+    router: SocketAddr,
+    ssh: SocketAddr,
+    controller: SocketAddr,
+    admin: SocketAddr,
+    builder_health: SocketAddr,
+    logger: SocketAddr,
+    proxy: SocketAddr,
+    labels: String,
+    dir: tempfile::TempDir,
+}
+
+impl User for SingleHost {
+    fn router(&self) -> SocketAddr {
+        self.router
+    }
+    fn ssh(&self) -> SocketAddr {
+        self.ssh
+    }
+    fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+}
+
+impl SingleHost {
+    /// Waits until the router passes API requests to the controller.
+    async fn wait_for_api(&self) {
+        eventually(
+            Duration::from_secs(20),
+            "the controller behind the router",
+            || async {
+                match self.api("GET", "/v1/", None, "").await {
+                    (401, _) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+    }
+
+    /// Runs the binary and waits for the line that says it is up.
+    fn run(&self) -> Process {
+        let addr = |a: SocketAddr| a.to_string();
+        let mut child = Command::new(workspace_binary("deis-platform"))
+            .args(["--domain", "example.com", "--data-dir"])
+            .arg(self.dir.path().join("data"))
+            .args(["--controller-listen", &addr(self.controller)])
+            .args(["--router-listen", &addr(self.router)])
+            .args(["--router-https-listen", "off"])
+            .args(["--router-admin-listen", &addr(self.admin)])
+            .args(["--builder-ssh-listen", &addr(self.ssh)])
+            .args(["--builder-http-listen", &addr(self.builder_health)])
+            .args(["--logger-listen", &addr(self.logger)])
+            .args(["--logger-syslog-udp", "off", "--logger-syslog-tcp", "off"])
+            .args(["--registry-proxy-listen", &addr(self.proxy)])
+            .args(["--container-label", &self.labels])
+            .env_remove("DEIS_ETCD_ENDPOINTS")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("deis-platform starts");
+        let stdout = child.stdout.take().expect("stdout");
+        let mut banner = Vec::new();
+        for line in BufReader::new(stdout).lines() {
+            let line = line.expect("a banner line");
+            let done = line.contains("git remote");
+            banner.push(line);
+            if done {
+                break;
+            }
+        }
+        Process { child, banner }
+    }
+
+    /// Stops the process as Ctrl-C would and waits for it.
+    fn stop(mut process: Process) {
+        let pid = process.child.id().to_string();
+        let status = Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs");
+        assert!(status.success());
+        let exit = process.child.wait().expect("wait");
+        assert!(
+            exit.success(),
+            "deis-platform exits cleanly on SIGTERM: {exit}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_readme_command_runs_the_platform_and_a_restart_keeps_its_data() {
+    deis_testkit::require("git", "git");
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let labels: Vec<String> = docker
+        .labels()
+        .into_iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
+    let host = SingleHost {
+        router: free_addr(),
+        ssh: free_addr(),
+        controller: free_addr(),
+        admin: free_addr(),
+        builder_health: free_addr(),
+        logger: free_addr(),
+        proxy: free_addr(),
+        labels: labels.join(","),
+        dir: tempfile::tempdir().expect("temporary directory"),
+    };
+    let process = host.run();
+    let banner = process.banner.join("\n");
+    assert!(
+        banner.contains(&format!("deis register http://{}", host.controller))
+            || banner.contains(&format!(":{}", host.controller.port())),
+        "the banner names the controller: {banner}"
+    );
+    assert!(banner.contains("git remote"), "{banner}");
+    host.wait_for_api().await;
+
+    let token = host.user("dev").await;
+    host.create_app(&token, "readme").await;
+    let key = host.add_key(&token, "laptop").await;
+    let dockerfile = format!(
+        "FROM {image}\nCMD mkdir -p /tmp/www && echo readme-app > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n"
+    );
+    let work = work_tree(&host.dir.path().join("app"), &[("Dockerfile", &dockerfile)]);
+    let (pushed, output) = host.push(&work, &key, "readme").await;
+    assert!(pushed, "{output}");
+    assert_eq!(
+        host.get_app("readme").await,
+        (200, "readme-app\n".to_owned())
+    );
+
+    SingleHost::stop(process);
+    let _process = host.run();
+    host.wait_for_api().await;
+    // The same user logs in, the app and its releases are there, and it answers.
+    let login = r#"{"username": "dev", "password": "pw"}"#;
+    let (code, body) = host.api("POST", "/v1/auth/login/", None, login).await;
+    assert_eq!(code, 200, "{body}");
+    let (code, body) = host
+        .api("GET", "/v1/apps/readme/releases/", Some(&token), "")
+        .await;
+    assert_eq!(code, 200, "{body}");
+    let releases: serde_json::Value = serde_json::from_str(&body).expect("json");
+    assert_eq!(releases["count"], 2, "{body}");
+    eventually(
+        Duration::from_secs(30),
+        "the app answers after the restart",
+        || async {
+            match host.get_app("readme").await {
+                (200, body) if body == "readme-app\n" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+}

@@ -41,6 +41,8 @@ fn every_component_has_a_unit_that_runs_its_container() {
         ("deis-controller.service", "deis-controller"),
         ("deis-builder.service", "deis-builder"),
         ("deis-logger.service", "deis-logger"),
+        ("deis-logspout.service", "deis-logspout"),
+        ("deis-database.service", "deis-database"),
         ("deis-registry-proxy.service", "deis-registry-proxy"),
         ("deis-registry.service", "deis-registry"),
         ("deis-router@.service", "deis-router"),

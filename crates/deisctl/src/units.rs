@@ -11,7 +11,7 @@ use deis_store::ConfigStore;
 use crate::Error;
 
 /// `(unit file, component)` for every template.
-const UNITS: [(&str, &str, &str); 6] = [
+const UNITS: [(&str, &str, &str); 8] = [
     (
         "deis-builder.service",
         "builder",
@@ -21,6 +21,16 @@ const UNITS: [(&str, &str, &str); 6] = [
         "deis-controller.service",
         "controller",
         include_str!("../../../systemd-units/deis-controller.service"),
+    ),
+    (
+        "deis-database.service",
+        "database",
+        include_str!("../../../systemd-units/deis-database.service"),
+    ),
+    (
+        "deis-logspout.service",
+        "logger",
+        include_str!("../../../systemd-units/deis-logspout.service"),
     ),
     (
         "deis-logger.service",

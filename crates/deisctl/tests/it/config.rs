@@ -87,9 +87,9 @@ async fn config_set_get_rm_on_etcd() {
         err.starts_with("Error: cannot read /nonexistent/key.pem for sslKey"),
         "{err}"
     );
-    let (code, _, err) = deisctl(&etcd, &["install", "platform"]);
+    let (code, _, err) = deisctl(&etcd, &["machines"]);
     assert_eq!(code, 1);
-    assert!(err.contains("is not available yet"), "{err}");
+    assert!(err.contains("not a command of this deisctl"), "{err}");
 }
 
 #[test]
@@ -134,7 +134,7 @@ async fn refresh_units_renders_images_and_systemd_accepts_them() {
     let controller =
         std::fs::read_to_string(dir.path().join("deis-controller.service")).expect("unit");
     assert!(
-        controller.contains("  deis/controller:v2.0.1\n"),
+        controller.contains("  deis/controller:v2.0.1'\n"),
         "{controller}"
     );
     let router = std::fs::read_to_string(dir.path().join("deis-router@.service")).expect("unit");
@@ -154,7 +154,9 @@ async fn refresh_units_renders_images_and_systemd_accepts_them() {
     for unit in [
         "deis-builder.service",
         "deis-controller.service",
+        "deis-database.service",
         "deis-logger.service",
+        "deis-logspout.service",
         "deis-registry-proxy.service",
         "deis-registry.service",
         "deis-router@1.service",

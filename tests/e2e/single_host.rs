@@ -53,13 +53,17 @@ impl User for SingleHost {
 impl SingleHost {
     /// Waits until the router passes API requests to the controller.
     async fn wait_for_api(&self) {
+        let log = self.dir.path().join("platform.log");
         eventually(
             Duration::from_secs(20),
             "the controller behind the router",
             || async {
                 match self.api("GET", "/v1/", None, "").await {
                     (401, _) => Ok(()),
-                    other => Err(format!("{other:?}")),
+                    other => Err(format!(
+                        "{other:?}; its log: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )),
                 }
             },
         )
@@ -84,12 +88,15 @@ impl SingleHost {
             .args(["--container-label", &self.labels])
             .env_remove("DEIS_ETCD_ENDPOINTS")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::from(
+                std::fs::File::create(self.dir.path().join("platform.log")).expect("log file"),
+            ))
             .spawn()
             .expect("deis-platform starts");
         let stdout = child.stdout.take().expect("stdout");
         let mut banner = Vec::new();
-        for line in BufReader::new(stdout).lines() {
+        let mut lines = BufReader::new(stdout).lines();
+        for line in lines.by_ref() {
             let line = line.expect("a banner line");
             let done = line.contains("git remote");
             banner.push(line);
@@ -97,6 +104,8 @@ impl SingleHost {
                 break;
             }
         }
+        // Whatever it prints later is read too, so that it never writes to a closed pipe.
+        std::thread::spawn(move || lines.for_each(drop));
         Process { child, banner }
     }
 

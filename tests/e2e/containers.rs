@@ -160,6 +160,12 @@ impl Containers {
             &format!("bindHost={}", containers.ip),
             "domain=example.com",
         ]);
+        containers.ok(&[
+            "config",
+            "builder",
+            "set",
+            &format!("stackImage=deis/base:{TAG}"),
+        ]);
         containers
     }
 

@@ -108,6 +108,22 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
     let (code, body) = c.api("GET", "/v1/apps/hello/", Some(&token), "").await;
     assert_eq!(code, 200, "{body}");
 
+    // A second router shares the ports; scaled back, it is gone. A restart comes back healthy.
+    c.ok(&["scale", "router=2"]);
+    let list = c.ok(&["list"]);
+    assert_eq!(
+        row(&list, &c.prefix, "router@2.service")[3..6],
+        ["active", "running", "healthy"]
+    );
+    assert_eq!(c.get_app("hello").await.0, 200);
+    c.ok(&["scale", "router=1"]);
+    assert!(!c.ok(&["list"]).contains("router@2"));
+    let restarted = c.ok(&["restart", "builder"]);
+    assert!(
+        restarted.ends_with(&format!("{}-builder.service: active/running\n", c.prefix)),
+        "{restarted}"
+    );
+
     // Stopped, then started again: users, apps and releases are kept.
     let stopped = c.ok(&["stop", "platform"]);
     assert!(stopped.contains("Stopping Deis..."), "{stopped}");

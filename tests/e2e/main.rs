@@ -1,10 +1,12 @@
 mod containers;
+mod day;
 mod deisctl;
 mod deploy;
 mod logs;
 mod platform;
 mod push;
 mod restart;
+mod setup;
 mod single_host;
 mod support;
 mod units;

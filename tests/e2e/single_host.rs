@@ -14,7 +14,7 @@ use crate::containers::workspace_binary;
 use crate::support::{User, work_tree};
 
 /// A running `deis-platform` process; SIGKILLed if a test fails half-way.
-struct Process {
+pub(crate) struct Process {
     child: Child,
     banner: Vec<String>,
 }
@@ -26,16 +26,24 @@ impl Drop for Process {
     }
 }
 
-struct SingleHost {
-    router: SocketAddr,
-    ssh: SocketAddr,
-    controller: SocketAddr,
+/// The single-host platform on free loopback ports, its data in a temporary directory, its app
+/// containers labelled for the test and removed with it.
+pub(crate) struct SingleHost {
+    pub(crate) router: SocketAddr,
+    pub(crate) https: SocketAddr,
+    pub(crate) ssh: SocketAddr,
+    pub(crate) controller: SocketAddr,
     admin: SocketAddr,
     builder_health: SocketAddr,
     logger: SocketAddr,
     proxy: SocketAddr,
-    labels: String,
-    dir: tempfile::TempDir,
+    /// `deis.test=<id>`, on every container it runs.
+    pub(crate) labels: String,
+    /// The busybox base image, also the buildpack stack.
+    pub(crate) image: String,
+    pub(crate) dir: tempfile::TempDir,
+    pub(crate) process: Option<Process>,
+    _docker: TestDocker,
 }
 
 impl User for SingleHost {
@@ -51,8 +59,46 @@ impl User for SingleHost {
 }
 
 impl SingleHost {
+    /// A fresh platform, not yet running.
+    pub(crate) async fn new() -> SingleHost {
+        deis_testkit::require("git", "git");
+        let docker = TestDocker::connect().await;
+        let image = docker.base_image().await;
+        let labels: Vec<String> = docker
+            .labels()
+            .into_iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
+        let dir = tempfile::tempdir().expect("temporary directory");
+        let config = dir.path().join("platform.toml");
+        std::fs::write(&config, format!("[builder]\nstack_image = \"{image}\"\n")).expect("config");
+        SingleHost {
+            router: free_addr(),
+            https: free_addr(),
+            ssh: free_addr(),
+            controller: free_addr(),
+            admin: free_addr(),
+            builder_health: free_addr(),
+            logger: free_addr(),
+            proxy: free_addr(),
+            labels: labels.join(","),
+            image,
+            dir,
+            process: None,
+            _docker: docker,
+        }
+    }
+
+    /// A running platform.
+    pub(crate) async fn start() -> SingleHost {
+        let mut host = SingleHost::new().await;
+        host.process = Some(host.run());
+        host.wait_for_api().await;
+        host
+    }
+
     /// Waits until the router passes API requests to the controller.
-    async fn wait_for_api(&self) {
+    pub(crate) async fn wait_for_api(&self) {
         let log = self.dir.path().join("platform.log");
         eventually(
             Duration::from_secs(20),
@@ -71,14 +117,16 @@ impl SingleHost {
     }
 
     /// Runs the binary and waits for the line that says it is up.
-    fn run(&self) -> Process {
+    pub(crate) fn run(&self) -> Process {
         let addr = |a: SocketAddr| a.to_string();
         let mut child = Command::new(workspace_binary("deis-platform"))
+            .arg("--config")
+            .arg(self.dir.path().join("platform.toml"))
             .args(["--domain", "example.com", "--data-dir"])
             .arg(self.dir.path().join("data"))
             .args(["--controller-listen", &addr(self.controller)])
             .args(["--router-listen", &addr(self.router)])
-            .args(["--router-https-listen", "off"])
+            .args(["--router-https-listen", &addr(self.https)])
             .args(["--router-admin-listen", &addr(self.admin)])
             .args(["--builder-ssh-listen", &addr(self.ssh)])
             .args(["--builder-http-listen", &addr(self.builder_health)])
@@ -110,7 +158,7 @@ impl SingleHost {
     }
 
     /// Stops the process as Ctrl-C would and waits for it.
-    fn stop(mut process: Process) {
+    pub(crate) fn stop(mut process: Process) {
         let pid = process.child.id().to_string();
         let status = Command::new("kill")
             .args(["-TERM", &pid])
@@ -127,25 +175,8 @@ impl SingleHost {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_readme_command_runs_the_platform_and_a_restart_keeps_its_data() {
-    deis_testkit::require("git", "git");
-    let docker = TestDocker::connect().await;
-    let image = docker.base_image().await;
-    let labels: Vec<String> = docker
-        .labels()
-        .into_iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect();
-    let host = SingleHost {
-        router: free_addr(),
-        ssh: free_addr(),
-        controller: free_addr(),
-        admin: free_addr(),
-        builder_health: free_addr(),
-        logger: free_addr(),
-        proxy: free_addr(),
-        labels: labels.join(","),
-        dir: tempfile::tempdir().expect("temporary directory"),
-    };
+    let host = SingleHost::new().await;
+    let image = host.image.clone();
     let process = host.run();
     let banner = process.banner.join("\n");
     assert!(

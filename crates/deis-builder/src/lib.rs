@@ -11,6 +11,7 @@ mod build;
 mod command;
 mod config;
 mod controller;
+mod forget;
 mod hostkey;
 mod output;
 mod push;
@@ -84,6 +85,12 @@ pub async fn run(
         ..Default::default()
     });
     let controller = controller::Controller::new(store.clone(), config.controller_url.clone());
+    let forgetting = tokio::spawn(forget::run(
+        store.clone(),
+        docker.clone(),
+        config.data_dir.join("repos"),
+        shutdown.clone(),
+    ));
     let builds = build::Builds {
         config: config.clone(),
         docker,
@@ -124,5 +131,6 @@ pub async fn run(
     );
     publishing.cancel();
     let _ = publisher.await;
+    let _ = forgetting.await;
     ssh.and(http).map_err(Error::Serve)
 }

@@ -93,7 +93,7 @@ pub(crate) async fn build(
     job: Job<'_>,
     out: &mut Output,
 ) -> Result<HashMap<String, String>, String> {
-    let cache = format!("deis-cache-{}", job.app);
+    let cache = super::cache_volume(job.app);
     job.docker
         .create_volume(VolumeCreateRequest {
             name: Some(cache.clone()),

@@ -6,6 +6,11 @@ mod buildpack;
 mod image;
 mod procfile;
 
+/// The Docker volume an app's buildpack cache lives in.
+pub(crate) fn cache_volume(app: &str) -> String {
+    format!("deis-cache-{app}")
+}
+
 use std::collections::HashMap;
 use std::sync::Arc;
 

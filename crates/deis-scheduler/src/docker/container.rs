@@ -327,6 +327,41 @@ impl Engine {
     }
 
     /// Removes a container whatever its state.
+    /// Removes the images built for `app` (`{app}:*`, and `*/{app}:*` pushed to a registry),
+    /// once its containers are gone. An image still in use elsewhere is left alone.
+    pub(crate) async fn remove_app_images(&self, app: &AppName) {
+        let filters = HashMap::from([(
+            "reference".to_owned(),
+            vec![app.as_str().to_owned(), format!("*/{}", app.as_str())],
+        )]);
+        let Ok(images) = self
+            .docker
+            .list_images(Some(
+                bollard::query_parameters::ListImagesOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+        else {
+            return;
+        };
+        for image in images {
+            for tag in image.repo_tags {
+                if let Err(e) = self
+                    .docker
+                    .remove_image(
+                        &tag,
+                        None::<bollard::query_parameters::RemoveImageOptions>,
+                        None,
+                    )
+                    .await
+                {
+                    tracing::warn!(image = %tag, error = %e, "Removing an app image failed");
+                }
+            }
+        }
+    }
+
     pub(crate) async fn remove(&self, id_or_name: &str) -> Result<(), SchedulerError> {
         match self
             .docker

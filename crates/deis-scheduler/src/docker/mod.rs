@@ -482,6 +482,7 @@ impl Inner {
         let all = self.list(app).await?;
         let removed = join_all(all.iter().map(|e| self.engine(e.engine).remove(&e.id))).await;
         removed.into_iter().collect::<Result<Vec<_>, _>>()?;
+        join_all(self.engines.iter().map(|e| e.remove_app_images(app))).await;
         Ok(())
     }
 

@@ -1,0 +1,84 @@
+//! Forgets destroyed apps: when `/deis/services/<app>` is deleted (the controller destroys the
+//! app), the app's repository and buildpack cache volume go too, so `deis destroy` leaves
+//! nothing behind. (Nothing is swept at start: a single-host platform's in-process store starts
+//! empty and fills as the controller mirrors its apps, so absence proves nothing.)
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use deis_store::{ConfigStore, EventKind};
+use futures_util::StreamExt;
+use tokio_util::sync::CancellationToken;
+
+const SERVICES: &str = "/deis/services/";
+
+/// The app a `/deis/services/<app>` key names (not its containers' keys below it).
+fn app_of(key: &str) -> Option<&str> {
+    let app = key.strip_prefix(SERVICES)?;
+    (!app.is_empty() && !app.contains('/')).then_some(app)
+}
+
+async fn forget(repos: &Path, docker: &bollard::Docker, app: &str) {
+    let repo = repos.join(format!("{app}.git"));
+    match tokio::fs::remove_dir_all(&repo).await {
+        Ok(()) => tracing::info!(app.name = %app, "Removed the destroyed app's repository"),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => tracing::warn!(app.name = %app, error = %e, "Removing a repository failed"),
+    }
+    let volume = crate::build::cache_volume(app);
+    let _ = docker
+        .remove_volume(
+            &volume,
+            None::<bollard::query_parameters::RemoveVolumeOptions>,
+        )
+        .await;
+}
+
+/// Follows the store until `shutdown`, removing what destroyed apps left.
+pub(crate) async fn run(
+    store: Arc<dyn ConfigStore>,
+    docker: bollard::Docker,
+    repos: std::path::PathBuf,
+    shutdown: CancellationToken,
+) {
+    while !shutdown.is_cancelled() {
+        let Ok(listing) = store.list(SERVICES).await else {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+            }
+        };
+        let Ok(mut events) = store.watch(SERVICES, listing.revision + 1).await else {
+            continue;
+        };
+        loop {
+            let event = tokio::select! {
+                () = shutdown.cancelled() => return,
+                event = events.next() => event,
+            };
+            match event {
+                Some(Ok(event)) if event.kind == EventKind::Delete => {
+                    if let Some(app) = app_of(&event.kv.key) {
+                        forget(&repos, &docker, app).await;
+                    }
+                }
+                Some(Ok(_)) => {}
+                // The watch ended: list again from the start.
+                Some(Err(_)) | None => break,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::app_of;
+
+    #[test]
+    fn only_the_apps_own_key_names_it() {
+        assert_eq!(app_of("/deis/services/shop"), Some("shop"));
+        assert_eq!(app_of("/deis/services/shop/shop_v2.web.1"), None);
+        assert_eq!(app_of("/deis/services/"), None);
+    }
+}

@@ -1,0 +1,43 @@
+//! deis pull of an image built on this engine, and deis run (output and exit status).
+
+use super::{APP, Day, docker_lines};
+use crate::setup::Setup;
+
+pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
+    // An image made here: the base image with a command that serves on $PORT.
+    let image = format!("e2e-pulled-{}:v1", deis_testkit::unique_id());
+    let made = docker_lines(&["create", &day.setup.base_image(), "true"]);
+    docker_lines(&[
+        "commit",
+        "--change",
+        "EXPOSE 5000",
+        "--change",
+        "CMD [\"sh\", \"-c\", \"mkdir -p /tmp/w && echo pulled > /tmp/w/index.html && exec httpd -f -p ${PORT:-5000} -h /tmp/w\"]",
+        &made[0],
+        &image,
+    ]);
+    docker_lines(&["rm", "-f", &made[0]]);
+    day.deis(&["create", "pulled", "--no-remote"]).await;
+    day.deis(&["pull", &image, "-a", "pulled"]).await;
+    let releases = day.deis(&["releases", "-a", "pulled"]).await;
+    assert!(
+        releases.contains("v2") && releases.contains(&image),
+        "{releases}"
+    );
+    day.until_app("pulled", "the pulled image", |b| b == "pulled\n")
+        .await;
+
+    // deis run: the command's output, and its exit status as deis's.
+    let ran = day.deis(&["run", "--", "echo", "hello-from-run"]).await;
+    assert!(ran.contains("hello-from-run"), "{ran}");
+    let failed = day
+        .owner
+        .run(&day.work, &["run", "--", "echo failing; exit 3"])
+        .await;
+    assert_eq!(failed.code, Some(3), "{}", failed.out);
+
+    day.deis(&["destroy", "-a", "pulled", "--confirm=pulled"])
+        .await;
+    docker_lines(&["rmi", "-f", &image]);
+    let _ = APP;
+}

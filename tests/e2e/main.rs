@@ -2,6 +2,8 @@ mod containers;
 mod day;
 mod deisctl;
 mod deploy;
+mod faults;
+mod load;
 mod logs;
 mod platform;
 mod push;

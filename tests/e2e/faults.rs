@@ -1,0 +1,273 @@
+//! Faults: each platform component SIGKILLed in turn while a client keeps requesting the app
+//! (traffic continues, the component comes back); the controller killed in the middle of a
+//! deploy (the deploy completes or fails cleanly, no container is leaked); app containers
+//! killed (replaced).
+
+use std::time::{Duration, Instant};
+
+use deis_testkit::eventually;
+
+use crate::containers::Containers;
+use crate::day::docker_lines;
+use crate::load::{Steady, deployed_app};
+use crate::setup::{Deis, Setup};
+use crate::single_host::SingleHost;
+use crate::support::commit;
+
+fn kill_main_process(container: &str) {
+    let pid = docker_lines(&["inspect", "--format", "{{.State.Pid}}", container]);
+    let pid = pid.first().map(String::as_str).unwrap_or("0");
+    assert_ne!(pid, "0", "{container} runs");
+    let status = std::process::Command::new("kill")
+        .args(["-KILL", pid])
+        .status()
+        .expect("kill runs");
+    assert!(status.success(), "kill -KILL {pid}");
+}
+
+fn restarts(container: &str) -> u64 {
+    docker_lines(&["inspect", "--format", "{{.RestartCount}}", container])
+        .first()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The app's running containers, by release label.
+fn releases_running(setup: &impl Setup, app: &str) -> Vec<String> {
+    let mut releases = docker_lines(&[
+        "ps",
+        "--filter",
+        &format!("label={}", setup.app_label()),
+        "--filter",
+        &format!("label=deis.app={app}"),
+        "--format",
+        "{{.Label \"deis.release\"}}",
+    ]);
+    releases.sort();
+    releases
+}
+
+/// Kills an app container's process: the platform replaces it and the app keeps answering.
+async fn app_container_is_replaced(setup: &impl Setup, app: &str) {
+    let ids = docker_lines(&[
+        "ps",
+        "-q",
+        "--filter",
+        &format!("label={}", setup.app_label()),
+        "--filter",
+        &format!("label=deis.app={app}"),
+    ]);
+    let victim = ids.first().expect("an app container").clone();
+    let started_at = |id: &str| docker_lines(&["inspect", "--format", "{{.State.StartedAt}}", id]);
+    let first_start = started_at(&victim);
+    let started = Instant::now();
+    kill_main_process(&victim);
+    eventually(
+        Duration::from_secs(60),
+        "the killed app container replaced",
+        || async {
+            let running = releases_running(setup, app);
+            let replaced = started_at(&victim) != first_start;
+            match setup.get_app(app).await {
+                (200, _) if replaced && running.len() == ids.len() => Ok(()),
+                other => Err(format!("{running:?} replaced: {replaced} {other:?}")),
+            }
+        },
+    )
+    .await;
+    println!(
+        "app container killed: {} containers running again in {} ms",
+        ids.len(),
+        started.elapsed().as_millis()
+    );
+}
+
+/// Starts a push and waits until its release's containers appear, then calls `interrupt`;
+/// the push completes or fails with a message, and afterwards only one release runs, at the
+/// app's scale.
+async fn interrupted_deploy(
+    setup: &impl Setup,
+    owner: &Deis,
+    work: &std::path::Path,
+    app: &str,
+    scale: usize,
+    interrupt: impl AsyncFnOnce(),
+) {
+    // Once the previous deploy's old containers have drained away.
+    let before = eventually(Duration::from_secs(60), "the app settled", || async {
+        let running = releases_running(setup, app);
+        if running.len() == scale {
+            Ok(running)
+        } else {
+            Err(format!("{running:?}"))
+        }
+    })
+    .await;
+    commit(work, &[("README", "interrupted\n")], "interrupted");
+    let push = {
+        let mut command = tokio::process::Command::new("git");
+        command
+            .args(["push", "deis", "master"])
+            .current_dir(work)
+            .env("HOME", &owner.home)
+            .env("GIT_SSH_COMMAND", owner.key.ssh_command())
+            .kill_on_drop(true);
+        command.output()
+    };
+    let push = tokio::spawn(push);
+    eventually(
+        Duration::from_secs(60),
+        "the new release's containers",
+        || async {
+            let now = releases_running(setup, app);
+            if now.iter().any(|r| !before.contains(r)) {
+                Ok(())
+            } else {
+                Err(format!("{now:?}"))
+            }
+        },
+    )
+    .await;
+    interrupt().await;
+    let output = push.await.expect("push task").expect("git push runs");
+    let said = String::from_utf8_lossy(&output.stderr).into_owned();
+    println!(
+        "deploy interrupted: git push {}",
+        if output.status.success() {
+            "succeeded"
+        } else {
+            "failed"
+        }
+    );
+    if !output.status.success() {
+        assert!(
+            said.contains("remote:") || said.contains("fatal"),
+            "a message: {said}"
+        );
+    }
+    // No container is leaked: one release runs, as many containers as before.
+    eventually(
+        Duration::from_secs(90),
+        "one release at the app's scale",
+        || async {
+            let running = releases_running(setup, app);
+            let one_release = running.windows(2).all(|w| w[0] == w[1]);
+            match setup.get_app(app).await {
+                (200, _) if one_release && running.len() == scale => Ok(()),
+                other => Err(format!("{running:?} {other:?}")),
+            }
+        },
+    )
+    .await;
+    let ps = owner.ok(work, &["ps"]).await;
+    assert_eq!(ps.matches(" up ").count(), scale, "{ps}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn killed_components_come_back_while_the_app_keeps_serving() {
+    let c = Containers::start();
+    let app = "sturdy";
+    let (owner, work) = deployed_app(&c, app).await;
+    // Two routers share the ports, so a dying one leaves the other serving.
+    c.ok(&["scale", "router=2"]);
+    let client = Steady::start(crate::support::User::router(&c), app, 2);
+    for component in [
+        "etcd",
+        "logger",
+        "logspout",
+        "database",
+        "registry",
+        "controller",
+        "builder",
+        "router-1",
+    ] {
+        let container = format!("{}-{component}", c.prefix);
+        let before = restarts(&container);
+        let (sent, failed) = client.counts();
+        let started = Instant::now();
+        kill_main_process(&container);
+        eventually(
+            Duration::from_secs(90),
+            "the component back and healthy",
+            || async {
+                let health = docker_lines(&[
+                    "inspect",
+                    "--format",
+                    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+                    &container,
+                ]);
+                let back = restarts(&container) > before;
+                match health.first().map(String::as_str) {
+                    Some("healthy" | "running") if back => Ok(()),
+                    other => Err(format!("{component}: {other:?}, restarted: {back}")),
+                }
+            },
+        )
+        .await;
+        let recovered = started.elapsed();
+        eventually(
+            Duration::from_secs(30),
+            "requests still succeed",
+            || async {
+                let (now_sent, now_failed) = client.counts();
+                if now_sent - now_failed > sent - failed + 20 {
+                    Ok(())
+                } else {
+                    Err(format!("{now_sent}"))
+                }
+            },
+        )
+        .await;
+        let (now_sent, now_failed) = client.counts();
+        println!(
+            "deisctl: {component} SIGKILLed: healthy again after {} ms; {} requests meanwhile, {} failed",
+            recovered.as_millis(),
+            now_sent - sent,
+            now_failed - failed
+        );
+        if component != "router-1" {
+            assert_eq!(
+                now_failed, failed,
+                "killing {component} fails no app request"
+            );
+        }
+    }
+    let (sent, failed, last) = client.stop().await;
+    println!("deisctl: {sent} requests during the kills, {failed} failed ({last})");
+    // The platform still works end to end after all that.
+    let pushed = {
+        commit(&work, &[("README", "after the kills\n")], "after");
+        owner.push(&work).await
+    };
+    assert!(pushed.ok, "{}", pushed.out);
+
+    // The controller killed in the middle of a deploy.
+    let controller = format!("{}-controller", c.prefix);
+    interrupted_deploy(&c, &owner, &work, app, 2, async || {
+        kill_main_process(&controller)
+    })
+    .await;
+    app_container_is_replaced(&c, app).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_single_host_platform_survives_a_kill_mid_deploy_and_replaces_dead_apps() {
+    let mut host = SingleHost::start().await;
+    let app = "sturdy";
+    let (owner, work) = deployed_app(&host, app).await;
+    app_container_is_replaced(&host, app).await;
+    // SIGKILL of the whole platform in the middle of a deploy, then the README command again.
+    let process = host.process.take().expect("running");
+    let host_ref = &host;
+    let restarted = std::sync::Mutex::new(None);
+    interrupted_deploy(&host, &owner, &work, app, 2, async || {
+        drop(process); // SIGKILL
+        let again = host_ref.run();
+        host_ref.wait_for_api().await;
+        if let Ok(mut slot) = restarted.lock() {
+            *slot = Some(again);
+        }
+    })
+    .await;
+    host.process = restarted.lock().ok().and_then(|mut s| s.take());
+}

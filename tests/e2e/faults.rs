@@ -75,11 +75,11 @@ async fn app_container_is_replaced(setup: &impl Setup, app: &str) {
         },
     )
     .await;
-    println!(
+    crate::setup::figure(format_args!(
         "app container killed: {} containers running again in {} ms",
         ids.len(),
         started.elapsed().as_millis()
-    );
+    ));
 }
 
 /// Starts a push and waits until its release's containers appear, then calls `interrupt`;
@@ -131,14 +131,14 @@ async fn interrupted_deploy(
     interrupt().await;
     let output = push.await.expect("push task").expect("git push runs");
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
-    println!(
+    crate::setup::figure(format_args!(
         "deploy interrupted: git push {}",
         if output.status.success() {
             "succeeded"
         } else {
             "failed"
         }
-    );
+    ));
     if !output.status.success() {
         assert!(
             said.contains("remote:") || said.contains("fatal"),
@@ -219,12 +219,12 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
         )
         .await;
         let (now_sent, now_failed) = client.counts();
-        println!(
+        crate::setup::figure(format_args!(
             "deisctl: {component} SIGKILLed: healthy again after {} ms; {} requests meanwhile, {} failed",
             recovered.as_millis(),
             now_sent - sent,
             now_failed - failed
-        );
+        ));
         if component != "router-1" {
             assert_eq!(
                 now_failed, failed,
@@ -233,7 +233,9 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
         }
     }
     let (sent, failed, last) = client.stop().await;
-    println!("deisctl: {sent} requests during the kills, {failed} failed ({last})");
+    crate::setup::figure(format_args!(
+        "deisctl: {sent} requests during the kills, {failed} failed ({last})"
+    ));
     // The platform still works end to end after all that.
     let pushed = {
         commit(&work, &[("README", "after the kills\n")], "after");

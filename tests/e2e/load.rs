@@ -106,7 +106,10 @@ async fn changes_under_load(setup: &impl Setup, name: &str) {
     let (owner, work) = deployed_app(setup, app).await;
     let client = Steady::start(setup.router(), app, 4);
     let timed = |what: &'static str, started: Instant| {
-        println!("{name}: {what} took {} ms", started.elapsed().as_millis());
+        crate::setup::figure(format_args!(
+            "{name}: {what} took {} ms",
+            started.elapsed().as_millis()
+        ));
     };
 
     let started = Instant::now();
@@ -141,7 +144,9 @@ async fn changes_under_load(setup: &impl Setup, name: &str) {
     )
     .await;
     let (sent, failed, last) = client.stop().await;
-    println!("{name}: {sent} requests during the changes, {failed} failed");
+    crate::setup::figure(format_args!(
+        "{name}: {sent} requests during the changes, {failed} failed"
+    ));
     assert!(sent > 500, "the client kept requesting: {sent}");
     assert_eq!(failed, 0, "no request fails (last failure: {last})");
 }

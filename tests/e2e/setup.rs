@@ -218,3 +218,10 @@ pub(crate) async fn https_get(
         .unwrap_or_default();
     Ok((status, body))
 }
+
+/// Prints a measured figure (`cargo nextest run -p deis-e2e --no-capture` shows them;
+/// docs/benchmarks.md records them).
+#[allow(clippy::print_stdout)]
+pub(crate) fn figure(line: std::fmt::Arguments<'_>) {
+    println!("{line}");
+}

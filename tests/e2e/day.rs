@@ -29,15 +29,18 @@ pub(crate) fn dockerfile(image: &str) -> String {
     )
 }
 
-/// The day's shared state: the owner's client and the app's work tree.
+/// The day's shared state: the owner's client, the app the flows share and its work tree.
 pub(crate) struct Day<'a, S: Setup> {
     pub(crate) setup: &'a S,
     pub(crate) owner: Deis,
+    pub(crate) app: String,
     pub(crate) work: PathBuf,
 }
 
-/// The app the flows share.
-pub(crate) const APP: &str = "shop";
+/// An app name no other test on this Docker engine uses (container names are per engine).
+pub(crate) fn app_name(base: &str) -> String {
+    format!("{base}-{}", deis_testkit::unique_id())
+}
 
 impl<S: Setup> Day<'_, S> {
     /// `deis <args> -a shop` as the owner, in the work tree.
@@ -78,11 +81,17 @@ pub(crate) fn use_builder(setup: &impl Setup, work: &Path, app: &str) {
 /// Every flow, in order.
 async fn run_day(setup: &impl Setup) {
     let owner = Deis::register(setup, "owner").await;
+    let app = app_name("shop");
     let work = work_tree(
-        &setup.dir().join(APP),
+        &setup.dir().join(&app),
         &[("Dockerfile", &dockerfile(&setup.base_image()))],
     );
-    let day = Day { setup, owner, work };
+    let day = Day {
+        setup,
+        owner,
+        app,
+        work,
+    };
     apps::push_config_scale_and_roll_back(&day).await;
     logs::logs_and_follow(&day).await;
     domains::custom_domain_and_certificate(&day).await;

@@ -68,17 +68,18 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
 
     // A user's day on it: register, key, create, push a Dockerfile app, request it.
     let token = c.user("alice").await;
-    c.create_app(&token, "hello").await;
+    let app = crate::day::app_name("hello");
+    c.create_app(&token, &app).await;
     let key = c.add_key(&token, "laptop").await;
     let dockerfile = format!(
         "FROM {}\nCMD mkdir -p /tmp/www && echo hello-from-containers > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n",
         c.app_base_image()
     );
-    let work = work_tree(&c.dir.path().join("hello"), &[("Dockerfile", &dockerfile)]);
-    let (pushed, output) = c.push(&work, &key, "hello").await;
+    let work = work_tree(&c.dir.path().join(&app), &[("Dockerfile", &dockerfile)]);
+    let (pushed, output) = c.push(&work, &key, &app).await;
     assert!(pushed, "{output}");
     assert_eq!(
-        c.get_app("hello").await,
+        c.get_app(&app).await,
         (200, "hello-from-containers\n".to_owned())
     );
     let journal = c.ok(&["journal", "controller", "-n", "20"]);
@@ -105,7 +106,9 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
         },
     )
     .await;
-    let (code, body) = c.api("GET", "/v1/apps/hello/", Some(&token), "").await;
+    let (code, body) = c
+        .api("GET", &format!("/v1/apps/{app}/"), Some(&token), "")
+        .await;
     assert_eq!(code, 200, "{body}");
 
     // A second router shares the ports; scaled back, it is gone. A restart comes back healthy.
@@ -115,7 +118,7 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
         row(&list, &c.prefix, "router@2.service")[3..6],
         ["active", "running", "healthy"]
     );
-    assert_eq!(c.get_app("hello").await.0, 200);
+    assert_eq!(c.get_app(&app).await.0, 200);
     c.ok(&["scale", "router=1"]);
     assert!(!c.ok(&["list"]).contains("router@2"));
     let restarted = c.ok(&["restart", "builder"]);
@@ -137,14 +140,19 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
     }
     c.ok(&["start", "platform"]);
     let (code, body) = c
-        .api("GET", "/v1/apps/hello/releases/", Some(&token), "")
+        .api(
+            "GET",
+            &format!("/v1/apps/{app}/releases/"),
+            Some(&token),
+            "",
+        )
         .await;
     assert_eq!(code, 200, "{body}");
     assert!(
         body.contains("\"version\": 2") || body.contains("\"version\":2"),
         "{body}"
     );
-    assert_eq!(c.get_app("hello").await.0, 200);
+    assert_eq!(c.get_app(&app).await.0, 200);
 
     // Stop and uninstall leave no container (the app's included) and no volume.
     c.ok(&["stop", "platform"]);

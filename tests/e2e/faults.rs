@@ -166,7 +166,7 @@ async fn interrupted_deploy(
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_components_come_back_while_the_app_keeps_serving() {
     let c = Containers::start();
-    let app = "sturdy";
+    let app = &crate::day::app_name("sturdy");
     let (owner, work) = deployed_app(&c, app).await;
     // Two routers share the ports, so a dying one leaves the other serving.
     c.ok(&["scale", "router=2"]);
@@ -255,7 +255,7 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_single_host_platform_survives_a_kill_mid_deploy_and_replaces_dead_apps() {
     let mut host = SingleHost::start().await;
-    let app = "sturdy";
+    let app = &crate::day::app_name("sturdy");
     let (owner, work) = deployed_app(&host, app).await;
     app_container_is_replaced(&host, app).await;
     // SIGKILL of the whole platform in the middle of a deploy, then the README command again.

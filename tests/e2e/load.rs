@@ -102,7 +102,7 @@ pub(crate) async fn deployed_app(setup: &impl Setup, app: &str) -> (Deis, std::p
 }
 
 async fn changes_under_load(setup: &impl Setup, name: &str) {
-    let app = "steady";
+    let app = &crate::day::app_name("steady");
     let (owner, work) = deployed_app(setup, app).await;
     let client = Steady::start(setup.router(), app, 4);
     let timed = |what: &'static str, started: Instant| {

@@ -3,24 +3,24 @@
 
 use std::collections::BTreeSet;
 
-use super::{APP, Day};
+use super::Day;
 use crate::setup::Setup;
 
 pub(crate) async fn push_config_scale_and_roll_back(day: &Day<'_, impl Setup>) {
-    let created = day.deis(&["create", APP]).await;
+    let created = day.deis(&["create", &day.app]).await;
     assert!(created.contains("Git remote deis added"), "{created}");
-    super::use_builder(day.setup, &day.work, APP);
+    super::use_builder(day.setup, &day.work, &day.app);
     let pushed = day.owner.push(&day.work).await;
     assert!(pushed.ok, "{}", pushed.out);
     assert!(pushed.out.contains("deployed to Deis"), "{}", pushed.out);
     let body = day
-        .until_app(APP, "the pushed app", |b| b.starts_with("hello "))
+        .until_app(&day.app, "the pushed app", |b| b.starts_with("hello "))
         .await;
     assert!(body.starts_with("hello "), "{body}");
 
     // A config change is a new release, live at once; unset, the old value is gone.
     day.deis(&["config:set", "GREETING=bonjour"]).await;
-    day.until_app(APP, "the new config", |b| b.starts_with("bonjour "))
+    day.until_app(&day.app, "the new config", |b| b.starts_with("bonjour "))
         .await;
     let config = day.deis(&["config"]).await;
     assert!(
@@ -28,7 +28,7 @@ pub(crate) async fn push_config_scale_and_roll_back(day: &Day<'_, impl Setup>) {
         "{config}"
     );
     day.deis(&["config:unset", "GREETING"]).await;
-    day.until_app(APP, "the config without GREETING", |b| {
+    day.until_app(&day.app, "the config without GREETING", |b| {
         b.starts_with("hello ")
     })
     .await;
@@ -40,7 +40,7 @@ pub(crate) async fn push_config_scale_and_roll_back(day: &Day<'_, impl Setup>) {
     assert_eq!(ps.matches(" up ").count(), 3, "{ps}");
     let mut seen = BTreeSet::new();
     for _ in 0..60 {
-        if let (200, body) = day.setup.get_app(APP).await {
+        if let (200, body) = day.setup.get_app(&day.app).await {
             seen.insert(body);
         }
         if seen.len() == 3 {
@@ -56,8 +56,10 @@ pub(crate) async fn push_config_scale_and_roll_back(day: &Day<'_, impl Setup>) {
     }
     let rolled = day.deis(&["rollback", "v3"]).await;
     assert!(rolled.contains("v5"), "{rolled}");
-    day.until_app(APP, "the rolled-back config", |b| b.starts_with("bonjour "))
-        .await;
+    day.until_app(&day.app, "the rolled-back config", |b| {
+        b.starts_with("bonjour ")
+    })
+    .await;
     let ps = day.deis(&["ps"]).await;
     assert_eq!(ps.matches(" up (v5").count(), 3, "the scale is kept: {ps}");
 }

@@ -49,8 +49,9 @@ pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
         &day.setup.dir().join("site"),
         &[("index.html", "static-site\n")],
     );
-    day.owner.ok(&work, &["create", "site"]).await;
-    super::use_builder(day.setup, &work, "site");
+    let site = super::app_name("site");
+    day.owner.ok(&work, &["create", &site]).await;
+    super::use_builder(day.setup, &work, &site);
     day.owner
         .ok(
             &work,
@@ -74,7 +75,9 @@ pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
     )
     .await;
     assert!(pushed.out.contains("Static site ready"), "{}", pushed.out);
-    day.until_app("site", "the buildpack app", |b| b == "static-site\n")
+    day.until_app(&site, "the buildpack app", |b| b == "static-site\n")
         .await;
-    day.owner.ok(&work, &["destroy", "--confirm=site"]).await;
+    day.owner
+        .ok(&work, &["destroy", &format!("--confirm={site}")])
+        .await;
 }

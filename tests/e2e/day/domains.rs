@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use super::{APP, Day, path_str};
+use super::{Day, path_str};
 use crate::setup::{Setup, certificate, https_get};
 use crate::support::http;
 
@@ -39,5 +39,4 @@ pub(crate) async fn custom_domain_and_certificate(day: &Day<'_, impl Setup>) {
         },
     )
     .await;
-    let _ = APP;
 }

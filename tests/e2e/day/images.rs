@@ -1,6 +1,6 @@
 //! deis pull of an image built on this engine, and deis run (output and exit status).
 
-use super::{APP, Day, docker_lines};
+use super::{Day, docker_lines};
 use crate::setup::Setup;
 
 pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
@@ -17,14 +17,15 @@ pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
         &image,
     ]);
     docker_lines(&["rm", "-f", &made[0]]);
-    day.deis(&["create", "pulled", "--no-remote"]).await;
-    day.deis(&["pull", &image, "-a", "pulled"]).await;
-    let releases = day.deis(&["releases", "-a", "pulled"]).await;
+    let pulled = super::app_name("pulled");
+    day.deis(&["create", &pulled, "--no-remote"]).await;
+    day.deis(&["pull", &image, "-a", &pulled]).await;
+    let releases = day.deis(&["releases", "-a", &pulled]).await;
     assert!(
         releases.contains("v2") && releases.contains(&image),
         "{releases}"
     );
-    day.until_app("pulled", "the pulled image", |b| b == "pulled\n")
+    day.until_app(&pulled, "the pulled image", |b| b == "pulled\n")
         .await;
 
     // deis run: the command's output, and its exit status as deis's.
@@ -36,8 +37,7 @@ pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
         .await;
     assert_eq!(failed.code, Some(3), "{}", failed.out);
 
-    day.deis(&["destroy", "-a", "pulled", "--confirm=pulled"])
+    day.deis(&["destroy", "-a", &pulled, &format!("--confirm={pulled}")])
         .await;
     docker_lines(&["rmi", "-f", &image]);
-    let _ = APP;
 }

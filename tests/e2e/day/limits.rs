@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use super::{APP, Day, app_containers, docker_lines};
+use super::{Day, app_containers, docker_lines};
 use crate::setup::Setup;
 
 /// The app's containers once the previous release's have drained away: exactly `n`.
@@ -12,7 +12,7 @@ async fn settled(day: &Day<'_, impl Setup>, n: usize) -> Vec<String> {
         Duration::from_secs(30),
         "the old containers drained",
         || async {
-            let ids = app_containers(day.setup, APP);
+            let ids = app_containers(day.setup, &day.app);
             if ids.len() == n {
                 Ok(ids)
             } else {
@@ -44,6 +44,6 @@ pub(crate) async fn limits_and_restart(day: &Day<'_, impl Setup>) {
         after.iter().all(|t| !before.contains(t)),
         "every container started again: {before:?} then {after:?}"
     );
-    day.until_app(APP, "the app after ps:restart", |_| true)
+    day.until_app(&day.app, "the app after ps:restart", |_| true)
         .await;
 }

@@ -5,13 +5,15 @@ use std::time::Duration;
 
 use tokio::io::{AsyncBufReadExt, BufReader};
 
-use super::{APP, Day};
+use super::Day;
 use crate::setup::Setup;
 
 pub(crate) async fn logs_and_follow(day: &Day<'_, impl Setup>) {
     let logs = deis_testkit::eventually(Duration::from_secs(30), "the app's lines", || async {
         let logs = day.deis(&["logs"]).await;
-        if logs.contains(&format!("{APP}[cmd.1]: started")) && logs.contains("[deis-controller]") {
+        if logs.contains(&format!("{}[cmd.1]: started", day.app))
+            && logs.contains("[deis-controller]")
+        {
             Ok(logs)
         } else {
             Err(logs)

@@ -1,6 +1,6 @@
 //! perms: a collaborator can deploy the app; a stranger can neither see nor push it.
 
-use super::{APP, Day, path_str};
+use super::{Day, path_str};
 use crate::setup::{Deis, Setup};
 use crate::support::commit;
 
@@ -17,8 +17,8 @@ pub(crate) async fn collaborator_deploys_stranger_cannot_see(day: &Day<'_, impl 
         .status()
         .expect("git clone runs");
     assert!(cloned.success());
-    collab.ok(&work, &["git:remote", "-a", APP]).await;
-    super::use_builder(day.setup, &work, APP);
+    collab.ok(&work, &["git:remote", "-a", &day.app]).await;
+    super::use_builder(day.setup, &work, &day.app);
     let dockerfile = std::fs::read_to_string(work.join("Dockerfile")).expect("Dockerfile");
     commit(
         &work,
@@ -29,16 +29,18 @@ pub(crate) async fn collaborator_deploys_stranger_cannot_see(day: &Day<'_, impl 
     assert!(pushed.ok, "{}", pushed.out);
     assert!(
         collab
-            .ok(&work, &["releases", "-a", APP])
+            .ok(&work, &["releases", "-a", &day.app])
             .await
             .contains("collab")
     );
 
     // A stranger sees nothing and cannot push.
-    let info = stranger.run(day.setup.dir(), &["info", "-a", APP]).await;
+    let info = stranger
+        .run(day.setup.dir(), &["info", "-a", &day.app])
+        .await;
     assert!(!info.ok, "{}", info.out);
     let apps = stranger.ok(day.setup.dir(), &["apps"]).await;
-    assert!(!apps.contains(APP), "{apps}");
+    assert!(!apps.contains(&day.app), "{apps}");
     let stranger_work = day.setup.dir().join("stranger-work");
     let cloned = std::process::Command::new("git")
         .args(["clone", "-q", &path_str(&work), &path_str(&stranger_work)])

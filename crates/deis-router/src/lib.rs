@@ -95,6 +95,14 @@ pub async fn run(
         metrics.clone(),
         shutdown.clone(),
     ));
+    // Nothing is served before the first routing table is in: a router restarted next to
+    // others on shared ports would otherwise answer 404 for every app until then. Connections
+    // arriving meanwhile wait in the listen queue.
+    let mut first = table.clone();
+    tokio::select! {
+        _ = first.changed() => {}
+        () = shutdown.cancelled() => {}
+    }
     let health = health::Health::new(table.clone(), metrics.clone(), shutdown.clone());
     let proxy = || {
         proxy::Proxy::new(

@@ -50,7 +50,10 @@ pub(crate) async fn run(
             }
         };
         let Ok(mut events) = store.watch(SERVICES, listing.revision + 1).await else {
-            continue;
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
+            }
         };
         loop {
             let event = tokio::select! {
@@ -59,7 +62,10 @@ pub(crate) async fn run(
             };
             match event {
                 Some(Ok(event)) if event.kind == EventKind::Delete => {
-                    if let Some(app) = app_of(&event.kv.key) {
+                    // Unless the app was made again since.
+                    if let Some(app) = app_of(&event.kv.key)
+                        && matches!(store.get(&event.kv.key).await, Ok(None))
+                    {
                         forget(&repos, &docker, app).await;
                     }
                 }

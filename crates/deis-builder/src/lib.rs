@@ -70,8 +70,11 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let docker =
-        bollard::Docker::connect_with_local_defaults().map_err(|e| Error::Docker(e.to_string()))?;
+    let docker = bollard::Docker::connect_with_local_defaults()
+        .map_err(|e| Error::Docker(e.to_string()))?
+        .negotiate_version()
+        .await
+        .map_err(|e| Error::Docker(e.to_string()))?;
     let host_key = hostkey::load_or_create(&store, &config.data_dir).await?;
     let ssh_addr = listeners.ssh.local_addr().map_err(Error::Serve)?;
     let config = Arc::new(config);

@@ -148,7 +148,11 @@ pub async fn run(
         state_file: config.controller.data_dir.join("shipper.json"),
         labels: config.controller.container_labels.clone(),
     };
-    let shipping = match bollard::Docker::connect_with_local_defaults() {
+    let docker = match bollard::Docker::connect_with_local_defaults() {
+        Ok(docker) => docker.negotiate_version().await,
+        Err(e) => Err(e),
+    };
+    let shipping = match docker {
         Ok(docker) => Some(tokio::spawn(deis_logger::shipper::run(
             shipper,
             docker,

@@ -6,6 +6,18 @@ use std::time::Duration;
 
 /// A TCP port on 127.0.0.1 that was free a moment ago.
 pub fn free_port() -> u16 {
+    use std::hash::{BuildHasher, Hasher};
+    // Below the kernel's ephemeral range (32768-60999), which Docker also uses for published
+    // ports and the kernel for outgoing connections: a port chosen there can be taken by either
+    // between this check and its use.
+    for attempt in 0u64..1000 {
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u64(attempt);
+        let port = 10_000 + (hasher.finish() % 22_000) as u16;
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())

@@ -42,11 +42,13 @@ fn local_etcd(endpoints: &str) -> Option<(String, u16)> {
     let rest = endpoints.strip_prefix("http://")?;
     let (host, port) = rest.trim_end_matches('/').rsplit_once(':')?;
     let port: u16 = port.parse().ok()?;
-    let host = match host {
-        "localhost" => "127.0.0.1".to_owned(),
-        other => other.parse::<std::net::IpAddr>().ok()?.to_string(),
+    let ip: std::net::IpAddr = match host {
+        "localhost" => std::net::Ipv4Addr::LOCALHOST.into(),
+        other => other.parse().ok()?,
     };
-    Some((host, port))
+    // Only an address of this host: an etcd elsewhere is used as it is.
+    let here = std::net::TcpListener::bind((ip, 0)).is_ok();
+    here.then(|| (ip.to_string(), port))
 }
 
 /// How deisctl reaches the engine and the store.
@@ -98,5 +100,10 @@ mod tests {
             None
         );
         assert_eq!(local_etcd("http://etcd.example.com:2379"), None);
+        assert_eq!(
+            local_etcd("http://192.0.2.1:2379"),
+            None,
+            "not an address of this host"
+        );
     }
 }

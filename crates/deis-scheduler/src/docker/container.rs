@@ -327,8 +327,9 @@ impl Engine {
     }
 
     /// Removes a container whatever its state.
-    /// Removes the images built for `app` (`{app}:*`, and `*/{app}:*` pushed to a registry),
-    /// once its containers are gone. An image still in use elsewhere is left alone.
+    /// Removes the images the builder made for `app` (`{app}:git-*`, and `*/{app}:git-*` pushed
+    /// to a registry), once its containers are gone: never another image that merely shares the
+    /// name (an app called `redis` leaves `redis:7` alone). One still in use is left alone.
     pub(crate) async fn remove_app_images(&self, app: &AppName) {
         let filters = HashMap::from([(
             "reference".to_owned(),
@@ -345,8 +346,14 @@ impl Engine {
         else {
             return;
         };
+        let built = |tag: &str| {
+            tag.rsplit_once(':').is_some_and(|(repo, version)| {
+                version.starts_with("git-")
+                    && (repo == app.as_str() || repo.ends_with(&format!("/{}", app.as_str())))
+            })
+        };
         for image in images {
-            for tag in image.repo_tags {
+            for tag in image.repo_tags.into_iter().filter(|t| built(t)) {
                 if let Err(e) = self
                     .docker
                     .remove_image(

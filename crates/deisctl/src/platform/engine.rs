@@ -48,7 +48,11 @@ impl Engine {
                 docker_host()
             ))
         };
-        let docker = Docker::connect_with_defaults().map_err(|e| unreachable(&e))?;
+        let docker = Docker::connect_with_defaults()
+            .map_err(|e| unreachable(&e))?
+            .negotiate_version()
+            .await
+            .map_err(|e| unreachable(&e))?;
         docker.ping().await.map_err(|e| unreachable(&e))?;
         Ok(Engine {
             docker,

@@ -156,9 +156,9 @@ impl Platform {
                 self.require_image(&image).await?;
                 ports::require_free(&host, port, false, "etcd", "--endpoint")?;
                 ports::require_free(&host, port.saturating_add(1), false, "etcd", "--endpoint")?;
+                created.push(etcd);
                 self.create_unit(etcd, spec::etcd(&self.prefix, &self.tag, &host, port))
                     .await?;
-                created.push(etcd);
             }
             println!("{}: loaded", etcd.unit_name(&self.prefix));
             // deisctl keeps the platform's settings in it: it runs from now on.
@@ -196,8 +196,9 @@ impl Platform {
                     settings: &settings,
                     database_installed,
                 };
-                self.create_unit(unit, spec::component(&ctx, unit)).await?;
+                // Recorded first: a failed create still has volumes to take back.
                 created.push(unit);
+                self.create_unit(unit, spec::component(&ctx, unit)).await?;
             }
             println!("{}: loaded", unit.unit_name(&self.prefix));
         }
@@ -367,12 +368,28 @@ impl Platform {
     }
 
     pub(crate) async fn uninstall(&self, targets: &[Target], keep_data: bool) -> Result<(), Error> {
-        let units = self.installed_targets(targets).await?;
         let platform = is_platform(targets);
+        // `platform` with nothing installed still sweeps what an interrupted uninstall left.
+        let units = if platform {
+            let installed = self.installed().await?;
+            let mut units = Vec::new();
+            for unit in installed {
+                if targets.iter().any(|t| t.covers(unit)) {
+                    units.push(unit);
+                }
+            }
+            units
+        } else {
+            self.installed_targets(targets).await?
+        };
         if platform {
             println!("Uninstalling Deis...");
         }
         for unit in units.iter().rev() {
+            // Stopped first, so that each gets its drain (the database its clean shutdown).
+            self.engine
+                .stop(&unit.container_name(&self.prefix), STOP_SECONDS)
+                .await?;
             self.engine
                 .remove(&unit.container_name(&self.prefix))
                 .await?;

@@ -97,13 +97,13 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
     let bind_host = get(store, "/deis/platform/bindHost")
         .await?
         .unwrap_or_else(|| "0.0.0.0".to_owned());
-    if bind_host.parse::<std::net::IpAddr>().is_err() {
+    if bind_host.parse::<std::net::Ipv4Addr>().is_err() {
         return Err(Error::Message(format!(
-            "/deis/platform/bindHost is '{bind_host}', not an IP address; deisctl config platform set bindHost=<ip>"
+            "/deis/platform/bindHost is '{bind_host}', not an IPv4 address; deisctl config platform set bindHost=<ipv4>"
         )));
     }
     let local_host = match bind_host.as_str() {
-        "0.0.0.0" | "::" => "127.0.0.1".to_owned(),
+        "0.0.0.0" => "127.0.0.1".to_owned(),
         other => other.to_owned(),
     };
     let domain = match get(store, "/deis/platform/domain").await? {

@@ -205,7 +205,8 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
         }
         Component::Database => {
             env.push(format!("POSTGRES_PASSWORD={}", s.database_password));
-            env.push(format!("DEIS_DATABASE_HOST={}", s.bind_host));
+            // Only the controller uses it: it listens on this host alone.
+            env.push(format!("DEIS_DATABASE_HOST={}", s.local_host));
             env.push(format!("DEIS_DATABASE_PORT={}", s.port(c, "listenPort")));
             Some(health(vec![
                 "CMD".into(),
@@ -218,7 +219,8 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             ]))
         }
         Component::Registry => {
-            env.push(format!("REGISTRY_HTTP_ADDR={}", s.listen(c, "listenPort")));
+            // No authentication: it listens on this host alone.
+            env.push(format!("REGISTRY_HTTP_ADDR={}", s.local(c, "listenPort")));
             Some(http_check(format!(
                 "http://{}/v2/",
                 s.local(c, "listenPort")

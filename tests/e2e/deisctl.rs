@@ -8,6 +8,7 @@ use std::time::Duration;
 use deis_testkit::eventually;
 
 use crate::containers::{Containers, TAG};
+use crate::day::docker_lines;
 use crate::support::{User, work_tree};
 
 const UNITS: [&str; 8] = [
@@ -29,18 +30,6 @@ fn row(list: &str, prefix: &str, unit: &str) -> Vec<String> {
         .unwrap_or_else(|| panic!("{name} is not listed:\n{list}"))
         .split_whitespace()
         .map(str::to_owned)
-        .collect()
-}
-
-fn docker_lines(args: &[&str]) -> Vec<String> {
-    let out = Command::new("docker")
-        .args(args)
-        .output()
-        .expect("docker runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
-        .filter(|l| !l.is_empty())
         .collect()
 }
 

@@ -124,19 +124,16 @@ impl Platform {
 
     /// Stops every component cleanly and starts them again on the same data directory.
     pub(crate) async fn restart(&mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("the platform stops within 30 s")
-                .expect("the platform task")
-                .expect("every component stops cleanly");
-        }
+        self.halt().await;
         self.boot().await;
     }
 
     /// Stops the platform as SIGTERM would and checks every component stopped cleanly.
     pub(crate) async fn stop(mut self) {
+        self.halt().await;
+    }
+
+    async fn halt(&mut self) {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {
             tokio::time::timeout(Duration::from_secs(30), task)

@@ -57,6 +57,11 @@ fn http_check(url: String) -> HealthConfig {
     ])
 }
 
+/// `GET /healthz` on the component's `port` setting.
+fn healthz(s: &Settings, c: Component, port: &str) -> HealthConfig {
+    http_check(format!("http://{}/healthz", s.local(c, port)))
+}
+
 /// The Docker socket inside the containers that use the engine, or `DOCKER_HOST` passed on.
 fn docker_access(env: &mut Vec<String>, mounts: &mut Vec<Mount>) {
     match std::env::var("DOCKER_HOST") {
@@ -190,10 +195,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 "DEIS_LOGGER_SYSLOG_TCP={}",
                 s.listen(c, "syslogPort")
             ));
-            Some(http_check(format!(
-                "http://{}/healthz",
-                s.local(c, "listenPort")
-            )))
+            Some(healthz(s, c, "listenPort"))
         }
         Component::Logspout => {
             cmd = vec![
@@ -244,10 +246,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             if let Some(url) = database {
                 env.push(format!("DATABASE_URL={url}"));
             }
-            Some(http_check(format!(
-                "http://{}/healthz",
-                s.local(c, "listenPort")
-            )))
+            Some(healthz(s, c, "listenPort"))
         }
         Component::Builder => {
             env.push(format!(
@@ -265,10 +264,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             if let Some(image) = &s.runner_image {
                 env.push(format!("DEIS_RUNNER_IMAGE={image}"));
             }
-            Some(http_check(format!(
-                "http://{}/healthz",
-                s.local(c, "healthPort")
-            )))
+            Some(healthz(s, c, "healthPort"))
         }
         Component::Router => {
             env.push(format!("DEIS_ROUTER_LISTEN={}", s.listen(c, "listenPort")));
@@ -281,10 +277,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 s.listen(c, "adminListenPort")
             ));
             env.push("DEIS_ROUTER_REUSE_PORT=true".to_owned());
-            Some(http_check(format!(
-                "http://{}/healthz",
-                s.local(c, "adminListenPort")
-            )))
+            Some(healthz(s, c, "adminListenPort"))
         }
     };
     body(

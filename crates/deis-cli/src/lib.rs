@@ -23,6 +23,9 @@ pub fn run(mut args: Vec<String>) -> i32 {
         args.remove(1);
         args.push("--help".to_owned());
     }
+    if matches!(args.get(1).map(String::as_str), Some("run" | "apps:run")) {
+        args = run_arguments(args);
+    }
     let cli = match cli::Cli::try_parse_from(&args) {
         Ok(cli) => cli,
         Err(e) => {
@@ -56,6 +59,35 @@ pub fn run(mut args: Vec<String>) -> i32 {
     }
 }
 
+/// `deis run` as the Deis client (docopt) reads it: `-a/--app` may come before or after the
+/// command, and everything after `--` is the command as typed. Returns the arguments with the
+/// options first and `--` before the command, so that clap passes the command through.
+fn run_arguments(args: Vec<String>) -> Vec<String> {
+    let mut words = args.into_iter();
+    let mut head: Vec<String> = words.by_ref().take(2).collect();
+    let mut command = Vec::new();
+    while let Some(word) = words.next() {
+        match word.as_str() {
+            "--" => {
+                command.extend(words.by_ref());
+                break;
+            }
+            "-a" | "--app" => match words.next() {
+                Some(app) => head.extend([word, app]),
+                None => command.push(word),
+            },
+            w if w.starts_with("--app=") => head.push(word),
+            // Options of `deis` itself, before the command starts.
+            "-h" | "--help" | "--json" if command.is_empty() => head.push(word),
+            w if command.is_empty() && w.starts_with("-a") && w.len() > 2 => head.push(word),
+            _ => command.push(word),
+        }
+    }
+    head.push("--".to_owned());
+    head.extend(command);
+    head
+}
+
 /// An unknown command `x[:rest]` runs the plugin `deis-x` from `PATH` with `rest` and the other
 /// arguments, as the Deis client did; `None` when there is no such plugin.
 fn plugin(args: &[String]) -> Option<i32> {
@@ -76,4 +108,34 @@ fn plugin(args: &[String]) -> Option<i32> {
     command.args(&args[2..]);
     let status = command.status().ok()?;
     Some(status.code().unwrap_or(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::run_arguments;
+
+    fn args(words: &[&str]) -> Vec<String> {
+        words.iter().map(|w| (*w).to_owned()).collect()
+    }
+
+    #[test]
+    fn run_takes_the_app_option_anywhere_before_the_double_dash() {
+        let cases: &[(&[&str], &[&str])] = &[
+            (&["env", "--app=demo"], &["--app=demo", "--", "env"]),
+            (&["env", "-a", "demo"], &["-a", "demo", "--", "env"]),
+            (&["-ademo", "ls", "-la"], &["-ademo", "--", "ls", "-la"]),
+            (&["ls", "-la"], &["--", "ls", "-la"]),
+            (&["-a", "x", "--", "echo", "--app=y", "-a", "z"], &["-a", "x", "--", "echo", "--app=y", "-a", "z"]),
+            (&["--", "-a"], &["--", "-a"]),
+            (&["echo", "-a"], &["--", "echo", "-a"]),
+            (&["--help"], &["--help", "--"]),
+        ];
+        for (given, want) in cases {
+            let mut full = args(&["deis", "run"]);
+            full.extend(args(given));
+            let mut expected = args(&["deis", "run"]);
+            expected.extend(args(want));
+            assert_eq!(run_arguments(full), expected, "{given:?}");
+        }
+    }
 }

@@ -10,6 +10,7 @@
 mod backend;
 mod config;
 pub mod entry;
+pub mod frames;
 mod http;
 pub mod logs;
 mod metrics;

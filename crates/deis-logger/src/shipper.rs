@@ -17,7 +17,6 @@ use bollard::container::LogOutput;
 use bollard::query_parameters::{
     EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
 };
-use chrono::DateTime;
 use deis_proto::logger::v1 as pb;
 use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_store::ConfigStore;
@@ -25,8 +24,13 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
+use crate::frames::{Assembled, Assembler};
+
 /// The label the scheduler puts on app containers.
 const APP_LABEL: &str = "deis.app";
+
+/// The most text one batch to the logger carries.
+const BATCH_BYTES: usize = 1 << 20;
 
 /// What the shipper needs.
 #[derive(Debug, Clone)]
@@ -58,6 +62,10 @@ pub async fn run(
     shutdown: CancellationToken,
 ) {
     let progress: Progress = Arc::new(Mutex::new(load(&config.state_file)));
+    let queued = Positions {
+        acknowledged: progress.clone(),
+        queued: Progress::default(),
+    };
     let (tx, rx) = mpsc::channel::<Line>(10_000);
     let sender = tokio::spawn(send(
         config.clone(),
@@ -81,7 +89,7 @@ pub async fn run(
         if let Ok(containers) = listing {
             for c in containers {
                 if let Some(id) = c.id {
-                    follow(&docker, id, &following, &progress, &tx, &shutdown);
+                    follow(&docker, id, &following, &queued, &tx, &shutdown);
                 }
             }
         }
@@ -97,7 +105,7 @@ pub async fn run(
                 Some(Ok(e)) => {
                     delay = Duration::from_millis(200);
                     if let Some(id) = e.actor.and_then(|a| a.id) {
-                        follow(&docker, id, &following, &progress, &tx, &shutdown);
+                        follow(&docker, id, &following, &queued, &tx, &shutdown);
                     }
                 }
                 _ => break,
@@ -124,7 +132,7 @@ fn follow(
     docker: &Docker,
     id: String,
     following: &Arc<Mutex<HashSet<String>>>,
-    progress: &Progress,
+    positions: &Positions,
     tx: &mpsc::Sender<Line>,
     shutdown: &CancellationToken,
 ) {
@@ -135,17 +143,17 @@ fn follow(
     {
         return;
     }
-    let (docker, following, progress, tx, shutdown) = (
+    let (docker, following, positions, tx, shutdown) = (
         docker.clone(),
         following.clone(),
-        progress.clone(),
+        positions.clone(),
         tx.clone(),
         shutdown.clone(),
     );
     tokio::spawn(async move {
         tokio::select! {
             _ = shutdown.cancelled() => {}
-            _ = read_container(&docker, &id, &progress, &tx) => {}
+            _ = read_container(&docker, &id, &positions, &tx) => {}
         }
         following
             .lock()
@@ -155,7 +163,12 @@ fn follow(
 }
 
 /// Reads a container's output from the last acknowledged position until its stream ends.
-async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mpsc::Sender<Line>) {
+async fn read_container(
+    docker: &Docker,
+    id: &str,
+    positions: &Positions,
+    tx: &mpsc::Sender<Line>,
+) {
     let Ok(info) = docker
         .inspect_container(
             id,
@@ -179,17 +192,13 @@ async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mps
         .split_once('.')
         .map(|(_, rest)| rest.to_owned())
         .unwrap_or_else(|| name.clone());
-    let last = progress
-        .lock()
-        .unwrap_or_else(PoisonError::into_inner)
-        .get(id)
-        .copied()
-        .unwrap_or(0);
+    let last = positions.last(id);
     let since = if last == 0 {
         0
     } else {
         i32::try_from(last / 1_000_000_000).unwrap_or(i32::MAX)
     };
+    let started_at = info.state.as_ref().and_then(|s| s.started_at.clone());
     let options = LogsOptionsBuilder::new()
         .follow(true)
         .stdout(true)
@@ -198,7 +207,26 @@ async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mps
         .since(since)
         .build();
     let mut stream = docker.logs(id, Some(options));
-    let mut partial = String::new();
+    let mut lines = Assembler::new(last);
+    let (app, source) = (&app, &source);
+    let ship = |line: Assembled| async move {
+        let position = line.position;
+        let entry = pb::LogEntry {
+            app: app.clone(),
+            source: source.clone(),
+            time: Some(timestamp(position)),
+            message: line.text,
+            offset: position,
+        };
+        let sent = tx
+            .send(Line {
+                container: id.to_owned(),
+                entry,
+            })
+            .await;
+        positions.queue(id, position);
+        sent
+    };
     while let Some(Ok(output)) = stream.next().await {
         let bytes = match output {
             LogOutput::StdOut { message }
@@ -206,41 +234,104 @@ async fn read_container(docker: &Docker, id: &str, progress: &Progress, tx: &mps
             | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
-        partial.push_str(&String::from_utf8_lossy(&bytes));
-        while let Some(end) = partial.find('\n') {
-            let line: String = partial.drain(..=end).collect();
-            let line = line.trim_end_matches(['\n', '\r']);
-            let Some((stamp, message)) = line.split_once(' ') else {
-                continue;
-            };
-            let Ok(time) = DateTime::parse_from_rfc3339(stamp) else {
-                continue;
-            };
-            let position = u64::try_from(time.timestamp_nanos_opt().unwrap_or(0)).unwrap_or(0);
-            if position <= last {
-                continue;
-            }
-            let entry = pb::LogEntry {
-                app: app.clone(),
-                source: source.clone(),
-                time: Some(prost_types::Timestamp {
-                    seconds: time.timestamp(),
-                    nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-                }),
-                message: message.to_owned(),
-                offset: position,
-            };
-            if tx
-                .send(Line {
-                    container: id.to_owned(),
-                    entry,
-                })
-                .await
-                .is_err()
-            {
+        for line in lines.push(&bytes) {
+            if ship(line).await.is_err() {
                 return;
             }
         }
+    }
+    // The stream ended. If the run that printed it is over (the container stopped, was
+    // restarted or removed), an unterminated last line is complete: ship it. If the same run
+    // goes on (the engine's stream broke), the next follow reads that line again, whole.
+    match finished(docker, id, started_at.as_deref()).await {
+        Finished::No => {}
+        Finished::Yes => {
+            if let Some(line) = lines.end() {
+                let _ = ship(line).await;
+            }
+        }
+        Finished::Removed => {
+            if let Some(line) = lines.end() {
+                let _ = ship(line).await;
+            }
+            positions.forget(id);
+        }
+    }
+}
+
+/// Acknowledged positions per container (kept in the state file) and the positions of lines
+/// queued for sending, so that a container followed again (after a restart of the container or
+/// of the engine's stream) resumes after what this process already took, acknowledged or not.
+#[derive(Clone)]
+struct Positions {
+    acknowledged: Progress,
+    queued: Progress,
+}
+
+impl Positions {
+    fn last(&self, id: &str) -> u64 {
+        let get = |p: &Progress| {
+            p.lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .get(id)
+                .copied()
+                .unwrap_or(0)
+        };
+        get(&self.acknowledged).max(get(&self.queued))
+    }
+
+    fn queue(&self, id: &str, position: u64) {
+        self.queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id.to_owned(), position);
+    }
+
+    fn forget(&self, id: &str) {
+        self.queued
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(id);
+    }
+}
+
+enum Finished {
+    /// The run goes on: the stream broke.
+    No,
+    /// The container stopped or was restarted.
+    Yes,
+    /// The container is gone.
+    Removed,
+}
+
+/// Whether the run of `id` that started at `started_at` is over.
+async fn finished(docker: &Docker, id: &str, started_at: Option<&str>) -> Finished {
+    match docker
+        .inspect_container(
+            id,
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+    {
+        Ok(info) => {
+            let state = info.state.unwrap_or_default();
+            if state.running != Some(true) || state.started_at.as_deref() != started_at {
+                Finished::Yes
+            } else {
+                Finished::No
+            }
+        }
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => Finished::Removed,
+        Err(_) => Finished::No,
+    }
+}
+
+fn timestamp(nanos: u64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: i64::try_from(nanos / 1_000_000_000).unwrap_or(i64::MAX),
+        nanos: i32::try_from(nanos % 1_000_000_000).unwrap_or(0),
     }
 }
 
@@ -255,18 +346,25 @@ async fn send(
 ) {
     let mut client: Option<LogServiceClient<tonic::transport::Channel>> = None;
     while let Some(first) = rx.recv().await {
-        let mut batches: Vec<(String, Vec<pb::LogEntry>)> =
-            vec![(first.container, vec![first.entry])];
+        let size = first.entry.message.len();
+        let mut batches: Vec<(String, Vec<pb::LogEntry>, usize)> =
+            vec![(first.container, vec![first.entry], size)];
+        // Every batch stays well under gRPC's 4 MiB message limit: at most 2000 lines and
+        // 1 MiB of text (a line is at most `MAX_LINE_BYTES`).
         while let Ok(line) = rx.try_recv() {
-            match batches.iter_mut().find(|(c, _)| *c == line.container) {
-                Some((_, entries)) if entries.len() < 2000 => entries.push(line.entry),
-                _ => batches.push((line.container, vec![line.entry])),
+            let size = line.entry.message.len();
+            match batches.iter_mut().rfind(|(c, _, _)| *c == line.container) {
+                Some((_, entries, bytes)) if entries.len() < 2000 && *bytes + size <= BATCH_BYTES => {
+                    entries.push(line.entry);
+                    *bytes += size;
+                }
+                _ => batches.push((line.container, vec![line.entry], size)),
             }
             if batches.len() > 64 {
                 break;
             }
         }
-        for (container, entries) in batches {
+        for (container, entries, _) in batches {
             let last = entries.iter().map(|e| e.offset).max().unwrap_or(0);
             let request = pb::PushRequest {
                 shipper: format!("{}/{container}", config.host),

@@ -138,3 +138,19 @@ impl Scheduler for RecordOnlyScheduler {
         vec![ContainerState::Initialized.into(); containers.len()]
     }
 }
+
+/// The container command that runs a Procfile entry or a `deis run` command line: with
+/// `bash -c` when the image has bash (as Deis v1, whose images all had it, so users write bash
+/// syntax), else with `sh -c`.
+pub(crate) fn shell_command(command: &str) -> Vec<String> {
+    // The image's `sh` picks: `$0` is the user's command line, passed as an argument so that
+    // no quoting of it is needed.
+    const PICK: &str =
+        "if command -v bash >/dev/null 2>&1; then exec bash -c \"$0\"; else exec sh -c \"$0\"; fi";
+    vec![
+        "/bin/sh".to_owned(),
+        "-c".to_owned(),
+        PICK.to_owned(),
+        command.to_owned(),
+    ]
+}

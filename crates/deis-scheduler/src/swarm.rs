@@ -172,7 +172,7 @@ impl SwarmScheduler {
                     command: release
                         .commands
                         .get(ptype)
-                        .map(|c| vec!["/bin/sh".to_owned(), "-c".to_owned(), c.clone()]),
+                        .map(|c| crate::spec::shell_command(c)),
                     env: Some(env),
                     labels: Some(labels),
                     init: Some(true),

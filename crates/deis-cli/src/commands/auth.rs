@@ -29,6 +29,15 @@ fn probe(client: &Client) -> Result<(), CliError> {
     }
 }
 
+/// Whether two controller URLs name the same host and port (schemes aside).
+fn same_host(a: &str, b: &str) -> bool {
+    let host = |url: &str| {
+        let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+        rest.split('/').next().unwrap_or_default().to_ascii_lowercase()
+    };
+    host(a) == host(b)
+}
+
 fn ask(value: Option<String>, question: &str) -> Result<String, CliError> {
     match value {
         Some(v) => Ok(v),
@@ -44,11 +53,15 @@ pub(crate) fn register(
     ssl_verify: bool,
 ) -> Result<i32, CliError> {
     let url = controller_url(controller);
-    // An existing login's token lets an administrator register users when registration is
-    // limited to admins.
-    let token = Settings::load().map(|s| s.token).filter(|t| !t.is_empty());
+    // The probe goes without a token (with one, `GET /v1/` answers 200). The registration
+    // carries the existing login's token when it is for the same controller, as the Deis
+    // client's does: it lets an administrator register users when only admins may.
+    probe(&Client::new(&url, None, ssl_verify, 100))?;
+    let token = Settings::load()
+        .filter(|s| same_host(&s.controller, &url))
+        .map(|s| s.token)
+        .filter(|t| !t.is_empty());
     let client = Client::new(&url, token, ssl_verify, 100);
-    probe(&client)?;
     let username = ask(username, "username: ")?;
     let password = match password {
         Some(p) => p,

@@ -144,7 +144,7 @@ impl Engine {
         let cmd = release
             .commands
             .get(ptype)
-            .map(|c| vec!["/bin/sh".to_owned(), "-c".to_owned(), c.clone()]);
+            .map(|c| crate::spec::shell_command(c));
         let traffic = serves_traffic(name);
         let key = format!("{port}/tcp");
         let host_config = HostConfig {
@@ -469,7 +469,7 @@ impl Engine {
             .collect();
         let body = ContainerCreateBody {
             image: Some(release.image.clone()),
-            cmd: Some(vec!["/bin/sh".into(), "-c".into(), command.to_owned()]),
+            cmd: Some(crate::spec::shell_command(command)),
             env: Some(env),
             labels: Some(labels),
             host_config: Some(HostConfig {

@@ -9,6 +9,7 @@ mod domains;
 mod images;
 mod limits;
 mod logs;
+mod parity;
 mod perms;
 
 use std::path::{Path, PathBuf};
@@ -96,10 +97,28 @@ async fn run_day(setup: &impl Setup) {
     logs::logs_and_follow(&day).await;
     domains::custom_domain_and_certificate(&day).await;
     images::pull_and_run(&day).await;
+    parity::deis_users_as_they_type(&day).await;
     perms::collaborator_deploys_stranger_cannot_see(&day).await;
     limits::limits_and_restart(&day).await;
     buildpack::buildpack_app(&day).await;
     destroy::destroy_leaves_nothing(&day).await;
+}
+
+/// A new image (removed by the caller): `base` with a command that serves `text` on `$PORT`.
+pub(crate) fn serving_image(base: &str, text: &str) -> String {
+    let image = format!("e2e-{text}-{}:v1", deis_testkit::unique_id());
+    let made = docker_lines(&["create", base, "true"]);
+    docker_lines(&[
+        "commit",
+        "--change",
+        "EXPOSE 5000",
+        "--change",
+        &format!("CMD [\"sh\", \"-c\", \"mkdir -p /tmp/w && echo {text} > /tmp/w/index.html && exec httpd -f -p ${{PORT:-5000}} -h /tmp/w\"]"),
+        &made[0],
+        &image,
+    ]);
+    docker_lines(&["rm", "-f", &made[0]]);
+    image
 }
 
 /// Docker's answer, one line per entry.

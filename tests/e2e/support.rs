@@ -251,6 +251,7 @@ pub(crate) trait User: Sync {
 }
 
 /// An SSH key pair made by `ssh-keygen`.
+#[derive(Clone)]
 pub(crate) struct SshKey {
     pub(crate) private: PathBuf,
     pub(crate) public: String,

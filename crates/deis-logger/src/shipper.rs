@@ -192,22 +192,7 @@ async fn read_container(
         .split_once('.')
         .map(|(_, rest)| rest.to_owned())
         .unwrap_or_else(|| name.clone());
-    let last = positions.last(id);
-    let since = if last == 0 {
-        0
-    } else {
-        i32::try_from(last / 1_000_000_000).unwrap_or(i32::MAX)
-    };
     let started_at = info.state.as_ref().and_then(|s| s.started_at.clone());
-    let options = LogsOptionsBuilder::new()
-        .follow(true)
-        .stdout(true)
-        .stderr(true)
-        .timestamps(true)
-        .since(since)
-        .build();
-    let mut stream = docker.logs(id, Some(options));
-    let mut lines = Assembler::new(last);
     let (app, source) = (&app, &source);
     let ship = |line: Assembled| async move {
         let position = line.position;
@@ -227,26 +212,29 @@ async fn read_container(
         positions.queue(id, position);
         sent
     };
-    while let Some(Ok(output)) = stream.next().await {
-        let bytes = match output {
-            LogOutput::StdOut { message }
-            | LogOutput::StdErr { message }
-            | LogOutput::Console { message } => message,
-            LogOutput::StdIn { .. } => continue,
-        };
-        for line in lines.push(&bytes) {
-            if ship(line).await.is_err() {
-                return;
-            }
-        }
+    let mut lines = Assembler::new(positions.last(id));
+    if read_log(docker, id, positions.last(id), true, &mut lines, &ship)
+        .await
+        .is_err()
+    {
+        return;
     }
     // The stream ended. If the run that printed it is over (the container stopped, was
-    // restarted or removed), an unterminated last line is complete: ship it. If the same run
-    // goes on (the engine's stream broke), the next follow reads that line again, whole.
-    match finished(docker, id, started_at.as_deref()).await {
+    // restarted or removed), its log is read once more without following: the engine may end
+    // a follower before it writes a last line that has no newline. What is left unterminated
+    // then is the last line, complete: ship it. If the same run goes on (the engine's stream
+    // broke), the next follow reads that line again, whole.
+    let finished = finished(docker, id, started_at.as_deref()).await;
+    tracing::debug!(container = %id, ?finished, "The container's log stream ended");
+    match finished {
         Finished::No => {}
         Finished::Yes => {
-            if let Some(line) = lines.end() {
+            let mut rest = Assembler::new(positions.last(id));
+            if read_log(docker, id, positions.last(id), false, &mut rest, &ship)
+                .await
+                .is_ok()
+                && let Some(line) = rest.end()
+            {
                 let _ = ship(line).await;
             }
         }
@@ -257,6 +245,43 @@ async fn read_container(
             positions.forget(id);
         }
     }
+}
+
+/// Reads `id`'s log from position `after` (following it with `follow`) into `lines`, shipping
+/// each complete line; `Err` when the shipper is shutting down.
+async fn read_log<F, Fut>(
+    docker: &Docker,
+    id: &str,
+    after: u64,
+    follow: bool,
+    lines: &mut Assembler,
+    ship: &F,
+) -> Result<(), ()>
+where
+    F: Fn(Assembled) -> Fut,
+    Fut: Future<Output = Result<(), mpsc::error::SendError<Line>>>,
+{
+    let since = i32::try_from(after / 1_000_000_000).unwrap_or(i32::MAX);
+    let options = LogsOptionsBuilder::new()
+        .follow(follow)
+        .stdout(true)
+        .stderr(true)
+        .timestamps(true)
+        .since(since)
+        .build();
+    let mut stream = docker.logs(id, Some(options));
+    while let Some(Ok(output)) = stream.next().await {
+        let bytes = match output {
+            LogOutput::StdOut { message }
+            | LogOutput::StdErr { message }
+            | LogOutput::Console { message } => message,
+            LogOutput::StdIn { .. } => continue,
+        };
+        for line in lines.push(&bytes) {
+            ship(line).await.map_err(|_| ())?;
+        }
+    }
+    Ok(())
 }
 
 /// Acknowledged positions per container (kept in the state file) and the positions of lines
@@ -295,6 +320,7 @@ impl Positions {
     }
 }
 
+#[derive(Debug)]
 enum Finished {
     /// The run goes on: the stream broke.
     No,

@@ -58,8 +58,22 @@ impl TestDocker {
     /// labelled for this test, and returns its reference.
     pub async fn base_image(&self) -> String {
         let busybox = require("busybox", "busybox-static");
-        let tarball = busybox_tar(&busybox);
-        let repo = format!("deis-test-base-{}", self.id);
+        self.import("base", busybox_tar(&busybox, &[])).await
+    }
+
+    /// The busybox image of [`TestDocker::base_image`] plus this host's `/bin/bash` and the
+    /// libraries it links: an image whose users can write bash syntax.
+    pub async fn bash_image(&self) -> String {
+        let busybox = require("busybox", "busybox-static");
+        let bash = require("bash", "bash");
+        let mut files = vec![(bash.clone(), "bin/bash".to_owned())];
+        files.extend(linked_libraries(&bash));
+        self.import("bash", busybox_tar(&busybox, &files)).await
+    }
+
+    /// Imports `tarball` as `deis-test-<kind>-<id>:latest`, labelled for this test.
+    async fn import(&self, kind: &str, tarball: Vec<u8>) -> String {
+        let repo = format!("deis-test-{kind}-{}", self.id);
         let options = CreateImageOptionsBuilder::new()
             .from_src("-")
             .repo(&repo)
@@ -78,7 +92,7 @@ impl TestDocker {
             )
             .try_collect::<Vec<_>>()
             .await
-            .unwrap_or_else(|e| panic!("importing the base image failed: {e}"));
+            .unwrap_or_else(|e| panic!("importing the {kind} image failed: {e}"));
         format!("{repo}:latest")
     }
 
@@ -107,7 +121,26 @@ impl TestDocker {
     }
 }
 
-fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
+/// The shared libraries `binary` loads (as `ldd` lists them), each with its path in an image.
+fn linked_libraries(binary: &std::path::Path) -> Vec<(std::path::PathBuf, String)> {
+    let out = std::process::Command::new("ldd")
+        .arg(binary)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run ldd (apt-get install -y libc-bin): {e}"));
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| {
+            let path = line
+                .split_whitespace()
+                .find(|word| word.starts_with('/'))?;
+            Some((path.into(), path.trim_start_matches('/').to_owned()))
+        })
+        .collect()
+}
+
+/// Busybox with a link per applet in `/bin`, `/tmp`, `/etc` and `/root`, and `files` (host
+/// path, path in the image), which win over applets of the same name.
+fn busybox_tar(busybox: &std::path::Path, files: &[(std::path::PathBuf, String)]) -> Vec<u8> {
     let applets = std::process::Command::new(busybox)
         .arg("--list")
         .output()
@@ -117,7 +150,12 @@ fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
         .append_path_with_name(busybox, "bin/busybox")
         .unwrap_or_else(|e| panic!("cannot add busybox to the image: {e}"));
     for applet in String::from_utf8_lossy(&applets.stdout).lines() {
-        if applet.is_empty() || applet == "busybox" || applet.contains('/') {
+        let path = format!("bin/{applet}");
+        if applet.is_empty()
+            || applet == "busybox"
+            || applet.contains('/')
+            || files.iter().any(|(_, p)| *p == path)
+        {
             continue;
         }
         let mut header = tar::Header::new_gnu();
@@ -125,7 +163,7 @@ fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
         header.set_size(0);
         header.set_mode(0o777);
         builder
-            .append_link(&mut header, format!("bin/{applet}"), "busybox")
+            .append_link(&mut header, path, "busybox")
             .unwrap_or_else(|e| panic!("cannot add the {applet} link: {e}"));
     }
     for dir in ["tmp", "etc", "root"] {
@@ -136,6 +174,11 @@ fn busybox_tar(busybox: &std::path::Path) -> Vec<u8> {
         builder
             .append_data(&mut header, dir, std::io::empty())
             .unwrap_or_else(|e| panic!("cannot add /{dir}: {e}"));
+    }
+    for (host, path) in files {
+        builder
+            .append_path_with_name(host, path)
+            .unwrap_or_else(|e| panic!("cannot add {} to the image: {e}", host.display()));
     }
     builder
         .into_inner()

@@ -1,22 +1,11 @@
 //! deis pull of an image built on this engine, and deis run (output and exit status).
 
-use super::{Day, docker_lines};
+use super::{Day, docker_lines, serving_image};
 use crate::setup::Setup;
 
 pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
     // An image made here: the base image with a command that serves on $PORT.
-    let image = format!("e2e-pulled-{}:v1", deis_testkit::unique_id());
-    let made = docker_lines(&["create", &day.setup.base_image(), "true"]);
-    docker_lines(&[
-        "commit",
-        "--change",
-        "EXPOSE 5000",
-        "--change",
-        "CMD [\"sh\", \"-c\", \"mkdir -p /tmp/w && echo pulled > /tmp/w/index.html && exec httpd -f -p ${PORT:-5000} -h /tmp/w\"]",
-        &made[0],
-        &image,
-    ]);
-    docker_lines(&["rm", "-f", &made[0]]);
+    let image = serving_image(&day.setup.base_image(), "pulled");
     let pulled = super::app_name("pulled");
     day.deis(&["create", &pulled, "--no-remote"]).await;
     day.deis(&["pull", &image, "-a", &pulled]).await;

@@ -116,3 +116,83 @@ async fn every_line_once_in_order_across_shipper_and_logger_restarts() {
 async fn count(logger: &crate::ingest::Logger, app: &str) -> usize {
     messages(logger, app).await.len()
 }
+
+/// A container's last line without a newline arrives when the container exits and when it is
+/// killed mid-line; a 64 KiB line (Docker splits it into 16 KiB messages) arrives whole, as
+/// often as it was printed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn last_lines_without_a_newline_and_long_lines_arrive_whole() {
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir().expect("dir");
+    let app = format!("last{}", unique_id().replace(['t', 'x'], ""));
+    let logger = logger_with(None, store.clone()).await;
+    let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
+    let config = ShipperConfig {
+        host: "test".to_owned(),
+        logger_url: None,
+        state_file: dir.path().join("shipper.json"),
+        labels: docker.labels().into_iter().collect(),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(config, engine.clone(), store.clone(), stop.clone()));
+
+    let scripts = [
+        ("exits.1", "echo first; printf 'exits mid-line'".to_owned()),
+        ("killed.1", "printf 'killed mid-line'; kill -9 $$".to_owned()),
+        (
+            "long.1",
+            "L=$(head -c 65536 /dev/zero | tr '\\0' y); echo \"$L\"; echo \"$L\"".to_owned(),
+        ),
+    ];
+    for (name, script) in &scripts {
+        let mut labels: HashMap<String, String> = docker.labels().into_iter().collect();
+        labels.insert("deis.app".to_owned(), app.clone());
+        let created = engine
+            .create_container(
+                Some(
+                    CreateContainerOptionsBuilder::new()
+                        .name(&format!("{app}_v1.{name}"))
+                        .build(),
+                ),
+                ContainerCreateBody {
+                    image: Some(image.clone()),
+                    cmd: Some(vec!["/bin/sh".into(), "-c".into(), script.clone()]),
+                    labels: Some(labels),
+                    ..Default::default()
+                },
+            )
+            .await
+            .expect("create");
+        engine
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .expect("start");
+    }
+    let long = format!("long.1|{}", "y".repeat(64 * 1024));
+    let mut want = vec![
+        "exits.1|first".to_owned(),
+        "exits.1|exits mid-line".to_owned(),
+        "killed.1|killed mid-line".to_owned(),
+        long.clone(),
+        long,
+    ];
+    want.sort();
+    eventually(Duration::from_secs(30), "every last line", || async {
+        let mut got = messages(&logger, &app).await;
+        got.sort();
+        if got == want {
+            Ok(())
+        } else {
+            Err(format!("{:?}", got.iter().map(|m| m.len().min(60)).collect::<Vec<_>>()))
+        }
+    })
+    .await;
+    stop.cancel();
+    task.await.expect("shipper stops");
+    docker.cleanup().await;
+}

@@ -36,6 +36,8 @@ pub(crate) struct Existing {
     pub(crate) name: String,
     pub(crate) running: bool,
     pub(crate) is_run: bool,
+    /// When it was created (seconds since the epoch).
+    pub(crate) created: i64,
     pub(crate) host_port: Option<u16>,
     /// The index of its engine.
     pub(crate) engine: usize,
@@ -319,6 +321,7 @@ impl Engine {
                     name,
                     running: c.state.is_some_and(|s| s.to_string() == "running"),
                     is_run: labels.contains_key(LABEL_RUN),
+                    created: c.created.unwrap_or(0),
                     host_port,
                     engine: self.index,
                 })
@@ -524,8 +527,27 @@ impl Engine {
             Ok((i32::try_from(waited).unwrap_or(-1), text))
         }
         .await;
-        // Nothing is left behind, whatever happened.
-        let _ = self.remove(&created.id).await;
+        // Nothing is left behind, whatever happened: the container is stopped now (a run that
+        // timed out), kept for `run_keep` so that the log shipper reads its last lines, then
+        // removed. Should this process end first, the app's next converge removes it.
+        let (docker, keep, id) = (self.docker.clone(), self.config.run_keep, created.id);
+        tokio::spawn(async move {
+            let _ = docker
+                .kill_container(&id, None::<bollard::query_parameters::KillContainerOptions>)
+                .await;
+            tokio::time::sleep(keep).await;
+            let _ = docker
+                .remove_container(
+                    &id,
+                    Some(
+                        RemoveContainerOptionsBuilder::new()
+                            .force(true)
+                            .v(true)
+                            .build(),
+                    ),
+                )
+                .await;
+        });
         outcome
     }
 }

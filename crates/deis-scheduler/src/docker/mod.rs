@@ -73,6 +73,9 @@ pub struct DockerConfig {
     pub drain: Duration,
     /// How long a one-off `run` may take.
     pub run_timeout: Duration,
+    /// How long a finished one-off container is kept before it is removed, so that the log
+    /// shipper reads its last lines (a removed container's log is gone with it).
+    pub run_keep: Duration,
     /// Labels added to every container (tests label theirs for clean-up).
     pub extra_labels: HashMap<String, String>,
 }
@@ -87,6 +90,7 @@ impl Default for DockerConfig {
             stop_timeout: Duration::from_secs(10),
             drain: Duration::from_secs(2),
             run_timeout: Duration::from_secs(20 * 60),
+            run_keep: Duration::from_secs(30),
             extra_labels: HashMap::new(),
         }
     }
@@ -338,11 +342,26 @@ impl Inner {
         }
     }
 
+    /// Removes one-off containers that a crash left behind: created longer ago than a run may
+    /// take plus the time a finished one is kept, and no longer running.
+    async fn remove_finished_runs(&self, listed: &[Existing]) {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_secs()).unwrap_or(i64::MAX));
+        let age = i64::try_from((self.config.run_timeout + self.config.run_keep).as_secs())
+            .unwrap_or(i64::MAX);
+        for e in listed {
+            if e.is_run && !e.running && e.created.saturating_add(age) < now {
+                let _ = self.engine(e.engine).remove(&e.id).await;
+            }
+        }
+    }
+
     async fn converge(self: &Arc<Self>, desired: &Desired) -> Result<(), SchedulerError> {
         self.settle(&desired.app).await;
-        let existing: BTreeMap<String, Existing> = self
-            .list(&desired.app)
-            .await?
+        let listed = self.list(&desired.app).await?;
+        self.remove_finished_runs(&listed).await;
+        let existing: BTreeMap<String, Existing> = listed
             .into_iter()
             .filter(|e| !e.is_run)
             .map(|e| (e.name.clone(), e))

@@ -36,6 +36,7 @@ async fn fixture() -> Fixture {
         health_timeout: Duration::from_secs(5),
         drain: Duration::from_millis(500),
         stop_timeout: Duration::from_secs(2),
+        run_keep: Duration::from_secs(1),
         ..DockerConfig::default()
     };
     let scheduler = DockerScheduler::connect(store.clone(), config, shutdown.clone())
@@ -323,19 +324,23 @@ async fn run_returns_output_and_exit_code_and_leaves_nothing() {
         .expect("run");
     assert_eq!(code, 3);
     assert_eq!(output, "hello from 3\n");
+    // Kept a moment for the log shipper, then removed.
     let client = f.docker.client();
     let filters =
         std::collections::HashMap::from([("label".to_owned(), vec!["deis.app=oneoff".to_owned()])]);
-    let left = client
-        .list_containers(Some(
-            bollard::query_parameters::ListContainersOptionsBuilder::new()
-                .all(true)
-                .filters(&filters)
-                .build(),
-        ))
-        .await
-        .expect("list");
-    assert!(left.is_empty(), "{left:?}");
+    eventually(Duration::from_secs(20), "the one-off container removed", || async {
+        let left = client
+            .list_containers(Some(
+                bollard::query_parameters::ListContainersOptionsBuilder::new()
+                    .all(true)
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+            .map_err(|e| e.to_string())?;
+        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
+    })
+    .await;
     f.docker.cleanup().await;
 }
 

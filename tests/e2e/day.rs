@@ -11,6 +11,7 @@ mod limits;
 mod logs;
 mod parity;
 mod perms;
+mod quickstart;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -93,6 +94,7 @@ async fn run_day(setup: &impl Setup) {
         app,
         work,
     };
+    quickstart::the_readme_example_app(&day).await;
     apps::push_config_scale_and_roll_back(&day).await;
     logs::logs_and_follow(&day).await;
     domains::custom_domain_and_certificate(&day).await;

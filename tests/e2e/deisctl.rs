@@ -158,6 +158,15 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
     );
     let list = c.ok(&["list"]);
     assert_eq!(list.lines().count(), 1, "only the header is left:\n{list}");
+
+    // Installed again at once, on the same ports, which the old platform's connections may
+    // still hold in TIME-WAIT.
+    c.ok(&["install", "platform"]);
+    let list = c.ok(&["list"]);
+    for unit in UNITS {
+        row(&list, &c.prefix, unit);
+    }
+    c.ok(&["uninstall", "platform"]);
 }
 
 /// stderr of a failed deisctl: one line.

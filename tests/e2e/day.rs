@@ -115,7 +115,9 @@ pub(crate) fn serving_image(base: &str, text: &str) -> String {
         "--change",
         "EXPOSE 5000",
         "--change",
-        &format!("CMD [\"sh\", \"-c\", \"mkdir -p /tmp/w && echo {text} > /tmp/w/index.html && exec httpd -f -p ${{PORT:-5000}} -h /tmp/w\"]"),
+        &format!(
+            "CMD [\"sh\", \"-c\", \"mkdir -p /tmp/w && echo {text} > /tmp/w/index.html && exec httpd -f -p ${{PORT:-5000}} -h /tmp/w\"]"
+        ),
         &made[0],
         &image,
     ]);

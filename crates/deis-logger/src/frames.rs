@@ -201,11 +201,17 @@ mod tests {
         let mut a = Assembler::new(nanos(T2));
         assert!(a.push(format!("{T1} old-").as_bytes()).is_empty());
         assert!(a.push(format!("{T2} line\n").as_bytes()).is_empty());
-        assert_eq!(texts(&a.push(format!("{T3} new\n").as_bytes())), vec!["new"]);
+        assert_eq!(
+            texts(&a.push(format!("{T3} new\n").as_bytes())),
+            vec!["new"]
+        );
         // A shipped partial line followed by a new message does not glue them together.
         let mut a = Assembler::new(nanos(T2));
         assert!(a.push(format!("{T2} partial").as_bytes()).is_empty());
-        assert_eq!(texts(&a.push(format!("{T3} next\n").as_bytes())), vec!["next"]);
+        assert_eq!(
+            texts(&a.push(format!("{T3} next\n").as_bytes())),
+            vec!["next"]
+        );
     }
 
     #[test]

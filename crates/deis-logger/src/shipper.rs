@@ -163,12 +163,7 @@ fn follow(
 }
 
 /// Reads a container's output from the last acknowledged position until its stream ends.
-async fn read_container(
-    docker: &Docker,
-    id: &str,
-    positions: &Positions,
-    tx: &mpsc::Sender<Line>,
-) {
+async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &mpsc::Sender<Line>) {
     let Ok(info) = docker
         .inspect_container(
             id,
@@ -380,7 +375,9 @@ async fn send(
         while let Ok(line) = rx.try_recv() {
             let size = line.entry.message.len();
             match batches.iter_mut().rfind(|(c, _, _)| *c == line.container) {
-                Some((_, entries, bytes)) if entries.len() < 2000 && *bytes + size <= BATCH_BYTES => {
+                Some((_, entries, bytes))
+                    if entries.len() < 2000 && *bytes + size <= BATCH_BYTES =>
+                {
                     entries.push(line.entry);
                     *bytes += size;
                 }

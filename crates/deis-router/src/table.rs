@@ -158,33 +158,45 @@ impl Table {
         table
     }
 
-    /// Where a request for `host` (without port, lower-case) goes: a custom domain, the
-    /// controller's `{subdomain}.{anything}`, or an app's `{app}.{anything}` (as Deis matched the
-    /// first label, so any parent domain works).
+    /// Where a request for `host` (without port, lower-case) goes. The platform's own names
+    /// come first, so no custom domain can take them: `{subdomain}.{domain}` is the controller
+    /// and `{app}.{domain}` the app. Then custom domains; then, as Deis matched the first label
+    /// under any parent domain, `{subdomain}.*` and `{app}.*`.
     pub(crate) fn route(&self, host: &str) -> Decision<'_> {
+        let labels = host.split_once('.');
+        if let Some((first, rest)) = labels
+            && rest == self.domain
+            && let Some(decision) = self.by_first_label(first)
+        {
+            return decision;
+        }
         if let Some(name) = self.domains.get(host)
             && let Some((name, app)) = self.apps.get_key_value(name)
         {
             return Decision::Backends(app.target(name));
         }
-        let Some((first, rest)) = host.split_once('.') else {
+        let Some((first, rest)) = labels else {
             return Decision::Unknown;
         };
         if rest.is_empty() {
             return Decision::Unknown;
         }
+        self.by_first_label(first).unwrap_or(Decision::Unknown)
+    }
+
+    /// The controller for its subdomain, else the app of that name.
+    fn by_first_label(&self, first: &str) -> Option<Decision<'_>> {
         if first == self.subdomain {
-            return Decision::Backends(Target {
+            return Some(Decision::Backends(Target {
                 app: "deis",
                 backends: &self.controller,
                 whitelist: self.settings.controller_whitelist.as_ref(),
                 controller: true,
-            });
+            }));
         }
-        match self.apps.get_key_value(first) {
-            Some((name, app)) => Decision::Backends(app.target(name)),
-            None => Decision::Unknown,
-        }
+        self.apps
+            .get_key_value(first)
+            .map(|(name, app)| Decision::Backends(app.target(name)))
     }
 
     /// The certificate for a TLS handshake naming `server_name` (lower-case): the custom
@@ -292,6 +304,39 @@ mod tests {
         );
         assert!(t.has_backend("10.0.0.3:5000"));
         assert!(!t.has_backend("10.0.0.9:5000"));
+    }
+
+    #[test]
+    fn custom_domains_cannot_take_the_platforms_names() {
+        // Domain keys as a hostile app's owner would like them: the controller's name, another
+        // app's name, and a name whose first label is an app.
+        let t = table(&[
+            ("/deis/platform/domain", "example.com"),
+            ("/deis/controller/host", "10.0.0.1"),
+            ("/deis/controller/port", "8000"),
+            ("/deis/services/victim", "alice"),
+            ("/deis/services/victim/victim_v2.web.1", "10.0.0.2:5000"),
+            ("/deis/services/evil", "mallory"),
+            ("/deis/services/evil/evil_v2.web.1", "10.0.0.66:5000"),
+            ("/deis/domains/deis.example.com", "evil"),
+            ("/deis/domains/victim.example.com", "evil"),
+            ("/deis/domains/victim.other.org", "evil"),
+            ("/deis/domains/intranet", "evil"),
+        ]);
+        let Decision::Backends(controller) = t.route("deis.example.com") else {
+            panic!("the controller routes")
+        };
+        assert!(controller.controller);
+        let victim = vec!["10.0.0.2:5000".to_owned()];
+        assert_eq!(t.route("victim.example.com"), app("victim", &victim));
+        // Outside the platform domain a custom domain wins over Deis's first-label rule.
+        let evil = vec!["10.0.0.66:5000".to_owned()];
+        assert_eq!(t.route("victim.other.org"), app("evil", &evil));
+        assert_eq!(
+            t.route("intranet"),
+            app("evil", &evil),
+            "single-label domains"
+        );
     }
 
     #[test]

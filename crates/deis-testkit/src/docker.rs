@@ -130,9 +130,7 @@ fn linked_libraries(binary: &std::path::Path) -> Vec<(std::path::PathBuf, String
     String::from_utf8_lossy(&out.stdout)
         .lines()
         .filter_map(|line| {
-            let path = line
-                .split_whitespace()
-                .find(|word| word.starts_with('/'))?;
+            let path = line.split_whitespace().find(|word| word.starts_with('/'))?;
             Some((path.into(), path.trim_start_matches('/').to_owned()))
         })
         .collect()

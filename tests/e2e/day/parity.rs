@@ -56,7 +56,10 @@ async fn run_takes_the_app_anywhere(day: &Day<'_, impl Setup>) {
     let app_option = format!("--app={}", day.app);
     let ran = day
         .owner
-        .ok(elsewhere, &["run", "echo", "after-the-command", &app_option])
+        .ok(
+            elsewhere,
+            &["run", "echo", "after-the-command", &app_option],
+        )
         .await;
     assert!(
         ran.contains("after-the-command") && !ran.contains("--app"),
@@ -71,7 +74,16 @@ async fn run_takes_the_app_anywhere(day: &Day<'_, impl Setup>) {
         .owner
         .ok(
             elsewhere,
-            &["run", "-a", &day.app, "--", "echo", "--app=kept", "-a", "kept"],
+            &[
+                "run",
+                "-a",
+                &day.app,
+                "--",
+                "echo",
+                "--app=kept",
+                "-a",
+                "kept",
+            ],
         )
         .await;
     assert!(ran.contains("--app=kept -a kept"), "{ran}");
@@ -113,7 +125,9 @@ async fn last_and_long_lines_reach_the_logs(day: &Day<'_, impl Setup>) {
     let ran = day
         .deis(&[
             "run",
-            &format!("L=long-{id}-$(head -c 65536 /dev/zero | tr '\\0' y); echo \"$L\"; echo \"$L\""),
+            &format!(
+                "L=long-{id}-$(head -c 65536 /dev/zero | tr '\\0' y); echo \"$L\"; echo \"$L\""
+            ),
         ])
         .await;
     assert_eq!(ran.matches(&long).count(), 2, "the run's own output");

@@ -26,7 +26,10 @@ pub(crate) async fn the_readme_example_app(day: &Day<'_, impl Setup>) {
     };
     let work = work_tree(
         &day.setup.dir().join("quickstart"),
-        &[("hello.rs", &read("hello.rs")), ("Dockerfile", &read("Dockerfile"))],
+        &[
+            ("hello.rs", &read("hello.rs")),
+            ("Dockerfile", &read("Dockerfile")),
+        ],
     );
     let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".to_owned());
     let built = std::process::Command::new(rustc)

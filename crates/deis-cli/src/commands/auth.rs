@@ -33,7 +33,10 @@ fn probe(client: &Client) -> Result<(), CliError> {
 fn same_host(a: &str, b: &str) -> bool {
     let host = |url: &str| {
         let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
-        rest.split('/').next().unwrap_or_default().to_ascii_lowercase()
+        rest.split('/')
+            .next()
+            .unwrap_or_default()
+            .to_ascii_lowercase()
     };
     host(a) == host(b)
 }

@@ -39,13 +39,22 @@ pub(crate) async fn add_domain(
     let app = state.app_for(&caller, &id, &Method::POST).await?;
     let requested = required(&body, "domain")?;
     let name = validate::domain(&requested).map_err(|m| ApiError::field("domain", m))?;
+    let platform = state.domain().await;
+    if validate::is_platform_name(&name, &platform) && !caller.is_superuser {
+        return Err(ApiError::field(
+            "domain",
+            format!(
+                "The domain {name} is the platform's ({platform} and the names under it belong to the controller and the apps); only an administrator may add it"
+            ),
+        ));
+    }
     let in_use = || {
         ApiError::field(
             "domain",
             format!("The domain {name} is already in use by another app"),
         )
     };
-    if !name.contains("xip.io") && state.db.domain(&name).await?.is_some() {
+    if state.db.domain(&name).await?.is_some() {
         return Err(in_use());
     }
     let now = time::now();
@@ -73,7 +82,7 @@ pub(crate) async fn remove_domain(
     let app = state.app_for(&caller, &id, &Method::DELETE).await?;
     let domain = state
         .db
-        .domain(&name)
+        .domain(&name.to_ascii_lowercase())
         .await?
         .filter(|d| d.app == app.id)
         .ok_or(ApiError::NotFound)?;
@@ -210,8 +219,40 @@ pub(crate) async fn add_cert(
             "The certificate has no usable common name",
         ));
     }
-    if state.db.cert(&common_name).await?.is_some() {
-        return Err(ApiError::field("common_name", "This field must be unique."));
+    let common_name = common_name.to_ascii_lowercase();
+    if !info.names.contains(&common_name) {
+        return Err(ApiError::field(
+            "common_name",
+            format!(
+                "The certificate is not valid for {common_name} (it names {})",
+                info.names.join(", ")
+            ),
+        ));
+    }
+    validate::key_matches(&certificate, &key).map_err(|m| ApiError::field("key", m))?;
+    if !caller.is_superuser {
+        for name in &info.names {
+            may_serve(&state, &caller, name).await?;
+        }
+    }
+    if let Some(existing) = state.db.cert(&common_name).await? {
+        // A certificate whose owner no longer has the name (the domain was removed or went
+        // to another app) gives way to the name's current holder; any other stays.
+        let holder = state.db.user(&existing.owner).await?;
+        let stale = match &holder {
+            Some(owner) if owner.is_superuser => false,
+            Some(owner) => match may_serve(&state, owner, &common_name).await {
+                Ok(()) => false,
+                Err(ApiError::Detail(StatusCode::FORBIDDEN, _)) => true,
+                Err(e) => return Err(e),
+            },
+            None => true,
+        };
+        if !stale || caller.username == existing.owner {
+            return Err(ApiError::field("common_name", "This field must be unique."));
+        }
+        state.db.delete_cert(&existing.common_name).await?;
+        state.mirror.cert_deleted(&existing.common_name).await;
     }
     let now = time::now();
     let cert = Cert {
@@ -235,6 +276,25 @@ pub(crate) async fn add_cert(
         .cert_saved(&cert.common_name, &cert.certificate, &cert.cert_key)
         .await;
     Ok((StatusCode::CREATED, Json(render::cert(&cert))).into_response())
+}
+
+/// Refuses a certificate name that is not a custom domain of an app the caller may change: a
+/// certificate would otherwise let one tenant answer HTTPS for another's name.
+async fn may_serve(state: &AppState, caller: &crate::db::User, name: &str) -> ApiResult<()> {
+    let refused = || {
+        ApiError::Detail(
+            StatusCode::FORBIDDEN,
+            format!(
+                "The certificate names {name}, which is not a custom domain of an app of yours; add it first with deis domains:add {name}"
+            ),
+        )
+    };
+    let domain = state.db.domain(name).await?.ok_or_else(refused)?;
+    match state.app_for(caller, &domain.app, &Method::POST).await {
+        Ok(_) => Ok(()),
+        Err(ApiError::Forbidden | ApiError::NotFound) => Err(refused()),
+        Err(e) => Err(e),
+    }
 }
 
 /// A certificate the caller owns (or any, for an admin).

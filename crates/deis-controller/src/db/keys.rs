@@ -62,7 +62,7 @@ impl Db {
 
     pub(crate) async fn domain(&self, domain: &str) -> DbResult<Option<Domain>> {
         Ok(sqlx::query_as::<_, Domain>(sqlx::AssertSqlSafe(format!(
-            "SELECT {DOMAIN} FROM domains WHERE domain = $1"
+            "SELECT {DOMAIN} FROM domains WHERE lower(domain) = lower($1)"
         )))
         .bind(domain)
         .fetch_optional(self.pool())
@@ -109,7 +109,7 @@ impl Db {
 
     pub(crate) async fn cert(&self, common_name: &str) -> DbResult<Option<Cert>> {
         Ok(sqlx::query_as::<_, Cert>(sqlx::AssertSqlSafe(format!(
-            "SELECT {CERT} FROM certs WHERE common_name = $1"
+            "SELECT {CERT} FROM certs WHERE lower(common_name) = lower($1)"
         )))
         .bind(common_name)
         .fetch_optional(self.pool())

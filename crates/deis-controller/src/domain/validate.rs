@@ -24,16 +24,18 @@ pub(crate) fn username(name: &str) -> Option<String> {
     None
 }
 
-/// Normalises a custom domain, or says why it is not one (§5.4; uniqueness is checked by the
-/// caller).
+/// Normalises a custom domain (lower case, no trailing dot), or says why it is not one (§5.4;
+/// uniqueness and ownership are checked by the caller). Deis accepted anything containing
+/// `xip.io` unchecked; here such names only may have all-digit labels (an IP address).
 pub(crate) fn domain(input: &str) -> Result<String, String> {
     if input.len() > 255 {
         return Err("Hostname must be 255 characters or less.".into());
     }
-    let d = input.strip_suffix('.').unwrap_or(input);
-    if d.contains("xip.io") {
-        return Ok(d.to_owned());
-    }
+    let d = input
+        .strip_suffix('.')
+        .unwrap_or(input)
+        .to_ascii_lowercase();
+    let xip = d.ends_with(".xip.io");
     let labels: Vec<&str> = d.split('.').collect();
     if labels.first() == Some(&"*") {
         return Err("Adding a wildcard subdomain is currently not supported.".into());
@@ -44,13 +46,24 @@ pub(crate) fn domain(input: &str) -> Result<String, String> {
             && !l.starts_with('-')
             && !l.ends_with('-')
             && !l.contains("--")
-            && !l.bytes().all(|b| b.is_ascii_digit())
+            && (xip || !l.bytes().all(|b| b.is_ascii_digit()))
     };
     let single_with_digit = labels.len() == 1 && d.bytes().any(|b| b.is_ascii_digit());
     if d.is_empty() || !labels.iter().all(|l| label_ok(l)) || single_with_digit {
         return Err("Hostname does not look valid.".into());
     }
-    Ok(d.to_owned())
+    Ok(d)
+}
+
+/// Whether `name` (lower case) is the platform's own: the platform domain or a name under it,
+/// where the controller and every app answer.
+pub(crate) fn is_platform_name(name: &str, platform_domain: &str) -> bool {
+    let platform = platform_domain.trim_end_matches('.').to_ascii_lowercase();
+    !platform.is_empty()
+        && (name == platform
+            || name
+                .strip_suffix(platform.as_str())
+                .is_some_and(|rest| rest.ends_with('.')))
 }
 
 /// The MD5 fingerprint of an `authorized_keys` line (`aa:bb:...`), or the reason it is not a key.
@@ -80,10 +93,13 @@ pub(crate) fn key_fingerprint(public: &str) -> Result<String, String> {
 /// What a certificate says of itself.
 pub(crate) struct CertInfo {
     pub(crate) common_name: String,
+    /// Every name it is valid for, lower case: the subject's common name and the DNS names of
+    /// its subject alternative names.
+    pub(crate) names: Vec<String>,
     pub(crate) expires_micros: i64,
 }
 
-/// Reads a PEM certificate's subject common name and expiry.
+/// Reads a PEM certificate's subject common name, names and expiry.
 pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
     let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
         .map_err(|e| format!("Could not load certificate: {e}"))?;
@@ -97,6 +113,19 @@ pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
         .and_then(|cn| cn.as_str().ok())
         .unwrap_or_default()
         .to_owned();
+    let mut names: Vec<String> = Vec::new();
+    if !common_name.is_empty() {
+        names.push(common_name.to_ascii_lowercase());
+    }
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let x509_parser::extensions::GeneralName::DNSName(dns) = name {
+                names.push(dns.to_ascii_lowercase());
+            }
+        }
+    }
+    names.sort();
+    names.dedup();
     let expires_micros = cert
         .validity()
         .not_after
@@ -104,8 +133,29 @@ pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
         .saturating_mul(1_000_000);
     Ok(CertInfo {
         common_name,
+        names,
         expires_micros,
     })
+}
+
+/// Checks that `key_pem` is the private key of the (first) certificate in `cert_pem`.
+pub(crate) fn key_matches(cert_pem: &str, key_pem: &str) -> Result<(), String> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("Could not load certificate: {e}"))?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
+        .map_err(|e| format!("Could not load the private key: {e}"))?;
+    let provider = rustls::crypto::ring::default_provider();
+    rustls::sign::CertifiedKey::from_der(chain, key, &provider)
+        .map(|_| ())
+        .map_err(|e| match e {
+            rustls::Error::InconsistentKeys(_) => {
+                "The key does not belong to the certificate".to_owned()
+            }
+            other => format!("The certificate and key are not usable together: {other}"),
+        })
 }
 
 #[cfg(test)]
@@ -138,10 +188,38 @@ mod tests {
             assert!(domain(bad).is_err(), "{bad}");
         }
         assert_eq!(domain("example.com.").as_deref(), Ok("example.com"));
+        assert_eq!(domain("MYDOMAIN.NET").as_deref(), Ok("mydomain.net"));
+        assert_eq!(
+            domain("Shop.Example.ORG").as_deref(),
+            Ok("shop.example.org")
+        );
+        assert!(
+            domain("x_y<script>.xip.io").is_err(),
+            "xip.io names are checked too"
+        );
         assert_eq!(
             domain("*.deis.example.com").expect_err("wildcard"),
             "Adding a wildcard subdomain is currently not supported."
         );
+    }
+
+    #[test]
+    fn platform_names() {
+        for (name, platform, theirs) in [
+            ("deis.example.com", "example.com", true),
+            ("example.com", "example.com", true),
+            ("shop.example.com", "Example.COM.", true),
+            ("a.b.example.com", "example.com", true),
+            ("notexample.com", "example.com", false),
+            ("example.com.evil.org", "example.com", false),
+            ("shop.example.org", "example.com", false),
+        ] {
+            assert_eq!(
+                is_platform_name(name, platform),
+                theirs,
+                "{name} / {platform}"
+            );
+        }
     }
 
     #[test]

@@ -126,11 +126,24 @@ async fn custom_domains(c: Controller) {
         Some("go".into())
     );
 
+    let platform = |d: &str| {
+        format!(
+            "The domain {d} is the platform's (example.com and the names under it belong to the controller and the apps); only an administrator may add it"
+        )
+    };
     for (domain, message) in [
         (
             "www.example.org",
             "The domain www.example.org is already in use by another app".to_owned(),
         ),
+        (
+            "WWW.Example.ORG",
+            "The domain www.example.org is already in use by another app".to_owned(),
+        ),
+        ("deis.example.com", platform("deis.example.com")),
+        ("go.EXAMPLE.com", platform("go.example.com")),
+        ("example.com", platform("example.com")),
+        ("a.b.example.com", platform("a.b.example.com")),
         (
             "*.example.org",
             "Adding a wildcard subdomain is currently not supported.".to_owned(),
@@ -155,14 +168,20 @@ async fn custom_domains(c: Controller) {
         r.expect(400, "BAD REQUEST");
         assert_eq!(r.json(), json!({"domain": [message]}));
     }
-    c.req(
-        "POST",
-        "/v1/apps/go/domains",
-        Some(&bob),
-        Some(json!({"domain": "MYDOMAIN.NET"})),
-    )
-    .await
-    .expect(201, "CREATED");
+    let upper = c
+        .req(
+            "POST",
+            "/v1/apps/go/domains",
+            Some(&bob),
+            Some(json!({"domain": "MYDOMAIN.NET"})),
+        )
+        .await;
+    upper.expect(201, "CREATED");
+    assert_eq!(
+        upper.json()["domain"],
+        "mydomain.net",
+        "names are lower-cased"
+    );
     let list = c
         .req("GET", "/v1/apps/go/domains", Some(&bob), None)
         .await
@@ -212,6 +231,14 @@ async fn custom_domains(c: Controller) {
     )
     .await
     .expect(201, "CREATED");
+    // Nothing of the refusals reached the router's keys.
+    assert_eq!(
+        c.store
+            .get("/deis/domains/deis.example.com")
+            .await
+            .expect("store"),
+        None
+    );
 }
 
 /// A self-signed certificate and key for `cn`, made by openssl.
@@ -241,9 +268,36 @@ fn self_signed(cn: &str) -> (String, String) {
     )
 }
 
+/// A self-signed certificate and key made by rcgen for `names` (the first is the subject's
+/// common name, all are subject alternative names).
+fn with_names(names: &[&str]) -> (String, String) {
+    let owned: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    let mut params = rcgen::CertificateParams::new(owned).expect("parameters");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, names[0].to_owned());
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    let cert = params.self_signed(&key).expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
 async fn certificates(c: Controller) {
+    // alice registered first: the administrator, who may file any name.
     let alice = c.user("alice").await;
     let bob = c.user("bob").await;
+    let carol = c.user("carol").await;
+    c.app(&bob, "shop").await;
+    c.app(&carol, "evil").await;
+    for domain in ["shop.example.org", "a.example.org", "b.example.org"] {
+        c.req(
+            "POST",
+            "/v1/apps/shop/domains",
+            Some(&bob),
+            Some(json!({"domain": domain})),
+        )
+        .await
+        .expect(201, "CREATED");
+    }
     let (cert, key) = self_signed("test.example.com");
     let added = c
         .req(
@@ -310,7 +364,8 @@ async fn certificates(c: Controller) {
             .as_str()
             .is_some_and(|m| m.starts_with("Could not load certificate"))
     );
-    let san = c
+    // A common name the certificate does not cover.
+    let elsewhere = c
         .req(
             "POST",
             "/v1/certs",
@@ -318,15 +373,86 @@ async fn certificates(c: Controller) {
             Some(json!({"certificate": cert, "key": key, "common_name": "www.example.com"})),
         )
         .await;
-    san.expect(201, "CREATED");
-    assert_eq!(san.json()["id"], 2);
+    elsewhere.expect(400, "BAD REQUEST");
+    assert_eq!(
+        elsewhere.json(),
+        json!({"common_name": ["The certificate is not valid for www.example.com (it names test.example.com)"]})
+    );
+
+    // Another tenant's name: refused, and the owner files the real one afterwards.
+    let (forged, forged_key) = with_names(&["shop.example.org"]);
+    let refused = c
+        .req(
+            "POST",
+            "/v1/certs",
+            Some(&carol),
+            Some(json!({"certificate": forged, "key": forged_key})),
+        )
+        .await;
+    refused.expect(403, "FORBIDDEN");
+    assert_eq!(
+        refused.json()["detail"],
+        "The certificate names shop.example.org, which is not a custom domain of an app of yours; add it first with deis domains:add shop.example.org"
+    );
+    assert_eq!(
+        c.store
+            .get("/deis/certs/shop.example.org/cert")
+            .await
+            .expect("store"),
+        None
+    );
+    // A key that is not the certificate's.
+    let (real, real_key) = with_names(&["shop.example.org"]);
+    let mismatched = c
+        .req(
+            "POST",
+            "/v1/certs",
+            Some(&bob),
+            Some(json!({"certificate": real, "key": forged_key})),
+        )
+        .await;
+    mismatched.expect(400, "BAD REQUEST");
+    assert_eq!(
+        mismatched.json(),
+        json!({"key": ["The key does not belong to the certificate"]})
+    );
+    c.req(
+        "POST",
+        "/v1/certs",
+        Some(&bob),
+        Some(json!({"certificate": real, "key": real_key})),
+    )
+    .await
+    .expect(201, "CREATED");
+    // Every name a certificate covers must be the caller's; a SAN certificate for two of
+    // them is filed under the common name asked for.
+    let (partly, partly_key) = with_names(&["a.example.org", "victim.example.net"]);
+    c.req(
+        "POST",
+        "/v1/certs",
+        Some(&bob),
+        Some(json!({"certificate": partly, "key": partly_key})),
+    )
+    .await
+    .expect(403, "FORBIDDEN");
+    let (san, san_key) = with_names(&["a.example.org", "b.example.org"]);
+    let filed = c
+        .req(
+            "POST",
+            "/v1/certs",
+            Some(&bob),
+            Some(json!({"certificate": san, "key": san_key, "common_name": "B.example.org"})),
+        )
+        .await;
+    filed.expect(201, "CREATED");
+    assert_eq!(filed.json()["common_name"], "b.example.org");
 
     assert_eq!(
-        c.req("GET", "/v1/certs", Some(&alice), None).await.json()["count"],
+        c.req("GET", "/v1/certs", Some(&bob), None).await.json()["count"],
         2
     );
     assert_eq!(
-        c.req("GET", "/v1/certs", Some(&bob), None).await.json()["count"],
+        c.req("GET", "/v1/certs", Some(&carol), None).await.json()["count"],
         0,
         "only your own"
     );
@@ -352,4 +478,30 @@ async fn certificates(c: Controller) {
     c.req("PUT", "/v1/certs/www.example.com", Some(&alice), None)
         .await
         .expect(405, "METHOD NOT ALLOWED");
+
+    // When the domain goes to another tenant, the old holder's certificate gives way.
+    c.req(
+        "DELETE",
+        "/v1/apps/shop/domains/shop.example.org",
+        Some(&bob),
+        None,
+    )
+    .await
+    .expect(204, "NO CONTENT");
+    c.req(
+        "POST",
+        "/v1/apps/evil/domains",
+        Some(&carol),
+        Some(json!({"domain": "shop.example.org"})),
+    )
+    .await
+    .expect(201, "CREATED");
+    c.req(
+        "POST",
+        "/v1/certs",
+        Some(&carol),
+        Some(json!({"certificate": forged, "key": forged_key})),
+    )
+    .await
+    .expect(201, "CREATED");
 }

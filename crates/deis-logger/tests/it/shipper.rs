@@ -140,7 +140,10 @@ async fn last_lines_without_a_newline_and_long_lines_arrive_whole() {
 
     let scripts = [
         ("exits.1", "echo first; printf 'exits mid-line'".to_owned()),
-        ("killed.1", "printf 'killed mid-line'; kill -9 $$".to_owned()),
+        (
+            "killed.1",
+            "printf 'killed mid-line'; kill -9 $$".to_owned(),
+        ),
         (
             "long.1",
             "L=$(head -c 65536 /dev/zero | tr '\\0' y); echo \"$L\"; echo \"$L\"".to_owned(),
@@ -188,7 +191,10 @@ async fn last_lines_without_a_newline_and_long_lines_arrive_whole() {
         if got == want {
             Ok(())
         } else {
-            Err(format!("{:?}", got.iter().map(|m| m.len().min(60)).collect::<Vec<_>>()))
+            Err(format!(
+                "{:?}",
+                got.iter().map(|m| m.len().min(60)).collect::<Vec<_>>()
+            ))
         }
     })
     .await;

@@ -328,18 +328,26 @@ async fn run_returns_output_and_exit_code_and_leaves_nothing() {
     let client = f.docker.client();
     let filters =
         std::collections::HashMap::from([("label".to_owned(), vec!["deis.app=oneoff".to_owned()])]);
-    eventually(Duration::from_secs(20), "the one-off container removed", || async {
-        let left = client
-            .list_containers(Some(
-                bollard::query_parameters::ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| e.to_string())?;
-        if left.is_empty() { Ok(()) } else { Err(format!("{left:?}")) }
-    })
+    eventually(
+        Duration::from_secs(20),
+        "the one-off container removed",
+        || async {
+            let left = client
+                .list_containers(Some(
+                    bollard::query_parameters::ListContainersOptionsBuilder::new()
+                        .all(true)
+                        .filters(&filters)
+                        .build(),
+                ))
+                .await
+                .map_err(|e| e.to_string())?;
+            if left.is_empty() {
+                Ok(())
+            } else {
+                Err(format!("{left:?}"))
+            }
+        },
+    )
     .await;
     f.docker.cleanup().await;
 }

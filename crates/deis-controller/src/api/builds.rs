@@ -162,6 +162,15 @@ pub(crate) async fn create_build_for(
             "Ensure this field has no more than 256 characters.",
         ));
     }
+    match crate::domain::image::check(&image, &app.id) {
+        Ok(()) => {}
+        Err(e @ crate::domain::image::Refused::Invalid(_)) => {
+            return Err(ApiError::field("image", e.to_string()));
+        }
+        Err(e @ crate::domain::image::Refused::NotYours(_)) => {
+            return Err(ApiError::Detail(StatusCode::FORBIDDEN, e.to_string()));
+        }
+    }
     let sha = text(body, "sha")?.unwrap_or_default();
     if sha.len() > 40 {
         return Err(ApiError::field(

@@ -4,7 +4,7 @@ use serde_json::json;
 
 use crate::support::Controller;
 
-on_both_databases!(pull_scale_and_containers);
+on_both_databases!(pull_scale_and_containers, images_of_others_are_refused);
 
 async fn pull_scale_and_containers(c: Controller) {
     let alice = c.user("alice").await;
@@ -270,4 +270,51 @@ async fn pull_scale_and_containers(c: Controller) {
         builds["results"][0]["image"], "web:git-060da68",
         "newest first"
     );
+}
+
+/// An app cannot deploy another app's built image, a platform image, or an image ID; the
+/// refusal says why and creates no release.
+async fn images_of_others_are_refused(c: Controller) {
+    let victim = c.user("victim").await;
+    let mallory = c.user("mallory").await;
+    c.app(&victim, "victim").await;
+    c.app(&mallory, "evil").await;
+    for (image, status, message) in [
+        (
+            "victim:git-0123456",
+            403,
+            json!({"detail": "victim:git-0123456 was built for the app victim; only that app may run it"}),
+        ),
+        (
+            "127.0.0.1:5000/victim:git-0123456",
+            403,
+            json!({"detail": "127.0.0.1:5000/victim:git-0123456 was built for the app victim; only that app may run it"}),
+        ),
+        (
+            "deis/controller:latest",
+            403,
+            json!({"detail": "Repository name deis/controller:latest is not allowed: it is one of the platform's own images"}),
+        ),
+        (
+            "0123abc",
+            400,
+            json!({"image": ["0123abc looks like an image ID; name the image with its repository and tag (e.g. 0123abc:latest if that is its name)"]}),
+        ),
+    ] {
+        let r = c
+            .req(
+                "POST",
+                "/v1/apps/evil/builds",
+                Some(&mallory),
+                Some(json!({"image": image})),
+            )
+            .await;
+        assert_eq!(r.status, status, "{image}: {}", r.body);
+        assert_eq!(r.json(), message, "{image}");
+    }
+    let releases = c
+        .req("GET", "/v1/apps/evil/releases", Some(&mallory), None)
+        .await
+        .json();
+    assert_eq!(releases["count"], 1, "only the initial release");
 }

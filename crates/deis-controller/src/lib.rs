@@ -13,6 +13,7 @@ mod db;
 pub(crate) mod domain;
 mod events;
 mod grpc;
+mod login_limit;
 mod logs;
 mod mirror;
 mod passwords;
@@ -137,6 +138,7 @@ pub async fn run(
         locks: Arc::default(),
         default_domain: config.platform_domain.clone(),
         events: events::Events::start(store.clone(), shutdown.clone()),
+        login_limits: Arc::default(),
     };
     if let Err(e) = state.mirror.republish(&db).await {
         tracing::warn!(error = %e, "Republishing the database to the config store failed");

@@ -1,10 +1,18 @@
-//! Passwords (argon2, hashed off the async threads) and API tokens (40 random hex digits).
+//! Passwords (argon2, hashed off the async threads, a few at a time) and API tokens (40 random
+//! hex digits).
 
 use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 
 use crate::api::error::ApiError;
+
+/// How many password hashes run at once; the rest wait their turn. Each takes about 19 MiB
+/// and a core for tens of milliseconds, so a flood of logins or registrations neither
+/// exhausts memory nor starves the other requests.
+const HASHING_AT_ONCE: usize = 4;
+
+static HASHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(HASHING_AT_ONCE);
 
 /// A valid hash of a password nobody has, to spend the same time on unknown users.
 pub(crate) const DUMMY_HASH: &str = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHRzb21lc2FsdA$o4m0Zpt1qMwo7v9n/ZQz5xoMjFXm0WmT7Ba1HvBCtdo";
@@ -19,6 +27,10 @@ pub(crate) fn new_token() -> String {
 /// Hashes a password with argon2id and a random salt.
 pub(crate) async fn hash(password: &str) -> Result<String, ApiError> {
     let password = password.to_owned();
+    let _turn = HASHING
+        .acquire()
+        .await
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
@@ -35,6 +47,9 @@ pub(crate) async fn hash(password: &str) -> Result<String, ApiError> {
 /// Whether `password` matches a stored hash.
 pub(crate) async fn verify(password: &str, stored: &str) -> bool {
     let (password, stored) = (password.to_owned(), stored.to_owned());
+    let Ok(_turn) = HASHING.acquire().await else {
+        return false;
+    };
     tokio::task::spawn_blocking(move || {
         PasswordHash::new(&stored)
             .map(|h| {

@@ -7,7 +7,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Body, Caller, MaybeCaller, token_hash};
+use super::extract::{Body, Caller, ClientAddr, MaybeCaller, token_hash};
 use super::page::Page;
 use super::{AppState, render};
 use crate::db::User;
@@ -93,10 +93,20 @@ pub(crate) async fn register(
 
 pub(crate) async fn login(
     State(state): State<AppState>,
+    ClientAddr(client): ClientAddr,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let username = required(&body, "username")?;
     let password = required(&body, "password")?;
+    if let Err(wait) = state.login_limits.check(&username, &client) {
+        return Err(ApiError::TooMany(
+            wait,
+            format!(
+                "Too many failed logins for {username} or from {client}; try again in {} s",
+                wait.as_secs().max(1)
+            ),
+        ));
+    }
     let rejected = || {
         ApiError::Fields(
             [(
@@ -109,11 +119,14 @@ pub(crate) async fn login(
     let Some(user) = state.db.user(&username).await? else {
         // Spend the same time as a real check so that timing does not reveal user names.
         let _ = passwords::verify(&password, passwords::DUMMY_HASH).await;
+        state.login_limits.failed(&username, &client);
         return Err(rejected());
     };
     if !passwords::verify(&password, &user.password).await {
+        state.login_limits.failed(&username, &client);
         return Err(rejected());
     }
+    state.login_limits.succeeded(&username);
     if !user.is_active {
         return Err(ApiError::Fields(
             [(
@@ -155,9 +168,21 @@ pub(crate) async fn cancel(
             ),
         ));
     }
-    state.db.delete_user(&user.username).await?;
+    if !state.db.delete_user(&user.username).await? {
+        return Err(last_admin(&user.username));
+    }
     state.mirror.user_deleted(&user.username).await;
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// The refusal to leave the platform without an administrator.
+pub(crate) fn last_admin(username: &str) -> ApiError {
+    ApiError::Detail(
+        StatusCode::CONFLICT,
+        format!(
+            "{username} is the last administrator; make another user an administrator first (deis perms:create <user> --admin)"
+        ),
+    )
 }
 
 pub(crate) async fn passwd(

@@ -33,6 +33,9 @@ pub(crate) enum ApiError {
     /// The object does not exist.
     #[error("not found")]
     NotFound,
+    /// Too many attempts: 429 with `Retry-After` (whole seconds) and a detail.
+    #[error("{1}")]
+    TooMany(std::time::Duration, String),
     /// A failure of ours; logged, and answered without internals.
     #[error("internal error: {0}")]
     Internal(String),
@@ -112,6 +115,18 @@ impl IntoResponse for ApiError {
                 .into_response(),
             ApiError::NotFound => {
                 (StatusCode::NOT_FOUND, Json(json!({"detail": "Not found."}))).into_response()
+            }
+            ApiError::TooMany(wait, detail) => {
+                let seconds = wait.as_secs() + u64::from(wait.subsec_nanos() > 0);
+                let mut response = (
+                    StatusCode::TOO_MANY_REQUESTS,
+                    Json(json!({ "detail": detail })),
+                )
+                    .into_response();
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from(seconds.max(1)));
+                response
             }
             ApiError::Internal(message) => {
                 tracing::error!(error = %message, "Request failed");

@@ -145,3 +145,32 @@ impl FromRequestParts<AppState> for MaybeCaller {
         }
     }
 }
+
+/// Where a request comes from, for counting failed logins: the address the nearest proxy put
+/// last in `X-Forwarded-For` (the router's view of the client), else the connection's peer.
+/// A client that talks to the controller directly can forge the header; the per-user count
+/// holds it back all the same.
+pub(crate) struct ClientAddr(pub(crate) String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        let forwarded = parts
+            .headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .map(str::trim)
+            .rfind(|v| !v.is_empty())
+            .map(|v| v.chars().take(64).collect::<String>());
+        let peer = parts
+            .extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip().to_string());
+        Ok(ClientAddr(
+            forwarded.or(peer).unwrap_or_else(|| "unknown".to_owned()),
+        ))
+    }
+}

@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) default_domain: String,
     /// App events, shipped to the logger.
     pub(crate) events: crate::events::Events,
+    /// Recent failed logins.
+    pub(crate) login_limits: Arc<crate::login_limit::LoginLimits>,
 }
 
 /// One lock per app, so that changes to one app (config, builds, rollbacks, scaling) happen

@@ -57,7 +57,9 @@ pub(crate) async fn revoke_admin(
 ) -> ApiResult<StatusCode> {
     admin_only(&caller)?;
     let user = state.db.user(&name).await?.ok_or(ApiError::NotFound)?;
-    state.db.set_superuser(&user.username, false).await?;
+    if !state.db.revoke_superuser(&user.username).await? {
+        return Err(super::auth::last_admin(&user.username));
+    }
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -47,6 +47,7 @@ fn reason(status: StatusCode) -> Option<&'static [u8]> {
         405 => b"METHOD NOT ALLOWED",
         409 => b"CONFLICT",
         413 => b"REQUEST ENTITY TOO LARGE",
+        429 => b"TOO MANY REQUESTS",
         500 => b"INTERNAL SERVER ERROR",
         503 => b"SERVICE UNAVAILABLE",
         _ => return None,

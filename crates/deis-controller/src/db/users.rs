@@ -57,14 +57,19 @@ impl From<UserRow> for User {
 const COLUMNS: &str = "username, password, email, first_name, last_name, is_superuser, is_active, token, token_hash, last_login, date_joined";
 
 impl Db {
-    /// Inserts a user; the first user when no admin exists becomes admin. Returns the stored row.
+    /// Inserts a user; the platform's first user becomes admin (it claims the one row of
+    /// `first_admin`, which only one of simultaneous registrations can). Returns the stored row.
     pub(crate) async fn insert_user(&self, user: &User) -> DbResult<User> {
         let mut tx = self.pool().begin().await?;
-        let admins: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM users WHERE is_superuser = 1")
-            .fetch_one(&mut *tx)
-            .await?;
+        let claimed = sqlx::query(
+            "INSERT INTO first_admin (id, username) VALUES (1, $1) ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(&user.username)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
         let mut user = user.clone();
-        user.is_superuser = admins == 0;
+        user.is_superuser = claimed == 1;
         sqlx::query(
             "INSERT INTO users (username, password, email, first_name, last_name, is_superuser, is_active, token, token_hash, last_login, date_joined) \
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
@@ -185,11 +190,42 @@ impl Db {
             .await?)
     }
 
-    pub(crate) async fn delete_user(&self, username: &str) -> DbResult<()> {
-        sqlx::query("DELETE FROM users WHERE username = $1")
-            .bind(username)
-            .execute(self.pool())
+    /// Deletes a user, unless it is the last administrator: `Ok(false)` then, and nothing
+    /// changed.
+    pub(crate) async fn delete_user(&self, username: &str) -> DbResult<bool> {
+        self.unless_last_admin(username, "DELETE FROM users WHERE username = $1")
+            .await
+    }
+
+    /// Takes administration from a user, unless it is the last administrator: `Ok(false)`
+    /// then, and nothing changed.
+    pub(crate) async fn revoke_superuser(&self, username: &str) -> DbResult<bool> {
+        self.unless_last_admin(
+            username,
+            "UPDATE users SET is_superuser = 0 WHERE username = $1",
+        )
+        .await
+    }
+
+    /// Runs `sql` (with `$1` = `username`) unless `username` is the only administrator. The
+    /// row of `first_admin` is locked first, so such changes happen one at a time.
+    async fn unless_last_admin(&self, username: &str, sql: &'static str) -> DbResult<bool> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("UPDATE first_admin SET username = username WHERE id = 1")
+            .execute(&mut *tx)
             .await?;
-        Ok(())
+        let (admins, this_one): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN username = $1 THEN 1 ELSE 0 END), 0) \
+             FROM users WHERE is_superuser = 1",
+        )
+        .bind(username)
+        .fetch_one(&mut *tx)
+        .await?;
+        if this_one > 0 && admins <= 1 {
+            return Ok(false);
+        }
+        sqlx::query(sql).bind(username).execute(&mut *tx).await?;
+        tx.commit().await?;
+        Ok(true)
     }
 }

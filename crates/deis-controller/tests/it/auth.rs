@@ -4,7 +4,14 @@ use serde_json::json;
 
 use crate::support::Controller;
 
-on_both_databases!(accounts_flow, token_rotation, passwords, cancel_and_admins);
+on_both_databases!(
+    accounts_flow,
+    token_rotation,
+    passwords,
+    cancel_and_admins,
+    one_first_administrator,
+    failed_logins_are_held_back
+);
 
 async fn accounts_flow(c: Controller) {
     let probe = c.req("GET", "/v1/", None, None).await;
@@ -419,7 +426,97 @@ async fn cancel_and_admins(c: Controller) {
     )
     .await
     .expect(404, "NOT FOUND");
+    // The last administrator can neither leave nor give up the role; with a second one, both
+    // can.
+    let last = json!({"detail": "admin is the last administrator; make another user an administrator first (deis perms:create <user> --admin)"});
+    let refused = c.req("DELETE", "/v1/auth/cancel", Some(&admin), None).await;
+    refused.expect(409, "CONFLICT");
+    assert_eq!(refused.json(), last);
+    let refused = c
+        .req("DELETE", "/v1/admin/perms/admin", Some(&admin), None)
+        .await;
+    refused.expect(409, "CONFLICT");
+    assert_eq!(refused.json(), last);
+    c.req("GET", "/v1/admin/perms", Some(&admin), None)
+        .await
+        .expect(200, "OK");
+    let carol = c.user("carol").await;
+    c.req(
+        "POST",
+        "/v1/admin/perms",
+        Some(&admin),
+        Some(json!({"username": "carol"})),
+    )
+    .await
+    .expect(201, "CREATED");
     c.req("DELETE", "/v1/auth/cancel", Some(&admin), None)
         .await
         .expect(204, "NO CONTENT");
+    c.req("DELETE", "/v1/admin/perms/carol", Some(&carol), None)
+        .await
+        .expect(409, "CONFLICT");
+}
+
+/// Simultaneous first registrations make exactly one administrator.
+async fn one_first_administrator(c: Controller) {
+    let registrations = (0..12).map(|i| {
+        let c = &c;
+        async move {
+            let body = json!({"username": format!("racer{i}"), "password": "pw", "email": ""});
+            c.req("POST", "/v1/auth/register", None, Some(body)).await
+        }
+    });
+    let replies = futures_util::future::join_all(registrations).await;
+    let admins = replies
+        .iter()
+        .inspect(|r| assert_eq!(r.status, 201, "{}", r.body))
+        .filter(|r| r.json()["is_superuser"] == json!(true))
+        .count();
+    assert_eq!(admins, 1);
+}
+
+/// Repeated failed logins for one user get 429 with Retry-After; other users log in.
+async fn failed_logins_are_held_back(c: Controller) {
+    c.user("target").await;
+    c.user("bystander").await;
+    let attempt = |user: &str, password: &str| json!({"username": user, "password": password});
+    for _ in 0..5 {
+        c.req(
+            "POST",
+            "/v1/auth/login/",
+            None,
+            Some(attempt("target", "guess")),
+        )
+        .await
+        .expect(400, "BAD REQUEST");
+    }
+    let held = c
+        .req(
+            "POST",
+            "/v1/auth/login/",
+            None,
+            Some(attempt("target", "opensesame")),
+        )
+        .await;
+    held.expect(429, "TOO MANY REQUESTS");
+    let wait: u64 = held
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After in seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert!(
+        held.json()["detail"]
+            .as_str()
+            .is_some_and(|d| d.starts_with("Too many failed logins for target")),
+        "{}",
+        held.body
+    );
+    c.req(
+        "POST",
+        "/v1/auth/login/",
+        None,
+        Some(attempt("bystander", "opensesame")),
+    )
+    .await
+    .expect(200, "OK");
 }

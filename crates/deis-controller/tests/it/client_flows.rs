@@ -273,6 +273,19 @@ async fn a_developers_day_as_the_client_sends_it(c: Controller) {
     c.req("DELETE", "/v1/apps/myapp/", Some(&t2), None)
         .await
         .expect(204, "NO CONTENT");
+    // The last administrator may not leave; with friend made one (deis perms:create friend
+    // --admin), dev may.
+    c.req("DELETE", "/v1/auth/cancel/", Some(&t2), None)
+        .await
+        .expect(409, "CONFLICT");
+    c.req(
+        "POST",
+        "/v1/admin/perms/",
+        Some(&t2),
+        Some(json!({"username": "friend"})),
+    )
+    .await
+    .expect(201, "CREATED");
     c.req("DELETE", "/v1/auth/cancel/", Some(&t2), None)
         .await
         .expect(204, "NO CONTENT");

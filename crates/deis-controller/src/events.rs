@@ -7,7 +7,6 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_proto::logger::v1::{LogEntry, PushRequest};
 use deis_store::ConfigStore;
 use tokio::sync::mpsc;
@@ -93,7 +92,7 @@ async fn ship(
             }
         };
         let sent = match crate::logs::endpoint(store.as_ref()).await {
-            Some(endpoint) => match LogServiceClient::connect(endpoint).await {
+            Some(endpoint) => match deis_runtime::log_client(store.as_ref(), endpoint).await {
                 Ok(mut client) => client
                     .push(PushRequest {
                         shipper: shipper.clone(),

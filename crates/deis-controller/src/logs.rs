@@ -2,7 +2,6 @@
 
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_proto::logger::v1::{DeleteRequest, LogEntry, QueryRequest};
 use deis_store::keys::Component;
 
@@ -48,7 +47,8 @@ pub(crate) async fn query(state: &AppState, app: &str, lines: u32) -> Response {
     let Some(endpoint) = logger(state).await else {
         return StatusCode::NO_CONTENT.into_response();
     };
-    let Ok(mut client) = LogServiceClient::connect(endpoint).await else {
+    let Ok(mut client) = deis_runtime::log_client(state.mirror.store().as_ref(), endpoint).await
+    else {
         return failed();
     };
     match client
@@ -87,7 +87,7 @@ pub(crate) async fn delete(state: &AppState, app: &str) {
         return;
     };
     let result = async {
-        let mut client = LogServiceClient::connect(endpoint)
+        let mut client = deis_runtime::log_client(state.mirror.store().as_ref(), endpoint)
             .await
             .map_err(|e| e.to_string())?;
         client
@@ -116,7 +116,8 @@ pub(crate) async fn follow(state: &AppState, app: &str, lines: u32) -> Response 
     let Some(endpoint) = logger(state).await else {
         return unavailable("No logger is running: start the platform's logger to follow logs");
     };
-    let Ok(mut client) = LogServiceClient::connect(endpoint).await else {
+    let Ok(mut client) = deis_runtime::log_client(state.mirror.store().as_ref(), endpoint).await
+    else {
         return unavailable("The logger cannot be reached");
     };
     let stream = match client

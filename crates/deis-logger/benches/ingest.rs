@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 
 use deis_logger::{Config, Listeners};
 use deis_proto::logger::v1 as pb;
-use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_store::{ConfigStore, MemoryStore};
 use deis_testkit::http_get;
 use tokio::io::AsyncReadExt;
@@ -134,8 +133,20 @@ async fn main() {
         .local_addr()
         .expect("addr");
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+    // The logger stores lines only for apps that exist.
+    for app in ["bench", "followed"] {
+        store
+            .put(&format!("/deis/services/{app}"), "owner", None)
+            .await
+            .expect("store");
+    }
     let shutdown = CancellationToken::new();
-    tokio::spawn(deis_logger::run(config, store, listeners, shutdown.clone()));
+    tokio::spawn(deis_logger::run(
+        config,
+        store.clone(),
+        listeners,
+        shutdown.clone(),
+    ));
 
     // References: sinks that only count.
     let sink = tokio::net::TcpListener::bind(loopback).await.expect("bind");
@@ -241,7 +252,7 @@ async fn main() {
     );
 
     // Fetching 1000 lines.
-    let mut client = LogServiceClient::connect(format!("http://{api}"))
+    let mut client = deis_runtime::log_client(store.as_ref(), format!("http://{api}"))
         .await
         .expect("connect");
     let mut times = Vec::new();

@@ -15,6 +15,9 @@ pub struct Config {
     pub syslog_udp: Option<SocketAddr>,
     /// Where syslog over TCP arrives; `None` for none.
     pub syslog_tcp: Option<SocketAddr>,
+    /// Addresses syslog is taken from (networks); anything else is refused and counted. By
+    /// default this host's loopback only, so app containers cannot write into any app's log.
+    pub syslog_from: Vec<ipnet::IpNet>,
     /// Lines kept per app.
     pub max_lines: usize,
     /// Bytes kept per app (in memory; Redis keeps `max_lines`).
@@ -35,6 +38,7 @@ impl Default for Config {
             listen: SocketAddr::from(([0, 0, 0, 0], 8088)),
             syslog_udp: Some(SocketAddr::from(([0, 0, 0, 0], 514))),
             syslog_tcp: Some(SocketAddr::from(([0, 0, 0, 0], 514))),
+            syslog_from: loopback(),
             max_lines: limits.lines,
             max_bytes: limits.bytes,
             redis_url: None,
@@ -42,4 +46,12 @@ impl Default for Config {
             drain: deis_runtime::DEFAULT_DRAIN,
         }
     }
+}
+
+/// `127.0.0.0/8` and `::1/128`.
+pub(crate) fn loopback() -> Vec<ipnet::IpNet> {
+    ["127.0.0.0/8", "::1/128"]
+        .iter()
+        .filter_map(|n| n.parse().ok())
+        .collect()
 }

@@ -1,5 +1,6 @@
 //! The Deis logger's HTTP API (§14.2): `GET /{app}?log_lines=N` (text, 204 when empty),
-//! `DELETE /{app}`, and `/metrics`.
+//! `DELETE /{app}`, and `/metrics`. Every API call presents the platform's logger secret
+//! (`authorization: Bearer <secret>`), gRPC included; `/metrics` and `/healthz` need none.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -16,24 +17,56 @@ use crate::metrics::Metrics;
 #[derive(Clone)]
 struct Api {
     logs: Backend,
-    metrics: Arc<Metrics>,
 }
 
-pub(crate) fn router(logs: Backend, metrics: Arc<Metrics>) -> Router {
+pub(crate) fn router(logs: Backend) -> Router {
     Router::new()
-        .route("/metrics", get(metrics_text))
         .route("/{app}", get(tail).delete(delete))
         .route("/{app}/", get(tail).delete(delete))
-        .with_state(Api { logs, metrics })
+        .with_state(Api { logs })
 }
 
-async fn metrics_text(State(api): State<Api>) -> Response {
+pub(crate) fn metrics_router(metrics: Arc<Metrics>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics_text))
+        .with_state(metrics)
+}
+
+/// Answers 401 unless the request presents the secret.
+pub(crate) async fn require_secret(
+    State(secret): State<Arc<String>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let given = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if deis_runtime::presents(given, &secret) {
+        return next.run(request).await;
+    }
+    let why = "The logger's API needs the platform's secret (/deis/logs/secret) as Authorization: Bearer <secret>";
+    let grpc = request
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/grpc"));
+    if grpc {
+        tonic::Status::unauthenticated(why)
+            .into_http::<axum::body::Body>()
+            .into_response()
+    } else {
+        (StatusCode::UNAUTHORIZED, format!("{why}\n")).into_response()
+    }
+}
+
+async fn metrics_text(State(metrics): State<Arc<Metrics>>) -> Response {
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        api.metrics.render(),
+        metrics.render(),
     )
         .into_response()
 }

@@ -11,6 +11,7 @@ mod backend;
 mod config;
 pub mod entry;
 pub mod frames;
+mod gate;
 mod http;
 pub mod logs;
 mod metrics;
@@ -64,6 +65,9 @@ pub enum Error {
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
+    /// The API secret cannot be had from the config store.
+    #[error(transparent)]
+    Secret(#[from] deis_runtime::SecretError),
     /// Redis cannot be used.
     #[error("Redis cannot be reached ({0}); check --redis-url and that Redis runs")]
     Redis(String),
@@ -90,21 +94,47 @@ pub async fn run(
             metrics.clone(),
         ),
     };
+    let secret =
+        deis_runtime::shared_secret(store.as_ref(), &deis_store::keys::Key::logger_secret())
+            .await?;
+    let gate = Arc::new(gate::Gate {
+        apps: gate::KnownApps::new(store.clone()),
+        metrics: metrics.clone(),
+        syslog_from: config.syslog_from.clone(),
+    });
     let tasks = tokio_util::task::TaskTracker::new();
     if let Some(udp) = listeners.udp {
         if let Ok(addr) = udp.local_addr() {
             metrics.watch_udp(addr.port());
         }
-        tasks.spawn(syslog::udp(udp, logs.clone(), shutdown.clone()));
+        tasks.spawn(syslog::udp(
+            udp,
+            logs.clone(),
+            gate.clone(),
+            shutdown.clone(),
+        ));
     }
     if let Some(tcp) = listeners.tcp {
-        tasks.spawn(syslog::tcp(tcp, logs.clone(), shutdown.clone()));
+        tasks.spawn(syslog::tcp(
+            tcp,
+            logs.clone(),
+            gate.clone(),
+            shutdown.clone(),
+        ));
     }
     let grpc = tonic::service::Routes::new(LogServiceServer::new(service::Service {
         logs: logs.clone(),
+        gate,
     }))
     .into_axum_router();
-    let router = http::router(logs, metrics).merge(grpc);
+    // Every API but the metrics needs the platform's secret (`/healthz` is added outside).
+    let router = http::router(logs)
+        .merge(grpc)
+        .layer(axum::middleware::from_fn_with_state(
+            Arc::new(secret),
+            http::require_secret,
+        ))
+        .merge(http::metrics_router(metrics));
     let spec = HttpComponent {
         component: Component::Logs,
         publish: true,

@@ -126,6 +126,7 @@ impl Logs {
             }
             stored += 1;
         }
+        self.metrics.apps_held(apps.len());
         drop(apps);
         for (app, c) in counts {
             self.metrics
@@ -173,12 +174,16 @@ impl Logs {
     pub fn follow(&self, app: &str, n: usize) -> (Vec<Entry>, broadcast::Receiver<Entry>) {
         let mut apps = self.apps();
         let ring = apps.entry(app.to_owned()).or_insert_with(Ring::new);
-        (ring.tail(n), ring.live.subscribe())
+        let followed = (ring.tail(n), ring.live.subscribe());
+        self.metrics.apps_held(apps.len());
+        followed
     }
 
     /// Forgets `app`'s log (the app was destroyed).
     pub fn delete(&self, app: &str) {
-        self.apps().remove(app);
+        let mut apps = self.apps();
+        apps.remove(app);
+        self.metrics.apps_held(apps.len());
     }
 }
 

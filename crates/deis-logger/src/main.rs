@@ -18,6 +18,14 @@ struct Args {
     /// Address for syslog over TCP, or `off`.
     #[arg(long, env = "DEIS_LOGGER_SYSLOG_TCP", default_value = "0.0.0.0:514", value_parser = deis_runtime::parse_optional_addr)]
     syslog_tcp: deis_runtime::MaybeAddr,
+    /// Networks syslog is taken from (comma-separated); others are refused and counted.
+    #[arg(
+        long,
+        env = "DEIS_LOGGER_SYSLOG_ALLOW",
+        value_delimiter = ',',
+        default_value = "127.0.0.0/8,::1/128"
+    )]
+    syslog_allow: Vec<ipnet::IpNet>,
     /// Lines kept per app.
     #[arg(long, env = "DEIS_LOGGER_MAX_LINES", default_value_t = 10_000)]
     max_lines: usize,
@@ -52,6 +60,7 @@ fn main() -> ExitCode {
             listen: args.listen,
             syslog_udp: args.syslog_udp,
             syslog_tcp: args.syslog_tcp,
+            syslog_from: args.syslog_allow,
             max_lines: args.max_lines,
             max_bytes: args.max_bytes,
             redis_url: args.redis_url,

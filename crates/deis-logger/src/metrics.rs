@@ -5,6 +5,7 @@ use std::sync::Arc;
 use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -16,6 +17,10 @@ pub struct Metrics {
     stored: Family<Labels, Counter>,
     dropped: Family<Labels, Counter>,
     evicted: Family<Labels, Counter>,
+    /// Apps whose lines this logger holds in memory (each a bounded ring).
+    apps_held: Gauge,
+    /// Lines kept out, by reason (a fixed set: never one series per made-up app name).
+    refused: Family<Labels, Counter>,
     /// The syslog UDP socket's port, whose kernel drop counter is reported on each scrape.
     udp_port: std::sync::atomic::AtomicU16,
 }
@@ -27,6 +32,18 @@ impl Metrics {
         let stored = Family::<Labels, Counter>::default();
         let dropped = Family::<Labels, Counter>::default();
         let evicted = Family::<Labels, Counter>::default();
+        let refused = Family::<Labels, Counter>::default();
+        let apps_held = Gauge::default();
+        registry.register(
+            "apps_held",
+            "Apps whose lines are held in memory, each in a bounded ring",
+            apps_held.clone(),
+        );
+        registry.register(
+            "lines_refused",
+            "Lines kept out: for an app that does not exist, or syslog from a source not allowed",
+            refused.clone(),
+        );
         registry.register("lines_received", "Lines that arrived", received.clone());
         registry.register("lines_stored", "Lines stored", stored.clone());
         registry.register(
@@ -45,6 +62,8 @@ impl Metrics {
             stored,
             dropped,
             evicted,
+            refused,
+            apps_held,
             udp_port: std::sync::atomic::AtomicU16::new(0),
         })
     }
@@ -74,6 +93,18 @@ impl Metrics {
 
     pub(crate) fn stored(&self, app: &str) {
         Metrics::inc(&self.stored, app);
+    }
+
+    /// How many apps' rings are held.
+    pub(crate) fn apps_held(&self, n: usize) {
+        self.apps_held.set(i64::try_from(n).unwrap_or(i64::MAX));
+    }
+
+    /// Counts `n` lines kept out for `reason`.
+    pub(crate) fn refused(&self, reason: &'static str, n: u64) {
+        self.refused
+            .get_or_create(&vec![("reason", reason.to_owned())])
+            .inc_by(n);
     }
 
     pub(crate) fn dropped(&self, app: &str) {

@@ -14,6 +14,7 @@ use crate::entry::Entry;
 /// The service over the stored logs.
 pub(crate) struct Service {
     pub(crate) logs: Backend,
+    pub(crate) gate: std::sync::Arc<crate::gate::Gate>,
 }
 
 fn to_pb(e: Entry) -> pb::LogEntry {
@@ -63,6 +64,10 @@ impl LogService for Service {
         let r = request.into_inner();
         let now = now();
         let entries = r.entries.into_iter().map(|e| from_pb(e, now)).collect();
+        let entries = self.gate.known(entries).await;
+        if entries.is_empty() {
+            return Ok(Response::new(pb::PushResponse { stored: 0 }));
+        }
         let stored = self
             .logs
             .push(&r.shipper, r.sequence, entries)

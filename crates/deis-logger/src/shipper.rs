@@ -18,7 +18,6 @@ use bollard::query_parameters::{
     EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
 };
 use deis_proto::logger::v1 as pb;
-use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_store::ConfigStore;
 use futures_util::StreamExt;
 use tokio::sync::mpsc;
@@ -365,7 +364,7 @@ async fn send(
     progress: Progress,
     shutdown: CancellationToken,
 ) {
-    let mut client: Option<LogServiceClient<tonic::transport::Channel>> = None;
+    let mut client: Option<deis_runtime::LogClient> = None;
     while let Some(first) = rx.recv().await {
         let size = first.entry.message.len();
         let mut batches: Vec<(String, Vec<pb::LogEntry>, usize)> =
@@ -423,14 +422,14 @@ async fn send(
 async fn connect(
     config: &ShipperConfig,
     store: &Arc<dyn ConfigStore>,
-) -> Option<LogServiceClient<tonic::transport::Channel>> {
+) -> Option<deis_runtime::LogClient> {
     let url = match &config.logger_url {
         Some(url) => url.clone(),
         None => deis_runtime::Endpoint::lookup(store.as_ref(), deis_store::keys::Component::Logs)
             .await?
             .http_url(),
     };
-    LogServiceClient::connect(url).await.ok()
+    deis_runtime::log_client(store.as_ref(), url).await.ok()
 }
 
 fn load(path: &PathBuf) -> HashMap<String, u64> {

@@ -7,69 +7,103 @@ use tokio::net::{TcpListener, UdpSocket};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use std::sync::Arc;
+
 use crate::backend::Backend;
 use crate::entry::parse;
+use crate::gate::Gate;
 use crate::service::now;
 
 /// The largest message accepted over TCP; longer ones are cut (and still stored).
 const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Receives datagrams until `shutdown`.
-pub(crate) async fn udp(socket: UdpSocket, logs: Backend, shutdown: CancellationToken) {
+pub(crate) async fn udp(
+    socket: UdpSocket,
+    logs: Backend,
+    gate: Arc<Gate>,
+    shutdown: CancellationToken,
+) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let received = tokio::select! {
             _ = shutdown.cancelled() => return,
             r = socket.recv_from(&mut buf) => r,
         };
-        let Ok((n, _)) = received else { continue };
-        let mut batch = vec![parse(&String::from_utf8_lossy(&buf[..n]), now())];
+        let Ok((n, from)) = received else { continue };
+        let mut batch = Vec::new();
+        if gate.syslog_allowed(from.ip(), 1) {
+            batch.push(parse(&String::from_utf8_lossy(&buf[..n]), now()));
+        }
         // Take what else is already waiting, and store it together.
-        while batch.len() < 512 {
+        for _ in 0..512 {
             match socket.try_recv_from(&mut buf) {
-                Ok((n, _)) => batch.push(parse(&String::from_utf8_lossy(&buf[..n]), now())),
+                Ok((n, from)) if gate.syslog_allowed(from.ip(), 1) => {
+                    batch.push(parse(&String::from_utf8_lossy(&buf[..n]), now()));
+                }
+                Ok(_) => {}
                 Err(_) => break,
             }
         }
-        logs.append(batch).await;
+        let batch = gate.known(batch).await;
+        if !batch.is_empty() {
+            logs.append(batch).await;
+        }
     }
 }
 
-/// Accepts TCP connections until `shutdown`.
-pub(crate) async fn tcp(listener: TcpListener, logs: Backend, shutdown: CancellationToken) {
+/// Accepts TCP connections until `shutdown`; those from sources not allowed are closed at once.
+pub(crate) async fn tcp(
+    listener: TcpListener,
+    logs: Backend,
+    gate: Arc<Gate>,
+    shutdown: CancellationToken,
+) {
     let tasks = TaskTracker::new();
     loop {
         let accepted = tokio::select! {
             _ = shutdown.cancelled() => break,
             a = listener.accept() => a,
         };
-        let Ok((stream, _)) = accepted else { continue };
-        let (logs, shutdown) = (logs.clone(), shutdown.clone());
+        let Ok((stream, from)) = accepted else {
+            continue;
+        };
+        if !gate.syslog_allowed(from.ip(), 0) {
+            continue;
+        }
+        let (logs, gate, shutdown) = (logs.clone(), gate.clone(), shutdown.clone());
         tasks.spawn(async move {
             tokio::select! {
                 _ = shutdown.cancelled() => {}
-                _ = connection(stream, logs) => {}
+                _ = connection(stream, logs, gate) => {}
             }
         });
     }
     tasks.close();
 }
 
-async fn connection(stream: tokio::net::TcpStream, logs: Backend) {
+async fn connection(stream: tokio::net::TcpStream, logs: Backend, gate: Arc<Gate>) {
     let mut reader = BufReader::with_capacity(64 * 1024, stream);
     let mut batch = Vec::new();
     loop {
         match next_message(&mut reader).await {
             Some(message) => batch.push(parse(&message, now())),
             None => {
-                logs.append(std::mem::take(&mut batch)).await;
+                store(&logs, &gate, std::mem::take(&mut batch)).await;
                 return;
             }
         }
         // Store once the buffered input is used up (or the batch is large).
         if reader.buffer().is_empty() || batch.len() >= 1024 {
-            logs.append(std::mem::take(&mut batch)).await;
+            store(&logs, &gate, std::mem::take(&mut batch)).await;
         }
+    }
+}
+
+async fn store(logs: &Backend, gate: &Gate, batch: Vec<crate::entry::Entry>) {
+    let batch = gate.known(batch).await;
+    if !batch.is_empty() {
+        logs.append(batch).await;
     }
 }
 

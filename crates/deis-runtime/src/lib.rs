@@ -8,12 +8,16 @@
 mod cli;
 mod endpoint;
 mod http;
+mod secret;
 mod service;
 mod signal;
 
 pub use cli::{CommonArgs, MaybeAddr, init_tracing, parse_optional_addr};
 pub use endpoint::{ENDPOINT_TTL, Endpoint, publish_endpoint};
 pub use http::{BindError, bind, bind_shared, bind_udp, health_router, serve_http};
+pub use secret::{
+    Bearer, LogClient, LogClientError, SecretError, log_client, presents, shared_secret,
+};
 pub use service::{HttpComponent, MainError, serve_component, service_main};
 pub use signal::shutdown_on_signals;
 

@@ -238,6 +238,12 @@ impl Key {
         })
     }
 
+    /// `/deis/logs/secret`: what every client of the logger's APIs presents (made by the
+    /// first component that needs it).
+    pub fn logger_secret() -> Key {
+        Key::known(Component::Logs, "secret")
+    }
+
     /// `/deis/platform/domain`: the platform's domain.
     pub fn platform_domain() -> Key {
         Key::known(Component::Platform, "domain")

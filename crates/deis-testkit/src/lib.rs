@@ -21,7 +21,7 @@ mod wait;
 pub use binaries::require;
 pub use docker::{TEST_LABEL, TestDocker};
 pub use etcd::{Etcd, EtcdCluster};
-pub use net::{free_addr, free_port, http_get};
+pub use net::{free_addr, free_port, http_get, http_request};
 pub use postgres::Postgres;
 pub use process::{ServiceProcess, unique_id};
 pub use redis::Redis;

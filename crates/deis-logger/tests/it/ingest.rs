@@ -7,9 +7,8 @@ use std::time::Duration;
 
 use deis_logger::{Config, Listeners};
 use deis_proto::logger::v1 as pb;
-use deis_proto::logger::v1::log_service_client::LogServiceClient;
 use deis_store::{ConfigStore, MemoryStore};
-use deis_testkit::{eventually, http_get};
+use deis_testkit::{eventually, http_request};
 use tokio::io::AsyncWriteExt;
 use tokio_util::sync::CancellationToken;
 
@@ -17,7 +16,39 @@ pub(crate) struct Logger {
     pub(crate) api: SocketAddr,
     udp: SocketAddr,
     tcp: SocketAddr,
+    store: Arc<dyn ConfigStore>,
+    /// The platform's logger secret, which every API call presents.
+    pub(crate) secret: String,
     shutdown: CancellationToken,
+}
+
+/// The apps every test logger knows (`/deis/services/<app>` in its store).
+const APPS: [&str; 3] = ["shop", "live", "shared"];
+
+/// Makes `app` an app of the platform, so that the logger stores its lines.
+pub(crate) async fn create_app(store: &dyn ConfigStore, app: &str) {
+    store
+        .put(&format!("/deis/services/{app}"), "owner", None)
+        .await
+        .expect("store");
+}
+
+impl Logger {
+    /// Where syslog datagrams go.
+    pub(crate) fn udp_addr(&self) -> SocketAddr {
+        self.udp
+    }
+
+    /// Where syslog over TCP goes.
+    pub(crate) fn tcp_addr(&self) -> SocketAddr {
+        self.tcp
+    }
+
+    /// `GET path` on the HTTP API with the secret.
+    pub(crate) fn get(&self, path: &str) -> (u16, String) {
+        let bearer = format!("Bearer {}", self.secret);
+        http_request(self.api, "GET", path, &[("Authorization", &bearer)]).expect("GET")
+    }
 }
 
 impl Drop for Logger {
@@ -46,6 +77,14 @@ pub(crate) async fn logger_with(redis: Option<String>, store: Arc<dyn ConfigStor
         redis_url: redis,
         ..Config::default()
     };
+    logger_configured(config, store).await
+}
+
+/// A logger with `config` (its listen addresses are bound here) on `store`.
+pub(crate) async fn logger_configured(config: Config, store: Arc<dyn ConfigStore>) -> Logger {
+    for app in APPS {
+        create_app(store.as_ref(), app).await;
+    }
     let listeners = Listeners::bind(&config).await.expect("bind");
     let api = listeners.http.local_addr().expect("addr");
     let udp = listeners
@@ -57,21 +96,31 @@ pub(crate) async fn logger_with(redis: Option<String>, store: Arc<dyn ConfigStor
     let tcp = listeners
         .tcp
         .as_ref()
-        .expect("tcp")
-        .local_addr()
-        .expect("addr");
+        .and_then(|t| t.local_addr().ok())
+        .unwrap_or(SocketAddr::from(([127, 0, 0, 1], 0)));
     let shutdown = CancellationToken::new();
-    tokio::spawn(deis_logger::run(config, store, listeners, shutdown.clone()));
+    tokio::spawn(deis_logger::run(
+        config,
+        store.clone(),
+        listeners,
+        shutdown.clone(),
+    ));
+    let secret =
+        deis_runtime::shared_secret(store.as_ref(), &deis_store::keys::Key::logger_secret())
+            .await
+            .expect("the logger secret");
     Logger {
         api,
         udp,
         tcp,
+        store,
+        secret,
         shutdown,
     }
 }
 
-pub(crate) async fn client(l: &Logger) -> LogServiceClient<tonic::transport::Channel> {
-    LogServiceClient::connect(format!("http://{}", l.api))
+pub(crate) async fn client(l: &Logger) -> deis_runtime::LogClient {
+    deis_runtime::log_client(l.store.as_ref(), format!("http://{}", l.api))
         .await
         .expect("gRPC connect")
 }
@@ -164,7 +213,7 @@ async fn both_formats_over_udp_and_tcp_are_stored_in_order() {
     );
 
     // The Deis HTTP API, and the counters.
-    let (status, body) = http_get(l.api, "/shop?log_lines=2").expect("GET");
+    let (status, body) = l.get("/shop?log_lines=2");
     assert_eq!(status, 200);
     assert_eq!(
         body,
@@ -173,8 +222,8 @@ async fn both_formats_over_udp_and_tcp_are_stored_in_order() {
             y = chrono_year()
         )
     );
-    assert_eq!(http_get(l.api, "/nothing").expect("GET").0, 204);
-    let (_, metrics) = http_get(l.api, "/metrics").expect("metrics");
+    assert_eq!(l.get("/nothing").0, 204);
+    let (_, metrics) = deis_testkit::http_get(l.api, "/metrics").expect("metrics");
     assert!(
         metrics.contains("deis_logger_lines_received_total{app=\"shop\"} 105"),
         "{metrics}"

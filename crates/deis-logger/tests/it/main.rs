@@ -1,4 +1,5 @@
 mod binary;
+mod guard;
 mod ingest;
 mod redis;
 mod shipper;

@@ -76,7 +76,7 @@ async fn replicas_share_lines_and_restarts_lose_none() {
         messages(&a, "shared").await,
         ["web.1|one", "web.1|two", "web.1|three"]
     );
-    let (status, body) = deis_testkit::http_get(a.api, "/shared?log_lines=1").expect("GET");
+    let (status, body) = a.get("/shared?log_lines=1");
     assert_eq!(status, 200);
     assert!(body.ends_with(" shared[web.1]: three\n"), "{body}");
 }

@@ -12,7 +12,7 @@ use deis_store::{ConfigStore, MemoryStore};
 use deis_testkit::{TestDocker, eventually, unique_id};
 use tokio_util::sync::CancellationToken;
 
-use crate::ingest::{logger_with, messages};
+use crate::ingest::{create_app, logger_with, messages};
 
 const LINES: u32 = 400;
 
@@ -24,6 +24,7 @@ async fn every_line_once_in_order_across_shipper_and_logger_restarts() {
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     let dir = tempfile::tempdir().expect("dir");
     let app = format!("ship{}", unique_id().replace(['t', 'x'], ""));
+    create_app(store.as_ref(), &app).await;
     let logger = logger_with(Some(redis.url()), store.clone()).await;
 
     // A container printing numbered lines for a few seconds.
@@ -127,6 +128,7 @@ async fn last_lines_without_a_newline_and_long_lines_arrive_whole() {
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     let dir = tempfile::tempdir().expect("dir");
     let app = format!("last{}", unique_id().replace(['t', 'x'], ""));
+    create_app(store.as_ref(), &app).await;
     let logger = logger_with(None, store.clone()).await;
     let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
     let config = ShipperConfig {

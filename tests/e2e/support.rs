@@ -56,6 +56,7 @@ impl Platform {
         config.builder.http_listen = loopback;
         config.builder.ssh_listen = loopback;
         config.builder.data_dir = dir.path().join("builder");
+        config.builder.buildpacks_dir = Some(dir.path().to_owned());
         config.builder.stack_image = image.clone();
         config.builder.labels = docker.labels().into_iter().collect();
         config.router.listen = loopback;

@@ -28,6 +28,9 @@ pub struct Config {
     /// A registry (`host:port`) images are pushed to so any host can run them; none keeps
     /// them on the local engine (single host).
     pub registry: Option<String>,
+    /// A folder of buildpack repositories the operator provides: `BUILDPACK_URL=file://...`
+    /// may name only repositories below it (none when absent).
+    pub buildpacks_dir: Option<PathBuf>,
     /// The largest push accepted, in bytes.
     pub max_push_bytes: u64,
     /// How long one build may take.
@@ -58,6 +61,7 @@ impl Default for Config {
             stack_image: "deis/stack:latest".to_owned(),
             runner_image: None,
             registry: None,
+            buildpacks_dir: None,
             max_push_bytes: 1 << 30,
             build_timeout: Duration::from_secs(20 * 60),
             labels: Default::default(),

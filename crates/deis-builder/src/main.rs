@@ -38,6 +38,9 @@ struct Args {
     /// Registry (host:port) to push images to [default: none, images stay on this engine].
     #[arg(long, env = "DEIS_REGISTRY")]
     registry: Option<String>,
+    /// A folder of buildpack repositories: `BUILDPACK_URL=file://...` may name those below it.
+    #[arg(long, env = "DEIS_BUILDPACKS_DIR")]
+    buildpacks_dir: Option<std::path::PathBuf>,
     /// Largest push accepted, in bytes.
     #[arg(long, env = "DEIS_BUILDER_MAX_PUSH_BYTES", default_value_t = 1 << 30)]
     max_push_bytes: u64,
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             stack_image: args.stack_image,
             runner_image: args.runner_image,
             registry: args.registry,
+            buildpacks_dir: args.buildpacks_dir,
             max_push_bytes: args.max_push_bytes,
             build_timeout: std::time::Duration::from_secs(args.build_timeout),
             labels: args.common.container_labels(),

@@ -178,9 +178,15 @@ async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &m
         .trim_start_matches('/')
         .to_owned();
     let labels = info.config.and_then(|c| c.labels).unwrap_or_default();
+    // A container is an app's only when its label and its name (`{app}_v{N}.{type}.{num}`)
+    // both say so: neither alone can be chosen to write into another app's log.
     let Some(app) = labels.get(APP_LABEL).cloned() else {
         return;
     };
+    if !name.starts_with(&format!("{app}_v")) {
+        tracing::debug!(container = %id, name, app, "Not following: its name is not the app's");
+        return;
+    }
     // `{app}_v{N}.{type}.{num}` -> `{type}.{num}`; a one-off `run` container is `run.N`.
     let source = name
         .split_once('.')

@@ -47,6 +47,9 @@ struct Args {
     /// DNS set-up: browsers and curl resolve `*.localhost` to this machine].
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN")]
     domain: Option<String>,
+    /// A folder of buildpack repositories: `BUILDPACK_URL=file://...` may name those below it.
+    #[arg(long, env = "DEIS_BUILDPACKS_DIR")]
+    buildpacks_dir: Option<std::path::PathBuf>,
     /// Directory for the platform's state: the controller's database, the builder's
     /// repositories (in `builder/`) [default: /var/lib/deis/controller, /var/lib/deis/builder].
     #[arg(long, env = "DEIS_DATA_DIR")]
@@ -93,6 +96,9 @@ fn main() -> ExitCode {
         if !labels.is_empty() {
             config.builder.labels = labels.clone();
             config.controller.container_labels = labels;
+        }
+        if args.buildpacks_dir.is_some() {
+            config.builder.buildpacks_dir = args.buildpacks_dir;
         }
         if let Some(dir) = args.data_dir {
             config.builder.data_dir = dir.join("builder");

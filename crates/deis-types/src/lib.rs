@@ -4,8 +4,10 @@
 //! This crate holds plain data and parsing only. It does no I/O and knows nothing about the
 //! config store, the database or Docker.
 
+mod buildpack;
 mod code;
 mod names;
 
+pub use buildpack::{BuildpackSource, BuildpackUrlError, buildpack_source};
 pub use code::Code;
 pub use names::{AppName, ContainerName, InvalidName, ProcessType, ReleaseVersion};

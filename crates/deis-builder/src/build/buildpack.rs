@@ -314,28 +314,36 @@ pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
     builder.into_inner().map_err(|e| e.to_string())
 }
 
-/// Whether `repo` may be cloned as a buildpack: a URL with a network scheme, or a `file://`
-/// URL outside the builder's own data (where other apps' repositories live).
-fn allowed_buildpack(repo: &str, data_dir: &std::path::Path) -> Result<(), String> {
+/// Whether `repo` may be cloned as a buildpack (`deis_types::buildpack_source`): a network
+/// repository, or a `file://` one below the operator's `buildpacks` folder and outside the
+/// builder's own data (where other apps' repositories live).
+fn allowed_buildpack(
+    repo: &str,
+    data_dir: &std::path::Path,
+    buildpacks: Option<&std::path::Path>,
+) -> Result<(), String> {
     let refused = |why: &str| Err(format!("BUILDPACK_URL {repo} cannot be used: {why}"));
-    if let Some(path) = repo.strip_prefix("file://") {
-        let path = std::path::Path::new(path);
-        let resolved = path.canonicalize().unwrap_or_else(|_| path.to_owned());
-        let data = data_dir
-            .canonicalize()
-            .unwrap_or_else(|_| data_dir.to_owned());
-        if resolved.starts_with(&data) {
-            return refused("it points into the builder's data");
+    match deis_types::buildpack_source(repo).map_err(|e| e.to_string())? {
+        deis_types::BuildpackSource::Network(_) => Ok(()),
+        deis_types::BuildpackSource::File(path) => {
+            let Some(folder) = buildpacks else {
+                return refused(
+                    "this platform has no folder of local buildpacks (the builder's --buildpacks-dir); use an https:// or git:// repository",
+                );
+            };
+            let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
+            let resolved = canonical(path);
+            if resolved.starts_with(canonical(data_dir)) {
+                return refused("it points into the builder's data");
+            }
+            if !resolved.starts_with(canonical(folder)) {
+                return refused(&format!(
+                    "local buildpacks must be below {}",
+                    folder.display()
+                ));
+            }
+            Ok(())
         }
-        return Ok(());
-    }
-    let network = ["https://", "http://", "git://", "ssh://"]
-        .iter()
-        .any(|scheme| repo.starts_with(scheme));
-    if network || (repo.contains('@') && repo.contains(':') && !repo.starts_with('-')) {
-        Ok(())
-    } else {
-        refused("give a git URL (https://, git://, ssh://, git@host:path or file://)")
     }
 }
 
@@ -344,12 +352,13 @@ pub(crate) async fn fetch_buildpack(
     url: &str,
     scratch: &std::path::Path,
     data_dir: &std::path::Path,
+    buildpacks: Option<&std::path::Path>,
 ) -> Result<Vec<u8>, String> {
     let (repo, reference) = match url.split_once('#') {
         Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
         _ => (url, None),
     };
-    allowed_buildpack(repo, data_dir)?;
+    allowed_buildpack(repo, data_dir, buildpacks)?;
     let dir = scratch.join("buildpack");
     let _ = tokio::fs::remove_dir_all(&dir).await;
     let mut command = tokio::process::Command::new("git");
@@ -395,40 +404,62 @@ mod tests {
     #[test]
     fn buildpack_urls_may_not_reach_into_the_builders_data() {
         let data = tempfile::tempdir().expect("dir");
+        let buildpacks = tempfile::tempdir().expect("dir");
+        let folder = Some(buildpacks.path());
         let repos = data.path().join("repos");
         std::fs::create_dir_all(repos.join("victim.git")).expect("repo");
         let victim = format!("file://{}", repos.join("victim.git").display());
-        assert!(allowed_buildpack(&victim, data.path()).is_err());
+        assert!(allowed_buildpack(&victim, data.path(), folder).is_err());
         let sneaky = format!(
             "file://{}/../{}/repos/victim.git",
-            data.path().display(),
-            data.path()
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
+            buildpacks.path().display(),
+            data.path().display()
         );
-        assert!(allowed_buildpack(&sneaky, data.path()).is_err(), "{sneaky}");
         assert!(
-            allowed_buildpack(&repos.join("victim.git").display().to_string(), data.path())
-                .is_err(),
+            allowed_buildpack(&sneaky, data.path(), folder).is_err(),
+            "{sneaky}"
+        );
+        let escaped = victim.replace("repos", "rep%6fs");
+        assert!(
+            allowed_buildpack(&escaped, data.path(), folder).is_err(),
+            "{escaped}"
+        );
+        assert!(
+            allowed_buildpack(
+                &repos.join("victim.git").display().to_string(),
+                data.path(),
+                folder
+            )
+            .is_err(),
             "a bare path"
         );
-        assert!(allowed_buildpack("--upload-pack=touch /tmp/x", data.path()).is_err());
+        assert!(allowed_buildpack("--upload-pack=touch /tmp/x", data.path(), folder).is_err());
+        assert!(
+            allowed_buildpack("git@github.com:me/buildpack.git", data.path(), folder).is_err(),
+            "the host's SSH identity is not lent to builds"
+        );
         assert!(
             allowed_buildpack(
                 "https://github.com/heroku/heroku-buildpack-go.git",
-                data.path()
+                data.path(),
+                folder
             )
             .is_ok()
         );
-        assert!(allowed_buildpack("git@github.com:me/buildpack.git", data.path()).is_ok());
+        let inside = format!("file://{}/static", buildpacks.path().display());
+        assert!(allowed_buildpack(&inside, data.path(), folder).is_ok());
+        assert!(
+            allowed_buildpack(&inside, data.path(), None).is_err(),
+            "no folder, no local buildpacks"
+        );
         let elsewhere = tempfile::tempdir().expect("dir");
         assert!(
             allowed_buildpack(
                 &format!("file://{}", elsewhere.path().display()),
-                data.path()
+                data.path(),
+                folder
             )
-            .is_ok()
+            .is_err()
         );
     }
 }

@@ -81,7 +81,15 @@ impl Builds {
                     tokio::fs::create_dir_all(&scratch)
                         .await
                         .map_err(|e| format!("cannot prepare the build: {e}"))?;
-                    Some(buildpack::fetch_buildpack(url, &scratch, &self.config.data_dir).await?)
+                    Some(
+                        buildpack::fetch_buildpack(
+                            url,
+                            &scratch,
+                            &self.config.data_dir,
+                            self.config.buildpacks_dir.as_deref(),
+                        )
+                        .await?,
+                    )
                 }
                 None => None,
             };

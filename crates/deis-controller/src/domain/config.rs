@@ -133,6 +133,16 @@ fn validate(field: &str, key: &str, value: &Value) -> ApiResult<()> {
         "values" if !valid_values_key(key) => {
             fail("Config keys must start with a letter or underscore and only contain [A-z0-9_]")
         }
+        "values" if key.eq_ignore_ascii_case("BUILDPACK_URL") => match value {
+            Value::String(url) => {
+                let repo = url.split_once('#').map_or(url.as_str(), |(repo, _)| repo);
+                match deis_types::buildpack_source(repo) {
+                    Ok(_) => Ok(()),
+                    Err(e) => fail(&e.to_string()),
+                }
+            }
+            _ => Ok(()),
+        },
         "memory" | "cpu" if !is_process_type(key) => fail("Process types can only contain [a-z]"),
         "memory" => match value {
             Value::String(s) if !valid_memory(s) => {

@@ -5,7 +5,11 @@ use serde_json::json;
 
 use crate::support::Controller;
 
-on_both_databases!(config_changes_are_releases, rollback_restores_config);
+on_both_databases!(
+    config_changes_are_releases,
+    rollback_restores_config,
+    buildpack_urls_that_reach_the_host_are_refused
+);
 
 async fn config_changes_are_releases(c: Controller) {
     let alice = c.user("alice").await;
@@ -248,4 +252,59 @@ async fn rollback_restores_config(c: Controller) {
     )
     .await
     .expect(404, "NOT FOUND");
+}
+
+/// A `BUILDPACK_URL` that would use the host's identity or reach the builder's own data is
+/// refused when it is set, and no release is made.
+async fn buildpack_urls_that_reach_the_host_are_refused(c: Controller) {
+    let alice = c.user("alice").await;
+    c.app(&alice, "bp").await;
+    for (url, reason) in [
+        (
+            "file:///var/lib/deis/buil%64er/repos/victim.git",
+            "a file:// path may hold no % escapes and no ..",
+        ),
+        (
+            "file://x/var/lib/deis/builder/repos/victim.git",
+            "a file:// URL names an absolute path (file:///path)",
+        ),
+        (
+            "git@github.com:me/bp.git",
+            "use an https://, http:// or git:// repository (or file:// below the platform's buildpacks folder)",
+        ),
+        (
+            "ssh://git@github.com/me/bp.git",
+            "use an https://, http:// or git:// repository (or file:// below the platform's buildpacks folder)",
+        ),
+    ] {
+        let r = c
+            .req(
+                "POST",
+                "/v1/apps/bp/config",
+                Some(&alice),
+                Some(json!({"values": {"BUILDPACK_URL": url}})),
+            )
+            .await;
+        r.expect(400, "BAD REQUEST");
+        assert_eq!(
+            r.json(),
+            json!({"values": [format!("BUILDPACK_URL {url} cannot be used: {reason}")]})
+        );
+    }
+    c.req(
+        "POST",
+        "/v1/apps/bp/config",
+        Some(&alice),
+        Some(json!({"values": {"BUILDPACK_URL": "https://example.com/bp.git#v2"}})),
+    )
+    .await
+    .expect(201, "CREATED");
+    let releases = c
+        .req("GET", "/v1/apps/bp/releases", Some(&alice), None)
+        .await
+        .json();
+    assert_eq!(
+        releases["count"], 2,
+        "only the accepted change made a release"
+    );
 }

@@ -107,22 +107,29 @@ impl Engine {
         }
     }
 
-    /// The port the image's process listens on: its first exposed TCP port, else 5000.
-    async fn image_port(&self, image: &str) -> Result<u16, SchedulerError> {
+    /// The port the image's process listens on (its first exposed TCP port, else 5000), and
+    /// the `deis.*` labels the image carries.
+    async fn image_facts(&self, image: &str) -> Result<(u16, Vec<String>), SchedulerError> {
         let inspected = self
             .docker
             .inspect_image(image)
             .await
             .map_err(|e| docker_error(&format!("image {image} is not available"), e))?;
-        let exposed = inspected
-            .config
-            .and_then(|c| c.exposed_ports)
-            .unwrap_or_default();
-        Ok(exposed
+        let config = inspected.config.unwrap_or_default();
+        let port = config
+            .exposed_ports
+            .unwrap_or_default()
             .iter()
             .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
             .min()
-            .unwrap_or(DEFAULT_PORT))
+            .unwrap_or(DEFAULT_PORT);
+        let ours = config
+            .labels
+            .unwrap_or_default()
+            .into_keys()
+            .filter(|k| k.starts_with("deis."))
+            .collect();
+        Ok((port, ours))
     }
 
     /// Creates (does not start) the container `name` for `release`.
@@ -132,7 +139,7 @@ impl Engine {
         release: &ReleaseSpec,
     ) -> Result<String, SchedulerError> {
         let ptype = name.process_type.as_str();
-        let port = self.image_port(&release.image).await?;
+        let (port, image_labels) = self.image_facts(&release.image).await?;
         let mut env: Vec<String> = release
             .env
             .iter()
@@ -143,6 +150,11 @@ impl Engine {
         labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
         labels.insert(LABEL_TYPE.into(), ptype.to_owned());
         labels.insert(LABEL_PORT.into(), port.to_string());
+        // An image's own `deis.*` labels would pass to the container and could make the
+        // platform misread it (a one-off, a platform component): each is blanked.
+        for key in image_labels {
+            labels.entry(key).or_default();
+        }
         let cmd = release
             .commands
             .get(ptype)
@@ -320,7 +332,7 @@ impl Engine {
                     id: c.id?,
                     name,
                     running: c.state.is_some_and(|s| s.to_string() == "running"),
-                    is_run: labels.contains_key(LABEL_RUN),
+                    is_run: labels.get(LABEL_RUN).is_some_and(|v| v == "true"),
                     created: c.created.unwrap_or(0),
                     host_port,
                     engine: self.index,
@@ -464,6 +476,10 @@ impl Engine {
         let name = format!("{app}_v{}.run.{}", release.version, nanos % 1_000_000 + 1);
         let mut labels = self.labels(app);
         labels.insert(LABEL_RUN.into(), "true".into());
+        let (_, image_labels) = self.image_facts(&release.image).await?;
+        for key in image_labels {
+            labels.entry(key).or_default();
+        }
         labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
         let env: Vec<String> = release
             .env

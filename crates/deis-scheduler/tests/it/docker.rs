@@ -475,3 +475,75 @@ async fn containers_spread_over_a_list_of_engines() {
     assert!(routes(&store, "spread").await.is_empty());
     docker.cleanup().await;
 }
+
+/// An image whose own labels claim `deis.*` (a one-off container, a platform component, another
+/// app) is run as the app's with those labels blanked: the platform does not misread it.
+#[tokio::test]
+async fn an_images_deis_labels_do_not_reach_its_containers() {
+    let f = fixture().await;
+    let forged = format!("deis-test-labelled-{}:v1", f.docker.id());
+    let made = std::process::Command::new("docker")
+        .args(["create", &f.image, "true"])
+        .output()
+        .expect("docker runs");
+    let container = String::from_utf8_lossy(&made.stdout).trim().to_owned();
+    let committed = std::process::Command::new("docker")
+        .args([
+            "commit",
+            "--change",
+            &format!("LABEL deis.test={}", f.docker.id()),
+            "--change",
+            "LABEL deis.run=true deis.platform=deis deis.component=controller deis.app=victim",
+            &container,
+            &forged,
+        ])
+        .status()
+        .expect("docker runs");
+    assert!(committed.success());
+    let _ = std::process::Command::new("docker")
+        .args(["rm", "-f", &container])
+        .status();
+    f.scheduler
+        .converge(&desired(
+            "labelled",
+            release(&forged, 1, &[]),
+            &[("web", 1)],
+        ))
+        .await
+        .expect("deployed");
+    assert_eq!(routes(&f.store, "labelled").await.len(), 1, "it serves");
+    let inspected = f
+        .docker
+        .client()
+        .inspect_container(
+            "labelled_v1.web.1",
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect");
+    let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
+    assert_eq!(labels.get("deis.app").map(String::as_str), Some("labelled"));
+    for key in ["deis.run", "deis.platform", "deis.component"] {
+        assert_eq!(labels.get(key).map(String::as_str), Some(""), "{key}");
+    }
+    // Converging again adopts it as the app's web container (not a one-off): nothing restarts.
+    f.scheduler
+        .converge(&desired(
+            "labelled",
+            release(&forged, 1, &[]),
+            &[("web", 1)],
+        ))
+        .await
+        .expect("converged");
+    let again = f
+        .docker
+        .client()
+        .inspect_container(
+            "labelled_v1.web.1",
+            None::<bollard::query_parameters::InspectContainerOptions>,
+        )
+        .await
+        .expect("inspect");
+    assert_eq!(again.id, inspected.id);
+    f.docker.cleanup().await;
+}

@@ -152,21 +152,26 @@ impl Containers {
             prefix: format!("e2e-{id}"),
             dir: tempfile::tempdir().expect("temporary directory"),
         };
-        containers.ok(&["install", "etcd"]);
-        containers.ok(&[
+        containers.configure();
+        containers
+    }
+
+    /// etcd installed and the platform's settings (address, domain, stack image) set in it.
+    pub(crate) fn configure(&self) {
+        self.ok(&["install", "etcd"]);
+        self.ok(&[
             "config",
             "platform",
             "set",
-            &format!("bindHost={}", containers.ip),
+            &format!("bindHost={}", self.ip),
             "domain=example.com",
         ]);
-        containers.ok(&[
+        self.ok(&[
             "config",
             "builder",
             "set",
             &format!("stackImage=deis/base:{TAG}"),
         ]);
-        containers
     }
 
     /// The whole platform installed and started.

@@ -3,6 +3,7 @@
 //! (starting a platform is the slow part); each step asserts what the user sees.
 
 mod apps;
+mod attacks;
 mod buildpack;
 mod destroy;
 mod domains;
@@ -98,6 +99,7 @@ async fn run_day(setup: &impl Setup) {
     apps::push_config_scale_and_roll_back(&day).await;
     logs::logs_and_follow(&day).await;
     domains::custom_domain_and_certificate(&day).await;
+    attacks::a_tenant_attacks_and_nothing_changes(&day).await;
     images::pull_and_run(&day).await;
     parity::deis_users_as_they_type(&day).await;
     perms::collaborator_deploys_stranger_cannot_see(&day).await;

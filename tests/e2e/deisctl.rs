@@ -160,7 +160,8 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
     assert_eq!(list.lines().count(), 1, "only the header is left:\n{list}");
 
     // Installed again at once, on the same ports, which the old platform's connections may
-    // still hold in TIME-WAIT.
+    // still hold in TIME-WAIT (the settings went with etcd's volume: set them again).
+    c.configure();
     c.ok(&["install", "platform"]);
     let list = c.ok(&["list"]);
     for unit in UNITS {

@@ -20,6 +20,8 @@ pub(crate) trait Setup: User {
     fn controller_url(&self) -> String;
     /// The router's HTTPS address.
     fn https(&self) -> SocketAddr;
+    /// The logger's API address.
+    fn logger(&self) -> SocketAddr;
     /// The Docker label (`key=value`) on every container the platform runs for apps.
     fn app_label(&self) -> String;
     /// The image Dockerfile apps build FROM and buildpacks run on (busybox with `httpd`).
@@ -34,6 +36,9 @@ impl Setup for Containers {
     }
     fn https(&self) -> SocketAddr {
         self.addr(443)
+    }
+    fn logger(&self) -> SocketAddr {
+        self.addr(8088)
     }
     fn app_label(&self) -> String {
         format!("deis.platform={}", self.prefix)
@@ -57,6 +62,9 @@ impl Setup for SingleHost {
     }
     fn https(&self) -> SocketAddr {
         self.https
+    }
+    fn logger(&self) -> SocketAddr {
+        self.logger
     }
     fn app_label(&self) -> String {
         self.labels.clone()

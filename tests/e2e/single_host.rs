@@ -35,7 +35,7 @@ pub(crate) struct SingleHost {
     pub(crate) controller: SocketAddr,
     admin: SocketAddr,
     builder_health: SocketAddr,
-    logger: SocketAddr,
+    pub(crate) logger: SocketAddr,
     proxy: SocketAddr,
     /// `deis.test=<id>`, on every container it runs.
     pub(crate) labels: String,

@@ -1,0 +1,151 @@
+//! A tenant plays the attacker against the day's app (its owner is the victim): every attack of
+//! the tenant-isolation issue is refused with a clear message, and the victim's app, domain,
+//! certificate, logs and images are as they were.
+
+use super::{Day, app_name, docker_lines, path_str};
+use crate::setup::{Deis, Setup, certificate};
+use crate::support::http;
+
+/// Runs `deis` as `who`, expecting a refusal whose message contains `says`.
+async fn refused(who: &Deis, day: &Day<'_, impl Setup>, args: &[&str], says: &str) {
+    let ran = who.run(day.setup.dir(), args).await;
+    assert!(!ran.ok, "deis {args:?} should be refused: {}", ran.out);
+    assert!(ran.out.contains(says), "deis {args:?}: {}", ran.out);
+}
+
+pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setup>) {
+    let victim_domain = "www.shop.test";
+    let domains = day.deis(&["domains"]).await;
+    let certs = day.deis(&["certs"]).await;
+    let (status, page) = day.setup.get_app(&day.app).await;
+    assert_eq!(status, 200, "{page}");
+    let images = docker_lines(&[
+        "images",
+        "--format",
+        "{{.Repository}}:{{.Tag}}",
+        "--filter",
+        &format!("reference={}:git-*", day.app),
+    ]);
+    let built = images.first().cloned().expect("the victim's built image");
+
+    let mallory = Deis::register(day.setup, "mallory").await;
+    let evil = app_name("evil");
+    mallory
+        .ok(day.setup.dir(), &["create", &evil, "--no-remote"])
+        .await;
+
+    // The controller's name, the victim's platform name, the platform domain, and the victim's
+    // custom domain in other letters.
+    for domain in [
+        "deis.example.com".to_owned(),
+        format!("{}.example.com", day.app),
+        "example.com".to_owned(),
+    ] {
+        refused(
+            &mallory,
+            day,
+            &["domains:add", &domain, "-a", &evil],
+            "only an administrator may add it",
+        )
+        .await;
+    }
+    refused(
+        &mallory,
+        day,
+        &["domains:add", "WWW.Shop.TEST", "-a", &evil],
+        "is already in use by another app",
+    )
+    .await;
+
+    // A certificate for the victim's domain.
+    let (cert, key) = certificate(victim_domain);
+    let (cert_file, key_file) = (
+        day.setup.dir().join("forged.crt"),
+        day.setup.dir().join("forged.key"),
+    );
+    std::fs::write(&cert_file, cert).expect("certificate file");
+    std::fs::write(&key_file, key).expect("key file");
+    refused(
+        &mallory,
+        day,
+        &["certs:add", &path_str(&cert_file), &path_str(&key_file)],
+        "which is not a custom domain of an app of yours",
+    )
+    .await;
+
+    // The victim's built code, a platform image, an image by ID prefix.
+    refused(
+        &mallory,
+        day,
+        &["pull", &built, "-a", &evil],
+        &format!("was built for the app {}", day.app),
+    )
+    .await;
+    refused(
+        &mallory,
+        day,
+        &["pull", "deis/controller:latest", "-a", &evil],
+        "is not allowed",
+    )
+    .await;
+    refused(&mallory, day, &["pull", "0a1b", "-a", &evil], "looks like an image ID").await;
+
+    // A buildpack that would clone the victim's repository out of the builder's data.
+    refused(
+        &mallory,
+        day,
+        &[
+            "config:set",
+            &format!(
+                "BUILDPACK_URL=file:///var/lib/deis/buil%64er/repos/{}.git",
+                day.app
+            ),
+            "-a",
+            &evil,
+        ],
+        "cannot be used",
+    )
+    .await;
+
+    // The logger's own API, read and erase, without the platform's secret.
+    for method in ["GET", "DELETE"] {
+        let (status, body) = http(
+            day.setup.logger(),
+            method,
+            "logger",
+            &format!("/{}", day.app),
+            None,
+            "",
+        )
+        .await;
+        assert_eq!(status, 401, "{method} on the logger: {body}");
+    }
+
+    // The platform keeps an administrator: the owner registered first and is the only one.
+    let ran = day
+        .owner
+        .run(&day.work, &["perms:delete", "owner", "--admin"])
+        .await;
+    assert!(
+        !ran.ok && ran.out.contains("is the last administrator"),
+        "{}",
+        ran.out
+    );
+
+    // Nothing of the victim's changed.
+    assert_eq!(day.deis(&["domains"]).await, domains);
+    assert_eq!(day.deis(&["certs"]).await, certs);
+    assert_eq!(day.setup.get_app(&day.app).await, (200, page));
+    let logs = day.deis(&["logs"]).await;
+    assert!(logs.contains(&format!("{}[cmd.", day.app)), "{logs}");
+    assert!(
+        docker_lines(&["images", "-q", &built]).len() == 1,
+        "the victim's image is still there"
+    );
+    mallory
+        .ok(
+            day.setup.dir(),
+            &["destroy", "-a", &evil, &format!("--confirm={evil}")],
+        )
+        .await;
+}

@@ -31,6 +31,8 @@ pub struct Config {
     /// A folder of buildpack repositories the operator provides: `BUILDPACK_URL=file://...`
     /// may name only repositories below it (none when absent).
     pub buildpacks_dir: Option<PathBuf>,
+    /// Memory (bytes) of a build (a buildpack's container, a Dockerfile's build steps).
+    pub build_memory: i64,
     /// The largest push accepted, in bytes.
     pub max_push_bytes: u64,
     /// How long one build may take.
@@ -62,6 +64,7 @@ impl Default for Config {
             runner_image: None,
             registry: None,
             buildpacks_dir: None,
+            build_memory: 2 << 30,
             max_push_bytes: 1 << 30,
             build_timeout: Duration::from_secs(20 * 60),
             labels: Default::default(),

@@ -28,6 +28,8 @@ pub struct Config {
     pub docker_engines: Vec<String>,
     /// Labels put on every app container (to tell installations or tests apart).
     pub container_labels: HashMap<String, String>,
+    /// What apps may ask for.
+    pub limits: AppLimits,
     /// How often the running containers are compared with the desired ones.
     #[serde(with = "deis_runtime::serde_secs")]
     pub reconcile_interval: Duration,
@@ -49,7 +51,69 @@ impl Default for Config {
             docker_engines: Vec::new(),
             reconcile_interval: Duration::from_secs(10),
             drain: deis_runtime::DEFAULT_DRAIN,
+            limits: AppLimits::default(),
         }
+    }
+}
+
+/// The operator's defaults and maxima for app containers (flags, or `/deis/controller/...` keys
+/// that deisctl passes as the same environment variables).
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, clap::Args)]
+#[serde(default, deny_unknown_fields)]
+pub struct AppLimits {
+    /// Memory of a container whose process type has no limit (`512M`); `0` for none.
+    #[arg(
+        long = "default-memory",
+        env = "DEIS_DEFAULT_MEMORY",
+        default_value = "512M"
+    )]
+    pub default_memory: String,
+    /// The most memory `deis limits:set` may give one container (`8G`).
+    #[arg(long = "max-memory", env = "DEIS_MAX_MEMORY", default_value = "8G")]
+    pub max_memory: String,
+    /// The most CPU shares `deis limits:set --cpu` may give (1024: one CPU's weight).
+    #[arg(long = "max-cpu", env = "DEIS_MAX_CPU", default_value_t = 1024)]
+    pub max_cpu: u32,
+    /// Processes and threads one container may run; `0` for no limit.
+    #[arg(long = "pids-limit", env = "DEIS_PIDS_LIMIT", default_value_t = 1024)]
+    pub pids: u32,
+    /// The most containers of one process type (`deis scale`).
+    #[arg(long = "max-scale", env = "DEIS_MAX_SCALE", default_value_t = 50)]
+    pub max_scale: u32,
+}
+
+impl Default for AppLimits {
+    fn default() -> Self {
+        AppLimits {
+            default_memory: "512M".to_owned(),
+            max_memory: "8G".to_owned(),
+            max_cpu: 1024,
+            pids: 1024,
+            max_scale: 50,
+        }
+    }
+}
+
+impl AppLimits {
+    /// The scheduler's limits for every app container.
+    pub(crate) fn containers(&self) -> deis_scheduler::ContainerLimits {
+        deis_scheduler::ContainerLimits {
+            default_memory: deis_scheduler::memory_bytes(&self.default_memory).filter(|b| *b > 0),
+            pids: (self.pids > 0).then_some(i64::from(self.pids)),
+            ..deis_scheduler::ContainerLimits::default()
+        }
+    }
+
+    /// The refusal of a memory limit above the maximum, if it is.
+    pub(crate) fn memory_refusal(&self, ptype: &str, limit: &str) -> Option<String> {
+        let max = deis_scheduler::memory_bytes(&self.max_memory)?;
+        let asked = deis_scheduler::memory_bytes(limit)?;
+        (asked > max).then(|| {
+            format!(
+                "{ptype}={limit} is above the platform's maximum of {} per container",
+                self.max_memory
+            )
+        })
     }
 }
 

@@ -28,7 +28,7 @@ use deis_store::{ConfigStore, Txn};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::{Config, SchedulerKind};
+pub use config::{AppLimits, Config, SchedulerKind};
 pub use db::DbError;
 pub use grpc::BUILDER_AUTH;
 
@@ -103,6 +103,7 @@ async fn scheduler(
         extra_labels: config.container_labels.clone(),
         advertise_host,
         bind_ip,
+        limits: config.limits.containers(),
         ..Default::default()
     };
     let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);
@@ -139,6 +140,7 @@ pub async fn run(
         default_domain: config.platform_domain.clone(),
         events: events::Events::start(store.clone(), shutdown.clone()),
         login_limits: Arc::default(),
+        limits: config.limits.clone(),
     };
     if let Err(e) = state.mirror.republish(&db).await {
         tracing::warn!(error = %e, "Republishing the database to the config store failed");

@@ -41,6 +41,8 @@ struct Args {
     #[arg(long, env = "DEIS_RECONCILE_SECONDS", default_value_t = 10)]
     reconcile_seconds: u64,
     #[command(flatten)]
+    limits: deis_controller::AppLimits,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -57,6 +59,7 @@ fn main() -> ExitCode {
             container_labels: args.common.container_labels(),
             docker_engines: args.docker_engines,
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
+            limits: args.limits,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -55,6 +55,8 @@ struct Args {
     #[arg(long, env = "DEIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
     #[command(flatten)]
+    limits: deis_controller::AppLimits,
+    #[command(flatten)]
     common: CommonArgs,
 }
 
@@ -97,6 +99,7 @@ fn main() -> ExitCode {
             config.builder.labels = labels.clone();
             config.controller.container_labels = labels;
         }
+        config.controller.limits = args.limits;
         if args.buildpacks_dir.is_some() {
             config.builder.buildpacks_dir = args.buildpacks_dir;
         }

@@ -16,7 +16,7 @@ mod swarm;
 
 pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
 pub use spec::{
-    ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec, Scheduler,
-    SchedulerError,
+    ContainerLimits, ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec,
+    Scheduler, SchedulerError, memory_bytes,
 };
 pub use swarm::SwarmScheduler;

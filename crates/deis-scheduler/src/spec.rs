@@ -154,3 +154,67 @@ pub(crate) fn shell_command(command: &str) -> Vec<String> {
         command.to_owned(),
     ]
 }
+
+/// What every container the platform runs for an app is held to, whatever its release asks:
+/// the operator's defaults, applied to app and one-off containers alike.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerLimits {
+    /// Memory (bytes) of a container whose process type has no limit of its own; `None` for
+    /// none.
+    pub default_memory: Option<i64>,
+    /// The most processes and threads one container may run; `None` for no limit.
+    pub pids: Option<i64>,
+    /// The engine keeps at most `log_max_files` files of `log_max_size` (`10m`) of a
+    /// container's output (the shipper has read it by then).
+    pub log_max_size: String,
+    /// See `log_max_size`.
+    pub log_max_files: u32,
+}
+
+impl Default for ContainerLimits {
+    fn default() -> Self {
+        ContainerLimits {
+            default_memory: Some(512 << 20),
+            pids: Some(1024),
+            log_max_size: "10m".to_owned(),
+            log_max_files: 3,
+        }
+    }
+}
+
+impl ContainerLimits {
+    /// The engine's log settings for a container.
+    pub(crate) fn log_config(&self) -> bollard::models::HostConfigLogConfig {
+        bollard::models::HostConfigLogConfig {
+            typ: Some("json-file".to_owned()),
+            config: Some(std::collections::HashMap::from([
+                ("max-size".to_owned(), self.log_max_size.clone()),
+                ("max-file".to_owned(), self.log_max_files.to_string()),
+            ])),
+        }
+    }
+
+    /// The memory limit for a container of `ptype` in `release`.
+    pub(crate) fn memory(&self, release: &ReleaseSpec, ptype: &str) -> Option<i64> {
+        release
+            .memory
+            .get(ptype)
+            .and_then(|m| memory_bytes(m))
+            .or(self.default_memory)
+    }
+}
+
+/// `512M`, `1G`, `100k`, `2048` (bytes) in bytes; `None` when it is not a size.
+pub fn memory_bytes(limit: &str) -> Option<i64> {
+    let upper = limit.trim().to_ascii_uppercase();
+    let digits: String = upper.chars().take_while(char::is_ascii_digit).collect();
+    let n: i64 = digits.parse().ok()?;
+    let factor = match upper[digits.len()..].trim_end_matches('B') {
+        "" => 1,
+        "K" => 1 << 10,
+        "M" => 1 << 20,
+        "G" => 1 << 30,
+        _ => return None,
+    };
+    n.checked_mul(factor)
+}

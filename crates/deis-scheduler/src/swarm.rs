@@ -27,7 +27,7 @@ use deis_store::ConfigStore;
 use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
 use tokio_util::sync::CancellationToken;
 
-use crate::docker::container::{DEFAULT_PORT, Engine, LABEL_APP, memory_bytes};
+use crate::docker::container::{DEFAULT_PORT, Engine, LABEL_APP};
 use crate::docker::{DockerConfig, docker_error};
 use crate::health;
 use crate::routes::Routes;
@@ -178,9 +178,14 @@ impl SwarmScheduler {
                     init: Some(true),
                     ..Default::default()
                 }),
+                log_driver: Some(bollard::models::TaskSpecLogDriver {
+                    name: Some("json-file".to_owned()),
+                    options: self.config.limits.log_config().config,
+                }),
                 resources: Some(TaskSpecResources {
                     limits: Some(Limit {
-                        memory_bytes: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
+                        memory_bytes: self.config.limits.memory(release, ptype),
+                        pids: self.config.limits.pids,
                         // Swarm has no CPU shares; 1024 shares (a whole CPU's weight) map to
                         // one CPU.
                         nano_cpus: release
@@ -188,7 +193,6 @@ impl SwarmScheduler {
                             .get(ptype)
                             .filter(|shares| **shares > 0)
                             .map(|shares| i64::from(*shares) * 1_000_000_000 / 1024),
-                        ..Default::default()
                     }),
                     ..Default::default()
                 }),

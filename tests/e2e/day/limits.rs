@@ -1,5 +1,5 @@
-//! limits:set (the containers get the memory limit) and ps:restart (new containers, still
-//! answering).
+//! limits:set (the containers get the memory limit; above the operator's maximum it is
+//! refused) and ps:restart (new containers, still answering).
 
 use std::time::Duration;
 
@@ -24,6 +24,20 @@ async fn settled(day: &Day<'_, impl Setup>, n: usize) -> Vec<String> {
 }
 
 pub(crate) async fn limits_and_restart(day: &Day<'_, impl Setup>) {
+    // Above the operator's maxima (8G a container, 50 containers a type): refused, as is.
+    for (args, says) in [
+        (
+            &["limits:set", "cmd=64G"][..],
+            "cmd=64G is above the platform's maximum of 8G per container",
+        ),
+        (
+            &["scale", "cmd=500"][..],
+            "cmd=500 is above the platform's maximum of 50 containers per process type",
+        ),
+    ] {
+        let ran = day.owner.run(&day.work, args).await;
+        assert!(!ran.ok && ran.out.contains(says), "{args:?}: {}", ran.out);
+    }
     day.deis(&["limits:set", "cmd=64M"]).await;
     assert!(day.deis(&["limits"]).await.contains("64M"));
     let ids = settled(day, 3).await;

@@ -85,7 +85,12 @@ pub(crate) struct Job<'a> {
     pub(crate) buildpack: Option<Vec<u8>>,
     pub(crate) labels: &'a HashMap<String, String>,
     pub(crate) tag: &'a str,
+    /// Memory of the build's container (bytes).
+    pub(crate) memory: i64,
 }
+
+/// Processes and threads a build container may run.
+pub(crate) const BUILD_PIDS: i64 = 4096;
 
 /// Compiles the slug and builds the runner image tagged `job.tag`; the process types the
 /// buildpack declares by default.
@@ -119,6 +124,8 @@ pub(crate) async fn build(
                 typ: Some(MountType::VOLUME),
                 ..Default::default()
             }]),
+            memory: Some(job.memory),
+            pids_limit: Some(BUILD_PIDS),
             ..Default::default()
         }),
         ..Default::default()
@@ -159,7 +166,7 @@ pub(crate) async fn build(
         ("init", 0o755, INIT.as_bytes()),
         ("slug.tgz", 0o644, &slug),
     ])?;
-    image::build(job.docker, context, job.tag, job.labels, out).await?;
+    image::build(job.docker, context, job.tag, job.labels, job.memory, out).await?;
     Ok(types)
 }
 

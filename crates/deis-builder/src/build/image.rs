@@ -14,10 +14,15 @@ pub(crate) async fn build(
     context: Vec<u8>,
     tag: &str,
     labels: &HashMap<String, String>,
+    memory: i64,
     out: &mut Output,
 ) -> Result<(), String> {
+    // The engine takes a build's memory as a 32-bit number of bytes.
+    let memory = i32::try_from(memory).unwrap_or(i32::MAX);
     let options = BuildImageOptionsBuilder::new()
         .t(tag)
+        .memory(memory)
+        .memswap(memory)
         .rm(true)
         .forcerm(true)
         .labels(labels)

@@ -73,7 +73,15 @@ impl Builds {
         let labels = &self.config.labels;
         if dockerfile {
             out.step("Building Docker image").await;
-            image::build(&self.docker, source, &image, labels, out).await?;
+            image::build(
+                &self.docker,
+                source,
+                &image,
+                labels,
+                self.config.build_memory,
+                out,
+            )
+            .await?;
         } else {
             let buildpack = match config.get("BUILDPACK_URL") {
                 Some(url) => {
@@ -105,6 +113,7 @@ impl Builds {
                     buildpack,
                     labels,
                     tag: &image,
+                    memory: self.config.build_memory,
                 },
                 out,
             )

@@ -410,7 +410,14 @@ pub(crate) async fn scale(
     let app = state.app_for(&caller, &id, &Method::POST).await?;
     let mut requested = BTreeMap::new();
     for (ptype, v) in &body {
-        requested.insert(ptype.clone(), count(v)?);
+        let n = count(v)?;
+        if n > i64::from(state.limits.max_scale) {
+            return Err(ApiError::bad_request(format!(
+                "{ptype}={n} is above the platform's maximum of {} containers per process type",
+                state.limits.max_scale
+            )));
+        }
+        requested.insert(ptype.clone(), n);
     }
     let (_guard, app) = state.lock_app(&app).await?;
     let (latest, build) =

@@ -35,6 +35,34 @@ pub(crate) async fn config(
     Ok(Json(render::config(&config)?))
 }
 
+/// Refuses memory and CPU limits above the operator's maxima.
+fn within_limits(
+    state: &AppState,
+    changes: &[(&'static str, Map<String, Value>)],
+) -> ApiResult<()> {
+    for (field, values) in changes {
+        for (ptype, value) in values {
+            let refusal = match (*field, value) {
+                ("memory", Value::String(limit)) => state.limits.memory_refusal(ptype, limit),
+                ("cpu", Value::Number(n))
+                    if n.as_u64()
+                        .is_some_and(|c| c > u64::from(state.limits.max_cpu)) =>
+                {
+                    Some(format!(
+                        "{ptype}={n} is above the platform's maximum of {} CPU shares",
+                        state.limits.max_cpu
+                    ))
+                }
+                _ => None,
+            };
+            if let Some(message) = refusal {
+                return Err(ApiError::field(field, message));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Applies a config change to `app` as `actor`: the new config and its release. Shared with the
 /// builder's API.
 pub(crate) async fn change_config(
@@ -44,6 +72,7 @@ pub(crate) async fn change_config(
     body: &Map<String, Value>,
 ) -> ApiResult<(Config, crate::db::Release)> {
     let changes = parse_change(body)?;
+    within_limits(state, &changes)?;
     let (_guard, app) = state.lock_app(app).await?;
     let (_, current) = state.current_config(&app).await?;
     // Merged onto the current release's config, so a change after a rollback builds on what

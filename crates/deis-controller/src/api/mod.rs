@@ -41,6 +41,8 @@ pub(crate) struct AppState {
     pub(crate) default_domain: String,
     /// App events, shipped to the logger.
     pub(crate) events: crate::events::Events,
+    /// What apps may ask for.
+    pub(crate) limits: crate::config::AppLimits,
     /// Recent failed logins.
     pub(crate) login_limits: Arc<crate::login_limit::LoginLimits>,
 }

@@ -8,7 +8,8 @@ use crate::support::Controller;
 on_both_databases!(
     config_changes_are_releases,
     rollback_restores_config,
-    buildpack_urls_that_reach_the_host_are_refused
+    buildpack_urls_that_reach_the_host_are_refused,
+    limits_above_the_maxima_are_refused
 );
 
 async fn config_changes_are_releases(c: Controller) {
@@ -307,4 +308,41 @@ async fn buildpack_urls_that_reach_the_host_are_refused(c: Controller) {
         releases["count"], 2,
         "only the accepted change made a release"
     );
+}
+
+/// Memory and CPU limits above the operator's maxima are refused with the maximum named.
+async fn limits_above_the_maxima_are_refused(c: Controller) {
+    let alice = c.user("alice").await;
+    c.app(&alice, "big").await;
+    for (body, field, message) in [
+        (
+            json!({"memory": {"web": "9G"}}),
+            "memory",
+            "web=9G is above the platform's maximum of 8G per container",
+        ),
+        (
+            json!({"cpu": {"web": 1024}}),
+            "cpu",
+            "CPU shares must be between 0 and 1024",
+        ),
+    ] {
+        let r = c
+            .req("POST", "/v1/apps/big/config", Some(&alice), Some(body))
+            .await;
+        if field == "cpu" {
+            // 1024 is the maximum: accepted.
+            r.expect(201, "CREATED");
+            continue;
+        }
+        r.expect(400, "BAD REQUEST");
+        assert_eq!(r.json(), json!({field: [message]}));
+    }
+    c.req(
+        "POST",
+        "/v1/apps/big/config",
+        Some(&alice),
+        Some(json!({"memory": {"web": "8G"}})),
+    )
+    .await
+    .expect(201, "CREATED");
 }

@@ -51,21 +51,6 @@ pub(crate) struct Engine {
     endpoint: EngineEndpoint,
 }
 
-/// `512M`, `1G`, `20MB`, `100k` as bytes.
-pub(crate) fn memory_bytes(limit: &str) -> Option<i64> {
-    let upper = limit.trim().to_ascii_uppercase();
-    let digits: String = upper.chars().take_while(char::is_ascii_digit).collect();
-    let n: i64 = digits.parse().ok()?;
-    let factor = match upper[digits.len()..].trim_end_matches('B') {
-        "" => 1,
-        "K" => 1 << 10,
-        "M" => 1 << 20,
-        "G" => 1 << 30,
-        _ => return None,
-    };
-    n.checked_mul(factor)
-}
-
 impl Engine {
     pub(crate) fn new(
         docker: Docker,
@@ -165,7 +150,9 @@ impl Engine {
             // An init process as PID 1 forwards SIGTERM to the app (which, as PID 1, would
             // ignore it) and reaps zombies.
             init: Some(true),
-            memory: release.memory.get(ptype).and_then(|m| memory_bytes(m)),
+            memory: self.config.limits.memory(release, ptype),
+            pids_limit: self.config.limits.pids,
+            log_config: Some(self.config.limits.log_config()),
             cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
             // The supervisor restarts dead containers, with back-off for crash loops.
             restart_policy: Some(RestartPolicy {
@@ -493,7 +480,9 @@ impl Engine {
             labels: Some(labels),
             host_config: Some(HostConfig {
                 init: Some(true),
-                memory: release.memory.get("run").and_then(|m| memory_bytes(m)),
+                memory: self.config.limits.memory(release, "run"),
+                pids_limit: self.config.limits.pids,
+                log_config: Some(self.config.limits.log_config()),
                 ..Default::default()
             }),
             ..Default::default()
@@ -581,7 +570,7 @@ mod tests {
             ("x", None),
             ("1T", None),
         ] {
-            assert_eq!(super::memory_bytes(text), bytes, "{text}");
+            assert_eq!(crate::spec::memory_bytes(text), bytes, "{text}");
         }
     }
 }

@@ -78,6 +78,8 @@ pub struct DockerConfig {
     pub run_keep: Duration,
     /// Labels added to every container (tests label theirs for clean-up).
     pub extra_labels: HashMap<String, String>,
+    /// Memory, process and log limits of every app and one-off container.
+    pub limits: crate::spec::ContainerLimits,
 }
 
 impl Default for DockerConfig {
@@ -92,6 +94,7 @@ impl Default for DockerConfig {
             run_timeout: Duration::from_secs(20 * 60),
             run_keep: Duration::from_secs(30),
             extra_labels: HashMap::new(),
+            limits: crate::spec::ContainerLimits::default(),
         }
     }
 }

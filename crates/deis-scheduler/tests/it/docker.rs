@@ -479,7 +479,7 @@ async fn containers_spread_over_a_list_of_engines() {
 /// An image whose own labels claim `deis.*` (a one-off container, a platform component, another
 /// app) is run as the app's with those labels blanked: the platform does not misread it.
 #[tokio::test]
-async fn an_images_deis_labels_do_not_reach_its_containers() {
+async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
     let f = fixture().await;
     let forged = format!("deis-test-labelled-{}:v1", f.docker.id());
     let made = std::process::Command::new("docker")
@@ -507,11 +507,37 @@ async fn an_images_deis_labels_do_not_reach_its_containers() {
         .converge(&desired(
             "labelled",
             release(&forged, 1, &[]),
-            &[("web", 1)],
+            &[("web", 1), ("worker", 1)],
         ))
         .await
         .expect("deployed");
     assert_eq!(routes(&f.store, "labelled").await.len(), 1, "it serves");
+    // The operator's limits hold every container: the type's own memory limit, else the
+    // default; processes; the engine's log files.
+    for (name, memory) in [
+        ("labelled_v1.web.1", 64 << 20),
+        ("labelled_v1.worker.1", 512 << 20),
+    ] {
+        let host = f
+            .docker
+            .client()
+            .inspect_container(
+                name,
+                None::<bollard::query_parameters::InspectContainerOptions>,
+            )
+            .await
+            .expect("inspect")
+            .host_config
+            .unwrap_or_default();
+        assert_eq!(host.memory, Some(memory), "{name}");
+        assert_eq!(host.pids_limit, Some(1024), "{name}");
+        let log = host.log_config.and_then(|l| l.config).unwrap_or_default();
+        assert_eq!(
+            log.get("max-size").map(String::as_str),
+            Some("10m"),
+            "{name}"
+        );
+    }
     let inspected = f
         .docker
         .client()
@@ -531,7 +557,7 @@ async fn an_images_deis_labels_do_not_reach_its_containers() {
         .converge(&desired(
             "labelled",
             release(&forged, 1, &[]),
-            &[("web", 1)],
+            &[("web", 1), ("worker", 1)],
         ))
         .await
         .expect("converged");

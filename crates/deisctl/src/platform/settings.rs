@@ -48,7 +48,19 @@ pub(crate) struct Settings {
     pub(crate) runner_image: Option<String>,
     /// `/deis/<component>/image` overrides.
     pub(crate) images: Vec<(Component, String)>,
+    /// The controller's limits for apps (`/deis/controller/{defaultMemory,maxMemory,maxCpu,
+    /// pidsLimit,maxScale}`), as the environment variables its flags read.
+    pub(crate) app_limits: Vec<(&'static str, String)>,
 }
+
+/// The controller settings that limit apps, and the environment variable each becomes.
+const APP_LIMITS: [(&str, &str); 5] = [
+    ("defaultMemory", "DEIS_DEFAULT_MEMORY"),
+    ("maxMemory", "DEIS_MAX_MEMORY"),
+    ("maxCpu", "DEIS_MAX_CPU"),
+    ("pidsLimit", "DEIS_PIDS_LIMIT"),
+    ("maxScale", "DEIS_MAX_SCALE"),
+];
 
 impl Settings {
     pub(crate) fn port(&self, component: Component, key: &str) -> u16 {
@@ -159,7 +171,14 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
             images.push((component, image));
         }
     }
+    let mut app_limits = Vec::new();
+    for (key, variable) in APP_LIMITS {
+        if let Some(value) = get(store, &format!("/deis/controller/{key}")).await? {
+            app_limits.push((variable, value));
+        }
+    }
     Ok(Settings {
+        app_limits,
         bind_host,
         local_host,
         domain,

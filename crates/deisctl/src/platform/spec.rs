@@ -234,6 +234,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 s.listen(c, "listenPort")
             ));
             env.push("DEIS_DATA_DIR=/var/lib/deis/controller".to_owned());
+            env.extend(s.app_limits.iter().map(|(k, v)| format!("{k}={v}")));
             let database = match (&s.database_url, ctx.database_installed) {
                 (Some(url), _) => Some(url.clone()),
                 (None, true) => Some(format!(

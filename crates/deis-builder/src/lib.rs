@@ -14,6 +14,8 @@ mod controller;
 mod forget;
 mod hostkey;
 mod output;
+#[cfg(test)]
+mod props;
 mod push;
 mod repo;
 mod ssh;

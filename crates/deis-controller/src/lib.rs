@@ -17,6 +17,8 @@ mod login_limit;
 mod logs;
 mod mirror;
 mod passwords;
+#[cfg(test)]
+mod props;
 mod reconcile;
 mod time;
 

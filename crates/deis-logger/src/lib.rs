@@ -15,6 +15,8 @@ mod gate;
 mod http;
 pub mod logs;
 mod metrics;
+#[cfg(test)]
+mod props;
 mod redis_store;
 mod service;
 pub mod shipper;

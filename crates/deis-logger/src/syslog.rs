@@ -15,7 +15,7 @@ use crate::gate::Gate;
 use crate::service::now;
 
 /// The largest message accepted over TCP; longer ones are cut (and still stored).
-const MAX_MESSAGE: usize = 256 * 1024;
+pub(crate) const MAX_MESSAGE: usize = 256 * 1024;
 
 /// Receives datagrams until `shutdown`.
 pub(crate) async fn udp(
@@ -108,7 +108,9 @@ async fn store(logs: &Backend, gate: &Gate, batch: Vec<crate::entry::Entry>) {
 }
 
 /// One framed message, or `None` at the end of the stream.
-async fn next_message<R: tokio::io::AsyncBufRead + Unpin>(reader: &mut R) -> Option<String> {
+pub(crate) async fn next_message<R: tokio::io::AsyncBufRead + Unpin>(
+    reader: &mut R,
+) -> Option<String> {
     let first = loop {
         let buf = reader.fill_buf().await.ok()?;
         match buf.first() {

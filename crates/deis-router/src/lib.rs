@@ -13,6 +13,8 @@
 mod config;
 mod health;
 mod metrics;
+#[cfg(test)]
+mod props;
 mod proxy;
 mod serve;
 mod settings;

@@ -123,6 +123,11 @@ fn host_of(request: &Request<Incoming>) -> String {
         .and_then(|h| h.to_str().ok())
         .or_else(|| request.uri().host())
         .unwrap_or("");
+    normalize_host(raw)
+}
+
+/// A `Host` header's host: lower-case, without port or trailing dot, brackets off IPv6.
+pub(crate) fn normalize_host(raw: &str) -> String {
     let host = match raw.strip_prefix('[') {
         Some(v6) => v6.split(']').next().unwrap_or(""),
         None => match raw.rsplit_once(':') {

@@ -4,7 +4,7 @@
 
 mod buildpack;
 mod image;
-mod procfile;
+pub(crate) mod procfile;
 
 /// The Docker volume an app's buildpack cache lives in.
 pub(crate) fn cache_volume(app: &str) -> String {

@@ -12,6 +12,7 @@ mod client_flows;
 mod concurrency;
 mod config;
 mod docker;
+mod fuzz;
 mod grpc;
 mod hooks;
 mod keys;

@@ -22,6 +22,8 @@ pub(crate) trait Setup: User {
     fn https(&self) -> SocketAddr;
     /// The logger's API address.
     fn logger(&self) -> SocketAddr;
+    /// Every port the platform listens on (controller, builder, router, logger, ...).
+    fn platform_ports(&self) -> Vec<u16>;
     /// The Docker label (`key=value`) on every container the platform runs for apps.
     fn app_label(&self) -> String;
     /// The image Dockerfile apps build FROM and buildpacks run on (busybox with `httpd`).
@@ -39,6 +41,11 @@ impl Setup for Containers {
     }
     fn logger(&self) -> SocketAddr {
         self.addr(8088)
+    }
+    fn platform_ports(&self) -> Vec<u16> {
+        vec![
+            2379, 2380, 5432, 5000, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
+        ]
     }
     fn app_label(&self) -> String {
         format!("deis.platform={}", self.prefix)
@@ -65,6 +72,9 @@ impl Setup for SingleHost {
     }
     fn logger(&self) -> SocketAddr {
         self.logger
+    }
+    fn platform_ports(&self) -> Vec<u16> {
+        self.ports()
     }
     fn app_label(&self) -> String {
         self.labels.clone()

@@ -59,6 +59,23 @@ impl User for SingleHost {
 }
 
 impl SingleHost {
+    /// Every port it listens on.
+    pub(crate) fn ports(&self) -> Vec<u16> {
+        [
+            self.router,
+            self.https,
+            self.ssh,
+            self.controller,
+            self.admin,
+            self.builder_health,
+            self.logger,
+            self.proxy,
+        ]
+        .iter()
+        .map(SocketAddr::port)
+        .collect()
+    }
+
     /// A fresh platform, not yet running.
     pub(crate) async fn new() -> SingleHost {
         deis_testkit::require("git", "git");

@@ -31,6 +31,8 @@ pub struct Config {
     /// A folder of buildpack repositories the operator provides: `BUILDPACK_URL=file://...`
     /// may name only repositories below it (none when absent).
     pub buildpacks_dir: Option<PathBuf>,
+    /// The Docker network builds run on (the apps' isolated network); the default if absent.
+    pub network: Option<String>,
     /// Memory (bytes) of a build (a buildpack's container, a Dockerfile's build steps).
     pub build_memory: i64,
     /// The largest push accepted, in bytes.
@@ -65,6 +67,7 @@ impl Default for Config {
             registry: None,
             buildpacks_dir: None,
             build_memory: 2 << 30,
+            network: None,
             max_push_bytes: 1 << 30,
             build_timeout: Duration::from_secs(20 * 60),
             labels: Default::default(),

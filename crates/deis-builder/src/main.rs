@@ -41,6 +41,9 @@ struct Args {
     /// A folder of buildpack repositories: `BUILDPACK_URL=file://...` may name those below it.
     #[arg(long, env = "DEIS_BUILDPACKS_DIR")]
     buildpacks_dir: Option<std::path::PathBuf>,
+    /// The Docker network builds run on (made by deisctl); the default bridge if absent.
+    #[arg(long, env = "DEIS_APP_NETWORK")]
+    network: Option<String>,
     /// Memory of one build, in MiB.
     #[arg(long, env = "DEIS_BUILDER_BUILD_MEMORY_MIB", default_value_t = 2048)]
     build_memory_mib: i64,
@@ -68,6 +71,7 @@ fn main() -> ExitCode {
             registry: args.registry,
             buildpacks_dir: args.buildpacks_dir,
             build_memory: args.build_memory_mib.saturating_mul(1 << 20),
+            network: args.network,
             max_push_bytes: args.max_push_bytes,
             build_timeout: std::time::Duration::from_secs(args.build_timeout),
             labels: args.common.container_labels(),

@@ -30,6 +30,9 @@ pub struct Config {
     pub container_labels: HashMap<String, String>,
     /// What apps may ask for.
     pub limits: AppLimits,
+    /// The Docker network app containers join (made and firewalled by the platform, see
+    /// `deis_scheduler::AppNetwork`); the engine's default bridge when absent.
+    pub app_network: Option<String>,
     /// How often the running containers are compared with the desired ones.
     #[serde(with = "deis_runtime::serde_secs")]
     pub reconcile_interval: Duration,
@@ -52,6 +55,7 @@ impl Default for Config {
             reconcile_interval: Duration::from_secs(10),
             drain: deis_runtime::DEFAULT_DRAIN,
             limits: AppLimits::default(),
+            app_network: None,
         }
     }
 }

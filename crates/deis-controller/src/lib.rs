@@ -106,6 +106,7 @@ async fn scheduler(
         advertise_host,
         bind_ip,
         limits: config.limits.containers(),
+        network: config.app_network.clone(),
         ..Default::default()
     };
     let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);

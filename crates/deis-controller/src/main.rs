@@ -40,6 +40,9 @@ struct Args {
     /// Seconds between comparisons of running and desired containers.
     #[arg(long, env = "DEIS_RECONCILE_SECONDS", default_value_t = 10)]
     reconcile_seconds: u64,
+    /// The Docker network app containers join (made by deisctl); the default bridge if absent.
+    #[arg(long, env = "DEIS_APP_NETWORK")]
+    app_network: Option<String>,
     #[command(flatten)]
     limits: deis_controller::AppLimits,
     #[command(flatten)]
@@ -60,6 +63,7 @@ fn main() -> ExitCode {
             docker_engines: args.docker_engines,
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
             limits: args.limits,
+            app_network: args.app_network,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -29,6 +29,10 @@ pub struct Config {
     pub logger: deis_logger::Config,
     /// The registry proxy.
     pub registry_proxy: deis_registry_proxy::Config,
+    /// Runs app containers on Docker's default bridge, without the platform's own network and
+    /// firewall (`deis_scheduler::AppNetwork`), which otherwise keep them from each other and
+    /// from every port of this host but the router's.
+    pub no_app_isolation: bool,
 }
 
 /// Every component's listeners, bound before [`run`].
@@ -152,10 +156,17 @@ pub async fn run(
         Ok(docker) => docker.negotiate_version().await,
         Err(e) => Err(e),
     };
-    let shipping = match docker {
+    let mut config = config;
+    let isolation = match &docker {
+        Ok(docker) if !config.no_app_isolation => {
+            isolate_apps(docker, &mut config, &listeners).await
+        }
+        _ => None,
+    };
+    let shipping = match &docker {
         Ok(docker) => Some(tokio::spawn(deis_logger::shipper::run(
             shipper,
-            docker,
+            docker.clone(),
             store.clone(),
             stop.clone(),
         ))),
@@ -220,11 +231,60 @@ pub async fn run(
     if let Some(shipping) = shipping {
         let _ = shipping.await;
     }
+    if let (Some(network), Ok(docker)) = (isolation, &docker) {
+        network.tear_down(docker).await;
+    }
     controller
         .and(builder)
         .and(router)
         .and(logger)
         .and(registry_proxy)
+}
+
+/// Puts app (and build) containers on a network of this platform's, firewalled so that they
+/// reach this host only on the router's ports; `None` (and a warning) when that cannot be done.
+async fn isolate_apps(
+    docker: &bollard::Docker,
+    config: &mut Config,
+    listeners: &Listeners,
+) -> Option<deis_scheduler::AppNetwork> {
+    let labels = &config.controller.container_labels;
+    let name = if labels.is_empty() {
+        "deis-apps".to_owned()
+    } else {
+        let mut pairs: Vec<String> = labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        pairs.sort();
+        format!(
+            "deis-apps-{}",
+            deis_scheduler::bridge_name(&pairs.join(","))
+        )
+    };
+    let ports: Vec<u16> = [
+        listeners.router.http.local_addr().ok(),
+        listeners
+            .router
+            .https
+            .as_ref()
+            .and_then(|l| l.local_addr().ok()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|a| a.port())
+    .collect();
+    let network =
+        deis_scheduler::AppNetwork::new(&name, &deis_scheduler::bridge_name(&name), &ports);
+    match network.set_up(docker, labels).await {
+        Ok(()) => {
+            tracing::info!(network = %name, bridge = %network.bridge, ports = ?ports, "App containers are isolated");
+            config.controller.app_network = Some(name.clone());
+            config.builder.network = Some(name);
+            Some(network)
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "App containers are NOT isolated from each other and from this host; run as root with iptables, or pass --no-app-isolation to silence this");
+            None
+        }
+    }
 }
 
 /// Opens the configured store, binds every listener, says where everything is, and runs the

@@ -47,6 +47,10 @@ struct Args {
     /// DNS set-up: browsers and curl resolve `*.localhost` to this machine].
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN")]
     domain: Option<String>,
+    /// Run app containers on Docker's default bridge, without the platform's network and
+    /// firewall (which need root and iptables).
+    #[arg(long, env = "DEIS_NO_APP_ISOLATION")]
+    no_app_isolation: bool,
     /// A folder of buildpack repositories: `BUILDPACK_URL=file://...` may name those below it.
     #[arg(long, env = "DEIS_BUILDPACKS_DIR")]
     buildpacks_dir: Option<std::path::PathBuf>,
@@ -100,6 +104,7 @@ fn main() -> ExitCode {
             config.controller.container_labels = labels;
         }
         config.controller.limits = args.limits;
+        config.no_app_isolation |= args.no_app_isolation;
         if args.buildpacks_dir.is_some() {
             config.builder.buildpacks_dir = args.buildpacks_dir;
         }

@@ -10,11 +10,13 @@
 
 mod docker;
 mod health;
+mod isolation;
 mod routes;
 mod spec;
 mod swarm;
 
 pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
+pub use isolation::{AppNetwork, IsolationError, bridge_name};
 pub use spec::{
     ContainerLimits, ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec,
     Scheduler, SchedulerError, memory_bytes,

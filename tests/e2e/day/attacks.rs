@@ -128,6 +128,8 @@ pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setu
         assert_eq!(status, 401, "{method} on the logger: {body}");
     }
 
+    from_inside_an_app_container(day, &mallory, &evil).await;
+
     // The platform keeps an administrator: the owner registered first and is the only one.
     let ran = day
         .owner
@@ -156,4 +158,83 @@ pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setu
             &["destroy", "-a", &evil, &format!("--confirm={evil}")],
         )
         .await;
+}
+
+/// `deis run` in the attacker's app: a port bound on every address of the host (as etcd, the
+/// controller or the logger are in production), the platform's own ports, and the victim's
+/// container are all out of reach; a container on Docker's default bridge reaches that same
+/// host port (so the check is not vacuous).
+async fn from_inside_an_app_container(day: &Day<'_, impl Setup>, mallory: &Deis, evil: &str) {
+    let evil_image = super::serving_image(&day.setup.base_image(), "evil");
+    mallory
+        .ok(day.setup.dir(), &["pull", &evil_image, "-a", evil])
+        .await;
+    // A port on every address that answers and hangs up, as a service would.
+    let listener = tokio::net::TcpListener::bind("0.0.0.0:0")
+        .await
+        .expect("a port on every address");
+    let open = listener.local_addr().expect("address").port();
+    let answering = tokio::spawn(async move {
+        while let Ok((connection, _)) = listener.accept().await {
+            drop(connection);
+        }
+    });
+    let victim = super::app_containers(day.setup, &day.app)
+        .into_iter()
+        .next()
+        .expect("a victim container");
+    let victim_ip = docker_lines(&[
+        "inspect",
+        "--format",
+        "{{range .NetworkSettings.Networks}}{{.IPAddress}} {{end}}",
+        &victim,
+    ])
+    .join(" ");
+    let victim_ip = victim_ip
+        .split_whitespace()
+        .next()
+        .expect("victim's address");
+    let victim_port = docker_lines(&[
+        "inspect",
+        "--format",
+        "{{index .Config.Labels \"deis.port\"}}",
+        &victim,
+    ]);
+    let victim_port = victim_port.first().expect("victim's port");
+    let mut targets = vec![format!("$gw:{open}"), format!("{victim_ip}:{victim_port}")];
+    for port in day.setup.platform_ports() {
+        targets.push(format!("$gw:{port}"));
+    }
+    let script = format!(
+        "gw=$(ip route | awk '/default/ {{print $3}}'); for t in {}; do if timeout 10 nc -w 2 ${{t%:*}} ${{t#*:}} </dev/null; then echo reached-$t; else echo refused-$t; fi; done",
+        targets.join(" ")
+    );
+    let ran = mallory
+        .ok(day.setup.dir(), &["run", "-a", evil, &script])
+        .await;
+    let said = |word: &str| ran.lines().filter(|l| l.starts_with(word)).count();
+    assert_eq!(said("reached-"), 0, "from inside an app container: {ran}");
+    assert_eq!(said("refused-"), targets.len(), "{ran}");
+
+    // The control: Docker's default bridge reaches that host port.
+    let control = std::process::Command::new("docker")
+        .args([
+            "run",
+            "--rm",
+            "--label",
+            &day.setup.app_label(),
+            &day.setup.base_image(),
+            "sh",
+            "-c",
+            &format!("gw=$(ip route | awk '/default/ {{print $3}}'); timeout 10 nc -w 2 $gw {open} </dev/null && echo reached"),
+        ])
+        .output()
+        .expect("docker runs");
+    assert!(
+        String::from_utf8_lossy(&control.stdout).contains("reached"),
+        "a container on the default bridge reaches the host port: {}",
+        String::from_utf8_lossy(&control.stderr)
+    );
+    answering.abort();
+    docker_lines(&["rmi", "-f", &evil_image]);
 }

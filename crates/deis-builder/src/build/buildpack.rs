@@ -87,6 +87,8 @@ pub(crate) struct Job<'a> {
     pub(crate) tag: &'a str,
     /// Memory of the build's container (bytes).
     pub(crate) memory: i64,
+    /// The network it runs on.
+    pub(crate) network: Option<&'a str>,
 }
 
 /// Processes and threads a build container may run.
@@ -126,6 +128,7 @@ pub(crate) async fn build(
             }]),
             memory: Some(job.memory),
             pids_limit: Some(BUILD_PIDS),
+            network_mode: job.network.map(str::to_owned),
             ..Default::default()
         }),
         ..Default::default()
@@ -166,7 +169,18 @@ pub(crate) async fn build(
         ("init", 0o755, INIT.as_bytes()),
         ("slug.tgz", 0o644, &slug),
     ])?;
-    image::build(job.docker, context, job.tag, job.labels, job.memory, out).await?;
+    image::build(
+        job.docker,
+        context,
+        job.tag,
+        job.labels,
+        image::Limits {
+            memory: job.memory,
+            network: job.network,
+        },
+        out,
+    )
+    .await?;
     Ok(types)
 }
 

@@ -8,21 +8,30 @@ use futures_util::StreamExt;
 
 use crate::output::Output;
 
+/// What a build's steps are held to.
+pub(crate) struct Limits<'a> {
+    /// Memory, in bytes.
+    pub(crate) memory: i64,
+    /// The network the steps run on.
+    pub(crate) network: Option<&'a str>,
+}
+
 /// Builds `context` (a tar archive with a `Dockerfile`) as `tag`; the engine's error on failure.
 pub(crate) async fn build(
     docker: &Docker,
     context: Vec<u8>,
     tag: &str,
     labels: &HashMap<String, String>,
-    memory: i64,
+    limits: Limits<'_>,
     out: &mut Output,
 ) -> Result<(), String> {
     // The engine takes a build's memory as a 32-bit number of bytes.
-    let memory = i32::try_from(memory).unwrap_or(i32::MAX);
+    let memory = i32::try_from(limits.memory).unwrap_or(i32::MAX);
     let options = BuildImageOptionsBuilder::new()
         .t(tag)
         .memory(memory)
         .memswap(memory)
+        .networkmode(limits.network.unwrap_or("default"))
         .rm(true)
         .forcerm(true)
         .labels(labels)

@@ -78,7 +78,10 @@ impl Builds {
                 source,
                 &image,
                 labels,
-                self.config.build_memory,
+                image::Limits {
+                    memory: self.config.build_memory,
+                    network: self.config.network.as_deref(),
+                },
                 out,
             )
             .await?;
@@ -114,6 +117,7 @@ impl Builds {
                     labels,
                     tag: &image,
                     memory: self.config.build_memory,
+                    network: self.config.network.as_deref(),
                 },
                 out,
             )

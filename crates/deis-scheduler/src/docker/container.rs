@@ -8,11 +8,11 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use deis_types::{AppName, ContainerName};
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::{DockerConfig, EngineEndpoint, docker_error, serves_traffic};
 use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
@@ -25,6 +25,9 @@ const LABEL_PORT: &str = "deis.port";
 const LABEL_RUN: &str = "deis.run";
 /// Which of the configured engines a container belongs to (several entries may name one daemon).
 pub(crate) const LABEL_ENGINE: &str = "deis.engine";
+
+/// The most output a one-off `run` returns (the log keeps all of it).
+const RUN_OUTPUT_MAX: usize = 4 << 20;
 
 /// The port a container listens on when its image exposes none.
 pub(crate) const DEFAULT_PORT: u16 = 5000;
@@ -153,6 +156,7 @@ impl Engine {
             memory: self.config.limits.memory(release, ptype),
             pids_limit: self.config.limits.pids,
             log_config: Some(self.config.limits.log_config()),
+            network_mode: self.config.network.clone(),
             cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
             // The supervisor restarts dead containers, with back-off for crash loops.
             restart_policy: Some(RestartPolicy {
@@ -483,6 +487,7 @@ impl Engine {
                 memory: self.config.limits.memory(release, "run"),
                 pids_limit: self.config.limits.pids,
                 log_config: Some(self.config.limits.log_config()),
+                network_mode: self.config.network.clone(),
                 ..Default::default()
             }),
             ..Default::default()
@@ -496,8 +501,42 @@ impl Engine {
             .await
             .map_err(|e| docker_error(&format!("{name} (run)"), e))?;
         let outcome = async {
+            // Attached before it starts, so the output is read as it is written and whole:
+            // the stream ends when the container's output closes.
+            let attached = self
+                .docker
+                .attach_container(
+                    &created.id,
+                    Some(
+                        bollard::query_parameters::AttachContainerOptionsBuilder::new()
+                            .stdout(true)
+                            .stderr(true)
+                            .stream(true)
+                            .logs(true)
+                            .build(),
+                    ),
+                )
+                .await
+                .map_err(|e| docker_error(&format!("{name} (attach)"), e))?;
             self.start(&created.id).await?;
-            let waited = tokio::time::timeout(self.config.run_timeout, async {
+            tokio::time::timeout(self.config.run_timeout, async {
+                let mut output = attached.output;
+                let mut text = Vec::new();
+                let mut cut = false;
+                while let Some(item) = output.next().await {
+                    let Ok(chunk) = item else { break };
+                    let bytes = chunk.into_bytes();
+                    let room = RUN_OUTPUT_MAX.saturating_sub(text.len());
+                    cut |= bytes.len() > room;
+                    text.extend_from_slice(&bytes[..bytes.len().min(room)]);
+                }
+                let mut text = String::from_utf8_lossy(&text).into_owned();
+                if cut {
+                    text.push_str(&format!(
+                        "\n[output cut at {} MiB; the whole of it is in deis logs]\n",
+                        RUN_OUTPUT_MAX >> 20
+                    ));
+                }
                 let mut waits = self.docker.wait_container(&created.id, None);
                 let mut code = 0;
                 while let Some(item) = waits.next().await {
@@ -510,7 +549,7 @@ impl Engine {
                         Err(e) => return Err(docker_error(&format!("{name} (run)"), e)),
                     }
                 }
-                Ok(code)
+                Ok((i32::try_from(code).unwrap_or(-1), text))
             })
             .await
             .map_err(|_| {
@@ -518,18 +557,7 @@ impl Engine {
                     "{name} (run): timed out after {:?}",
                     self.config.run_timeout
                 ))
-            })??;
-            let output: Vec<_> = self
-                .docker
-                .logs(
-                    &created.id,
-                    Some(LogsOptionsBuilder::new().stdout(true).stderr(true).build()),
-                )
-                .try_collect()
-                .await
-                .map_err(|e| docker_error(&format!("{name} (logs)"), e))?;
-            let text: String = output.iter().map(ToString::to_string).collect();
-            Ok((i32::try_from(waited).unwrap_or(-1), text))
+            })?
         }
         .await;
         // Nothing is left behind, whatever happened: the container is stopped now (a run that

@@ -78,6 +78,9 @@ pub struct DockerConfig {
     pub run_keep: Duration,
     /// Labels added to every container (tests label theirs for clean-up).
     pub extra_labels: HashMap<String, String>,
+    /// The Docker network app and one-off containers join (see `AppNetwork`); the engine's
+    /// default bridge when absent.
+    pub network: Option<String>,
     /// Memory, process and log limits of every app and one-off container.
     pub limits: crate::spec::ContainerLimits,
 }
@@ -95,6 +98,7 @@ impl Default for DockerConfig {
             run_keep: Duration::from_secs(30),
             extra_labels: HashMap::new(),
             limits: crate::spec::ContainerLimits::default(),
+            network: None,
         }
     }
 }

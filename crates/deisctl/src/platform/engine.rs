@@ -40,6 +40,30 @@ fn not_found(e: &bollard::errors::Error) -> bool {
 }
 
 impl Engine {
+    /// The isolated network this platform's app containers run on (see
+    /// `deis_scheduler::AppNetwork`), open to the host only on the router's ports.
+    pub(crate) fn app_network(&self, router_ports: &[u16]) -> deis_scheduler::AppNetwork {
+        let name = format!("{}-apps", self.prefix);
+        deis_scheduler::AppNetwork::new(&name, &deis_scheduler::bridge_name(&name), router_ports)
+    }
+
+    /// Makes the app network and its firewall rules.
+    pub(crate) async fn isolate_apps(
+        &self,
+        network: &deis_scheduler::AppNetwork,
+    ) -> Result<(), Error> {
+        let labels = HashMap::from([(LABEL_PLATFORM.to_owned(), self.prefix.clone())]);
+        network
+            .set_up(&self.docker, &labels)
+            .await
+            .map_err(|e| Error::Message(e.to_string()))
+    }
+
+    /// Removes the app network's firewall rules and the network.
+    pub(crate) async fn remove_app_network(&self) {
+        self.app_network(&[]).tear_down(&self.docker).await;
+    }
+
     /// Connects and checks that the engine answers.
     pub(crate) async fn connect(prefix: &str) -> Result<Engine, Error> {
         let unreachable = |e: &dyn std::fmt::Display| {

@@ -183,6 +183,17 @@ impl Platform {
         }
         let database_installed = installed.contains(&Unit::single(Component::Database))
             || units.contains(&Unit::single(Component::Database));
+        let router_ports = [
+            settings.port(Component::Router, "listenPort"),
+            settings.port(Component::Router, "httpsListenPort"),
+        ];
+        let app_network = self.engine.app_network(&router_ports);
+        if rest
+            .iter()
+            .any(|u| matches!(u.component, Component::Controller | Component::Builder))
+        {
+            self.engine.isolate_apps(&app_network).await?;
+        }
         for unit in rest {
             if unit.component.phase() != phase {
                 phase = unit.component.phase();
@@ -195,6 +206,7 @@ impl Platform {
                     store: &self.store,
                     settings: &settings,
                     database_installed,
+                    app_network: &app_network.name,
                 };
                 // Recorded first: a failed create still has volumes to take back.
                 created.push(unit);
@@ -400,6 +412,7 @@ impl Platform {
             for id in self.engine.container_ids(&[]).await? {
                 self.engine.remove(&id).await?;
             }
+            self.engine.remove_app_network().await;
             if keep_data {
                 println!("Kept the data volumes (--keep-data).");
             } else {

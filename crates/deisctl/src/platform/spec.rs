@@ -28,6 +28,8 @@ pub(crate) struct Context<'a> {
     pub(crate) settings: &'a Settings,
     /// Whether the platform's own database is installed (else SQLite, or `/deis/database/url`).
     pub(crate) database_installed: bool,
+    /// The isolated network app and build containers join.
+    pub(crate) app_network: &'a str,
 }
 
 fn nanos(d: Duration) -> i64 {
@@ -234,6 +236,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 s.listen(c, "listenPort")
             ));
             env.push("DEIS_DATA_DIR=/var/lib/deis/controller".to_owned());
+            env.push(format!("DEIS_APP_NETWORK={}", ctx.app_network));
             env.extend(s.app_limits.iter().map(|(k, v)| format!("{k}={v}")));
             let database = match (&s.database_url, ctx.database_installed) {
                 (Some(url), _) => Some(url.clone()),
@@ -259,6 +262,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 s.listen(c, "healthPort")
             ));
             env.push("DEIS_BUILDER_DATA_DIR=/var/lib/deis/builder".to_owned());
+            env.push(format!("DEIS_APP_NETWORK={}", ctx.app_network));
             if let Some(image) = &s.stack_image {
                 env.push(format!("DEIS_STACK_IMAGE={image}"));
             }

@@ -35,7 +35,8 @@ pub struct Config {
     pub network: Option<String>,
     /// Memory (bytes) of a build (a buildpack's container, a Dockerfile's build steps).
     pub build_memory: i64,
-    /// The largest push accepted, in bytes.
+    /// The largest push accepted, in bytes; also the most the commit's files may take once
+    /// unpacked (a small push of delta-chained objects can expand far beyond its size).
     pub max_push_bytes: u64,
     /// How long one build may take.
     #[serde(with = "deis_runtime::serde_secs")]

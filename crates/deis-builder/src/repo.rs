@@ -52,6 +52,7 @@ impl Repo {
             repo.git(
                 &["init", "--quiet", "--bare", "--initial-branch=master"],
                 None,
+                64 * 1024,
             )
             .await?;
         }
@@ -69,12 +70,16 @@ impl Repo {
         Ok(repo)
     }
 
-    /// Runs `git args` in the repository; its standard output.
+    /// Runs `git args` in the repository; its standard output, of at most `cap` bytes (git is
+    /// stopped past it: a small push of delta-chained objects can expand to gigabytes).
     pub(crate) async fn git(
         &self,
         args: &[&str],
         quarantine: Option<&Quarantine>,
+        cap: u64,
     ) -> Result<Vec<u8>, GitError> {
+        use tokio::io::AsyncReadExt;
+        let what = || args.join(" ");
         let mut command = Command::new("git");
         command
             .args(args)
@@ -92,29 +97,73 @@ impl Repo {
                 command.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &q.alternates);
             }
         }
-        let output = command
-            .output()
-            .await
+        let mut child = command
+            .spawn()
             .map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
-        if !output.status.success() {
+        let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
             return Err(GitError {
-                what: args.join(" "),
-                detail: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+                what: what(),
+                detail: "no output pipes".to_owned(),
+            });
+        };
+        // git's messages, read alongside: the first 64 KiB kept, the rest dropped.
+        let messages = tokio::spawn(async move {
+            let mut err = Vec::new();
+            let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut err).await;
+            let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
+            err
+        });
+        let mut out = Vec::new();
+        let read = stdout
+            .take(cap.saturating_add(1))
+            .read_to_end(&mut out)
+            .await;
+        if out.len() as u64 > cap {
+            let _ = child.kill().await;
+            messages.abort();
+            return Err(GitError {
+                what: what(),
+                detail: format!(
+                    "the commit's files take more than {} MiB, the most a build takes",
+                    cap >> 20
+                ),
             });
         }
-        Ok(output.stdout)
-    }
-
-    /// A file of the commit, if it exists.
-    pub(crate) async fn file(&self, sha: &str, name: &str, q: &Quarantine) -> Option<Vec<u8>> {
-        self.git(&["cat-file", "blob", &format!("{sha}:{name}")], Some(q))
+        read.map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
+        let status = child
+            .wait()
             .await
-            .ok()
+            .map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
+        let err = messages.await.unwrap_or_default();
+        if !status.success() {
+            return Err(GitError {
+                what: what(),
+                detail: String::from_utf8_lossy(&err).trim().to_owned(),
+            });
+        }
+        Ok(out)
     }
 
-    /// The commit's tree as a tar archive.
-    pub(crate) async fn archive(&self, sha: &str, q: &Quarantine) -> Result<Vec<u8>, GitError> {
-        self.git(&["archive", "--format=tar", sha], Some(q)).await
+    /// A file of the commit (at most 1 MiB: a Procfile or a Dockerfile), if it exists.
+    pub(crate) async fn file(&self, sha: &str, name: &str, q: &Quarantine) -> Option<Vec<u8>> {
+        self.git(
+            &["cat-file", "blob", &format!("{sha}:{name}")],
+            Some(q),
+            1 << 20,
+        )
+        .await
+        .ok()
+    }
+
+    /// The commit's tree as a tar archive of at most `cap` bytes.
+    pub(crate) async fn archive(
+        &self,
+        sha: &str,
+        q: &Quarantine,
+        cap: u64,
+    ) -> Result<Vec<u8>, GitError> {
+        self.git(&["archive", "--format=tar", sha], Some(q), cap)
+            .await
     }
 }
 
@@ -175,6 +224,56 @@ pub(crate) fn ref_to_build(refs: &[RefUpdate]) -> Option<&RefUpdate> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A commit of one file of `size` zero bytes (a few hundred bytes once compressed).
+    fn commit_of_zeros(repo: &Path, size: usize) -> String {
+        let git = |args: &[&str], input: Option<&[u8]>| -> String {
+            use std::io::Write;
+            let mut child = std::process::Command::new("git")
+                .env("GIT_DIR", repo)
+                .env("GIT_AUTHOR_NAME", "t")
+                .env("GIT_AUTHOR_EMAIL", "t@example.com")
+                .env("GIT_COMMITTER_NAME", "t")
+                .env("GIT_COMMITTER_EMAIL", "t@example.com")
+                .args(args)
+                .stdin(Stdio::piped())
+                .stdout(Stdio::piped())
+                .spawn()
+                .expect("git runs");
+            if let (Some(input), Some(mut stdin)) = (input, child.stdin.take()) {
+                stdin.write_all(input).expect("write");
+            }
+            let out = child.wait_with_output().expect("git finishes");
+            assert!(out.status.success(), "git {args:?}");
+            String::from_utf8_lossy(&out.stdout).trim().to_owned()
+        };
+        let blob = git(&["hash-object", "-w", "--stdin"], Some(&vec![0u8; size]));
+        let tree = git(
+            &["mktree"],
+            Some(format!("100644 blob {blob}\tbig\n").as_bytes()),
+        );
+        git(&["commit-tree", &tree, "-m", "zeros"], None)
+    }
+
+    #[tokio::test]
+    async fn a_commit_whose_files_expand_past_the_limit_is_not_read() {
+        let dir = tempfile::tempdir().expect("dir");
+        let repo = Repo::open(dir.path(), "zeros").await.expect("repository");
+        let sha = commit_of_zeros(&repo.path, 3 << 20);
+        let refused = repo
+            .archive(&sha, &Quarantine::default(), 1 << 20)
+            .await
+            .expect_err("over the limit");
+        assert!(
+            refused.to_string().contains("take more than 1 MiB"),
+            "{refused}"
+        );
+        let archive = repo
+            .archive(&sha, &Quarantine::default(), 8 << 20)
+            .await
+            .expect("within the limit");
+        assert!(archive.len() > 3 << 20);
+    }
 
     #[test]
     fn hook_input_gives_quarantine_and_refs() {

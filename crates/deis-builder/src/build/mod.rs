@@ -62,7 +62,7 @@ impl Builds {
         };
         let source = job
             .repo
-            .archive(job.sha, job.quarantine)
+            .archive(job.sha, job.quarantine, self.config.max_push_bytes)
             .await
             .map_err(|e| e.to_string())?;
         let dockerfile = job

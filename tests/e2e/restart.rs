@@ -1,6 +1,7 @@
 //! The single-host platform keeps users, apps, releases and the builder's host key in its data
 //! directory: after a restart the same user logs in, the app is listed with its releases and
-//! answers again, and `git push` works with the same key.
+//! answers again, and `git push` works with the same key. What the builder holds of apps the
+//! controller does not know is swept at start.
 
 use std::time::Duration;
 
@@ -31,7 +32,49 @@ async fn a_restart_keeps_users_apps_releases_and_serving() {
     let host_key = std::fs::read_to_string(p.dir.path().join("builder/ssh_host_ed25519_key"))
         .expect("the host key is in the data directory");
 
+    // What a destroy the builder missed while it was down would leave: a repository and a
+    // build cache of an app the controller does not know.
+    let ghost = format!("ghost-{}", unique_id());
+    let ghost_repo = p.dir.path().join(format!("builder/repos/{ghost}.git"));
+    std::fs::create_dir_all(&ghost_repo).expect("a ghost repository");
+    let cache = format!("deis-cache-{ghost}");
+    let made = std::process::Command::new("docker")
+        .args([
+            "volume",
+            "create",
+            "--label",
+            &format!("{}={}", deis_testkit::TEST_LABEL, p.test_id()),
+            &cache,
+        ])
+        .status()
+        .expect("docker runs");
+    assert!(made.success());
+
     p.restart().await;
+
+    // Swept at start; the live app's repository is kept.
+    eventually(Duration::from_secs(30), "the ghost swept", || async {
+        let volume = std::process::Command::new("docker")
+            .args(["volume", "inspect", &cache])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(true);
+        if ghost_repo.exists() || volume {
+            Err(format!(
+                "repository {}, volume {volume}",
+                ghost_repo.exists()
+            ))
+        } else {
+            Ok(())
+        }
+    })
+    .await;
+    assert!(
+        p.dir
+            .path()
+            .join(format!("builder/repos/{app}.git"))
+            .exists()
+    );
 
     // The same user and token, the app with its releases, serving again.
     let (status, body) = p.api("GET", "/v1/apps/", Some(&token), "").await;

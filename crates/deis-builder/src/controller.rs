@@ -150,6 +150,13 @@ impl Controller {
         Ok(r.into_inner().values)
     }
 
+    /// The name of every app.
+    pub(crate) async fn list_apps(&self) -> Result<Vec<String>, ControllerError> {
+        let request = self.request(pb::ListAppsRequest {}).await;
+        let r = self.client().await?.list_apps(request).await?;
+        Ok(r.into_inner().apps)
+    }
+
     /// Creates the build and its release, which the controller deploys before answering:
     /// `(release version, app domains)`.
     pub(crate) async fn create_build(

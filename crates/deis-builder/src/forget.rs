@@ -1,7 +1,9 @@
 //! Forgets destroyed apps: when `/deis/services/<app>` is deleted (the controller destroys the
 //! app), the app's repository and buildpack cache volume go too, so `deis destroy` leaves
-//! nothing behind. (Nothing is swept at start: a single-host platform's in-process store starts
-//! empty and fills as the controller mirrors its apps, so absence proves nothing.)
+//! nothing behind. At start, what the builder holds of apps the controller no longer knows (a
+//! destroy it missed while down) is swept, once the controller answers: the store cannot tell,
+//! as a single-host platform's in-process store starts empty and fills as the controller
+//! mirrors its apps.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -33,6 +35,62 @@ async fn forget(repos: &Path, docker: &bollard::Docker, app: &str) {
             None::<bollard::query_parameters::RemoveVolumeOptions>,
         )
         .await;
+}
+
+/// Once the controller lists its apps, removes the repositories and build caches of every
+/// other app; gives up at `shutdown`.
+pub(crate) async fn sweep(
+    controller: crate::controller::Controller,
+    docker: bollard::Docker,
+    repos: std::path::PathBuf,
+    shutdown: CancellationToken,
+) {
+    let mut delay = Duration::from_millis(500);
+    let apps: std::collections::HashSet<String> = loop {
+        match controller.list_apps().await {
+            Ok(apps) => break apps.into_iter().collect(),
+            Err(e) => tracing::debug!(error = %e, "The controller cannot list the apps yet"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    };
+    let mut held: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+    if let Ok(mut entries) = tokio::fs::read_dir(&repos).await {
+        while let Ok(Some(entry)) = entries.next_entry().await {
+            if let Some(app) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".git"))
+            {
+                held.insert(app.to_owned());
+            }
+        }
+    }
+    let filters = std::collections::HashMap::from([(
+        "name".to_owned(),
+        vec![crate::build::cache_volume("")],
+    )]);
+    if let Ok(volumes) = docker
+        .list_volumes(Some(
+            bollard::query_parameters::ListVolumesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+    {
+        for volume in volumes.volumes.unwrap_or_default() {
+            if let Some(app) = volume.name.strip_prefix(&crate::build::cache_volume("")) {
+                held.insert(app.to_owned());
+            }
+        }
+    }
+    for app in held.iter().filter(|app| !apps.contains(*app)) {
+        tracing::info!(app.name = %app, "Sweeping what a destroyed app left");
+        forget(&repos, &docker, app).await;
+    }
 }
 
 /// Follows the store until `shutdown`, removing what destroyed apps left.

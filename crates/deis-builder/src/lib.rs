@@ -96,6 +96,12 @@ pub async fn run(
         config.data_dir.join("repos"),
         shutdown.clone(),
     ));
+    let sweeping = tokio::spawn(forget::sweep(
+        controller.clone(),
+        docker.clone(),
+        config.data_dir.join("repos"),
+        shutdown.clone(),
+    ));
     let builds = build::Builds {
         config: config.clone(),
         docker,
@@ -137,5 +143,6 @@ pub async fn run(
     publishing.cancel();
     let _ = publisher.await;
     let _ = forgetting.await;
+    let _ = sweeping.await;
     ssh.and(http).map_err(Error::Serve)
 }

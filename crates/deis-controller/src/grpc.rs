@@ -6,7 +6,8 @@ use axum::http::StatusCode;
 use deis_proto::controller::v1::builder_service_server::{BuilderService, BuilderServiceServer};
 use deis_proto::controller::v1::{
     AuthorizePushRequest, AuthorizePushResponse, CreateBuildRequest, CreateBuildResponse,
-    GetAppConfigRequest, GetAppConfigResponse, LookupKeyRequest, LookupKeyResponse,
+    GetAppConfigRequest, GetAppConfigResponse, ListAppsRequest, ListAppsResponse, LookupKeyRequest,
+    LookupKeyResponse,
 };
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -148,6 +149,15 @@ impl BuilderService for Builder {
         Ok(Response::new(GetAppConfigResponse {
             values: values.into_iter().collect(),
         }))
+    }
+
+    async fn list_apps(
+        &self,
+        request: Request<ListAppsRequest>,
+    ) -> Result<Response<ListAppsResponse>, Status> {
+        self.check_key(&request).await?;
+        let apps = self.state.db.all_app_ids().await.map_err(ApiError::from)?;
+        Ok(Response::new(ListAppsResponse { apps }))
     }
 
     async fn create_build(

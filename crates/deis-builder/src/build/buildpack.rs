@@ -276,29 +276,37 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
     if code != 0 {
         return Err(format!("the buildpack failed (exit status {code})"));
     }
-    let slug = download(docker, id, "/build/slug.tgz").await?;
-    let release = download(docker, id, "/build/release.yml").await?;
+    let slug = download(docker, id, "/build/slug.tgz", SLUG_MAX).await?;
+    let release = download(docker, id, "/build/release.yml", 1 << 20).await?;
     Ok((slug, String::from_utf8_lossy(&release).into_owned()))
 }
 
-/// One file out of a container.
-async fn download(docker: &Docker, id: &str, path: &str) -> Result<Vec<u8>, String> {
+/// The largest slug a build may make (held in memory on its way into the runner image).
+const SLUG_MAX: u64 = 1 << 30;
+
+/// One file out of a container, of at most `max` bytes.
+async fn download(docker: &Docker, id: &str, path: &str, max: u64) -> Result<Vec<u8>, String> {
     let options = DownloadFromContainerOptionsBuilder::new()
         .path(path)
         .build();
-    let tar: Vec<u8> = docker
-        .download_from_container(id, Some(options))
-        .try_fold(Vec::new(), |mut all, chunk| async move {
-            all.extend_from_slice(&chunk);
-            Ok(all)
-        })
-        .await
-        .map_err(|e| {
+    let mut stream = docker.download_from_container(id, Some(options));
+    let mut tar: Vec<u8> = Vec::new();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
             format!(
                 "reading {path} from the build container failed: {}",
                 engine_error(e)
             )
         })?;
+        // The tar framing adds a little to the file itself.
+        if (tar.len() + chunk.len()) as u64 > max.saturating_add(64 * 1024) {
+            return Err(format!(
+                "{path} is larger than {} MiB, the most a build may make",
+                max >> 20
+            ));
+        }
+        tar.extend_from_slice(&chunk);
+    }
     let mut archive = tar::Archive::new(tar.as_slice());
     let entries = archive.entries().map_err(|e| e.to_string())?;
     for entry in entries {

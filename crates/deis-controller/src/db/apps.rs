@@ -129,6 +129,13 @@ impl Db {
     }
 
     /// Deletes an app and, by cascade, everything that belongs to it.
+    /// The id of every app.
+    pub(crate) async fn all_app_ids(&self) -> DbResult<Vec<String>> {
+        Ok(sqlx::query_scalar("SELECT id FROM apps ORDER BY id")
+            .fetch_all(self.pool())
+            .await?)
+    }
+
     pub(crate) async fn delete_app(&self, id: &str) -> DbResult<()> {
         sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(id)

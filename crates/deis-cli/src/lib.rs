@@ -59,28 +59,50 @@ pub fn run(mut args: Vec<String>) -> i32 {
     }
 }
 
-/// `deis run` as the Deis client (docopt) reads it: `-a/--app` may come before or after the
-/// command, and everything after `--` is the command as typed. Returns the arguments with the
-/// options first and `--` before the command, so that clap passes the command through.
+/// `deis run` as Deis users type it: options (`-a/--app`, `--help`, `--json`) before the
+/// command, or `-a <app>`/`--app <app>`/`--app=<app>` as the very last words after it (as the
+/// Deis client's docopt read `deis run env --app=demo`); a `--` before the command makes
+/// everything after it the command as typed. Words inside the command (`cp -a src dst`,
+/// `grep -- -v`) are never taken. Returns the arguments with the options first and `--`
+/// before the command, so that clap passes the command through.
 fn run_arguments(args: Vec<String>) -> Vec<String> {
     let mut words = args.into_iter();
     let mut head: Vec<String> = words.by_ref().take(2).collect();
-    let mut command = Vec::new();
+    let mut command: Vec<String> = Vec::new();
+    let mut verbatim = false;
+    // Options before the command starts.
     while let Some(word) = words.next() {
         match word.as_str() {
             "--" => {
-                command.extend(words.by_ref());
+                verbatim = true;
                 break;
             }
             "-a" | "--app" => match words.next() {
                 Some(app) => head.extend([word, app]),
                 None => command.push(word),
             },
-            w if w.starts_with("--app=") => head.push(word),
-            // Options of `deis` itself, before the command starts.
-            "-h" | "--help" | "--json" if command.is_empty() => head.push(word),
-            w if command.is_empty() && w.starts_with("-a") && w.len() > 2 => head.push(word),
-            _ => command.push(word),
+            w if w.starts_with("--app=")
+                || (w.starts_with("-a") && w.len() > 2)
+                || matches!(w, "-h" | "--help" | "--json") =>
+            {
+                head.push(word);
+            }
+            _ => {
+                command.push(word);
+                break;
+            }
+        }
+    }
+    command.extend(words);
+    if !verbatim {
+        // The app named at the very end, after the command.
+        let n = command.len();
+        if n >= 3 && matches!(command[n - 2].as_str(), "-a" | "--app") {
+            let tail = command.split_off(n - 2);
+            head.extend(tail);
+        } else if n >= 2 && command[n - 1].starts_with("--app=") {
+            let tail = command.split_off(n - 1);
+            head.extend(tail);
         }
     }
     head.push("--".to_owned());
@@ -132,6 +154,20 @@ mod tests {
             (&["--", "-a"], &["--", "-a"]),
             (&["echo", "-a"], &["--", "echo", "-a"]),
             (&["--help"], &["--help", "--"]),
+            // Words inside the command stay the command's.
+            (
+                &["grep", "--", "-v", "file"],
+                &["--", "grep", "--", "-v", "file"],
+            ),
+            (
+                &["cp", "-a", "src", "dst"],
+                &["--", "cp", "-a", "src", "dst"],
+            ),
+            (&["ls", "-a", "/tmp"], &["-a", "/tmp", "--", "ls"]),
+            (
+                &["ls", "-a", "/tmp", "-l"],
+                &["--", "ls", "-a", "/tmp", "-l"],
+            ),
         ];
         for (given, want) in cases {
             let mut full = args(&["deis", "run"]);

@@ -108,10 +108,17 @@ impl AppLimits {
         }
     }
 
-    /// The refusal of a memory limit above the maximum, if it is.
+    /// The refusal of a memory limit above the maximum or below what Docker takes (6 MiB; a
+    /// limit of 0 would mean none at all), if it is.
     pub(crate) fn memory_refusal(&self, ptype: &str, limit: &str) -> Option<String> {
-        let max = deis_scheduler::memory_bytes(&self.max_memory)?;
+        const MIN: i64 = 6 << 20;
         let asked = deis_scheduler::memory_bytes(limit)?;
+        if asked < MIN {
+            return Some(format!(
+                "{ptype}={limit} is below the smallest memory limit, 6M"
+            ));
+        }
+        let max = deis_scheduler::memory_bytes(&self.max_memory)?;
         (asked > max).then(|| {
             format!(
                 "{ptype}={limit} is above the platform's maximum of {} per container",

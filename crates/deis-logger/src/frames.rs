@@ -1,11 +1,14 @@
 //! Turns the frames of a container's Docker log stream (with `timestamps=true`) into lines.
 //!
 //! Docker writes each log message as one frame, `<RFC 3339 time> <text>`; a line longer than
-//! the log driver's buffer (16 KiB) arrives as several messages, each with its own time and no
-//! newline but the last, and the last line of a container that stops mid-line has none at all.
-//! A line's position is the time of its last piece, so a position is acknowledged only once the
-//! whole line is, and on a resumed stream every piece at or before the last position is skipped:
-//! a line is never shipped twice, nor in part.
+//! the log driver's buffer (16 KiB) arrives as several messages with no newline but the last
+//! (each may carry the same time as the first), and the last line of a container that stops
+//! mid-line has none at all. A line's position is the time of its last piece, so a position is
+//! acknowledged only once the whole line is, and on a resumed stream every piece at or before
+//! the last position shipped is skipped: a line is never shipped twice. Positions shipped from
+//! one stream always increase (a part of a cut line, or a line whose time is not after the one
+//! before, takes the next nanosecond), since the logger keeps only what lies beyond the last
+//! position it stored.
 
 use chrono::DateTime;
 
@@ -22,8 +25,10 @@ pub struct Assembled {
 /// The line being assembled from a stream's frames.
 #[derive(Debug)]
 pub struct Assembler {
-    /// Pieces at or before this position were shipped already.
+    /// Pieces at or before this position were shipped already (before this stream).
     after: u64,
+    /// The last position this assembler gave out.
+    emitted: u64,
     /// The time of the piece being read; `None` for one that was shipped already.
     current: Option<u64>,
     /// Whether the next bytes start a message (and so carry a time).
@@ -40,6 +45,7 @@ impl Assembler {
     pub fn new(after: u64) -> Assembler {
         Assembler {
             after,
+            emitted: after,
             current: None,
             at_message_start: true,
             line: Vec::new(),
@@ -132,9 +138,15 @@ impl Assembler {
             .trim_end_matches('\r')
             .to_owned();
         self.line.clear();
-        self.after = self.after.max(position);
+        let position = position.max(self.emitted.saturating_add(1));
+        self.emitted = position;
         out.push(Assembled { position, text });
     }
+}
+
+/// The time (nanoseconds) a frame starts with, if it does.
+pub fn frame_time(frame: &[u8]) -> Option<u64> {
+    split_time(frame).map(|(time, _)| time)
 }
 
 /// `<RFC 3339 time> <rest>` → (nanoseconds, rest).
@@ -221,6 +233,30 @@ mod tests {
         assert_eq!(texts(&lines), vec!["one", "two"]);
         assert_eq!(lines[1].position, nanos(T2));
         assert_eq!(a.push(b"ee\n")[0].text, "three");
+    }
+
+    #[test]
+    fn a_long_line_whose_pieces_share_one_time_is_shipped_whole() {
+        let mut a = Assembler::new(0);
+        let chunk = "z".repeat(16 * 1024);
+        let mut lines = Vec::new();
+        for _ in 0..64 {
+            lines.extend(a.push(format!("{T1} {chunk}").as_bytes()));
+        }
+        lines.extend(a.push(format!("{T1} end\n").as_bytes()));
+        let total: usize = lines.iter().map(|l| l.text.len()).sum();
+        assert_eq!(total, 64 * chunk.len() + 3, "no byte lost: {}", lines.len());
+        assert!(lines.len() >= 4);
+        assert!(
+            lines.windows(2).all(|w| w[0].position < w[1].position),
+            "positions increase"
+        );
+        // Resumed after all of it: nothing again.
+        let mut resumed = Assembler::new(lines.last().map_or(0, |l| l.position));
+        for _ in 0..64 {
+            assert!(resumed.push(format!("{T1} {chunk}").as_bytes()).is_empty());
+        }
+        assert!(resumed.push(format!("{T1} end\n").as_bytes()).is_empty());
     }
 
     #[test]

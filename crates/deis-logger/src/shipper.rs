@@ -150,9 +150,20 @@ fn follow(
         shutdown.clone(),
     );
     tokio::spawn(async move {
-        tokio::select! {
-            _ = shutdown.cancelled() => {}
-            _ = read_container(&docker, &id, &positions, &tx) => {}
+        // Followed again as long as it runs: after a restart (whose `start` event came while
+        // this task still held the id) or a broken stream.
+        loop {
+            let again = tokio::select! {
+                _ = shutdown.cancelled() => false,
+                again = read_container(&docker, &id, &positions, &tx) => again,
+            };
+            if !again {
+                break;
+            }
+            tokio::select! {
+                _ = shutdown.cancelled() => break,
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+            }
         }
         following
             .lock()
@@ -161,8 +172,14 @@ fn follow(
     });
 }
 
-/// Reads a container's output from the last acknowledged position until its stream ends.
-async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &mpsc::Sender<Line>) {
+/// Reads a container's output from the last position taken until its stream ends; whether
+/// it runs (again) and should be followed again.
+async fn read_container(
+    docker: &Docker,
+    id: &str,
+    positions: &Positions,
+    tx: &mpsc::Sender<Line>,
+) -> bool {
     let Ok(info) = docker
         .inspect_container(
             id,
@@ -170,7 +187,7 @@ async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &m
         )
         .await
     else {
-        return;
+        return false;
     };
     let name = info
         .name
@@ -181,11 +198,11 @@ async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &m
     // A container is an app's only when its label and its name (`{app}_v{N}.{type}.{num}`)
     // both say so: neither alone can be chosen to write into another app's log.
     let Some(app) = labels.get(APP_LABEL).cloned() else {
-        return;
+        return false;
     };
     if !name.starts_with(&format!("{app}_v")) {
         tracing::debug!(container = %id, name, app, "Not following: its name is not the app's");
-        return;
+        return false;
     }
     // `{app}_v{N}.{type}.{num}` -> `{type}.{num}`; a one-off `run` container is `run.N`.
     let source = name
@@ -213,11 +230,19 @@ async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &m
         sent
     };
     let mut lines = Assembler::new(positions.last(id));
-    if read_log(docker, id, positions.last(id), true, &mut lines, &ship)
-        .await
-        .is_err()
+    if read_log(
+        docker,
+        id,
+        positions.last(id),
+        true,
+        None,
+        &mut lines,
+        &ship,
+    )
+    .await
+    .is_err()
     {
-        return;
+        return false;
     }
     // The stream ended. If the run that printed it is over (the container stopped, was
     // restarted or removed), its log is read once more without following: the engine may end
@@ -227,33 +252,47 @@ async fn read_container(docker: &Docker, id: &str, positions: &Positions, tx: &m
     let finished = finished(docker, id, started_at.as_deref()).await;
     tracing::debug!(container = %id, ?finished, "The container's log stream ended");
     match finished {
-        Finished::No => {}
-        Finished::Yes => {
+        Finished::No => true,
+        Finished::Yes { ended, running } => {
+            // Only what that run wrote: a restarted container's new run is read when it is
+            // followed again.
             let mut rest = Assembler::new(positions.last(id));
-            if read_log(docker, id, positions.last(id), false, &mut rest, &ship)
-                .await
-                .is_ok()
+            if read_log(
+                docker,
+                id,
+                positions.last(id),
+                false,
+                ended,
+                &mut rest,
+                &ship,
+            )
+            .await
+            .is_ok()
                 && let Some(line) = rest.end()
             {
                 let _ = ship(line).await;
             }
+            running
         }
         Finished::Removed => {
             if let Some(line) = lines.end() {
                 let _ = ship(line).await;
             }
             positions.forget(id);
+            false
         }
     }
 }
 
-/// Reads `id`'s log from position `after` (following it with `follow`) into `lines`, shipping
-/// each complete line; `Err` when the shipper is shutting down.
+/// Reads `id`'s log from position `after` (following it with `follow`, and only up to time
+/// `until` when given) into `lines`, shipping each complete line; `Err` when the shipper is
+/// shutting down.
 async fn read_log<F, Fut>(
     docker: &Docker,
     id: &str,
     after: u64,
     follow: bool,
+    until: Option<u64>,
     lines: &mut Assembler,
     ship: &F,
 ) -> Result<(), ()>
@@ -277,6 +316,11 @@ where
             | LogOutput::Console { message } => message,
             LogOutput::StdIn { .. } => continue,
         };
+        if let (Some(until), Some(time)) = (until, crate::frames::frame_time(&bytes))
+            && time > until
+        {
+            break;
+        }
         for line in lines.push(&bytes) {
             ship(line).await.map_err(|_| ())?;
         }
@@ -324,8 +368,9 @@ impl Positions {
 enum Finished {
     /// The run goes on: the stream broke.
     No,
-    /// The container stopped or was restarted.
-    Yes,
+    /// The run stopped; `running` when the container was started again since, and then
+    /// `ended` is the last moment (nanoseconds) before the new run began.
+    Yes { ended: Option<u64>, running: bool },
     /// The container is gone.
     Removed,
 }
@@ -341,8 +386,21 @@ async fn finished(docker: &Docker, id: &str, started_at: Option<&str>) -> Finish
     {
         Ok(info) => {
             let state = info.state.unwrap_or_default();
-            if state.running != Some(true) || state.started_at.as_deref() != started_at {
-                Finished::Yes
+            let running = state.running == Some(true);
+            if !running || state.started_at.as_deref() != started_at {
+                // Restarted: the new run's lines come from its start on (the log copier may
+                // write the old run's last line a little after the old run's end, so that is
+                // not the bound).
+                let ended = if running {
+                    state
+                        .started_at
+                        .as_deref()
+                        .and_then(|t| crate::frames::frame_time(format!("{t} ").as_bytes()))
+                        .map(|t| t.saturating_sub(1))
+                } else {
+                    None
+                };
+                Finished::Yes { ended, running }
             } else {
                 Finished::No
             }

@@ -10,7 +10,8 @@
 //!   the router's ports pass, everything else is rejected (a TCP reset, so a connection fails at
 //!   once rather than hanging);
 //! - in `DOCKER-USER` (Docker's chain for its users' rules, consulted before its own): traffic
-//!   from the bridge to the bridge is dropped, whatever Docker's own settings say.
+//!   from the bridge to the bridge is dropped, whatever Docker's own settings say, and so is
+//!   traffic to link-local addresses (a cloud's metadata service).
 //!
 //! The platform sets these up when it starts (single host) or is installed (deisctl) and removes
 //! them when it stops or is uninstalled.
@@ -65,14 +66,29 @@ impl AppNetwork {
         docker: &Docker,
         labels: &HashMap<String, String>,
     ) -> Result<(), IsolationError> {
-        if docker
+        let existing = docker
             .inspect_network(
                 &self.name,
                 None::<bollard::query_parameters::InspectNetworkOptions>,
             )
-            .await
-            .is_err()
-        {
+            .await;
+        if let Ok(network) = &existing {
+            // A network of that name made otherwise would leave the rules on nothing.
+            let options = network.options.clone().unwrap_or_default();
+            let get = |key: &str| options.get(key).map(String::as_str);
+            if get("com.docker.network.bridge.name") != Some(self.bridge.as_str())
+                || get("com.docker.network.bridge.enable_icc") != Some("false")
+            {
+                return Err(IsolationError::Firewall {
+                    bridge: self.bridge.clone(),
+                    reason: format!(
+                        "a network {} exists with another bridge or with inter-container traffic on; remove it (docker network rm {})",
+                        self.name, self.name
+                    ),
+                });
+            }
+        }
+        if existing.is_err() {
             let request = NetworkCreateRequest {
                 name: self.name.clone(),
                 driver: Some("bridge".to_owned()),
@@ -108,14 +124,25 @@ impl AppNetwork {
         }
         sweep_stale(docker).await;
         self.remove_rules();
-        self.add_rules()
+        let added = self.add_rules();
+        if added.is_err() {
+            // Half a firewall is worse than a known missing one.
+            self.remove_rules();
+        }
+        added
     }
 
-    /// Removes the firewall rules and the network (left in place if containers still use it).
+    /// Removes the network and then its firewall rules; while app containers still use the
+    /// network (they outlive a stopped platform), both stay, so those apps stay isolated.
     pub async fn tear_down(&self, docker: &Docker) {
-        self.remove_rules();
-        if let Err(e) = docker.remove_network(&self.name).await {
-            tracing::info!(network = %self.name, error = %e, "The app network stays");
+        match docker.remove_network(&self.name).await {
+            Ok(())
+            | Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => self.remove_rules(),
+            Err(e) => {
+                tracing::info!(network = %self.name, error = %e, "The app network stays, with its firewall, while app containers use it");
+            }
         }
     }
 
@@ -182,6 +209,21 @@ impl AppNetwork {
             comment.clone(),
             "-j".into(),
             chain,
+        ]);
+        // Link-local addresses (a cloud's metadata service, with the host's credentials).
+        rules.push(vec![
+            "-I".into(),
+            "DOCKER-USER".into(),
+            "-i".into(),
+            self.bridge.clone(),
+            "-d".into(),
+            "169.254.0.0/16".into(),
+            "-m".into(),
+            "comment".into(),
+            "--comment".into(),
+            self.comment(),
+            "-j".into(),
+            "DROP".into(),
         ]);
         rules.push(vec![
             "-I".into(),
@@ -310,12 +352,13 @@ fn iptables_output(args: &[&str]) -> Result<String, String> {
     }
 }
 
-/// A bridge interface name for a network name: `deis` and 8 hex digits of its hash.
+/// A bridge interface name for a network name: `deis` and 8 hex digits of its FNV-1a hash
+/// (stable across builds, so a new binary finds the rules an old one made).
 pub fn bridge_name(network: &str) -> String {
-    use std::hash::{Hash, Hasher};
-    let mut hasher = std::collections::hash_map::DefaultHasher::new();
-    network.hash(&mut hasher);
-    format!("deis{:08x}", hasher.finish() as u32)
+    let hash = network.bytes().fold(0x811c_9dc5_u32, |hash, byte| {
+        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    });
+    format!("deis{hash:08x}")
 }
 
 #[cfg(test)]
@@ -339,6 +382,7 @@ mod tests {
             ]
         );
         assert!(bridge_name("deis-apps").len() <= 15);
+        assert_eq!(bridge_name(""), "deis811c9dc5", "FNV-1a, stable");
         assert_ne!(bridge_name("a"), bridge_name("b"));
     }
 }

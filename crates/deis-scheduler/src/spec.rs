@@ -200,6 +200,7 @@ impl ContainerLimits {
             .memory
             .get(ptype)
             .and_then(|m| memory_bytes(m))
+            .filter(|bytes| *bytes > 0)
             .or(self.default_memory)
     }
 }

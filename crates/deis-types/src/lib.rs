@@ -6,6 +6,7 @@
 
 mod buildpack;
 mod code;
+pub mod image;
 mod names;
 
 pub use buildpack::{BuildpackSource, BuildpackUrlError, buildpack_source};

@@ -97,6 +97,28 @@ pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setu
     )
     .await;
 
+    // A Dockerfile that builds on the victim's image (the build runs on the shared engine).
+    let work = crate::support::work_tree(
+        &day.setup.dir().join("evil-work"),
+        &[(
+            "Dockerfile",
+            &format!("FROM {built}\nCMD cat /etc/passwd\n"),
+        )],
+    );
+    mallory
+        .ok(&work, &["git:remote", "-a", evil.as_str()])
+        .await;
+    super::use_builder(day.setup, &work, &evil);
+    let pushed = mallory.push(&work).await;
+    assert!(
+        !pushed.ok
+            && pushed
+                .out
+                .contains(&format!("was built for the app {}", day.app)),
+        "{}",
+        pushed.out
+    );
+
     // A buildpack that would clone the victim's repository out of the builder's data.
     refused(
         &mallory,

@@ -65,13 +65,17 @@ impl Builds {
             .archive(job.sha, job.quarantine, self.config.max_push_bytes)
             .await
             .map_err(|e| e.to_string())?;
-        let dockerfile = job
-            .repo
-            .file(job.sha, "Dockerfile", job.quarantine)
-            .await
-            .is_some();
+        let dockerfile_text = job.repo.file(job.sha, "Dockerfile", job.quarantine).await;
+        let dockerfile = dockerfile_text.is_some();
         let labels = &self.config.labels;
-        if dockerfile {
+        if let Some(dockerfile_text) = dockerfile_text {
+            // The build runs on the shared engine: it may build on nothing the app could not
+            // deploy (another app's build, a platform image, an image ID).
+            deis_types::image::check_dockerfile(
+                &String::from_utf8_lossy(&dockerfile_text),
+                job.app,
+            )
+            .map_err(|e| format!("the Dockerfile cannot be built: {e}"))?;
             out.step("Building Docker image").await;
             image::build(
                 &self.docker,

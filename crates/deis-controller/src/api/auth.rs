@@ -98,7 +98,7 @@ pub(crate) async fn login(
 ) -> ApiResult<Json<Value>> {
     let username = required(&body, "username")?;
     let password = required(&body, "password")?;
-    if let Err(wait) = state.login_limits.check(&username, &client) {
+    if let Err(wait) = state.login_limits.attempt(&username, &client) {
         return Err(ApiError::TooMany(
             wait,
             format!(
@@ -119,14 +119,12 @@ pub(crate) async fn login(
     let Some(user) = state.db.user(&username).await? else {
         // Spend the same time as a real check so that timing does not reveal user names.
         let _ = passwords::verify(&password, passwords::DUMMY_HASH).await;
-        state.login_limits.failed(&username, &client);
         return Err(rejected());
     };
     if !passwords::verify(&password, &user.password).await {
-        state.login_limits.failed(&username, &client);
         return Err(rejected());
     }
-    state.login_limits.succeeded(&username);
+    state.login_limits.succeeded(&username, &client);
     if !user.is_active {
         return Err(ApiError::Fields(
             [(

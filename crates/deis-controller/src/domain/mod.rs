@@ -3,7 +3,7 @@
 //! certificates. The REST handlers and the builder's gRPC API both call these.
 
 pub(crate) mod config;
-pub(crate) mod image;
+pub(crate) use deis_types::image;
 pub(crate) mod names;
 pub(crate) mod release;
 pub(crate) mod validate;

@@ -321,6 +321,11 @@ async fn limits_above_the_maxima_are_refused(c: Controller) {
             "web=9G is above the platform's maximum of 8G per container",
         ),
         (
+            json!({"memory": {"web": "0M"}}),
+            "memory",
+            "web=0M is below the smallest memory limit, 6M",
+        ),
+        (
             json!({"cpu": {"web": 1024}}),
             "cpu",
             "CPU shares must be between 0 and 1024",

@@ -226,7 +226,10 @@ async fn a_flood_of_made_up_app_names_leaves_memory_bounded() {
     )
     .await;
     let grown = resident().saturating_sub(before);
-    eprintln!("figure: {LINES} forged app names grew resident memory by {} KiB", grown >> 10);
+    eprintln!(
+        "figure: {LINES} forged app names grew resident memory by {} KiB",
+        grown >> 10
+    );
     assert!(grown < BOUND, "resident memory grew by {grown} bytes");
     assert_eq!(
         metric(l.api, "deis_logger_apps_held"),

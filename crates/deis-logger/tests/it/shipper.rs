@@ -204,3 +204,71 @@ async fn last_lines_without_a_newline_and_long_lines_arrive_whole() {
     task.await.expect("shipper stops");
     docker.cleanup().await;
 }
+
+/// A container started again keeps being followed, and the last line of one run is not glued
+/// to the first of the next.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn runs_of_a_restarted_container_keep_their_lines_apart() {
+    let docker = TestDocker::connect().await;
+    let image = docker.base_image().await;
+    let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+    let dir = tempfile::tempdir().expect("dir");
+    let app = format!("again{}", unique_id().replace(['t', 'x'], ""));
+    create_app(store.as_ref(), &app).await;
+    let logger = logger_with(None, store.clone()).await;
+    let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
+    let config = ShipperConfig {
+        host: "test".to_owned(),
+        logger_url: None,
+        state_file: dir.path().join("shipper.json"),
+        labels: docker.labels().into_iter().collect(),
+    };
+    let stop = CancellationToken::new();
+    let task = tokio::spawn(run(config, engine.clone(), store.clone(), stop.clone()));
+    let mut labels: HashMap<String, String> = docker.labels().into_iter().collect();
+    labels.insert("deis.app".to_owned(), app.clone());
+    let script = "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; echo run-$n; printf end-$n";
+    let created = engine
+        .create_container(
+            Some(
+                CreateContainerOptionsBuilder::new()
+                    .name(&format!("{app}_v1.worker.1"))
+                    .build(),
+            ),
+            ContainerCreateBody {
+                image: Some(image.clone()),
+                cmd: Some(vec!["/bin/sh".into(), "-c".into(), script.into()]),
+                labels: Some(labels),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("create");
+    for run in 1..=3 {
+        engine
+            .start_container(
+                &created.id,
+                None::<bollard::query_parameters::StartContainerOptions>,
+            )
+            .await
+            .expect("start");
+        let _ =
+            futures_util::StreamExt::collect::<Vec<_>>(engine.wait_container(&created.id, None))
+                .await;
+        let want: Vec<String> = (1..=run)
+            .flat_map(|n| [format!("worker.1|run-{n}"), format!("worker.1|end-{n}")])
+            .collect();
+        eventually(Duration::from_secs(30), "every run's lines", || async {
+            let got = messages(&logger, &app).await;
+            if got == want {
+                Ok(())
+            } else {
+                Err(format!("{got:?}"))
+            }
+        })
+        .await;
+    }
+    stop.cancel();
+    task.await.expect("shipper stops");
+    docker.cleanup().await;
+}

@@ -259,6 +259,20 @@ impl Platform {
         if is_platform(targets) {
             println!("Starting Deis...");
         }
+        // The apps' firewall is in the kernel only: a reboot or a firewall reload takes it
+        // away, so every start that brings up the controller or the builder puts it back.
+        if units
+            .iter()
+            .any(|u| matches!(u.component, Component::Controller | Component::Builder))
+        {
+            let store = self.connect_store().await?;
+            let settings = settings::load(store.as_ref()).await?;
+            let network = self.engine.app_network(&[
+                settings.port(Component::Router, "listenPort"),
+                settings.port(Component::Router, "httpsListenPort"),
+            ]);
+            self.engine.isolate_apps(&network).await?;
+        }
         let mut started = Vec::new();
         for unit in &units {
             if let Err(e) = self.start_unit(*unit, &mut started).await {

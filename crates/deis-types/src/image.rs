@@ -21,7 +21,7 @@ const PLATFORM: [&str; 11] = [
 
 /// Why an image may not be used, with the message the user sees.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub(crate) enum Refused {
+pub enum Refused {
     /// Not an image reference at all.
     #[error("{0}")]
     Invalid(String),
@@ -71,7 +71,7 @@ fn parse(image: &str) -> Result<Reference<'_>, Refused> {
 }
 
 /// Whether `app` may deploy `image`.
-pub(crate) fn check(image: &str, app: &str) -> Result<(), Refused> {
+pub fn check(image: &str, app: &str) -> Result<(), Refused> {
     let reference = parse(image)?;
     let path = reference.path.to_ascii_lowercase();
     let is_hex = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_hexdigit());
@@ -101,9 +101,79 @@ pub(crate) fn check(image: &str, app: &str) -> Result<(), Refused> {
     Ok(())
 }
 
+/// Checks every image a Dockerfile names (`FROM`, `COPY --from=`, `RUN --mount=...from=`) for
+/// `app`: a build must not read what `deploy` would refuse. Stage names are allowed, and
+/// variables (`FROM $BASE`) are refused, since their value is not known here.
+pub fn check_dockerfile(text: &str, app: &str) -> Result<(), Refused> {
+    let mut stages: Vec<String> = Vec::new();
+    let joined = text.replace("\\\n", " ");
+    for line in joined.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        let Some(instruction) = words.first() else {
+            continue;
+        };
+        let mut references: Vec<&str> = Vec::new();
+        if instruction.eq_ignore_ascii_case("FROM") {
+            let rest: Vec<&str> = words[1..]
+                .iter()
+                .copied()
+                .filter(|w| !w.starts_with("--"))
+                .collect();
+            if let Some(image) = rest.first() {
+                references.push(image);
+            }
+            if rest.len() >= 3 && rest[1].eq_ignore_ascii_case("AS") {
+                stages.push(rest[2].to_ascii_lowercase());
+            }
+        }
+        for word in &words[1..] {
+            if let Some(from) = word.strip_prefix("--from=") {
+                references.push(from);
+            }
+            if let Some(mount) = word.strip_prefix("--mount=") {
+                references.extend(mount.split(',').filter_map(|kv| kv.strip_prefix("from=")));
+            }
+        }
+        for reference in references {
+            if reference.contains('$') {
+                return Err(Refused::Invalid(format!(
+                    "the Dockerfile names an image through a variable ({reference}); name it as it is"
+                )));
+            }
+            let lower = reference.to_ascii_lowercase();
+            if lower == "scratch"
+                || stages.contains(&lower)
+                || reference.bytes().all(|b| b.is_ascii_digit())
+            {
+                continue;
+            }
+            check(reference, app)?;
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dockerfile_may_not_build_on_what_the_app_may_not_run() {
+        let ok = "FROM busybox AS base\nFROM base\nCOPY --from=base /x /y\nFROM scratch\nCOPY --from=0 /a /b\nFROM shop:git-0123456\n";
+        assert_eq!(check_dockerfile(ok, "shop"), Ok(()));
+        for bad in [
+            "FROM victim:git-0123456\n",
+            "from --platform=linux/amd64 victim:git-0123456 as x\n",
+            "FROM busybox\nCOPY --from=victim:git-abc /app /stolen\n",
+            "FROM busybox\nRUN --mount=type=bind,from=victim:git-abc,target=/v cat /v/x\n",
+            "FROM a3\n",
+            "ARG BASE=victim:git-abc\nFROM $BASE\n",
+            "FROM deis/controller:latest\n",
+            "FROM \\\n  victim:git-0123456\n",
+        ] {
+            assert!(check_dockerfile(bad, "shop").is_err(), "{bad}");
+        }
+    }
 
     #[test]
     fn an_app_runs_its_own_builds_and_any_other_image() {

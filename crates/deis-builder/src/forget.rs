@@ -45,18 +45,6 @@ pub(crate) async fn sweep(
     repos: std::path::PathBuf,
     shutdown: CancellationToken,
 ) {
-    let mut delay = Duration::from_millis(500);
-    let apps: std::collections::HashSet<String> = loop {
-        match controller.list_apps().await {
-            Ok(apps) => break apps.into_iter().collect(),
-            Err(e) => tracing::debug!(error = %e, "The controller cannot list the apps yet"),
-        }
-        tokio::select! {
-            () = shutdown.cancelled() => return,
-            () = tokio::time::sleep(delay) => {}
-        }
-        delay = (delay * 2).min(Duration::from_secs(10));
-    };
     let mut held: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
     if let Ok(mut entries) = tokio::fs::read_dir(&repos).await {
         while let Ok(Some(entry)) = entries.next_entry().await {
@@ -87,6 +75,18 @@ pub(crate) async fn sweep(
             }
         }
     }
+    let mut delay = Duration::from_millis(500);
+    let apps: std::collections::HashSet<String> = loop {
+        match controller.list_apps().await {
+            Ok(apps) => break apps.into_iter().collect(),
+            Err(e) => tracing::debug!(error = %e, "The controller cannot list the apps yet"),
+        }
+        tokio::select! {
+            () = shutdown.cancelled() => return,
+            () = tokio::time::sleep(delay) => {}
+        }
+        delay = (delay * 2).min(Duration::from_secs(10));
+    };
     for app in held.iter().filter(|app| !apps.contains(*app)) {
         tracing::info!(app.name = %app, "Sweeping what a destroyed app left");
         forget(&repos, &docker, app).await;

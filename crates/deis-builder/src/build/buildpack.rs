@@ -376,6 +376,32 @@ fn allowed_buildpack(
     }
 }
 
+/// The most a buildpack may take once fetched (it is held in memory on its way to the build).
+const BUILDPACK_MAX: u64 = 256 << 20;
+
+/// The bytes of the files below `dir` (symbolic links not followed).
+async fn tree_size(dir: std::path::PathBuf) -> u64 {
+    tokio::task::spawn_blocking(move || {
+        let mut total = 0u64;
+        let mut pending = vec![dir];
+        while let Some(dir) = pending.pop() {
+            let Ok(entries) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in entries.flatten() {
+                match entry.metadata() {
+                    Ok(m) if m.is_dir() => pending.push(entry.path()),
+                    Ok(m) => total = total.saturating_add(m.len()),
+                    Err(_) => {}
+                }
+            }
+        }
+        total
+    })
+    .await
+    .unwrap_or(u64::MAX)
+}
+
 /// Fetches `BUILDPACK_URL` (`<git url>[#<ref>]`, `file://` included) and archives it.
 pub(crate) async fn fetch_buildpack(
     url: &str,
@@ -390,10 +416,32 @@ pub(crate) async fn fetch_buildpack(
     allowed_buildpack(repo, data_dir, buildpacks)?;
     let dir = scratch.join("buildpack");
     let _ = tokio::fs::remove_dir_all(&dir).await;
+    // git as a stranger would run it: no system or user config, no stored credentials, no
+    // prompts, no redirects to elsewhere, no ext:: transport.
+    let home = scratch.join("buildpack-home");
+    let _ = tokio::fs::remove_dir_all(&home).await;
+    tokio::fs::create_dir_all(&home)
+        .await
+        .map_err(|e| format!("cannot prepare the buildpack fetch: {e}"))?;
     let mut command = tokio::process::Command::new("git");
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("GIT_CONFIG_NOSYSTEM", "1")
+        .env("GIT_CONFIG_GLOBAL", "/dev/null")
+        .env("GIT_TERMINAL_PROMPT", "0")
+        .env("GIT_ASKPASS", "/bin/false")
+        .env("SSH_ASKPASS", "/bin/false");
     command.args([
         "-c",
         "protocol.ext.allow=never",
+        "-c",
+        "protocol.file.allow=always",
+        "-c",
+        "http.followRedirects=false",
+        "-c",
+        "credential.helper=",
         "clone",
         "--quiet",
         "--depth",
@@ -414,6 +462,13 @@ pub(crate) async fn fetch_buildpack(
         ));
     }
     let _ = tokio::fs::remove_dir_all(dir.join(".git")).await;
+    let size = tree_size(dir.clone()).await;
+    if size > BUILDPACK_MAX {
+        return Err(format!(
+            "the buildpack {url} takes more than {} MiB",
+            BUILDPACK_MAX >> 20
+        ));
+    }
     tokio::task::spawn_blocking(move || {
         let mut builder = tar::Builder::new(Vec::new());
         builder.follow_symlinks(false);

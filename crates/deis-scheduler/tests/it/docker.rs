@@ -514,21 +514,21 @@ async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
     assert_eq!(routes(&f.store, "labelled").await.len(), 1, "it serves");
     // The operator's limits hold every container: the type's own memory limit, else the
     // default; processes; the engine's log files.
-    for (name, memory) in [
-        ("labelled_v1.web.1", 64 << 20),
-        ("labelled_v1.worker.1", 512 << 20),
-    ] {
-        let host = f
-            .docker
-            .client()
+    let client = f.docker.client();
+    let inspect = |name: &'static str| async move {
+        client
             .inspect_container(
                 name,
                 None::<bollard::query_parameters::InspectContainerOptions>,
             )
             .await
             .expect("inspect")
-            .host_config
-            .unwrap_or_default();
+    };
+    for (name, memory) in [
+        ("labelled_v1.web.1", 64 << 20),
+        ("labelled_v1.worker.1", 512 << 20),
+    ] {
+        let host = inspect(name).await.host_config.unwrap_or_default();
         assert_eq!(host.memory, Some(memory), "{name}");
         assert_eq!(host.pids_limit, Some(1024), "{name}");
         let log = host.log_config.and_then(|l| l.config).unwrap_or_default();
@@ -538,15 +538,7 @@ async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
             "{name}"
         );
     }
-    let inspected = f
-        .docker
-        .client()
-        .inspect_container(
-            "labelled_v1.web.1",
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .expect("inspect");
+    let inspected = inspect("labelled_v1.web.1").await;
     let labels = inspected.config.and_then(|c| c.labels).unwrap_or_default();
     assert_eq!(labels.get("deis.app").map(String::as_str), Some("labelled"));
     for key in ["deis.run", "deis.platform", "deis.component"] {
@@ -561,15 +553,7 @@ async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
         ))
         .await
         .expect("converged");
-    let again = f
-        .docker
-        .client()
-        .inspect_container(
-            "labelled_v1.web.1",
-            None::<bollard::query_parameters::InspectContainerOptions>,
-        )
-        .await
-        .expect("inspect");
+    let again = inspect("labelled_v1.web.1").await;
     assert_eq!(again.id, inspected.id);
     f.docker.cleanup().await;
 }

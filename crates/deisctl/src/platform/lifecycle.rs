@@ -259,23 +259,25 @@ impl Platform {
         if is_platform(targets) {
             println!("Starting Deis...");
         }
-        // The apps' firewall is in the kernel only: a reboot or a firewall reload takes it
-        // away, so every start that brings up the controller or the builder puts it back.
-        if units
-            .iter()
-            .any(|u| matches!(u.component, Component::Controller | Component::Builder))
-        {
-            let store = self.connect_store().await?;
-            let settings = settings::load(store.as_ref()).await?;
-            let network = self.engine.app_network(&[
-                settings.port(Component::Router, "listenPort"),
-                settings.port(Component::Router, "httpsListenPort"),
-            ]);
-            self.engine.isolate_apps(&network).await?;
-        }
         let mut started = Vec::new();
+        let mut isolated = false;
         for unit in &units {
-            if let Err(e) = self.start_unit(*unit, &mut started).await {
+            // The apps' firewall is in the kernel only: a reboot or a firewall reload takes it
+            // away, so a start that brings up the controller or the builder puts it back first
+            // (etcd, which holds the router's ports, is up by then: it starts first).
+            let result = if !isolated
+                && matches!(unit.component, Component::Controller | Component::Builder)
+            {
+                isolated = true;
+                self.isolate_again().await
+            } else {
+                Ok(())
+            };
+            let result = match result {
+                Ok(()) => self.start_unit(*unit, &mut started).await,
+                Err(e) => Err(e),
+            };
+            if let Err(e) = result {
                 for unit in started.iter().rev() {
                     let _ = self
                         .engine
@@ -290,6 +292,17 @@ impl Platform {
             self.print_welcome().await;
         }
         Ok(())
+    }
+
+    /// Sets the apps' network firewall again, with the router's ports from the store.
+    async fn isolate_again(&self) -> Result<(), Error> {
+        let store = self.connect_store().await?;
+        let settings = settings::load(store.as_ref()).await?;
+        let network = self.engine.app_network(&[
+            settings.port(Component::Router, "listenPort"),
+            settings.port(Component::Router, "httpsListenPort"),
+        ]);
+        self.engine.isolate_apps(&network).await
     }
 
     /// Starts one unit unless it runs, and waits until it is healthy.

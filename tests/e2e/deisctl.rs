@@ -156,6 +156,11 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
         docker_lines(&["volume", "ls", "-q", "--filter", &label]),
         Vec::<String>::new()
     );
+    assert_eq!(
+        docker_lines(&["images", "-q", "--filter", &label]),
+        Vec::<String>::new(),
+        "the apps' images are gone too"
+    );
     let list = c.ok(&["list"]);
     assert_eq!(list.lines().count(), 1, "only the header is left:\n{list}");
 

@@ -178,6 +178,45 @@ impl Engine {
             .collect())
     }
 
+    /// Removes the images the builder made for this platform's apps (they carry its label);
+    /// one still in use stays.
+    pub(crate) async fn remove_app_images(&self) {
+        let filters = HashMap::from([(
+            "label".to_owned(),
+            vec![format!("{LABEL_PLATFORM}={}", self.prefix)],
+        )]);
+        let Ok(images) = self
+            .docker
+            .list_images(Some(
+                bollard::query_parameters::ListImagesOptionsBuilder::new()
+                    .filters(&filters)
+                    .build(),
+            ))
+            .await
+        else {
+            return;
+        };
+        for image in images {
+            let options = bollard::query_parameters::RemoveImageOptionsBuilder::new()
+                .force(true)
+                .build();
+            if self
+                .docker
+                .remove_image(&image.id, Some(options), None)
+                .await
+                .is_ok()
+            {
+                println!(
+                    "{}: removed",
+                    image
+                        .repo_tags
+                        .first()
+                        .map_or(image.id.as_str(), String::as_str)
+                );
+            }
+        }
+    }
+
     pub(crate) async fn remove_volume(&self, name: &str) -> Result<(), Error> {
         match self
             .docker

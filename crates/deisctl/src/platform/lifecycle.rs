@@ -440,6 +440,9 @@ impl Platform {
                 self.engine.remove(&id).await?;
             }
             self.engine.remove_app_network().await;
+            if !keep_data {
+                self.engine.remove_app_images().await;
+            }
             if keep_data {
                 println!("Kept the data volumes (--keep-data).");
             } else {

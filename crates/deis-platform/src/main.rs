@@ -58,8 +58,21 @@ struct Args {
     /// repositories (in `builder/`) [default: /var/lib/deis/controller, /var/lib/deis/builder].
     #[arg(long, env = "DEIS_DATA_DIR")]
     data_dir: Option<PathBuf>,
-    #[command(flatten)]
-    limits: deis_controller::AppLimits,
+    /// Memory of a container whose process type has no limit (`512M`; `0` for none).
+    #[arg(long, env = "DEIS_DEFAULT_MEMORY")]
+    default_memory: Option<String>,
+    /// The most memory `deis limits:set` may give one container [default: 8G].
+    #[arg(long, env = "DEIS_MAX_MEMORY")]
+    max_memory: Option<String>,
+    /// The most CPU shares `deis limits:set --cpu` may give [default: 1024].
+    #[arg(long, env = "DEIS_MAX_CPU")]
+    max_cpu: Option<u32>,
+    /// Processes and threads one container may run (`0` for no limit) [default: 1024].
+    #[arg(long, env = "DEIS_PIDS_LIMIT")]
+    pids_limit: Option<u32>,
+    /// The most containers of one process type [default: 50].
+    #[arg(long, env = "DEIS_MAX_SCALE")]
+    max_scale: Option<u32>,
     #[command(flatten)]
     common: CommonArgs,
 }
@@ -103,7 +116,22 @@ fn main() -> ExitCode {
             config.builder.labels = labels.clone();
             config.controller.container_labels = labels;
         }
-        config.controller.limits = args.limits;
+        let limits = &mut config.controller.limits;
+        if let Some(v) = args.default_memory {
+            limits.default_memory = v;
+        }
+        if let Some(v) = args.max_memory {
+            limits.max_memory = v;
+        }
+        if let Some(v) = args.max_cpu {
+            limits.max_cpu = v;
+        }
+        if let Some(v) = args.pids_limit {
+            limits.pids = v;
+        }
+        if let Some(v) = args.max_scale {
+            limits.max_scale = v;
+        }
         config.no_app_isolation |= args.no_app_isolation;
         if args.buildpacks_dir.is_some() {
             config.builder.buildpacks_dir = args.buildpacks_dir;

@@ -20,6 +20,10 @@ fn the_example_configuration_loads_and_matches_the_defaults() {
     assert_eq!(config.builder.http_listen, defaults.builder.http_listen);
     assert_eq!(config.logger.listen, defaults.logger.listen);
     assert_eq!(config.registry_proxy.listen, defaults.registry_proxy.listen);
+    assert_eq!(config.controller.limits, defaults.controller.limits);
+    assert_eq!(config.no_app_isolation, defaults.no_app_isolation);
+    assert_eq!(config.builder.build_memory, defaults.builder.build_memory);
+    assert_eq!(config.logger.syslog_from, defaults.logger.syslog_from);
 }
 
 #[test]

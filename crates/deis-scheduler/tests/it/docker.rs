@@ -503,14 +503,12 @@ async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
     let _ = std::process::Command::new("docker")
         .args(["rm", "-f", &container])
         .status();
-    f.scheduler
-        .converge(&desired(
-            "labelled",
-            release(&forged, 1, &[]),
-            &[("web", 1), ("worker", 1)],
-        ))
-        .await
-        .expect("deployed");
+    let wanted = desired(
+        "labelled",
+        release(&forged, 1, &[]),
+        &[("web", 1), ("worker", 1)],
+    );
+    f.scheduler.converge(&wanted).await.expect("deployed");
     assert_eq!(routes(&f.store, "labelled").await.len(), 1, "it serves");
     // The operator's limits hold every container: the type's own memory limit, else the
     // default; processes; the engine's log files.
@@ -545,14 +543,7 @@ async fn an_images_deis_labels_do_not_reach_its_containers_and_limits_do() {
         assert_eq!(labels.get(key).map(String::as_str), Some(""), "{key}");
     }
     // Converging again adopts it as the app's web container (not a one-off): nothing restarts.
-    f.scheduler
-        .converge(&desired(
-            "labelled",
-            release(&forged, 1, &[]),
-            &[("web", 1), ("worker", 1)],
-        ))
-        .await
-        .expect("converged");
+    f.scheduler.converge(&wanted).await.expect("converged");
     let again = inspect("labelled_v1.web.1").await;
     assert_eq!(again.id, inspected.id);
     f.docker.cleanup().await;

@@ -62,6 +62,7 @@ pub(crate) fn build_images() {
     let stamp_file = work.join(format!("{TAG}.stamp"));
     let images: Vec<String> = [
         "base",
+        "stack",
         "etcd",
         "database",
         "registry",
@@ -170,7 +171,7 @@ impl Containers {
             "config",
             "builder",
             "set",
-            &format!("stackImage=deis/base:{TAG}"),
+            &format!("stackImage=deis/stack:{TAG}"),
         ]);
     }
 
@@ -225,5 +226,49 @@ impl User for Containers {
     }
     fn dir(&self) -> &Path {
         self.dir.path()
+    }
+}
+
+/// Deletes the firewall rules of the app network `network` (commented `deis <network>`) and its
+/// chain, as a reboot would: the kernel keeps them in memory only.
+pub(crate) fn forget_firewall(network: &str) {
+    let comment = format!("\"deis {network}\"");
+    let mut chains = Vec::new();
+    for chain in ["INPUT", "DOCKER-USER"] {
+        let listed = Command::new("iptables")
+            .args(["-w", "-S", chain])
+            .output()
+            .expect("iptables runs");
+        for rule in String::from_utf8_lossy(&listed.stdout).lines() {
+            let Some(rest) = rule.strip_prefix("-A ") else {
+                continue;
+            };
+            if !rest.contains(&comment) {
+                continue;
+            }
+            if let Some(jump) = rest.split(" -j ").nth(1)
+                && jump.starts_with("DEIS-")
+            {
+                chains.push(jump.to_owned());
+            }
+            // The rule as iptables printed it, its comment one word again.
+            let words: Vec<String> = rest
+                .replace(&comment, "COMMENT")
+                .split_whitespace()
+                .map(|w| if w == "COMMENT" { format!("deis {network}") } else { w.to_owned() })
+                .collect();
+            let deleted = Command::new("iptables")
+                .args(["-w", "-D"])
+                .args(&words)
+                .output()
+                .expect("iptables runs");
+            assert!(deleted.status.success(), "iptables -D {rest}: {}", String::from_utf8_lossy(&deleted.stderr));
+        }
+    }
+    assert!(!chains.is_empty(), "no firewall rules for {network} to forget");
+    for chain in chains {
+        for flag in ["-F", "-X"] {
+            let _ = Command::new("iptables").args(["-w", flag, &chain]).output();
+        }
     }
 }

@@ -26,10 +26,14 @@ pub(crate) trait Setup: User {
     fn platform_ports(&self) -> Vec<u16>;
     /// The Docker label (`key=value`) on every container the platform runs for apps.
     fn app_label(&self) -> String;
-    /// The image Dockerfile apps build FROM and buildpacks run on (busybox with `httpd`).
+    /// The image Dockerfile apps build FROM (busybox with `httpd`).
     fn base_image(&self) -> String;
     /// Whether the builder still holds `app`'s repository.
     fn has_repository(&self, app: &str) -> bool;
+    /// Plays a reboot's part for the apps' isolation: the firewall rules gone from the kernel
+    /// and the platform restarted as the host brings it back; false where the platform's
+    /// every start sets them anyway (nothing done).
+    async fn reboot(&self) -> bool;
 }
 
 impl Setup for Containers {
@@ -61,6 +65,26 @@ impl Setup for Containers {
             .status()
             .is_ok_and(|s| s.success())
     }
+    async fn reboot(&self) -> bool {
+        crate::containers::forget_firewall(&format!("{}-apps", self.prefix));
+        // Docker restarts the platform's containers by itself; the controller's is the one
+        // that matters here.
+        let controller = format!("{}-controller", self.prefix);
+        let restarted = std::process::Command::new("docker")
+            .args(["restart", "--time", "15", &controller])
+            .output()
+            .expect("docker runs");
+        assert!(restarted.status.success(), "docker restart {controller}");
+        let addr = self.addr(8000);
+        deis_testkit::eventually(std::time::Duration::from_secs(60), "the controller back", || async {
+            match deis_testkit::http_get(addr, "/healthz") {
+                Ok((200, _)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
+        true
+    }
 }
 
 impl Setup for SingleHost {
@@ -87,6 +111,9 @@ impl Setup for SingleHost {
             .path()
             .join(format!("data/builder/repos/{app}.git"))
             .exists()
+    }
+    async fn reboot(&self) -> bool {
+        false
     }
 }
 

@@ -39,7 +39,7 @@ pub(crate) struct SingleHost {
     proxy: SocketAddr,
     /// `deis.test=<id>`, on every container it runs.
     pub(crate) labels: String,
-    /// The busybox base image, also the buildpack stack.
+    /// The busybox base image.
     pub(crate) image: String,
     pub(crate) dir: tempfile::TempDir,
     pub(crate) process: Option<Process>,
@@ -81,6 +81,8 @@ impl SingleHost {
         deis_testkit::require("git", "git");
         let docker = TestDocker::connect().await;
         let image = docker.base_image().await;
+        // The buildpack stack: busybox with git, to clone BUILDPACK_URL in the build container.
+        let stack = docker.git_image().await;
         let labels: Vec<String> = docker
             .labels()
             .into_iter()
@@ -88,7 +90,7 @@ impl SingleHost {
             .collect();
         let dir = tempfile::tempdir().expect("temporary directory");
         let config = dir.path().join("platform.toml");
-        std::fs::write(&config, format!("[builder]\nstack_image = \"{image}\"\n")).expect("config");
+        std::fs::write(&config, format!("[builder]\nstack_image = \"{stack}\"\n")).expect("config");
         SingleHost {
             router: free_addr(),
             https: free_addr(),

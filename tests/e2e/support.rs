@@ -21,7 +21,7 @@ pub(crate) struct Platform {
     pub(crate) ssh: SocketAddr,
     /// Held so its containers, images and volumes are removed with the platform.
     _docker: TestDocker,
-    /// The locally built base image (busybox), also the buildpack stack.
+    /// The locally built base image (busybox).
     pub(crate) image: String,
     pub(crate) dir: tempfile::TempDir,
     shutdown: CancellationToken,
@@ -57,7 +57,7 @@ impl Platform {
         config.builder.ssh_listen = loopback;
         config.builder.data_dir = dir.path().join("builder");
         config.builder.buildpacks_dir = Some(dir.path().to_owned());
-        config.builder.stack_image = image.clone();
+        config.builder.stack_image = docker.git_image().await;
         config.builder.labels = docker.labels().into_iter().collect();
         config.router.listen = loopback;
         config.router.admin_listen = loopback;

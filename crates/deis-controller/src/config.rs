@@ -33,6 +33,10 @@ pub struct Config {
     /// The Docker network app containers join (made and firewalled by the platform, see
     /// `deis_scheduler::AppNetwork`); the engine's default bridge when absent.
     pub app_network: Option<String>,
+    /// The router's ports: when set, the controller makes `app_network` and its firewall itself
+    /// when it starts (deisctl's controller: Docker restarts it after a reboot, which emptied the
+    /// kernel's rules), and does not start without them.
+    pub app_firewall_ports: Vec<u16>,
     /// How often the running containers are compared with the desired ones.
     #[serde(with = "deis_runtime::serde_secs")]
     pub reconcile_interval: Duration,
@@ -56,6 +60,7 @@ impl Default for Config {
             drain: deis_runtime::DEFAULT_DRAIN,
             limits: AppLimits::default(),
             app_network: None,
+            app_firewall_ports: Vec::new(),
         }
     }
 }

@@ -107,6 +107,8 @@ async fn scheduler(
         bind_ip,
         limits: config.limits.containers(),
         network: config.app_network.clone(),
+        firewall_ports: (!config.app_firewall_ports.is_empty())
+            .then(|| config.app_firewall_ports.clone()),
         ..Default::default()
     };
     let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);

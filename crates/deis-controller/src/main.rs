@@ -43,6 +43,10 @@ struct Args {
     /// The Docker network app containers join (made by deisctl); the default bridge if absent.
     #[arg(long, env = "DEIS_APP_NETWORK")]
     app_network: Option<String>,
+    /// The router's ports, comma-separated: the controller then makes the app network and its
+    /// firewall itself at start (deisctl sets this), and does not start without them.
+    #[arg(long, env = "DEIS_APP_FIREWALL_PORTS", value_delimiter = ',')]
+    app_firewall_ports: Vec<u16>,
     #[command(flatten)]
     limits: deis_controller::AppLimits,
     #[command(flatten)]
@@ -64,6 +68,7 @@ fn main() -> ExitCode {
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
             limits: args.limits,
             app_network: args.app_network,
+            app_firewall_ports: args.app_firewall_ports,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

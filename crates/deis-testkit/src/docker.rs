@@ -71,6 +71,16 @@ impl TestDocker {
         self.import("bash", busybox_tar(&busybox, &files)).await
     }
 
+    /// The busybox image of [`TestDocker::base_image`] plus this host's `git` (as `/bin/git`)
+    /// and the libraries it links: a buildpack stack that can clone a `git://` buildpack.
+    pub async fn git_image(&self) -> String {
+        let busybox = require("busybox", "busybox-static");
+        let git = require("git", "git");
+        let mut files = vec![(git.clone(), "bin/git".to_owned())];
+        files.extend(linked_libraries(&git));
+        self.import("git", busybox_tar(&busybox, &files)).await
+    }
+
     /// Imports `tarball` as `deis-test-<kind>-<id>:latest`, labelled for this test.
     async fn import(&self, kind: &str, tarball: Vec<u8>) -> String {
         let repo = format!("deis-test-{kind}-{}", self.id);

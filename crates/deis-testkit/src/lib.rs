@@ -2,7 +2,7 @@
 //! members can be killed and restarted), PostgreSQL, Redis and the Docker registry, each started
 //! from the Debian binaries in a temporary directory on free loopback ports and stopped when
 //! dropped; Docker objects labelled per test and removed afterwards, with a small base image made
-//! locally; helpers to run a service binary and wait for a condition with a deadline.
+//! locally; a network namespace standing for a host outside this one; helpers to run a service binary and wait for a condition with a deadline.
 //!
 //! A missing binary fails the test with the `apt-get install` command that provides it. This
 //! crate is for tests only: it panics with a message instead of returning errors.
@@ -11,6 +11,7 @@ mod binaries;
 mod docker;
 mod etcd;
 mod net;
+mod outside;
 mod postgres;
 mod process;
 mod redis;
@@ -22,6 +23,7 @@ pub use binaries::require;
 pub use docker::{TEST_LABEL, TestDocker};
 pub use etcd::{Etcd, EtcdCluster};
 pub use net::{free_addr, free_port, http_get, http_request};
+pub use outside::Outside;
 pub use postgres::Postgres;
 pub use process::{ServiceProcess, unique_id};
 pub use redis::Redis;

@@ -1,5 +1,6 @@
-//! A buildpack app: no Dockerfile, BUILDPACK_URL naming a git repository (served by
-//! `git daemon`, so the builder fetches it the same way in a container or not).
+//! A buildpack app: no Dockerfile, BUILDPACK_URL naming a git repository served by `git daemon`
+//! on a host outside this one, which the build container clones as an app would reach it; the
+//! same repository served on this host is out of the build's reach.
 
 use std::process::{Command, Stdio};
 
@@ -21,6 +22,24 @@ impl Drop for GitDaemon {
     }
 }
 
+impl GitDaemon {
+    /// `git daemon` of `command` (`git`, here or on another host) serving `base` on `ip:port`.
+    fn start(mut command: Command, base: &std::path::Path, ip: std::net::Ipv4Addr, port: u16) -> GitDaemon {
+        GitDaemon(
+            command
+                .args(["daemon", "--export-all", "--reuseaddr"])
+                .arg(format!("--base-path={}", path_str(base)))
+                .arg(format!("--listen={ip}"))
+                .arg(format!("--port={port}"))
+                .arg(path_str(base))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("git daemon runs"),
+        )
+    }
+}
+
 pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
     let base = day.setup.dir().join("buildpacks");
     work_tree(
@@ -31,20 +50,10 @@ pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
             ("bin/release", RELEASE),
         ],
     );
-    let host = day.setup.router().ip();
+    let outside = deis_testkit::Outside::create();
+    let host = outside.ip();
     let port = deis_testkit::free_port();
-    let _daemon = GitDaemon(
-        Command::new("git")
-            .args(["daemon", "--export-all", "--reuseaddr"])
-            .arg(format!("--base-path={}", path_str(&base)))
-            .arg(format!("--listen={host}"))
-            .arg(format!("--port={port}"))
-            .arg(path_str(&base))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("git daemon runs"),
-    );
+    let _daemon = GitDaemon::start(outside.command("git"), &base, host, port);
     let work = work_tree(
         &day.setup.dir().join("site"),
         &[("index.html", "static-site\n")],
@@ -76,6 +85,24 @@ pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
     .await;
     assert!(pushed.out.contains("Static site ready"), "{}", pushed.out);
     day.until_app(&site, "the buildpack app", |b| b == "static-site\n")
+        .await;
+
+    // The same buildpack served on this host: the build container may not reach it.
+    let _on_host = GitDaemon::start(Command::new("git"), &base, outside.host_ip(), port);
+    day.owner
+        .ok(
+            &work,
+            &[
+                "config:set",
+                &format!("BUILDPACK_URL=git://{}:{port}/static", outside.host_ip()),
+            ],
+        )
+        .await;
+    crate::support::commit(&work, &[("index.html", "changed\n")], "changed");
+    let refused = day.owner.push(&work).await;
+    assert!(!refused.ok, "a build fetched from this host: {}", refused.out);
+    assert!(refused.out.contains("cannot be fetched"), "{}", refused.out);
+    day.until_app(&site, "the release before", |b| b == "static-site\n")
         .await;
     day.owner
         .ok(&work, &["destroy", &format!("--confirm={site}")])

@@ -6,6 +6,8 @@
 //! the builder may run in a container or on another host than the engine.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
@@ -13,14 +15,16 @@ use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, LogsOptionsBuilder,
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
+use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
 
+use crate::build::fetch::{self, Buildpack};
 use crate::build::image::{self, engine_error};
 use crate::output::Output;
 
-/// The build container's script: pick the buildpack, compile in `/app`, release, pack the slug.
-const COMPILE: &str = r#"set -e
-cd /app
+/// The build container's script, after the custom buildpack's clone: pick the buildpack,
+/// compile in `/app`, release, pack the slug.
+const COMPILE: &str = r#"cd /app
 if [ -x /build/buildpack/bin/compile ]; then
   bp=/build/buildpack
   name=$(/build/buildpack/bin/detect /app 2>/dev/null) || name=custom
@@ -81,8 +85,8 @@ pub(crate) struct Job<'a> {
     pub(crate) source: Vec<u8>,
     /// The app's config.
     pub(crate) env: &'a HashMap<String, String>,
-    /// The custom buildpack (from `BUILDPACK_URL`), a tar archive.
-    pub(crate) buildpack: Option<Vec<u8>>,
+    /// The custom buildpack (from `BUILDPACK_URL`).
+    pub(crate) buildpack: Option<Buildpack>,
     pub(crate) labels: &'a HashMap<String, String>,
     pub(crate) tag: &'a str,
     /// Memory of the build's container (bytes).
@@ -109,14 +113,21 @@ pub(crate) async fn build(
         })
         .await
         .map_err(engine_error)?;
-    let mut env: Vec<String> = job.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let mut env: Vec<String> = job
+        .env
+        .iter()
+        .filter(|(k, _)| !k.starts_with("DEIS_BUILDPACK_"))
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect();
     env.push(format!("SOURCE_VERSION={}", job.sha));
     env.push("STACK=deis".to_owned());
+    env.extend(fetch::clone_env(job.buildpack.as_ref()));
+    let script = format!("set -e\n{}{COMPILE}", fetch::clone_script());
     let mut labels = job.labels.clone();
     labels.insert(BUILD_LABEL.to_owned(), "true".to_owned());
     let body = ContainerCreateBody {
         image: Some(job.stack_image.to_owned()),
-        cmd: Some(vec!["/bin/sh".into(), "-c".into(), COMPILE.into()]),
+        cmd: Some(vec!["/bin/sh".into(), "-c".into(), script]),
         env: Some(env),
         labels: Some(labels),
         host_config: Some(HostConfig {
@@ -157,19 +168,35 @@ pub(crate) async fn build(
         docker: job.docker.clone(),
         id: created.id.clone(),
     };
-    let (slug, release) = compile(&job, &created.id, out).await?;
+    let release = compile(&job, &created.id, out).await?;
     let types = super::procfile::release_process_types(&release);
     out.step("Building Docker image").await;
-    let context = tar_of(&[
+    // The context is the Dockerfile and init, then the slug as the engine hands it out of the
+    // build container (a tar holding `slug.tgz`): it streams through, whatever its size.
+    let mut head = tar_of(&[
         (
             "Dockerfile",
             0o644,
             runner_dockerfile(job.runner_image).as_bytes(),
         ),
         ("init", 0o755, INIT.as_bytes()),
-        ("slug.tgz", 0o644, &slug),
     ])?;
-    image::build(
+    head.truncate(head.len().saturating_sub(TAR_END));
+    let too_big = Arc::new(AtomicBool::new(false));
+    let slug = bounded(
+        job.docker.download_from_container(
+            &created.id,
+            Some(
+                DownloadFromContainerOptionsBuilder::new()
+                    .path("/build/slug.tgz")
+                    .build(),
+            ),
+        ),
+        SLUG_MAX,
+        too_big.clone(),
+    );
+    let context = futures_util::stream::once(async move { Ok(Bytes::from(head)) }).chain(slug);
+    let built = image::build(
         job.docker,
         context,
         job.tag,
@@ -180,8 +207,39 @@ pub(crate) async fn build(
         },
         out,
     )
-    .await?;
+    .await;
+    if too_big.load(Ordering::Relaxed) {
+        return Err(format!(
+            "the slug is larger than {} MiB, the most a build may make",
+            SLUG_MAX >> 20
+        ));
+    }
+    built?;
     Ok(types)
+}
+
+/// The end-of-archive marker `tar::Builder` writes: two empty blocks.
+const TAR_END: usize = 1024;
+
+/// `stream` as the engine's build context reads it, ended with an error (and `over` set) once
+/// it passed `max` bytes.
+fn bounded(
+    stream: impl futures_util::Stream<Item = Result<Bytes, bollard::errors::Error>> + Send + 'static,
+    max: u64,
+    over: Arc<AtomicBool>,
+) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
+    // The tar framing adds a little to the file itself.
+    let limit = max.saturating_add(64 * 1024);
+    let mut seen = 0u64;
+    stream.map(move |chunk| {
+        let chunk = chunk.map_err(std::io::Error::other)?;
+        seen = seen.saturating_add(chunk.len() as u64);
+        if seen > limit {
+            over.store(true, Ordering::Relaxed);
+            return Err(std::io::Error::other("the slug is too large"));
+        }
+        Ok(chunk)
+    })
 }
 
 /// Force-removes a build container when dropped.
@@ -206,9 +264,9 @@ fn runner_dockerfile(runner: &str) -> String {
     )
 }
 
-/// Uploads the inputs, runs the compile script with its output shown, and downloads the slug
-/// and the release YAML.
-async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, String), String> {
+/// Uploads the inputs, runs the compile script with its output shown, and downloads the release
+/// YAML.
+async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, String> {
     let docker = job.docker;
     let upload = |path: &'static str, tar: Vec<u8>| async move {
         let options = UploadToContainerOptionsBuilder::new().path(path).build();
@@ -240,7 +298,7 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
         .map(|(k, v)| (k.as_str(), 0o644, v.as_slice()))
         .collect();
     upload("/build/env", tar_of(&env_files)?).await?;
-    if let Some(buildpack) = &job.buildpack {
+    if let Some(Buildpack::Local(buildpack)) = &job.buildpack {
         out.step("Fetching custom buildpack").await;
         upload("/build/buildpack", buildpack.clone()).await?;
     }
@@ -276,12 +334,11 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<(Vec<u8>, 
     if code != 0 {
         return Err(format!("the buildpack failed (exit status {code})"));
     }
-    let slug = download(docker, id, "/build/slug.tgz", SLUG_MAX).await?;
     let release = download(docker, id, "/build/release.yml", 1 << 20).await?;
-    Ok((slug, String::from_utf8_lossy(&release).into_owned()))
+    Ok(String::from_utf8_lossy(&release).into_owned())
 }
 
-/// The largest slug a build may make (held in memory on its way into the runner image).
+/// The largest slug a build may make.
 const SLUG_MAX: u64 = 1 << 30;
 
 /// One file out of a container, of at most `max` bytes.
@@ -343,207 +400,3 @@ pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
     builder.into_inner().map_err(|e| e.to_string())
 }
 
-/// Whether `repo` may be cloned as a buildpack (`deis_types::buildpack_source`): a network
-/// repository, or a `file://` one below the operator's `buildpacks` folder and outside the
-/// builder's own data (where other apps' repositories live).
-fn allowed_buildpack(
-    repo: &str,
-    data_dir: &std::path::Path,
-    buildpacks: Option<&std::path::Path>,
-) -> Result<(), String> {
-    let refused = |why: &str| Err(format!("BUILDPACK_URL {repo} cannot be used: {why}"));
-    match deis_types::buildpack_source(repo).map_err(|e| e.to_string())? {
-        deis_types::BuildpackSource::Network(_) => Ok(()),
-        deis_types::BuildpackSource::File(path) => {
-            let Some(folder) = buildpacks else {
-                return refused(
-                    "this platform has no folder of local buildpacks (the builder's --buildpacks-dir); use an https:// or git:// repository",
-                );
-            };
-            let canonical = |p: &std::path::Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
-            let resolved = canonical(path);
-            if resolved.starts_with(canonical(data_dir)) {
-                return refused("it points into the builder's data");
-            }
-            if !resolved.starts_with(canonical(folder)) {
-                return refused(&format!(
-                    "local buildpacks must be below {}",
-                    folder.display()
-                ));
-            }
-            Ok(())
-        }
-    }
-}
-
-/// The most a buildpack may take once fetched (it is held in memory on its way to the build).
-const BUILDPACK_MAX: u64 = 256 << 20;
-
-/// The bytes of the files below `dir` (symbolic links not followed).
-async fn tree_size(dir: std::path::PathBuf) -> u64 {
-    tokio::task::spawn_blocking(move || {
-        let mut total = 0u64;
-        let mut pending = vec![dir];
-        while let Some(dir) = pending.pop() {
-            let Ok(entries) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in entries.flatten() {
-                match entry.metadata() {
-                    Ok(m) if m.is_dir() => pending.push(entry.path()),
-                    Ok(m) => total = total.saturating_add(m.len()),
-                    Err(_) => {}
-                }
-            }
-        }
-        total
-    })
-    .await
-    .unwrap_or(u64::MAX)
-}
-
-/// Fetches `BUILDPACK_URL` (`<git url>[#<ref>]`, `file://` included) and archives it.
-pub(crate) async fn fetch_buildpack(
-    url: &str,
-    scratch: &std::path::Path,
-    data_dir: &std::path::Path,
-    buildpacks: Option<&std::path::Path>,
-) -> Result<Vec<u8>, String> {
-    let (repo, reference) = match url.split_once('#') {
-        Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
-        _ => (url, None),
-    };
-    allowed_buildpack(repo, data_dir, buildpacks)?;
-    let dir = scratch.join("buildpack");
-    let _ = tokio::fs::remove_dir_all(&dir).await;
-    // git as a stranger would run it: no system or user config, no stored credentials, no
-    // prompts, no redirects to elsewhere, no ext:: transport.
-    let home = scratch.join("buildpack-home");
-    let _ = tokio::fs::remove_dir_all(&home).await;
-    tokio::fs::create_dir_all(&home)
-        .await
-        .map_err(|e| format!("cannot prepare the buildpack fetch: {e}"))?;
-    let mut command = tokio::process::Command::new("git");
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("GIT_CONFIG_NOSYSTEM", "1")
-        .env("GIT_CONFIG_GLOBAL", "/dev/null")
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_ASKPASS", "/bin/false")
-        .env("SSH_ASKPASS", "/bin/false");
-    command.args([
-        "-c",
-        "protocol.ext.allow=never",
-        "-c",
-        "protocol.file.allow=always",
-        "-c",
-        "http.followRedirects=false",
-        "-c",
-        "credential.helper=",
-        "clone",
-        "--quiet",
-        "--depth",
-        "1",
-    ]);
-    if let Some(reference) = reference {
-        command.args(["--branch", reference]);
-    }
-    command.arg("--").arg(repo).arg(&dir).kill_on_drop(true);
-    let output = command
-        .output()
-        .await
-        .map_err(|e| format!("git cannot run: {e}"))?;
-    if !output.status.success() {
-        return Err(format!(
-            "the buildpack {url} cannot be fetched: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
-    }
-    let _ = tokio::fs::remove_dir_all(dir.join(".git")).await;
-    let size = tree_size(dir.clone()).await;
-    if size > BUILDPACK_MAX {
-        return Err(format!(
-            "the buildpack {url} takes more than {} MiB",
-            BUILDPACK_MAX >> 20
-        ));
-    }
-    tokio::task::spawn_blocking(move || {
-        let mut builder = tar::Builder::new(Vec::new());
-        builder.follow_symlinks(false);
-        builder
-            .append_dir_all(".", &dir)
-            .map_err(|e| e.to_string())?;
-        builder.into_inner().map_err(|e| e.to_string())
-    })
-    .await
-    .map_err(|e| e.to_string())?
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn buildpack_urls_may_not_reach_into_the_builders_data() {
-        let data = tempfile::tempdir().expect("dir");
-        let buildpacks = tempfile::tempdir().expect("dir");
-        let folder = Some(buildpacks.path());
-        let repos = data.path().join("repos");
-        std::fs::create_dir_all(repos.join("victim.git")).expect("repo");
-        let victim = format!("file://{}", repos.join("victim.git").display());
-        assert!(allowed_buildpack(&victim, data.path(), folder).is_err());
-        let sneaky = format!(
-            "file://{}/../{}/repos/victim.git",
-            buildpacks.path().display(),
-            data.path().display()
-        );
-        assert!(
-            allowed_buildpack(&sneaky, data.path(), folder).is_err(),
-            "{sneaky}"
-        );
-        let escaped = victim.replace("repos", "rep%6fs");
-        assert!(
-            allowed_buildpack(&escaped, data.path(), folder).is_err(),
-            "{escaped}"
-        );
-        assert!(
-            allowed_buildpack(
-                &repos.join("victim.git").display().to_string(),
-                data.path(),
-                folder
-            )
-            .is_err(),
-            "a bare path"
-        );
-        assert!(allowed_buildpack("--upload-pack=touch /tmp/x", data.path(), folder).is_err());
-        assert!(
-            allowed_buildpack("git@github.com:me/buildpack.git", data.path(), folder).is_err(),
-            "the host's SSH identity is not lent to builds"
-        );
-        assert!(
-            allowed_buildpack(
-                "https://github.com/heroku/heroku-buildpack-go.git",
-                data.path(),
-                folder
-            )
-            .is_ok()
-        );
-        let inside = format!("file://{}/static", buildpacks.path().display());
-        assert!(allowed_buildpack(&inside, data.path(), folder).is_ok());
-        assert!(
-            allowed_buildpack(&inside, data.path(), None).is_err(),
-            "no folder, no local buildpacks"
-        );
-        let elsewhere = tempfile::tempdir().expect("dir");
-        assert!(
-            allowed_buildpack(
-                &format!("file://{}", elsewhere.path().display()),
-                data.path(),
-                folder
-            )
-            .is_err()
-        );
-    }
-}

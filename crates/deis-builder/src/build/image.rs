@@ -16,10 +16,11 @@ pub(crate) struct Limits<'a> {
     pub(crate) network: Option<&'a str>,
 }
 
-/// Builds `context` (a tar archive with a `Dockerfile`) as `tag`; the engine's error on failure.
+/// Builds `context` (a tar archive with a `Dockerfile`, streamed) as `tag`; the engine's error
+/// on failure.
 pub(crate) async fn build(
     docker: &Docker,
-    context: Vec<u8>,
+    context: impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> + Send + 'static,
     tag: &str,
     labels: &HashMap<String, String>,
     limits: Limits<'_>,
@@ -36,7 +37,7 @@ pub(crate) async fn build(
         .forcerm(true)
         .labels(labels)
         .build();
-    let mut stream = docker.build_image(options, None, Some(bollard::body_full(context.into())));
+    let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(context)));
     let mut failure = None;
     while let Some(item) = stream.next().await {
         match item {

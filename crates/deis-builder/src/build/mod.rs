@@ -3,6 +3,7 @@
 //! and deploys it before answering, so "deployed" is printed only once the release serves.
 
 mod buildpack;
+mod fetch;
 mod image;
 pub(crate) mod procfile;
 
@@ -79,7 +80,7 @@ impl Builds {
             out.step("Building Docker image").await;
             image::build(
                 &self.docker,
-                source,
+                futures_util::stream::once(async move { Ok(bytes::Bytes::from(source)) }),
                 &image,
                 labels,
                 image::Limits {
@@ -97,7 +98,7 @@ impl Builds {
                         .await
                         .map_err(|e| format!("cannot prepare the build: {e}"))?;
                     Some(
-                        buildpack::fetch_buildpack(
+                        fetch::resolve(
                             url,
                             &scratch,
                             &self.config.data_dir,

@@ -83,6 +83,10 @@ pub struct DockerConfig {
     pub network: Option<String>,
     /// Memory, process and log limits of every app and one-off container.
     pub limits: crate::spec::ContainerLimits,
+    /// The router's ports: when set, `network` and its firewall (see `AppNetwork`) are made on
+    /// the local engine when the scheduler connects, so that they come back with a controller
+    /// Docker restarted after a reboot (the kernel's rules did not survive it).
+    pub firewall_ports: Option<Vec<u16>>,
 }
 
 impl Default for DockerConfig {
@@ -99,6 +103,7 @@ impl Default for DockerConfig {
             extra_labels: HashMap::new(),
             limits: crate::spec::ContainerLimits::default(),
             network: None,
+            firewall_ports: None,
         }
     }
 }
@@ -142,6 +147,15 @@ impl DockerScheduler {
         let mut engines = Vec::new();
         for (index, endpoint) in endpoints.into_iter().enumerate() {
             let docker = connect_engine(&endpoint.url).await?;
+            if let (Some(ports), Some(name), true) =
+                (&config.firewall_ports, &config.network, endpoint.url.is_empty())
+            {
+                crate::AppNetwork::new(name, &crate::bridge_name(name), ports)
+                    .set_up(&docker, &config.extra_labels)
+                    .await
+                    .map_err(|e| SchedulerError(e.to_string()))?;
+                tracing::info!(network = %name, ports = ?ports, "App containers are isolated");
+            }
             engines.push(Engine::new(docker, config.clone(), index, endpoint));
         }
         let inner = Arc::new(Inner {

@@ -237,6 +237,12 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             ));
             env.push("DEIS_DATA_DIR=/var/lib/deis/controller".to_owned());
             env.push(format!("DEIS_APP_NETWORK={}", ctx.app_network));
+            // The controller puts the apps' firewall back when Docker restarts it after a reboot.
+            env.push(format!(
+                "DEIS_APP_FIREWALL_PORTS={},{}",
+                s.port(Component::Router, "listenPort"),
+                s.port(Component::Router, "httpsListenPort")
+            ));
             env.extend(s.app_limits.iter().map(|(k, v)| format!("{k}={v}")));
             let database = match (&s.database_url, ctx.database_installed) {
                 (Some(url), _) => Some(url.clone()),
@@ -263,9 +269,12 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             ));
             env.push("DEIS_BUILDER_DATA_DIR=/var/lib/deis/builder".to_owned());
             env.push(format!("DEIS_APP_NETWORK={}", ctx.app_network));
-            if let Some(image) = &s.stack_image {
-                env.push(format!("DEIS_STACK_IMAGE={image}"));
-            }
+            // The stack deploy/images/build makes, of this platform's tag, unless one is set.
+            let stack = s
+                .stack_image
+                .clone()
+                .unwrap_or_else(|| format!("deis/stack:{}", ctx.tag));
+            env.push(format!("DEIS_STACK_IMAGE={stack}"));
             if let Some(image) = &s.runner_image {
                 env.push(format!("DEIS_RUNNER_IMAGE={image}"));
             }
@@ -285,7 +294,7 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             Some(healthz(s, c, "adminListenPort"))
         }
     };
-    body(
+    let mut body = body(
         ctx.prefix,
         unit,
         s.image(c, ctx.tag),
@@ -293,5 +302,12 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
         env,
         mounts,
         check,
-    )
+    );
+    if c == Component::Controller
+        && let Some(host) = body.host_config.as_mut()
+    {
+        // To set the apps' firewall in the host's iptables (it shares the host's network).
+        host.cap_add = Some(vec!["NET_ADMIN".to_owned(), "NET_RAW".to_owned()]);
+    }
+    body
 }

@@ -255,17 +255,30 @@ pub(crate) fn forget_firewall(network: &str) {
             let words: Vec<String> = rest
                 .replace(&comment, "COMMENT")
                 .split_whitespace()
-                .map(|w| if w == "COMMENT" { format!("deis {network}") } else { w.to_owned() })
+                .map(|w| {
+                    if w == "COMMENT" {
+                        format!("deis {network}")
+                    } else {
+                        w.to_owned()
+                    }
+                })
                 .collect();
             let deleted = Command::new("iptables")
                 .args(["-w", "-D"])
                 .args(&words)
                 .output()
                 .expect("iptables runs");
-            assert!(deleted.status.success(), "iptables -D {rest}: {}", String::from_utf8_lossy(&deleted.stderr));
+            assert!(
+                deleted.status.success(),
+                "iptables -D {rest}: {}",
+                String::from_utf8_lossy(&deleted.stderr)
+            );
         }
     }
-    assert!(!chains.is_empty(), "no firewall rules for {network} to forget");
+    assert!(
+        !chains.is_empty(),
+        "no firewall rules for {network} to forget"
+    );
     for chain in chains {
         for flag in ["-F", "-X"] {
             let _ = Command::new("iptables").args(["-w", flag, &chain]).output();

@@ -76,12 +76,16 @@ impl Setup for Containers {
             .expect("docker runs");
         assert!(restarted.status.success(), "docker restart {controller}");
         let addr = self.addr(8000);
-        deis_testkit::eventually(std::time::Duration::from_secs(60), "the controller back", || async {
-            match deis_testkit::http_get(addr, "/healthz") {
-                Ok((200, _)) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+        deis_testkit::eventually(
+            std::time::Duration::from_secs(60),
+            "the controller back",
+            || async {
+                match deis_testkit::http_get(addr, "/healthz") {
+                    Ok((200, _)) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
         .await;
         true
     }

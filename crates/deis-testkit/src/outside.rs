@@ -22,7 +22,9 @@ impl Outside {
         let ip_tool = require("ip", "iproute2");
         require("nsenter", "util-linux");
         let id = unique_id();
-        let n = id.bytes().fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
+        let n = id
+            .bytes()
+            .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(b.into()));
         // 10.200.0.0/13, a /30 per test: .1 this host, .2 the outside.
         let base = u32::from(Ipv4Addr::new(10, 200, 0, 0)) + (n % (1 << 17)) * 4;
         let outside = Outside {
@@ -34,7 +36,14 @@ impl Outside {
         let ns = outside.name.as_str();
         let steps: Vec<Vec<String>> = vec![
             vec!["netns".into(), "add".into(), ns.into()],
-            vec!["-n".into(), ns.into(), "link".into(), "set".into(), "lo".into(), "up".into()],
+            vec![
+                "-n".into(),
+                ns.into(),
+                "link".into(),
+                "set".into(),
+                "lo".into(),
+                "up".into(),
+            ],
             [
                 "link", "add", &host_end, "type", "veth", "peer", "name", &far_end, "netns", ns,
             ]

@@ -24,7 +24,12 @@ impl Drop for GitDaemon {
 
 impl GitDaemon {
     /// `git daemon` of `command` (`git`, here or on another host) serving `base` on `ip:port`.
-    fn start(mut command: Command, base: &std::path::Path, ip: std::net::Ipv4Addr, port: u16) -> GitDaemon {
+    fn start(
+        mut command: Command,
+        base: &std::path::Path,
+        ip: std::net::Ipv4Addr,
+        port: u16,
+    ) -> GitDaemon {
         GitDaemon(
             command
                 .args(["daemon", "--export-all", "--reuseaddr"])
@@ -100,7 +105,11 @@ pub(crate) async fn buildpack_app(day: &Day<'_, impl Setup>) {
         .await;
     crate::support::commit(&work, &[("index.html", "changed\n")], "changed");
     let refused = day.owner.push(&work).await;
-    assert!(!refused.ok, "a build fetched from this host: {}", refused.out);
+    assert!(
+        !refused.ok,
+        "a build fetched from this host: {}",
+        refused.out
+    );
     assert!(refused.out.contains("cannot be fetched"), "{}", refused.out);
     day.until_app(&site, "the release before", |b| b == "static-site\n")
         .await;

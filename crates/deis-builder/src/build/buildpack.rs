@@ -399,4 +399,3 @@ pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
     }
     builder.into_inner().map_err(|e| e.to_string())
 }
-

@@ -232,7 +232,11 @@ mod tests {
         .expect_err("an option as the ref");
         assert!(err.contains("branch or tag"), "{err}");
         let env = clone_env(None);
-        assert_eq!(env, ["DEIS_BUILDPACK_REPO="], "an app's own value is overridden");
+        assert_eq!(
+            env,
+            ["DEIS_BUILDPACK_REPO="],
+            "an app's own value is overridden"
+        );
     }
 
     #[test]
@@ -260,15 +264,9 @@ mod tests {
             buildpacks.path().display(),
             data.path().display()
         );
-        assert!(
-            allowed(&sneaky, data.path(), folder).is_err(),
-            "{sneaky}"
-        );
+        assert!(allowed(&sneaky, data.path(), folder).is_err(), "{sneaky}");
         let escaped = victim.replace("repos", "rep%6fs");
-        assert!(
-            allowed(&escaped, data.path(), folder).is_err(),
-            "{escaped}"
-        );
+        assert!(allowed(&escaped, data.path(), folder).is_err(), "{escaped}");
         assert!(
             allowed(
                 &repos.join("victim.git").display().to_string(),

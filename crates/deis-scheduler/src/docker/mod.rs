@@ -147,9 +147,11 @@ impl DockerScheduler {
         let mut engines = Vec::new();
         for (index, endpoint) in endpoints.into_iter().enumerate() {
             let docker = connect_engine(&endpoint.url).await?;
-            if let (Some(ports), Some(name), true) =
-                (&config.firewall_ports, &config.network, endpoint.url.is_empty())
-            {
+            if let (Some(ports), Some(name), true) = (
+                &config.firewall_ports,
+                &config.network,
+                endpoint.url.is_empty(),
+            ) {
                 crate::AppNetwork::new(name, &crate::bridge_name(name), ports)
                     .set_up(&docker, &config.extra_labels)
                     .await

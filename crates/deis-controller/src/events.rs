@@ -5,7 +5,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
-use std::time::Duration;
 
 use deis_proto::logger::v1::{LogEntry, PushRequest};
 use deis_store::ConfigStore;
@@ -53,6 +52,7 @@ async fn ship(
     shutdown: CancellationToken,
 ) {
     let shipper = format!("deis-controller-{}", crate::time::new_uuid());
+    let mut pusher = deis_runtime::LogPusher::new(store, None);
     let mut sequence = 0u64;
     let mut pending: VecDeque<LogEntry> = VecDeque::new();
     // The batch being delivered keeps its sequence until the logger acknowledges it, so a
@@ -91,25 +91,18 @@ async fn ship(
                 (sequence, pending.drain(..n).collect())
             }
         };
-        let sent = match crate::logs::endpoint(store.as_ref()).await {
-            Some(endpoint) => match deis_runtime::log_client(store.as_ref(), endpoint).await {
-                Ok(mut client) => client
-                    .push(PushRequest {
-                        shipper: shipper.clone(),
-                        sequence: batch_sequence,
-                        entries: batch.clone(),
-                    })
-                    .await
-                    .is_ok(),
-                Err(_) => false,
-            },
-            None => false,
-        };
-        if !sent {
+        let sent = pusher
+            .try_push(PushRequest {
+                shipper: shipper.clone(),
+                sequence: batch_sequence,
+                entries: batch.clone(),
+            })
+            .await;
+        if sent.is_err() {
+            // Kept, and lines that arrive meanwhile are bounded above, before the next try.
             in_flight = Some((batch_sequence, batch));
-            tokio::select! {
-                _ = shutdown.cancelled() => return,
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+            if !pusher.back_off(&shutdown).await {
+                return;
             }
         }
     }

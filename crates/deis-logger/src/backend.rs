@@ -10,6 +10,24 @@ use crate::logs::Logs;
 use crate::metrics::Metrics;
 use crate::redis_store::RedisStore;
 
+/// Redis failed a call; lines pushed meanwhile were not stored.
+#[derive(Debug, thiserror::Error)]
+#[error("Redis ({what} {app}): {source}")]
+pub(crate) struct BackendError {
+    /// What was being done (`tail of`).
+    what: &'static str,
+    app: String,
+    #[source]
+    source: redis::RedisError,
+}
+
+impl BackendError {
+    fn redis(what: &'static str, app: &str) -> impl FnOnce(redis::RedisError) -> BackendError {
+        let app = app.to_owned();
+        move |source| BackendError { what, app, source }
+    }
+}
+
 /// The log store in use.
 #[derive(Clone)]
 pub(crate) enum Backend {
@@ -61,7 +79,7 @@ impl Backend {
         shipper: &str,
         sequence: u64,
         entries: Vec<Entry>,
-    ) -> Result<u32, String> {
+    ) -> Result<u32, BackendError> {
         match self {
             Backend::Memory(logs) => Ok(logs.push(shipper, sequence, entries)),
             Backend::Redis(redis, metrics) => {
@@ -77,29 +95,36 @@ impl Backend {
                         }
                         Ok(stored)
                     }
-                    Err(e) => {
+                    Err(source) => {
                         if shipper.is_empty() {
                             // Syslog senders do not retry: these lines are lost, and counted.
                             for e in &entries {
                                 metrics.dropped(&e.app);
                             }
                         }
-                        tracing::warn!(error = %e, "Storing lines in Redis failed");
-                        Err(format!("Redis: {e}"))
+                        tracing::warn!(error = %source, "Storing lines in Redis failed");
+                        Err(BackendError::redis("push from", shipper)(source))
                     }
                 }
             }
         }
     }
 
-    pub(crate) async fn tail(&self, app: &str, n: usize) -> Result<Vec<Entry>, String> {
+    pub(crate) async fn tail(&self, app: &str, n: usize) -> Result<Vec<Entry>, BackendError> {
         match self {
             Backend::Memory(logs) => Ok(logs.tail(app, n)),
-            Backend::Redis(redis, _) => redis.tail(app, n).await.map_err(|e| format!("Redis: {e}")),
+            Backend::Redis(redis, _) => redis
+                .tail(app, n)
+                .await
+                .map_err(BackendError::redis("tail of", app)),
         }
     }
 
-    pub(crate) async fn follow(&self, app: &str, n: usize) -> Result<(Vec<Entry>, Live), String> {
+    pub(crate) async fn follow(
+        &self,
+        app: &str,
+        n: usize,
+    ) -> Result<(Vec<Entry>, Live), BackendError> {
         match self {
             Backend::Memory(logs) => {
                 let (tail, rx) = logs.follow(app, n);
@@ -109,19 +134,28 @@ impl Backend {
                 let (tail, rx) = redis
                     .follow(app, n)
                     .await
-                    .map_err(|e| format!("Redis: {e}"))?;
+                    .map_err(BackendError::redis("follow of", app))?;
                 Ok((tail, Live::Redis(rx)))
             }
         }
     }
 
-    pub(crate) async fn delete(&self, app: &str) -> Result<(), String> {
+    pub(crate) async fn delete(&self, app: &str) -> Result<(), BackendError> {
         match self {
             Backend::Memory(logs) => {
                 logs.delete(app);
                 Ok(())
             }
-            Backend::Redis(redis, _) => redis.delete(app).await.map_err(|e| format!("Redis: {e}")),
+            Backend::Redis(redis, _) => redis
+                .delete(app)
+                .await
+                .map_err(BackendError::redis("delete of", app)),
         }
+    }
+}
+
+impl From<BackendError> for tonic::Status {
+    fn from(e: BackendError) -> Self {
+        tonic::Status::unavailable(e.to_string())
     }
 }

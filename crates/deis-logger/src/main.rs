@@ -69,9 +69,7 @@ fn main() -> ExitCode {
         };
         let store = deis_store::connect(&args.common.store()).await?;
         if args.ship_only {
-            let docker = bollard::Docker::connect_with_local_defaults()?
-                .negotiate_version()
-                .await?;
+            let docker = deis_docker::connect("").await?;
             let shipper = deis_logger::shipper::ShipperConfig {
                 host: config
                     .advertise_host

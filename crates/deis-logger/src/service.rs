@@ -68,11 +68,7 @@ impl LogService for Service {
         if entries.is_empty() {
             return Ok(Response::new(pb::PushResponse { stored: 0 }));
         }
-        let stored = self
-            .logs
-            .push(&r.shipper, r.sequence, entries)
-            .await
-            .map_err(Status::unavailable)?;
+        let stored = self.logs.push(&r.shipper, r.sequence, entries).await?;
         Ok(Response::new(pb::PushResponse { stored }))
     }
 
@@ -85,8 +81,7 @@ impl LogService for Service {
         let entries = self
             .logs
             .tail(&r.app, lines)
-            .await
-            .map_err(Status::unavailable)?
+            .await?
             .into_iter()
             .map(to_pb)
             .collect();
@@ -100,11 +95,7 @@ impl LogService for Service {
         request: Request<pb::FollowRequest>,
     ) -> Result<Response<Self::FollowStream>, Status> {
         let r = request.into_inner();
-        let (tail, mut live) = self
-            .logs
-            .follow(&r.app, r.lines as usize)
-            .await
-            .map_err(Status::unavailable)?;
+        let (tail, mut live) = self.logs.follow(&r.app, r.lines as usize).await?;
         let app = r.app;
         let stream = async_stream(move |tx| async move {
             for e in tail {
@@ -144,10 +135,7 @@ impl LogService for Service {
         &self,
         request: Request<pb::DeleteRequest>,
     ) -> Result<Response<pb::DeleteResponse>, Status> {
-        self.logs
-            .delete(&request.into_inner().app)
-            .await
-            .map_err(Status::unavailable)?;
+        self.logs.delete(&request.into_inner().app).await?;
         Ok(Response::new(pb::DeleteResponse {}))
     }
 }

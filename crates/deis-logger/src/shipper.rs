@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::container::LogOutput;
-use bollard::query_parameters::{
-    EventsOptionsBuilder, ListContainersOptionsBuilder, LogsOptionsBuilder,
-};
+use bollard::query_parameters::{EventsOptionsBuilder, LogsOptionsBuilder};
 use deis_proto::logger::v1 as pb;
 use deis_store::ConfigStore;
 use futures_util::StreamExt;
@@ -26,7 +24,7 @@ use tokio_util::sync::CancellationToken;
 use crate::frames::{Assembled, Assembler};
 
 /// The label the scheduler puts on app containers.
-const APP_LABEL: &str = "deis.app";
+const APP_LABEL: &str = deis_docker::labels::APP;
 
 /// The most text one batch to the logger carries.
 const BATCH_BYTES: usize = 1 << 20;
@@ -78,13 +76,7 @@ pub async fn run(
     while !shutdown.is_cancelled() {
         // Follow what runs now, then whatever starts; on any Docker error, start over.
         let mut filters = label_filters(&config);
-        let listing = docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await;
+        let listing = deis_docker::list_labelled(&docker, &filters["label"], false).await;
         if let Ok(containers) = listing {
             for c in containers {
                 if let Some(id) = c.id {
@@ -122,7 +114,12 @@ pub async fn run(
 
 fn label_filters(config: &ShipperConfig) -> HashMap<String, Vec<String>> {
     let mut labels = vec![APP_LABEL.to_owned()];
-    labels.extend(config.labels.iter().map(|(k, v)| format!("{k}={v}")));
+    labels.extend(
+        config
+            .labels
+            .iter()
+            .map(|(k, v)| deis_docker::labels::filter(k, v)),
+    );
     HashMap::from([("label".to_owned(), labels)])
 }
 
@@ -428,7 +425,7 @@ async fn send(
     progress: Progress,
     shutdown: CancellationToken,
 ) {
-    let mut client: Option<deis_runtime::LogClient> = None;
+    let mut pusher = deis_runtime::LogPusher::new(store, config.logger_url.clone());
     while let Some(first) = rx.recv().await {
         let size = first.entry.message.len();
         let mut batches: Vec<(String, Vec<pb::LogEntry>, usize)> =
@@ -457,22 +454,8 @@ async fn send(
                 sequence: 0,
                 entries,
             };
-            let mut delay = Duration::from_millis(100);
-            loop {
-                if client.is_none() {
-                    client = connect(&config, &store).await;
-                }
-                if let Some(c) = client.as_mut()
-                    && c.push(request.clone()).await.is_ok()
-                {
-                    break;
-                }
-                client = None;
-                tokio::select! {
-                    _ = shutdown.cancelled() => return,
-                    _ = tokio::time::sleep(delay) => {}
-                }
-                delay = (delay * 2).min(Duration::from_secs(2));
+            if !pusher.push(&request, &shutdown).await {
+                return;
             }
             progress
                 .lock()
@@ -481,19 +464,6 @@ async fn send(
         }
         save(&config.state_file, &progress);
     }
-}
-
-async fn connect(
-    config: &ShipperConfig,
-    store: &Arc<dyn ConfigStore>,
-) -> Option<deis_runtime::LogClient> {
-    let url = match &config.logger_url {
-        Some(url) => url.clone(),
-        None => deis_runtime::Endpoint::lookup(store.as_ref(), deis_store::keys::Component::Logs)
-            .await?
-            .http_url(),
-    };
-    deis_runtime::log_client(store.as_ref(), url).await.ok()
 }
 
 fn load(path: &PathBuf) -> HashMap<String, u64> {

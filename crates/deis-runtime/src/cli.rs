@@ -74,13 +74,15 @@ pub fn init_tracing() {
 /// value through this alias (a field typed `Option<_>` would mean "flag may be absent").
 pub type MaybeAddr = Option<std::net::SocketAddr>;
 
+/// A listener flag that is neither an address nor `off`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}: give host:port, or off")]
+pub struct AddrError(#[source] std::net::AddrParseError);
+
 /// A socket address, or `off` for no listener.
-pub fn parse_optional_addr(value: &str) -> Result<MaybeAddr, String> {
+pub fn parse_optional_addr(value: &str) -> Result<MaybeAddr, AddrError> {
     match value {
         "off" | "" => Ok(None),
-        addr => addr
-            .parse()
-            .map(Some)
-            .map_err(|e| format!("{e}: give host:port, or off")),
+        addr => addr.parse().map(Some).map_err(AddrError),
     }
 }

@@ -1,6 +1,6 @@
 //! Plumbing every platform service shares, so that each component's `run` only holds its own
 //! logic: binding listeners with a clear error, serving HTTP with a bounded drain on shutdown,
-//! the `/healthz` endpoint, SIGTERM handling, tracing set-up, the common command-line flags, and
+//! the `/healthz` endpoint, SIGTERM handling, pushing log lines to the logger, tracing set-up, the common command-line flags, and
 //! publishing a component's endpoint in the config store under a lease.
 //!
 //! This crate holds no component logic and no protocol of its own.
@@ -8,13 +8,15 @@
 mod cli;
 mod endpoint;
 mod http;
+mod log_push;
 mod secret;
 mod service;
 mod signal;
 
-pub use cli::{CommonArgs, MaybeAddr, init_tracing, parse_optional_addr};
+pub use cli::{AddrError, CommonArgs, MaybeAddr, init_tracing, parse_optional_addr};
 pub use endpoint::{ENDPOINT_TTL, Endpoint, publish_endpoint};
 pub use http::{BindError, bind, bind_shared, bind_udp, health_router, serve_http};
+pub use log_push::{LogPusher, PushError};
 pub use secret::{
     Bearer, LogClient, LogClientError, SecretError, log_client, presents, shared_secret,
 };

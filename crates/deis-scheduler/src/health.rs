@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
 use std::future::Future;
@@ -51,44 +50,84 @@ impl Target {
 
 const PROBE_INTERVAL: Duration = Duration::from_millis(50);
 
-/// One probe: `Ok` when healthy, else what was seen.
-async fn probe(target: &Target) -> Result<(), String> {
+/// Why a container is not (yet) healthy.
+#[derive(Debug, thiserror::Error)]
+pub enum HealthError {
+    /// Its port refused or dropped the connection.
+    #[error("failed to connect to container ({0})")]
+    Connect(#[source] std::io::Error),
+    /// The probe took longer than `HEALTHCHECK_TIMEOUT`.
+    #[error("failed to connect to container (timed out after {0:?})")]
+    TimedOut(Duration),
+    /// It answered, but not as HTTP.
+    #[error("app failed health check (no HTTP answer: {0})")]
+    NotHttp(#[source] hyper::Error),
+    /// It answered `HEALTHCHECK_URL` with another status than 200.
+    #[error("app failed health check (got '{0}', expected: '200')")]
+    Status(u16),
+    /// It exited while being probed.
+    #[error("the container exited before it served ({0})")]
+    Exited(#[source] Box<HealthError>),
+    /// It was not healthy in time.
+    #[error("not healthy after {after:?}: {last}")]
+    Late {
+        /// How long it was given.
+        after: Duration,
+        /// The last probe's failure.
+        #[source]
+        last: Box<HealthError>,
+    },
+}
+
+/// One probe: `Ok` when healthy, else what was seen. An HTTP probe reads the answer's status
+/// line with a real HTTP/1.1 client (whatever its length or how it arrives in pieces).
+async fn probe(target: &Target) -> Result<(), HealthError> {
     let addr = format!("{}:{}", target.host, target.port);
     let attempt = async {
-        let mut stream = TcpStream::connect(&addr)
+        let stream = TcpStream::connect(&addr)
             .await
-            .map_err(|e| format!("failed to connect to container ({e})"))?;
+            .map_err(HealthError::Connect)?;
         let path = match (&target.url, target.through_proxy) {
             (Some(path), _) => path.clone(),
             (None, true) => "/".to_owned(),
             (None, false) => return Ok(()),
         };
-        let request =
-            format!("GET {path} HTTP/1.0\r\nHost: {addr}\r\nUser-Agent: deis-health-check\r\n\r\n");
-        stream
-            .write_all(request.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut head = [0u8; 64];
-        let n = stream.read(&mut head).await.map_err(|e| e.to_string())?;
-        let line = String::from_utf8_lossy(&head[..n]);
-        let status = line.split(' ').nth(1).unwrap_or("").to_owned();
-        if status == "200" || (target.url.is_none() && line.starts_with("HTTP/")) {
+        let status = get_status(stream, &addr, &path).await?;
+        if status == 200 || target.url.is_none() {
             Ok(())
         } else {
-            Err(format!(
-                "app failed health check (got '{status}', expected: '200')"
-            ))
+            Err(HealthError::Status(status))
         }
     };
     tokio::time::timeout(target.timeout, attempt)
         .await
-        .unwrap_or_else(|_| {
-            Err(format!(
-                "failed to connect to container (timed out after {:?})",
-                target.timeout
-            ))
-        })
+        .unwrap_or(Err(HealthError::TimedOut(target.timeout)))
+}
+
+/// `GET path` on `stream`: the answer's status.
+async fn get_status(stream: TcpStream, host: &str, path: &str) -> Result<u16, HealthError> {
+    let io = hyper_util::rt::TokioIo::new(stream);
+    let (mut sender, connection) = hyper::client::conn::http1::handshake(io)
+        .await
+        .map_err(HealthError::NotHttp)?;
+    let request = hyper::Request::get(path)
+        .header(hyper::header::HOST, host)
+        .header(hyper::header::USER_AGENT, "deis-health-check")
+        .body(http_body_util::Empty::<bytes::Bytes>::new());
+    let Ok(request) = request else {
+        // A path that is no URI cannot answer 200.
+        return Ok(400);
+    };
+    let answer = sender.send_request(request);
+    tokio::pin!(connection);
+    tokio::select! {
+        answer = answer => answer.map(|r| r.status().as_u16()).map_err(HealthError::NotHttp),
+        ended = &mut connection => match ended {
+            Err(e) => Err(HealthError::NotHttp(e)),
+            // The connection ended without an answer.
+            Ok(()) => Err(HealthError::Connect(std::io::ErrorKind::UnexpectedEof.into())),
+        },
+    }
 }
 
 /// Waits until `target` is healthy, `alive` says the container stopped, or `deadline` passes.
@@ -96,7 +135,7 @@ pub(crate) async fn wait<F, Fut>(
     target: &Target,
     deadline: Duration,
     alive: F,
-) -> Result<(), String>
+) -> Result<(), HealthError>
 where
     F: Fn() -> Fut,
     Fut: Future<Output = bool>,
@@ -109,10 +148,13 @@ where
             Err(e) => e,
         };
         if !alive().await {
-            return Err(format!("the container exited before it served ({last})"));
+            return Err(HealthError::Exited(Box::new(last)));
         }
         if tokio::time::Instant::now() >= until {
-            return Err(format!("not healthy after {deadline:?}: {last}"));
+            return Err(HealthError::Late {
+                after: deadline,
+                last: Box::new(last),
+            });
         }
         tokio::time::sleep(PROBE_INTERVAL).await;
     }

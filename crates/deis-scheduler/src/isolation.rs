@@ -32,11 +32,31 @@ pub enum IsolationError {
         #[source]
         source: bollard::errors::Error,
     },
+    /// A network of that name exists, made otherwise.
+    #[error(
+        "cannot set the firewall rules for {bridge} (a network {name} exists with another bridge or with inter-container traffic on; remove it (docker network rm {name}))"
+    )]
+    Conflict { name: String, bridge: String },
     /// The firewall cannot be changed.
     #[error(
-        "cannot set the firewall rules for {bridge} ({reason}); this needs root and iptables (apt-get install -y iptables)"
+        "cannot set the firewall rules for {bridge} ({source}); this needs root and iptables (apt-get install -y iptables)"
     )]
-    Firewall { bridge: String, reason: String },
+    Firewall {
+        bridge: String,
+        #[source]
+        source: IptablesError,
+    },
+}
+
+/// A failed `iptables` command.
+#[derive(Debug, thiserror::Error)]
+pub enum IptablesError {
+    /// It could not be started.
+    #[error("iptables cannot run: {0}")]
+    Run(#[source] std::io::Error),
+    /// It refused the rule.
+    #[error("iptables {args}: {stderr}")]
+    Failed { args: String, stderr: String },
 }
 
 /// The network app containers run on, and its firewall.
@@ -79,12 +99,9 @@ impl AppNetwork {
             if get("com.docker.network.bridge.name") != Some(self.bridge.as_str())
                 || get("com.docker.network.bridge.enable_icc") != Some("false")
             {
-                return Err(IsolationError::Firewall {
+                return Err(IsolationError::Conflict {
+                    name: self.name.clone(),
                     bridge: self.bridge.clone(),
-                    reason: format!(
-                        "a network {} exists with another bridge or with inter-container traffic on; remove it (docker network rm {})",
-                        self.name, self.name
-                    ),
                 });
             }
         }
@@ -240,9 +257,9 @@ impl AppNetwork {
             "DROP".into(),
         ]);
         for rule in rules {
-            iptables(&rule).map_err(|reason| IsolationError::Firewall {
+            iptables(&rule).map_err(|source| IsolationError::Firewall {
                 bridge: self.bridge.clone(),
-                reason,
+                source,
             })?;
         }
         Ok(())
@@ -331,24 +348,23 @@ fn split_rule(rule: &str) -> Vec<String> {
     words
 }
 
-fn iptables(args: &[String]) -> Result<(), String> {
+fn iptables(args: &[String]) -> Result<(), IptablesError> {
     iptables_output(&args.iter().map(String::as_str).collect::<Vec<_>>()).map(|_| ())
 }
 
-fn iptables_output(args: &[&str]) -> Result<String, String> {
+fn iptables_output(args: &[&str]) -> Result<String, IptablesError> {
     let out = Command::new("iptables")
         .arg("-w")
         .args(args)
         .output()
-        .map_err(|e| format!("iptables cannot run: {e}"))?;
+        .map_err(IptablesError::Run)?;
     if out.status.success() {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     } else {
-        Err(format!(
-            "iptables {}: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(IptablesError::Failed {
+            args: args.join(" "),
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_owned(),
+        })
     }
 }
 

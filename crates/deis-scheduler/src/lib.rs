@@ -8,7 +8,9 @@
 //! route before it stops its container. It is not the controller: it keeps no desired state of
 //! its own beyond what `converge` was last told, and it does not decide what runs.
 
+mod container_spec;
 mod docker;
+mod error;
 mod health;
 mod isolation;
 mod routes;
@@ -16,9 +18,11 @@ mod spec;
 mod swarm;
 
 pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
-pub use isolation::{AppNetwork, IsolationError, bridge_name};
+pub use error::SchedulerError;
+pub use health::HealthError;
+pub use isolation::{AppNetwork, IptablesError, IsolationError, bridge_name};
 pub use spec::{
     ContainerLimits, ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec,
-    Scheduler, SchedulerError, memory_bytes,
+    Scheduler, memory_bytes,
 };
 pub use swarm::SwarmScheduler;

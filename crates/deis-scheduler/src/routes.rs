@@ -29,7 +29,7 @@ struct Inner {
 }
 
 fn store_error(e: StoreError) -> SchedulerError {
-    SchedulerError(format!("updating routes failed: {e}"))
+    SchedulerError::Routes(e)
 }
 
 impl Routes {

@@ -83,10 +83,7 @@ impl From<ContainerState> for ContainerStatus {
     }
 }
 
-/// A scheduling failure, with the message the user sees.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error("{0}")]
-pub struct SchedulerError(pub String);
+pub(crate) use crate::error::SchedulerError;
 
 /// Runs an app's containers.
 #[async_trait::async_trait]
@@ -127,9 +124,7 @@ impl Scheduler for RecordOnlyScheduler {
         _: &ReleaseSpec,
         _: &str,
     ) -> Result<(i32, String), SchedulerError> {
-        Err(SchedulerError(
-            "no scheduler is configured to run containers".into(),
-        ))
+        Err(SchedulerError::NotConfigured)
     }
     async fn restart(&self, _: &[ContainerName]) -> Result<(), SchedulerError> {
         Ok(())

@@ -27,16 +27,16 @@ use deis_store::ConfigStore;
 use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
 use tokio_util::sync::CancellationToken;
 
-use crate::docker::container::{DEFAULT_PORT, Engine, LABEL_APP};
+use deis_docker::labels::{APP as LABEL_APP, RELEASE as LABEL_RELEASE, TYPE as LABEL_TYPE};
+
+use crate::container_spec::{ContainerSpec, image_facts};
+use crate::docker::container::Engine;
 use crate::docker::{DockerConfig, docker_error};
 use crate::health;
 use crate::routes::Routes;
 use crate::spec::{
     ContainerState, ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError,
 };
-
-const LABEL_RELEASE: &str = "deis.release";
-const LABEL_TYPE: &str = "deis.type";
 
 /// The Swarm backend. Its engine must be a swarm manager.
 pub struct SwarmScheduler {
@@ -68,11 +68,7 @@ impl SwarmScheduler {
         config: DockerConfig,
         shutdown: CancellationToken,
     ) -> Result<SwarmScheduler, SchedulerError> {
-        let docker = Docker::connect_with_local_defaults()
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?
-            .negotiate_version()
-            .await
-            .map_err(|e| docker_error("cannot reach the Docker engine", e))?;
+        let docker = deis_docker::connect("").await?;
         docker.inspect_swarm().await.map_err(|e| {
             docker_error(
                 "the Docker engine is not a swarm manager (docker swarm init)",
@@ -133,33 +129,21 @@ impl SwarmScheduler {
             .collect())
     }
 
+    /// The service of `ptype` in `release`, made from the same container spec as the Docker
+    /// backend's containers.
     fn spec(
         &self,
         app: &AppName,
-        release: &ReleaseSpec,
+        spec: ContainerSpec,
         ptype: &str,
+        version: u32,
         replicas: u32,
     ) -> ServiceSpec {
-        let port = DEFAULT_PORT;
-        let mut env: Vec<String> = release
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        env.push(format!("PORT={port}"));
-        let mut labels = self.config.extra_labels.clone();
-        labels.insert(LABEL_APP.into(), app.to_string());
-        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
-        labels.insert(LABEL_TYPE.into(), ptype.to_owned());
-        let constraints: Vec<String> = release
-            .tags
-            .iter()
-            .map(|(k, v)| format!("node.labels.{k}=={v}"))
-            .collect();
-        let traffic = matches!(ptype, "web" | "cmd");
+        let port = spec.port;
+        let traffic = spec.traffic;
         ServiceSpec {
-            name: Some(service_name(app, release.version, ptype)),
-            labels: Some(labels.clone()),
+            name: Some(service_name(app, version, ptype)),
+            labels: Some(spec.labels.clone()),
             mode: Some(ServiceSpecMode {
                 replicated: Some(ServiceSpecModeReplicated {
                     replicas: Some(i64::from(replicas)),
@@ -168,13 +152,10 @@ impl SwarmScheduler {
             }),
             task_template: Some(TaskSpec {
                 container_spec: Some(TaskSpecContainerSpec {
-                    image: Some(release.image.clone()),
-                    command: release
-                        .commands
-                        .get(ptype)
-                        .map(|c| crate::spec::shell_command(c)),
-                    env: Some(env),
-                    labels: Some(labels),
+                    image: Some(spec.image),
+                    command: spec.command,
+                    env: Some(spec.env),
+                    labels: Some(spec.labels),
                     init: Some(true),
                     ..Default::default()
                 }),
@@ -184,15 +165,14 @@ impl SwarmScheduler {
                 }),
                 resources: Some(TaskSpecResources {
                     limits: Some(Limit {
-                        memory_bytes: self.config.limits.memory(release, ptype),
-                        pids: self.config.limits.pids,
+                        memory_bytes: spec.memory,
+                        pids: spec.pids,
                         // Swarm has no CPU shares; 1024 shares (a whole CPU's weight) map to
                         // one CPU.
-                        nano_cpus: release
-                            .cpu
-                            .get(ptype)
-                            .filter(|shares| **shares > 0)
-                            .map(|shares| i64::from(*shares) * 1_000_000_000 / 1024),
+                        nano_cpus: spec
+                            .cpu_shares
+                            .filter(|shares| *shares > 0)
+                            .map(|shares| i64::from(shares) * 1_000_000_000 / 1024),
                     }),
                     ..Default::default()
                 }),
@@ -202,7 +182,7 @@ impl SwarmScheduler {
                     ..Default::default()
                 }),
                 placement: Some(TaskSpecPlacement {
-                    constraints: Some(constraints),
+                    constraints: Some(spec.constraints),
                     ..Default::default()
                 }),
                 ..Default::default()
@@ -286,9 +266,10 @@ impl SwarmScheduler {
                     .as_ref()
                     .and_then(|s| s.err.clone())
                     .unwrap_or_default();
-                return Err(SchedulerError(format!(
-                    "{service}: a task failed to start ({why})"
-                )));
+                return Err(SchedulerError::TaskFailed {
+                    service: service.to_owned(),
+                    why,
+                });
             }
             let running: Vec<Task> = tasks
                 .into_iter()
@@ -304,11 +285,12 @@ impl SwarmScheduler {
                 break running;
             }
             if tokio::time::Instant::now() >= until {
-                return Err(SchedulerError(format!(
-                    "{service}: {} of {replicas} tasks running after {:?}",
-                    running.len(),
-                    self.config.health_timeout
-                )));
+                return Err(SchedulerError::TasksNotRunning {
+                    service: service.to_owned(),
+                    running: running.len(),
+                    wanted: replicas,
+                    after: self.config.health_timeout,
+                });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         };
@@ -339,7 +321,10 @@ impl SwarmScheduler {
             let left = until.saturating_duration_since(tokio::time::Instant::now());
             health::wait(&target, left, || async { true })
                 .await
-                .map_err(|e| SchedulerError(format!("{service} slot {slot}: {e}")))?;
+                .map_err(|source| SchedulerError::Unhealthy {
+                    container: format!("{service} slot {slot}"),
+                    source,
+                })?;
             routes.insert(slot, format!("{node}:{port}"));
         }
         Ok(routes)
@@ -385,7 +370,7 @@ impl Scheduler for SwarmScheduler {
         let mut published: BTreeSet<String> = BTreeSet::new();
         for (ptype, count) in &counts {
             let name = service_name(app, version, ptype);
-            let traffic = matches!(ptype.as_str(), "web" | "cmd");
+            let traffic = deis_docker::labels::takes_traffic(ptype);
             match existing.iter().find(|s| s.name == name) {
                 Some(svc) if svc.replicas != *count => {
                     if *count < svc.replicas {
@@ -397,8 +382,18 @@ impl Scheduler for SwarmScheduler {
                 }
                 Some(_) => {}
                 None => {
+                    let facts = image_facts(&self.docker, &desired.release.image).await?;
+                    let container = ContainerSpec::new(
+                        app,
+                        &desired.release,
+                        ptype,
+                        &facts,
+                        &self.config.extra_labels,
+                        &self.config.limits,
+                    );
+                    let service = self.spec(app, container, ptype, desired.release.version, *count);
                     self.docker
-                        .create_service(self.spec(app, &desired.release, ptype, *count), None)
+                        .create_service(service, None)
                         .await
                         .map_err(|e| docker_error(&format!("{name} (create)"), e))?;
                     created.push(name.clone());
@@ -420,9 +415,7 @@ impl Scheduler for SwarmScheduler {
                     for name in &created {
                         let _ = self.docker.delete_service(name).await;
                     }
-                    return Err(SchedulerError(format!(
-                        "aborting, app containers failed to become healthy ({e})"
-                    )));
+                    return Err(SchedulerError::Aborted(Box::new(e)));
                 }
             }
         }

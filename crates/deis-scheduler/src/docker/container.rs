@@ -14,23 +14,16 @@ use bollard::query_parameters::{
 use deis_types::{AppName, ContainerName};
 use futures_util::StreamExt;
 
-use super::{DockerConfig, EngineEndpoint, docker_error, serves_traffic};
-use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
+use deis_docker::labels::{
+    APP as LABEL_APP, ENGINE as LABEL_ENGINE, PORT as LABEL_PORT, RUN as LABEL_RUN,
+};
 
-/// Labels that let the scheduler rebuild its view of the world from the engine alone.
-pub(crate) const LABEL_APP: &str = "deis.app";
-pub(crate) const LABEL_RELEASE: &str = "deis.release";
-const LABEL_TYPE: &str = "deis.type";
-const LABEL_PORT: &str = "deis.port";
-const LABEL_RUN: &str = "deis.run";
-/// Which of the configured engines a container belongs to (several entries may name one daemon).
-pub(crate) const LABEL_ENGINE: &str = "deis.engine";
+use super::{DockerConfig, EngineEndpoint, docker_error};
+use crate::container_spec::{ContainerSpec, DEFAULT_PORT, image_facts};
+use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
 
 /// The most output a one-off `run` returns (the log keeps all of it).
 const RUN_OUTPUT_MAX: usize = 4 << 20;
-
-/// The port a container listens on when its image exposes none.
-pub(crate) const DEFAULT_PORT: u16 = 5000;
 
 /// A container of an app as the engine reports it.
 #[derive(Debug, Clone)]
@@ -95,75 +88,37 @@ impl Engine {
         }
     }
 
-    /// The port the image's process listens on (its first exposed TCP port, else 5000), and
-    /// the `deis.*` labels the image carries.
-    async fn image_facts(&self, image: &str) -> Result<(u16, Vec<String>), SchedulerError> {
-        let inspected = self
-            .docker
-            .inspect_image(image)
-            .await
-            .map_err(|e| docker_error(&format!("image {image} is not available"), e))?;
-        let config = inspected.config.unwrap_or_default();
-        let port = config
-            .exposed_ports
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|p| p.strip_suffix("/tcp").and_then(|n| n.parse().ok()))
-            .min()
-            .unwrap_or(DEFAULT_PORT);
-        let ours = config
-            .labels
-            .unwrap_or_default()
-            .into_keys()
-            .filter(|k| k.starts_with("deis."))
-            .collect();
-        Ok((port, ours))
-    }
-
     /// Creates (does not start) the container `name` for `release`.
     pub(crate) async fn create(
         &self,
         name: &ContainerName,
         release: &ReleaseSpec,
     ) -> Result<String, SchedulerError> {
-        let ptype = name.process_type.as_str();
-        let (port, image_labels) = self.image_facts(&release.image).await?;
-        let mut env: Vec<String> = release
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
-        env.push(format!("PORT={port}"));
-        let mut labels = self.labels(&name.app);
-        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
-        labels.insert(LABEL_TYPE.into(), ptype.to_owned());
-        labels.insert(LABEL_PORT.into(), port.to_string());
-        // An image's own `deis.*` labels would pass to the container and could make the
-        // platform misread it (a one-off, a platform component): each is blanked.
-        for key in image_labels {
-            labels.entry(key).or_default();
-        }
-        let cmd = release
-            .commands
-            .get(ptype)
-            .map(|c| crate::spec::shell_command(c));
-        let traffic = serves_traffic(name);
-        let key = format!("{port}/tcp");
+        let facts = image_facts(&self.docker, &release.image).await?;
+        let spec = ContainerSpec::new(
+            &name.app,
+            release,
+            name.process_type.as_str(),
+            &facts,
+            &self.labels(&name.app),
+            &self.config.limits,
+        );
+        let key = format!("{}/tcp", spec.port);
         let host_config = HostConfig {
             // An init process as PID 1 forwards SIGTERM to the app (which, as PID 1, would
             // ignore it) and reaps zombies.
             init: Some(true),
-            memory: self.config.limits.memory(release, ptype),
-            pids_limit: self.config.limits.pids,
+            memory: spec.memory,
+            pids_limit: spec.pids,
             log_config: Some(self.config.limits.log_config()),
             network_mode: self.config.network.clone(),
-            cpu_shares: release.cpu.get(ptype).map(|c| i64::from(*c)),
+            cpu_shares: spec.cpu_shares.map(i64::from),
             // The supervisor restarts dead containers, with back-off for crash loops.
             restart_policy: Some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::NO),
                 maximum_retry_count: None,
             }),
-            port_bindings: traffic.then(|| {
+            port_bindings: spec.traffic.then(|| {
                 HashMap::from([(
                     key.clone(),
                     Some(vec![PortBinding {
@@ -175,11 +130,11 @@ impl Engine {
             ..Default::default()
         };
         let body = ContainerCreateBody {
-            image: Some(release.image.clone()),
-            cmd,
-            env: Some(env),
-            labels: Some(labels),
-            exposed_ports: traffic.then(|| vec![key.clone()]),
+            image: Some(spec.image),
+            cmd: spec.command,
+            env: Some(spec.env),
+            labels: Some(spec.labels),
+            exposed_ports: spec.traffic.then(|| vec![key.clone()]),
             host_config: Some(host_config),
             ..Default::default()
         };
@@ -332,7 +287,6 @@ impl Engine {
             .collect())
     }
 
-    /// Removes a container whatever its state.
     /// Removes the images the builder made for `app` (`{app}:git-*`, and `*/{app}:git-*` pushed
     /// to a registry), once its containers are gone: never another image that merely shares the
     /// name (an app called `redis` leaves `redis:7` alone). One still in use is left alone.
@@ -375,6 +329,7 @@ impl Engine {
         }
     }
 
+    /// Removes a container whatever its state.
     pub(crate) async fn remove(&self, id_or_name: &str) -> Result<(), SchedulerError> {
         match self
             .docker
@@ -467,25 +422,17 @@ impl Engine {
         let name = format!("{app}_v{}.run.{}", release.version, nanos % 1_000_000 + 1);
         let mut labels = self.labels(app);
         labels.insert(LABEL_RUN.into(), "true".into());
-        let (_, image_labels) = self.image_facts(&release.image).await?;
-        for key in image_labels {
-            labels.entry(key).or_default();
-        }
-        labels.insert(LABEL_RELEASE.into(), format!("v{}", release.version));
-        let env: Vec<String> = release
-            .env
-            .iter()
-            .map(|(k, v)| format!("{k}={v}"))
-            .collect();
+        let facts = image_facts(&self.docker, &release.image).await?;
+        let spec = ContainerSpec::new(app, release, "run", &facts, &labels, &self.config.limits);
         let body = ContainerCreateBody {
-            image: Some(release.image.clone()),
+            image: Some(spec.image),
             cmd: Some(crate::spec::shell_command(command)),
-            env: Some(env),
-            labels: Some(labels),
+            env: Some(spec.env),
+            labels: Some(spec.labels),
             host_config: Some(HostConfig {
                 init: Some(true),
-                memory: self.config.limits.memory(release, "run"),
-                pids_limit: self.config.limits.pids,
+                memory: spec.memory,
+                pids_limit: spec.pids,
                 log_config: Some(self.config.limits.log_config()),
                 network_mode: self.config.network.clone(),
                 ..Default::default()
@@ -552,11 +499,9 @@ impl Engine {
                 Ok((i32::try_from(code).unwrap_or(-1), text))
             })
             .await
-            .map_err(|_| {
-                SchedulerError(format!(
-                    "{name} (run): timed out after {:?}",
-                    self.config.run_timeout
-                ))
+            .map_err(|_| SchedulerError::RunTimedOut {
+                container: name.to_string(),
+                after: self.config.run_timeout,
             })?
         }
         .await;

@@ -125,7 +125,7 @@ pub(crate) struct Inner {
 
 /// A Docker API error as a scheduler error.
 pub(crate) fn docker_error(what: &str, e: bollard::errors::Error) -> SchedulerError {
-    SchedulerError(format!("{what}: {e}"))
+    SchedulerError::docker(what, e)
 }
 
 impl DockerScheduler {
@@ -155,7 +155,7 @@ impl DockerScheduler {
                 crate::AppNetwork::new(name, &crate::bridge_name(name), ports)
                     .set_up(&docker, &config.extra_labels)
                     .await
-                    .map_err(|e| SchedulerError(e.to_string()))?;
+                    .map_err(SchedulerError::Isolation)?;
                 tracing::info!(network = %name, ports = ?ports, "App containers are isolated");
             }
             engines.push(Engine::new(docker, config.clone(), index, endpoint));
@@ -180,16 +180,7 @@ impl DockerScheduler {
 
 /// A client for one engine URL (empty: the local default).
 async fn connect_engine(url: &str) -> Result<Docker, SchedulerError> {
-    let unreachable = |e| docker_error(&format!("cannot reach the Docker engine {url}"), e);
-    let docker = if url.is_empty() {
-        Docker::connect_with_local_defaults()
-    } else if let Some(path) = url.strip_prefix("unix://") {
-        Docker::connect_with_socket(path, 120, bollard::API_DEFAULT_VERSION)
-    } else {
-        Docker::connect_with_http(url, 120, bollard::API_DEFAULT_VERSION)
-    }
-    .map_err(unreachable)?;
-    docker.negotiate_version().await.map_err(unreachable)
+    Ok(deis_docker::connect(url).await?)
 }
 
 impl Inner {
@@ -251,9 +242,9 @@ impl Inner {
             // A stopped container has no published port: one that should serve but already
             // exited failed, it is not a container without traffic.
             if serves_traffic(name) && !engine.is_running(id).await {
-                return Err(SchedulerError(format!(
-                    "{name}: the container exited as soon as it started"
-                )));
+                return Err(SchedulerError::ExitedAtStart {
+                    container: name.to_string(),
+                });
             }
             return Ok(None);
         };
@@ -277,14 +268,17 @@ impl Inner {
             engine.is_running(id)
         })
         .await
-        .map_err(|e| SchedulerError(format!("{name}: {e}")))?;
+        .map_err(|source| SchedulerError::Unhealthy {
+            container: name.to_string(),
+            source,
+        })?;
         Ok(Some(engine.route(port)))
     }
 }
 
 /// Whether containers of this process type receive traffic.
 pub(crate) fn serves_traffic(name: &ContainerName) -> bool {
-    matches!(name.process_type.as_str(), "web" | "cmd")
+    deis_docker::labels::takes_traffic(name.process_type.as_str())
 }
 
 #[async_trait::async_trait]
@@ -434,33 +428,33 @@ impl Inner {
             )
         }))
         .await;
-        if let Some(Err(e)) = started.iter().find(|r| r.is_err()) {
-            let failure = e.clone();
-            // Take back what this attempt started; the old containers keep serving.
-            let fresh: Vec<&ContainerName> = to_start
-                .iter()
-                .copied()
-                .filter(|n| !existing.contains_key(&n.to_string()))
-                .collect();
-            let names: Vec<String> = fresh.iter().map(|n| n.to_string()).collect();
-            {
-                let mut book = supervise::lock(&self.book);
-                names.iter().for_each(|n| book.stopping(n, true));
+        let started: Vec<Option<String>> = match started.into_iter().collect() {
+            Ok(routes) => routes,
+            Err(failure) => {
+                // Take back what this attempt started; the old containers keep serving.
+                let fresh: Vec<&ContainerName> = to_start
+                    .iter()
+                    .copied()
+                    .filter(|n| !existing.contains_key(&n.to_string()))
+                    .collect();
+                let names: Vec<String> = fresh.iter().map(|n| n.to_string()).collect();
+                {
+                    let mut book = supervise::lock(&self.book);
+                    names.iter().for_each(|n| book.stopping(n, true));
+                }
+                join_all(names.iter().map(|n| {
+                    self.engine(placement.get(n).copied().unwrap_or(0))
+                        .remove(n)
+                }))
+                .await;
+                {
+                    let mut book = supervise::lock(&self.book);
+                    book.remove_desired(desired.app.as_str(), &names);
+                    names.iter().for_each(|n| book.stopping(n, false));
+                }
+                return Err(SchedulerError::Aborted(Box::new(failure)));
             }
-            join_all(names.iter().map(|n| {
-                self.engine(placement.get(n).copied().unwrap_or(0))
-                    .remove(n)
-            }))
-            .await;
-            {
-                let mut book = supervise::lock(&self.book);
-                book.remove_desired(desired.app.as_str(), &names);
-                names.iter().for_each(|n| book.stopping(n, false));
-            }
-            return Err(SchedulerError(format!(
-                "aborting, app containers failed to become healthy ({failure})"
-            )));
-        }
+        };
         for (name, route) in to_start.iter().zip(started) {
             {
                 let mut book = supervise::lock(&self.book);
@@ -469,7 +463,7 @@ impl Inner {
                     book.mark_healthy(&name.to_string());
                 }
             }
-            if let Ok(Some(route)) = route
+            if let Some(route) = route
                 && serves_traffic(name)
             {
                 self.routes.publish(name, &route).await?;

@@ -135,8 +135,8 @@ pub(crate) async fn supervise(inner: Arc<Inner>, engine: usize, shutdown: Cancel
             (
                 "label".to_owned(),
                 vec![
-                    super::container::LABEL_APP.to_owned(),
-                    format!("{}={engine}", super::container::LABEL_ENGINE),
+                    deis_docker::labels::APP.to_owned(),
+                    deis_docker::labels::filter(deis_docker::labels::ENGINE, &engine.to_string()),
                 ],
             ),
         ]);

@@ -254,8 +254,8 @@ async fn an_unhealthy_release_is_not_switched_to() {
         .converge(&desired("careful", broken.clone(), &[("web", 1)]))
         .await
         .expect_err("v2 never answers its health check");
-    assert!(err.0.contains("aborting"), "{err}");
-    assert!(err.0.contains("expected: '200'"), "{err}");
+    assert!(err.to_string().contains("aborting"), "{err}");
+    assert!(err.to_string().contains("expected: '200'"), "{err}");
     assert_eq!(
         routes(&f.store, "careful").await,
         before,
@@ -299,7 +299,8 @@ async fn a_web_container_that_exits_at_once_is_a_failed_deploy() {
         .await
         .expect_err("a container that exits is not deployed");
     assert!(
-        err.0.contains("exited as soon as it started") || err.0.contains("exited before it served"),
+        err.to_string().contains("exited as soon as it started")
+            || err.to_string().contains("exited before it served"),
         "{err}"
     );
     assert_eq!(

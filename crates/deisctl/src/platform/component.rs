@@ -156,11 +156,11 @@ impl fmt::Display for Unit {
 
 /// Label naming the platform (the `--prefix`) on every container and volume it owns, app
 /// containers included.
-pub(crate) const LABEL_PLATFORM: &str = "deis.platform";
+pub(crate) const LABEL_PLATFORM: &str = deis_docker::labels::PLATFORM;
 /// Label naming a platform container's component.
-pub(crate) const LABEL_COMPONENT: &str = "deis.component";
+pub(crate) const LABEL_COMPONENT: &str = deis_docker::labels::COMPONENT;
 /// Label holding a scalable component's instance number.
-pub(crate) const LABEL_INSTANCE: &str = "deis.instance";
+pub(crate) const LABEL_INSTANCE: &str = deis_docker::labels::INSTANCE;
 
 /// What `install`, `start`, `uninstall` act on: `platform`, `stateless-platform`, or
 /// components (`router`, `deis-router@2.service`, `router@*`).

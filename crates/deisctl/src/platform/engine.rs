@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, ListVolumesOptionsBuilder,
-    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -72,11 +72,10 @@ impl Engine {
                 docker_host()
             ))
         };
-        let docker = Docker::connect_with_defaults()
-            .map_err(|e| unreachable(&e))?
-            .negotiate_version()
-            .await
-            .map_err(|e| unreachable(&e))?;
+        let docker = deis_docker::connect("").await.map_err(|e| match e {
+            deis_docker::DockerError::Unreachable { source, .. } => unreachable(&source),
+            other => unreachable(&other),
+        })?;
         docker.ping().await.map_err(|e| unreachable(&e))?;
         Ok(Engine {
             docker,
@@ -109,19 +108,11 @@ impl Engine {
 
     /// Ids of this platform's containers that carry every one of `labels` too.
     pub(crate) async fn container_ids(&self, labels: &[&str]) -> Result<Vec<String>, Error> {
-        let mut filter = vec![format!("{LABEL_PLATFORM}={}", self.prefix)];
+        let mut filter = vec![deis_docker::labels::filter(LABEL_PLATFORM, &self.prefix)];
         filter.extend(labels.iter().map(|l| (*l).to_owned()));
-        let filters = HashMap::from([("label".to_owned(), filter)]);
-        let list = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
+        let list = deis_docker::list_labelled(&self.docker, &filter, true)
             .await
-            .map_err(|e| failed("list containers", e))?;
+            .map_err(|e| Error::Message(e.to_string()))?;
         Ok(list.into_iter().filter_map(|c| c.id).collect())
     }
 

@@ -1,0 +1,17 @@
+//! The platform's one way to reach a Docker engine: connecting to it (local socket, `unix://`
+//! or `tcp://`/`http://`, with API-version negotiation), the table of `deis.*` labels every
+//! component reads and writes, listing containers by label, and the error type that says
+//! whether a retry can help.
+//!
+//! It is not a scheduler: what containers an app should have and how they are started lives in
+//! `deis-scheduler`; which components deisctl runs lives in `deisctl`.
+
+mod connect;
+mod error;
+pub mod labels;
+mod list;
+
+pub use bollard::Docker;
+pub use connect::connect;
+pub use error::{DockerError, engine_message};
+pub use list::list_labelled;

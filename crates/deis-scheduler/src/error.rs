@@ -1,0 +1,93 @@
+//! Why scheduling failed: each variant names the container or service and keeps its cause;
+//! the text is what the user sees (`deis scale`, `git push`).
+
+use std::time::Duration;
+
+use crate::health::HealthError;
+use crate::isolation::IsolationError;
+
+/// A scheduling failure.
+#[derive(Debug, thiserror::Error)]
+pub enum SchedulerError {
+    /// The engine failed or refused a call.
+    #[error(transparent)]
+    Docker(#[from] deis_docker::DockerError),
+    /// A new container did not become healthy.
+    #[error("{container}: {source}")]
+    Unhealthy {
+        /// The container (or `service slot k`).
+        container: String,
+        #[source]
+        source: HealthError,
+    },
+    /// A container that should serve exited as soon as it started.
+    #[error("{container}: the container exited as soon as it started")]
+    ExitedAtStart {
+        /// The container.
+        container: String,
+    },
+    /// A Swarm task was rejected or failed.
+    #[error("{service}: a task failed to start ({why})")]
+    TaskFailed {
+        /// The service.
+        service: String,
+        /// Swarm's reason.
+        why: String,
+    },
+    /// Not every Swarm task ran in time.
+    #[error("{service}: {running} of {wanted} tasks running after {after:?}")]
+    TasksNotRunning {
+        /// The service.
+        service: String,
+        /// How many run.
+        running: usize,
+        /// How many should.
+        wanted: u32,
+        /// How long it waited.
+        after: Duration,
+    },
+    /// A deploy gave up; the previous containers keep serving.
+    #[error("aborting, app containers failed to become healthy ({0})")]
+    Aborted(#[source] Box<SchedulerError>),
+    /// A one-off `run` took too long.
+    #[error("{container} (run): timed out after {after:?}")]
+    RunTimedOut {
+        /// The container.
+        container: String,
+        /// The limit.
+        after: Duration,
+    },
+    /// The routes could not be written to the store.
+    #[error("updating routes failed: {0}")]
+    Routes(#[source] deis_store::StoreError),
+    /// The apps' network or firewall could not be set up.
+    #[error(transparent)]
+    Isolation(#[from] IsolationError),
+    /// This controller runs no containers.
+    #[error("no scheduler is configured to run containers")]
+    NotConfigured,
+}
+
+impl SchedulerError {
+    /// The failure of the engine call `what`.
+    pub(crate) fn docker(what: impl Into<String>, source: bollard::errors::Error) -> Self {
+        SchedulerError::Docker(deis_docker::DockerError::call(what, source))
+    }
+
+    /// Whether trying the same thing again may succeed (an unreachable engine or store, a
+    /// container that was slow); not when the request itself was refused or cannot work.
+    pub fn is_retryable(&self) -> bool {
+        match self {
+            SchedulerError::Docker(e) => e.is_retryable(),
+            SchedulerError::Unhealthy { .. }
+            | SchedulerError::TasksNotRunning { .. }
+            | SchedulerError::RunTimedOut { .. }
+            | SchedulerError::Routes(_) => true,
+            SchedulerError::Aborted(inner) => inner.is_retryable(),
+            SchedulerError::ExitedAtStart { .. }
+            | SchedulerError::TaskFailed { .. }
+            | SchedulerError::Isolation(_)
+            | SchedulerError::NotConfigured => false,
+        }
+    }
+}

@@ -16,6 +16,7 @@ mod isolation;
 mod routes;
 mod spec;
 mod swarm;
+mod tasks;
 
 pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
 pub use error::SchedulerError;

@@ -24,6 +24,7 @@ pub(crate) struct Routes {
 struct Inner {
     store: Arc<dyn ConfigStore>,
     shutdown: CancellationToken,
+    tasks: crate::tasks::Tasks,
     lease: tokio::sync::Mutex<Option<LeaseId>>,
     published: Mutex<BTreeMap<String, String>>,
 }
@@ -33,11 +34,12 @@ fn store_error(e: StoreError) -> SchedulerError {
 }
 
 impl Routes {
-    pub(crate) fn new(store: Arc<dyn ConfigStore>, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(store: Arc<dyn ConfigStore>, tasks: crate::tasks::Tasks) -> Self {
         Routes {
             inner: Arc::new(Inner {
                 store,
-                shutdown,
+                shutdown: tasks.shutdown.clone(),
+                tasks,
                 lease: tokio::sync::Mutex::new(None),
                 published: Mutex::new(BTreeMap::new()),
             }),
@@ -56,7 +58,7 @@ impl Routes {
             .await
             .map_err(store_error)?;
         *slot = Some(lease);
-        tokio::spawn(keep(self.inner.clone(), lease));
+        self.inner.tasks.spawn(keep(self.inner.clone(), lease));
         Ok(lease)
     }
 

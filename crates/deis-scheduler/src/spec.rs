@@ -104,6 +104,9 @@ pub trait Scheduler: Send + Sync + 'static {
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError>;
     /// The state and restart count of each named container.
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus>;
+    /// After shutdown: waits until the backend's own tasks (supervisors, restarts, clean-ups)
+    /// have ended.
+    async fn drain(&self) {}
 }
 
 /// Keeps no containers: every request succeeds and containers stay `initialized`. For a

@@ -43,6 +43,7 @@ pub struct SwarmScheduler {
     docker: Docker,
     engine: Engine,
     routes: Routes,
+    tasks: crate::tasks::Tasks,
     config: DockerConfig,
 }
 
@@ -75,6 +76,7 @@ impl SwarmScheduler {
                 e,
             )
         })?;
+        let tasks = crate::tasks::Tasks::new(shutdown);
         Ok(SwarmScheduler {
             engine: Engine::new(
                 docker.clone(),
@@ -85,9 +87,11 @@ impl SwarmScheduler {
                     advertise_host: config.advertise_host.clone(),
                     bind_ip: config.bind_ip.clone(),
                 },
+                tasks.clone(),
             ),
             docker,
-            routes: Routes::new(store, shutdown),
+            routes: Routes::new(store, tasks.clone()),
+            tasks,
             config,
         })
     }
@@ -489,6 +493,10 @@ impl Scheduler for SwarmScheduler {
                 .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
         }
         Ok(())
+    }
+
+    async fn drain(&self) {
+        self.tasks.drain().await;
     }
 
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {

@@ -45,6 +45,7 @@ pub(crate) struct Engine {
     config: DockerConfig,
     index: usize,
     endpoint: EngineEndpoint,
+    tasks: crate::tasks::Tasks,
 }
 
 impl Engine {
@@ -53,12 +54,14 @@ impl Engine {
         config: DockerConfig,
         index: usize,
         endpoint: EngineEndpoint,
+        tasks: crate::tasks::Tasks,
     ) -> Self {
         Engine {
             docker,
             config,
             index,
             endpoint,
+            tasks,
         }
     }
 
@@ -509,11 +512,16 @@ impl Engine {
         // timed out), kept for `run_keep` so that the log shipper reads its last lines, then
         // removed. Should this process end first, the app's next converge removes it.
         let (docker, keep, id) = (self.docker.clone(), self.config.run_keep, created.id);
-        tokio::spawn(async move {
+        let shutdown = self.tasks.shutdown.clone();
+        self.tasks.spawn(async move {
             let _ = docker
                 .kill_container(&id, None::<bollard::query_parameters::KillContainerOptions>)
                 .await;
-            tokio::time::sleep(keep).await;
+            tokio::select! {
+                // Left for the app's next converge to remove.
+                _ = shutdown.cancelled() => return,
+                _ = tokio::time::sleep(keep) => {}
+            }
             let _ = docker
                 .remove_container(
                     &id,

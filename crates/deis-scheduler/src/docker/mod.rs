@@ -116,6 +116,7 @@ pub struct DockerScheduler {
 pub(crate) struct Inner {
     engines: Vec<Engine>,
     routes: Routes,
+    tasks: crate::tasks::Tasks,
     config: DockerConfig,
     book: Mutex<supervise::Book>,
     /// Per app, the previous release's containers being drained and stopped after a deploy
@@ -144,6 +145,7 @@ impl DockerScheduler {
         } else {
             config.engines.clone()
         };
+        let tasks = crate::tasks::Tasks::new(shutdown.clone());
         let mut engines = Vec::new();
         for (index, endpoint) in endpoints.into_iter().enumerate() {
             let docker = connect_engine(&endpoint.url).await?;
@@ -158,17 +160,24 @@ impl DockerScheduler {
                     .map_err(SchedulerError::Isolation)?;
                 tracing::info!(network = %name, ports = ?ports, "App containers are isolated");
             }
-            engines.push(Engine::new(docker, config.clone(), index, endpoint));
+            engines.push(Engine::new(
+                docker,
+                config.clone(),
+                index,
+                endpoint,
+                tasks.clone(),
+            ));
         }
         let inner = Arc::new(Inner {
             engines,
-            routes: Routes::new(store, shutdown.clone()),
+            routes: Routes::new(store, tasks.clone()),
+            tasks: tasks.clone(),
             config,
             book: Mutex::new(supervise::Book::default()),
             retiring: Mutex::default(),
         });
         for engine in 0..inner.engines.len() {
-            tokio::spawn(supervise::supervise(
+            tasks.spawn(supervise::supervise(
                 inner.clone(),
                 engine,
                 shutdown.clone(),
@@ -302,6 +311,10 @@ impl Scheduler for DockerScheduler {
 
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
         self.inner.restart(containers).await
+    }
+
+    async fn drain(&self) {
+        self.inner.tasks.drain().await;
     }
 
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
@@ -502,7 +515,10 @@ impl Inner {
                 .map(|e| (e.name.clone(), e.id.clone(), e.engine))
                 .collect();
             let inner = self.clone();
-            let pending = tokio::spawn(async move { inner.retire(old).await });
+            let pending = self
+                .tasks
+                .tracker
+                .spawn(async move { inner.retire(old).await });
             self.retiring
                 .lock()
                 .unwrap_or_else(std::sync::PoisonError::into_inner)

@@ -157,7 +157,9 @@ pub(crate) async fn supervise(inner: Arc<Inner>, engine: usize, shutdown: Cancel
             if let Some(name) = name {
                 let delay = lock(&inner.book).died(&name);
                 if let Some(delay) = delay {
-                    tokio::spawn(revive(inner.clone(), engine, name, delay, shutdown.clone()));
+                    inner
+                        .tasks
+                        .spawn(revive(inner.clone(), engine, name, delay, shutdown.clone()));
                 }
             }
         }

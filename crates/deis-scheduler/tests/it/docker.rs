@@ -350,6 +350,11 @@ async fn run_returns_output_and_exit_code_and_leaves_nothing() {
         },
     )
     .await;
+    // Its own tasks (supervisor, route lease, clean-ups) end once the platform shuts down.
+    f._shutdown.cancel();
+    tokio::time::timeout(Duration::from_secs(30), f.scheduler.drain())
+        .await
+        .expect("the scheduler's tasks end after shutdown");
     f.docker.cleanup().await;
 }
 

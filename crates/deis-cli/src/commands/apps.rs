@@ -1,4 +1,4 @@
-//! apps:create, list, info, destroy, run, logs.
+//! apps:create, list, info, destroy, transfer, open, run, logs.
 
 use std::time::Instant;
 
@@ -31,37 +31,13 @@ pub(crate) fn create(
         )?;
     }
     if !no_remote {
-        add_remote(s, &app, remote)?;
+        super::git::add_remote(s, &app, remote)?;
     }
     println!(
         "remote available at {}",
         appname::remote_url(&s.settings.controller, &app)
     );
     Ok(0)
-}
-
-/// `git remote add <remote> <url>`, with the Deis client's hint when it exists.
-pub(crate) fn add_remote(s: &Session, app: &str, remote: &str) -> Result<(), CliError> {
-    let url = appname::remote_url(&s.settings.controller, app);
-    let output = std::process::Command::new("git")
-        .args(["remote", "add", remote, &url])
-        .output();
-    match output {
-        Ok(o) if o.status.success() => {
-            println!("Git remote {remote} added");
-            Ok(())
-        }
-        Ok(o) if String::from_utf8_lossy(&o.stderr).contains("already exists") => {
-            Err(CliError::Message(format!(
-                "A git remote named {remote} already exists. To replace it: git remote rename {remote} {remote}.old && deis git:remote -a {app}"
-            )))
-        }
-        Ok(o) => Err(CliError::Message(format!(
-            "git remote add failed: {}",
-            String::from_utf8_lossy(&o.stderr).trim()
-        ))),
-        Err(e) => Err(CliError::Message(format!("git cannot run: {e}"))),
-    }
 }
 
 pub(crate) fn list(s: &Session, limit: Option<i64>) -> Result<i32, CliError> {
@@ -93,7 +69,7 @@ pub(crate) fn info(s: &Session, app: &str) -> Result<i32, CliError> {
     println!();
     super::ps::print_list(s, app)?;
     println!();
-    super::misc::print_domains(s, app)?;
+    super::domains::print_list(s, app)?;
     println!();
     Ok(0)
 }

@@ -1,4 +1,4 @@
-//! register, login, logout, whoami, passwd.
+//! auth:register, login, logout, whoami, passwd, cancel, regenerate.
 
 use serde_json::json;
 

@@ -1,8 +1,9 @@
-//! config, limits and tags: all three live in the app's config.
+//! config:list, set, unset, pull, push: the app's environment values.
 
 use serde_json::{Map, Value, json};
 
-use super::{Session, aligned};
+use super::Session;
+use super::app_config::{self, aligned, sorted};
 use crate::error::CliError;
 
 /// `KEY=value` as the Deis client reads it (`^([A-z_]+[A-z0-9_]*)=([\s\S]+)$`).
@@ -13,19 +14,6 @@ fn key_value(arg: &str) -> Option<(String, String)> {
     let first_ok = chars.next().is_some_and(letter);
     let rest_ok = chars.all(|c| letter(c) || c.is_ascii_digit());
     (first_ok && rest_ok && !value.is_empty()).then(|| (key.to_owned(), value.to_owned()))
-}
-
-fn show_value(v: &Value) -> String {
-    v.as_str().map_or_else(|| v.to_string(), str::to_owned)
-}
-
-fn sorted(map: &Value) -> Vec<(String, String)> {
-    let mut pairs: Vec<(String, String)> = map
-        .as_object()
-        .map(|m| m.iter().map(|(k, v)| (k.clone(), show_value(v))).collect())
-        .unwrap_or_default();
-    pairs.sort();
-    pairs
 }
 
 fn print_config(app: &str, config: &Value, oneline: bool) {
@@ -40,29 +28,11 @@ fn print_config(app: &str, config: &Value, oneline: bool) {
 }
 
 pub(crate) fn list(s: &Session, app: &str, oneline: bool) -> Result<i32, CliError> {
-    let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
+    let config = app_config::fetch(s, app)?;
     if super::json_output(&config["values"]) {
         return Ok(0);
     }
     print_config(app, &config, oneline);
-    Ok(0)
-}
-
-fn change(
-    s: &Session,
-    app: &str,
-    what: &str,
-    body: Value,
-    show: fn(&str, &Value),
-) -> Result<i32, CliError> {
-    print!("{what}... ");
-    let reply = super::with_progress(|| s.client.post(&format!("/v1/apps/{app}/config/"), &body))?;
-    match &reply.release {
-        Some(v) => println!("done, v{}", v.trim_start_matches('v')),
-        None => println!("done"),
-    }
-    println!();
-    show(app, &reply.json());
     Ok(0)
 }
 
@@ -79,126 +49,19 @@ pub(crate) fn set(s: &Session, app: &str, args: &[String]) -> Result<i32, CliErr
     if values.is_empty() {
         return Err(CliError::Message("no KEY=value given".into()));
     }
-    change(
-        s,
-        app,
-        "Creating config",
-        json!({"values": values}),
-        |app, c| print_config(app, c, false),
-    )
+    apply(s, app, "Creating config", values)
 }
 
 pub(crate) fn unset(s: &Session, app: &str, keys: &[String]) -> Result<i32, CliError> {
     let values: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
-    change(
-        s,
-        app,
-        "Removing config",
-        json!({"values": values}),
-        |app, c| print_config(app, c, false),
-    )
+    apply(s, app, "Removing config", values)
 }
 
-fn print_limits(app: &str, config: &Value) {
-    println!("=== {app} Limits");
-    for (title, key) in [("Memory", "memory"), ("CPU", "cpu")] {
-        println!();
-        println!("--- {title}");
-        let pairs = sorted(&config[key]);
-        if pairs.is_empty() {
-            println!("Unlimited");
-        } else {
-            print!("{}", aligned(&pairs));
-        }
-    }
-}
-
-pub(crate) fn limits_list(s: &Session, app: &str) -> Result<i32, CliError> {
-    let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
-    print_limits(app, &config);
-    Ok(0)
-}
-
-pub(crate) fn limits_set(
-    s: &Session,
-    app: &str,
-    cpu: bool,
-    args: &[String],
-) -> Result<i32, CliError> {
-    let mut limits = Map::new();
-    for arg in args {
-        let Some((ptype, limit)) = arg.split_once('=') else {
-            return Err(CliError::Message(format!(
-                "'{arg}' does not match the pattern 'type=limit', ex: web=512M"
-            )));
-        };
-        let value = if cpu {
-            limit.parse::<u64>().map(Value::from).map_err(|_| {
-                CliError::Message(format!("'{limit}' is not a number of CPU shares"))
-            })?
-        } else {
-            Value::String(limit.to_owned())
-        };
-        limits.insert(ptype.to_owned(), value);
-    }
-    let key = if cpu { "cpu" } else { "memory" };
-    change(
-        s,
-        app,
-        "Applying limits",
-        json!({ key: limits }),
-        print_limits,
-    )
-}
-
-pub(crate) fn limits_unset(
-    s: &Session,
-    app: &str,
-    cpu: bool,
-    types: &[String],
-) -> Result<i32, CliError> {
-    let limits: Map<String, Value> = types.iter().map(|t| (t.clone(), Value::Null)).collect();
-    let key = if cpu { "cpu" } else { "memory" };
-    change(
-        s,
-        app,
-        "Applying limits",
-        json!({ key: limits }),
-        print_limits,
-    )
-}
-
-fn print_tags(app: &str, config: &Value) {
-    println!("=== {app} Tags");
-    print!("{}", aligned(&sorted(&config["tags"])));
-}
-
-pub(crate) fn tags_list(s: &Session, app: &str) -> Result<i32, CliError> {
-    let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
-    print_tags(app, &config);
-    Ok(0)
-}
-
-pub(crate) fn tags_set(s: &Session, app: &str, args: &[String]) -> Result<i32, CliError> {
-    let mut tags = Map::new();
-    for arg in args {
-        match arg.split_once('=') {
-            Some((k, v)) if !k.is_empty() => {
-                tags.insert(k.to_owned(), Value::String(v.to_owned()));
-            }
-            _ => {
-                return Err(CliError::Message(format!(
-                    "'{arg}' does not match the pattern 'key=value', ex: environ=production"
-                )));
-            }
-        }
-    }
-    change(s, app, "Applying tags", json!({"tags": tags}), print_tags)
-}
-
-pub(crate) fn tags_unset(s: &Session, app: &str, keys: &[String]) -> Result<i32, CliError> {
-    let tags: Map<String, Value> = keys.iter().map(|k| (k.clone(), Value::Null)).collect();
-    change(s, app, "Applying tags", json!({"tags": tags}), print_tags)
+/// Changes the config values; a key's `null` unsets it.
+fn apply(s: &Session, app: &str, what: &str, values: Map<String, Value>) -> Result<i32, CliError> {
+    app_config::change(s, app, what, json!({"values": values}), |app, c| {
+        print_config(app, c, false)
+    })
 }
 
 /// `.env` lines (`KEY=value`) of the app's config.
@@ -208,7 +71,7 @@ pub(crate) fn pull(
     interactive: bool,
     overwrite: bool,
 ) -> Result<i32, CliError> {
-    let config = s.client.get(&format!("/v1/apps/{app}/config/"))?.json();
+    let config = app_config::fetch(s, app)?;
     let remote = sorted(&config["values"]);
     let path = std::path::Path::new(".env");
     let mut local: Vec<(String, String)> = Vec::new();

@@ -1,11 +1,20 @@
 //! What each command does, grouped as the Deis client groups them.
 
+mod app_config;
 mod apps;
 mod auth;
+mod builds;
+mod certs;
 mod config;
-mod misc;
+mod domains;
+mod git;
+mod keys;
+mod limits;
+mod perms;
 mod ps;
 mod releases;
+mod tags;
+mod users;
 
 use crate::appname;
 use crate::cli::{AppFlag, Command};
@@ -88,14 +97,14 @@ fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
             overwrite,
         } => config::pull(s, &s.app(&app), interactive, overwrite),
         C::ConfigPush { app, path } => config::push(s, &s.app(&app), &path),
-        C::CertsList(limit) => misc::certs_list(s, limit.limit),
+        C::CertsList(limit) => certs::list(s, limit.limit),
         C::CertsAdd {
             cert,
             key,
             common_name,
             subject_alt_names,
-        } => misc::certs_add(s, &cert, &key, common_name, &subject_alt_names),
-        C::CertsRemove { common_name } => misc::certs_remove(s, &common_name),
+        } => certs::add(s, &cert, &key, common_name, &subject_alt_names),
+        C::CertsRemove { common_name } => certs::remove(s, &common_name),
         C::AppsCreate {
             id,
             no_remote,
@@ -110,16 +119,16 @@ fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
         C::ConfigList { app, oneline } => config::list(s, &s.app(&app), oneline),
         C::ConfigSet { app, values } => config::set(s, &s.app(&app), &values),
         C::ConfigUnset { app, keys } => config::unset(s, &s.app(&app), &keys),
-        C::LimitsList(app) => config::limits_list(s, &s.app(&app)),
+        C::LimitsList(app) => limits::list(s, &s.app(&app)),
         C::LimitsSet {
             app, cpu, values, ..
-        } => config::limits_set(s, &s.app(&app), cpu, &values),
+        } => limits::set(s, &s.app(&app), cpu, &values),
         C::LimitsUnset {
             app, cpu, types, ..
-        } => config::limits_unset(s, &s.app(&app), cpu, &types),
-        C::TagsList(app) => config::tags_list(s, &s.app(&app)),
-        C::TagsSet { app, values } => config::tags_set(s, &s.app(&app), &values),
-        C::TagsUnset { app, keys } => config::tags_unset(s, &s.app(&app), &keys),
+        } => limits::unset(s, &s.app(&app), cpu, &types),
+        C::TagsList(app) => tags::list(s, &s.app(&app)),
+        C::TagsSet { app, values } => tags::set(s, &s.app(&app), &values),
+        C::TagsUnset { app, keys } => tags::unset(s, &s.app(&app), &keys),
         C::ReleasesList { app, limit } => releases::list(s, &s.app(&app), limit.limit),
         C::ReleasesInfo { version, app } => releases::info(s, &s.app(&app), &version),
         C::ReleasesRollback { version, app } => {
@@ -128,23 +137,23 @@ fn run_logged_in(s: &Session, command: Command) -> Result<i32, CliError> {
         C::PsList(app) => ps::list(s, &s.app(&app)),
         C::PsScale { types, app } => ps::scale(s, &s.app(&app), &types),
         C::PsRestart { target, app } => ps::restart(s, &s.app(&app), target.as_deref()),
-        C::DomainsList(app) => misc::domains_list(s, &s.app(&app)),
-        C::DomainsAdd { domain, app } => misc::domains_add(s, &s.app(&app), &domain),
-        C::DomainsRemove { domain, app } => misc::domains_remove(s, &s.app(&app), &domain),
-        C::KeysList(limit) => misc::keys_list(s, limit.limit),
-        C::KeysAdd { path } => misc::keys_add(s, path.as_deref()),
-        C::KeysRemove { id } => misc::keys_remove(s, &id),
-        C::PermsList { app, admin } => misc::perms_list(s, &app, admin),
-        C::PermsCreate { user, app, admin } => misc::perms_change(s, &app, admin, &user, true),
-        C::PermsDelete { user, app, admin } => misc::perms_change(s, &app, admin, &user, false),
-        C::BuildsList { app, limit } => misc::builds_list(s, &s.app(&app), limit.limit),
+        C::DomainsList(app) => domains::list(s, &s.app(&app)),
+        C::DomainsAdd { domain, app } => domains::add(s, &s.app(&app), &domain),
+        C::DomainsRemove { domain, app } => domains::remove(s, &s.app(&app), &domain),
+        C::KeysList(limit) => keys::list(s, limit.limit),
+        C::KeysAdd { path } => keys::add(s, path.as_deref()),
+        C::KeysRemove { id } => keys::remove(s, &id),
+        C::PermsList { app, admin } => perms::list(s, &app, admin),
+        C::PermsCreate { user, app, admin } => perms::change(s, &app, admin, &user, true),
+        C::PermsDelete { user, app, admin } => perms::change(s, &app, admin, &user, false),
+        C::BuildsList { app, limit } => builds::list(s, &s.app(&app), limit.limit),
         C::BuildsCreate {
             image,
             app,
             procfile,
-        } => misc::builds_create(s, &s.app(&app), &image, procfile.as_deref()),
-        C::UsersList(limit) => misc::users_list(s, limit.limit),
-        C::GitRemote { app, remote } => misc::git_remote(s, &s.app(&app), &remote),
+        } => builds::create(s, &s.app(&app), &image, procfile.as_deref()),
+        C::UsersList(limit) => users::list(s, limit.limit),
+        C::GitRemote { app, remote } => git::remote(s, &s.app(&app), &remote),
         C::Register { .. } | C::Login { .. } | C::Logout | C::Version | C::Completions { .. } => {
             Ok(0)
         }
@@ -204,13 +213,4 @@ pub(crate) fn prompt(prompt: &str) -> Result<String, CliError> {
         .read_line(&mut line)
         .map_err(|e| CliError::Message(format!("cannot read the answer: {e}")))?;
     Ok(line.trim_end_matches(['\n', '\r']).to_owned())
-}
-
-/// `KEY<pad>VALUE` lines with the key column as wide as the longest key plus 6 (as Deis).
-pub(crate) fn aligned(pairs: &[(String, String)]) -> String {
-    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0) + 6;
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k:<width$}{v}\n"))
-        .collect()
 }

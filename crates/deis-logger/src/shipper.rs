@@ -72,6 +72,8 @@ pub async fn run(
         shutdown.clone(),
     ));
     let following: Arc<Mutex<HashSet<String>>> = Arc::default();
+    // One task per followed container; all end with `shutdown`, and are waited for.
+    let tasks = tokio_util::task::TaskTracker::new();
     let mut delay = Duration::from_millis(200);
     while !shutdown.is_cancelled() {
         // Follow what runs now, then whatever starts; on any Docker error, start over.
@@ -80,7 +82,7 @@ pub async fn run(
         if let Ok(containers) = listing {
             for c in containers {
                 if let Some(id) = c.id {
-                    follow(&docker, id, &following, &queued, &tx, &shutdown);
+                    follow(&docker, id, &following, &queued, &tx, &shutdown, &tasks);
                 }
             }
         }
@@ -96,7 +98,7 @@ pub async fn run(
                 Some(Ok(e)) => {
                     delay = Duration::from_millis(200);
                     if let Some(id) = e.actor.and_then(|a| a.id) {
-                        follow(&docker, id, &following, &queued, &tx, &shutdown);
+                        follow(&docker, id, &following, &queued, &tx, &shutdown, &tasks);
                     }
                 }
                 _ => break,
@@ -108,6 +110,8 @@ pub async fn run(
         }
         delay = (delay * 2).min(Duration::from_secs(5));
     }
+    tasks.close();
+    tasks.wait().await;
     drop(tx);
     let _ = sender.await;
 }
@@ -131,6 +135,7 @@ fn follow(
     positions: &Positions,
     tx: &mpsc::Sender<Line>,
     shutdown: &CancellationToken,
+    tasks: &tokio_util::task::TaskTracker,
 ) {
     if !following
         .lock()
@@ -146,7 +151,7 @@ fn follow(
         tx.clone(),
         shutdown.clone(),
     );
-    tokio::spawn(async move {
+    tasks.spawn(async move {
         // Followed again as long as it runs: after a restart (whose `start` event came while
         // this task still held the id) or a broken stream.
         loop {

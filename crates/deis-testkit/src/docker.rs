@@ -15,7 +15,7 @@ use futures_util::TryStreamExt;
 use crate::{require, unique_id};
 
 /// The label key every test object carries.
-pub const TEST_LABEL: &str = "deis.test";
+pub const TEST_LABEL: &str = deis_docker::labels::TEST;
 
 /// A Docker engine connection scoped to one test.
 pub struct TestDocker {
@@ -27,12 +27,9 @@ impl TestDocker {
     /// Connects to the local engine. Panics with what to do when no engine answers.
     pub async fn connect() -> TestDocker {
         let hint = "start the Docker engine (apt-get install -y docker.io && dockerd &)";
-        let docker = Docker::connect_with_local_defaults()
-            .unwrap_or_else(|e| panic!("cannot reach Docker: {e}; {hint}"));
-        let docker = docker
-            .negotiate_version()
+        let docker = deis_docker::connect("")
             .await
-            .unwrap_or_else(|e| panic!("cannot reach Docker: {e}; {hint}"));
+            .unwrap_or_else(|e| panic!("{e}; {hint}"));
         TestDocker {
             docker,
             id: unique_id(),

@@ -18,23 +18,53 @@ const BUILDER_AUTH: &str = "x-deis-builder-auth";
 /// A failed call, worded for the user at the other end of `git push`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ControllerError {
-    #[error("the controller cannot be reached ({0}); check that it is running")]
-    Unreachable(String),
-    #[error("{0}")]
-    Refused(String),
+    /// The call did not get through (`Unavailable` or `Unknown`).
+    #[error("the controller cannot be reached ({}); check that it is running", .0.message())]
+    Unreachable(#[source] Box<tonic::Status>),
+    /// The controller's URL is not one.
+    #[error("the controller cannot be reached ({source}); check that it is running")]
+    BadUrl {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// No connection could be made.
+    #[error("the controller cannot be reached ({url}: {source}); check that it is running")]
+    Connect {
+        url: String,
+        #[source]
+        source: tonic::transport::Error,
+    },
+    /// The controller answered no: its reason.
+    #[error("{}", .0.message())]
+    Refused(#[source] Box<tonic::Status>),
     #[error(
         "the controller is not found: /deis/controller/host and port are not in the config store"
     )]
     NotPublished,
 }
 
+impl ControllerError {
+    /// Whether the same call may succeed later: the controller was down, not yet published or
+    /// out of time. Its refusals stand.
+    pub(crate) fn is_retryable(&self) -> bool {
+        match self {
+            ControllerError::Unreachable(_)
+            | ControllerError::Connect { .. }
+            | ControllerError::NotPublished => true,
+            ControllerError::BadUrl { .. } => false,
+            ControllerError::Refused(status) => status.code() == tonic::Code::DeadlineExceeded,
+        }
+    }
+}
+
 impl From<tonic::Status> for ControllerError {
     fn from(status: tonic::Status) -> Self {
         match status.code() {
             tonic::Code::Unavailable | tonic::Code::Unknown => {
-                ControllerError::Unreachable(status.message().to_owned())
+                ControllerError::Unreachable(Box::new(status))
             }
-            _ => ControllerError::Refused(status.message().to_owned()),
+            _ => ControllerError::Refused(Box::new(status)),
         }
     }
 }
@@ -91,11 +121,17 @@ impl Controller {
             return Ok(BuilderServiceClient::new(channel.clone()));
         }
         let channel = Endpoint::from_shared(url.clone())
-            .map_err(|e| ControllerError::Unreachable(e.to_string()))?
+            .map_err(|source| ControllerError::BadUrl {
+                url: url.clone(),
+                source,
+            })?
             .connect_timeout(std::time::Duration::from_secs(5))
             .connect()
             .await
-            .map_err(|e| ControllerError::Unreachable(format!("{url}: {e}")))?;
+            .map_err(|source| ControllerError::Connect {
+                url: url.clone(),
+                source,
+            })?;
         *cached = Some((url, channel.clone()));
         Ok(BuilderServiceClient::new(channel))
     }
@@ -180,5 +216,40 @@ impl Controller {
             .await?
             .into_inner();
         Ok((r.release_version, r.domains))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn statuses_read_as_before_and_say_whether_to_retry() {
+        let unreachable =
+            "the controller cannot be reached (connection refused); check that it is running";
+        let cases = [
+            (
+                tonic::Code::Unavailable,
+                "connection refused",
+                unreachable,
+                true,
+            ),
+            (tonic::Code::PermissionDenied, "may not", "may not", false),
+            (
+                tonic::Code::NotFound,
+                "no user has this key",
+                "no user has this key",
+                false,
+            ),
+            (tonic::Code::DeadlineExceeded, "too slow", "too slow", true),
+        ];
+        for (code, message, text, retryable) in cases {
+            let e = ControllerError::from(tonic::Status::new(code, message));
+            assert_eq!(
+                (e.to_string().as_str(), e.is_retryable()),
+                (text, retryable)
+            );
+        }
+        assert!(ControllerError::NotPublished.is_retryable());
     }
 }

@@ -9,16 +9,17 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use deis_store::{ConfigStore, EventKind};
-use futures_util::StreamExt;
+use deis_store::keys::{Key, prefix};
+use deis_store::{ConfigStore, EventKind, Follower, Update};
+use deis_types::AppName;
 use tokio_util::sync::CancellationToken;
 
-const SERVICES: &str = "/deis/services/";
-
 /// The app a `/deis/services/<app>` key names (not its containers' keys below it).
-fn app_of(key: &str) -> Option<&str> {
-    let app = key.strip_prefix(SERVICES)?;
-    (!app.is_empty() && !app.contains('/')).then_some(app)
+fn app_of(key: &str) -> Option<AppName> {
+    match Key::parse(key) {
+        Ok(Key::App(app)) => Some(app),
+        _ => None,
+    }
 }
 
 async fn forget(repos: &Path, docker: &bollard::Docker, app: &str) {
@@ -100,36 +101,17 @@ pub(crate) async fn run(
     repos: std::path::PathBuf,
     shutdown: CancellationToken,
 ) {
-    while !shutdown.is_cancelled() {
-        let Ok(listing) = store.list(SERVICES).await else {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
-            }
+    let mut follower = Follower::new(store.clone(), prefix::SERVICES, shutdown);
+    while let Some(update) = follower.next().await {
+        let Update::Changed(events) = update else {
+            continue;
         };
-        let Ok(mut events) = store.watch(SERVICES, listing.revision + 1).await else {
-            tokio::select! {
-                () = shutdown.cancelled() => return,
-                () = tokio::time::sleep(Duration::from_secs(5)) => continue,
-            }
-        };
-        loop {
-            let event = tokio::select! {
-                () = shutdown.cancelled() => return,
-                event = events.next() => event,
-            };
-            match event {
-                Some(Ok(event)) if event.kind == EventKind::Delete => {
-                    // Unless the app was made again since.
-                    if let Some(app) = app_of(&event.kv.key)
-                        && matches!(store.get(&event.kv.key).await, Ok(None))
-                    {
-                        forget(&repos, &docker, app).await;
-                    }
-                }
-                Some(Ok(_)) => {}
-                // The watch ended: list again from the start.
-                Some(Err(_)) | None => break,
+        for event in events.iter().filter(|e| e.kind == EventKind::Delete) {
+            // Unless the app was made again since.
+            if let Some(app) = app_of(&event.kv.key)
+                && matches!(store.get(&event.kv.key).await, Ok(None))
+            {
+                forget(&repos, &docker, app.as_str()).await;
             }
         }
     }
@@ -137,11 +119,14 @@ pub(crate) async fn run(
 
 #[cfg(test)]
 mod tests {
-    use super::app_of;
+    use super::{AppName, app_of};
 
     #[test]
     fn only_the_apps_own_key_names_it() {
-        assert_eq!(app_of("/deis/services/shop"), Some("shop"));
+        assert_eq!(
+            app_of("/deis/services/shop").as_ref().map(AppName::as_str),
+            Some("shop")
+        );
         assert_eq!(app_of("/deis/services/shop/shop_v2.web.1"), None);
         assert_eq!(app_of("/deis/services/"), None);
     }

@@ -14,6 +14,7 @@ mod controller;
 mod forget;
 mod hostkey;
 mod output;
+mod pipe;
 #[cfg(test)]
 mod props;
 mod push;
@@ -28,6 +29,7 @@ use deis_store::ConfigStore;
 use deis_store::keys::Component;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 
 pub use config::Config;
 pub use hostkey::HostKeyError;
@@ -60,8 +62,8 @@ pub enum Error {
     #[error(transparent)]
     HostKey(#[from] HostKeyError),
     /// The Docker engine cannot be used.
-    #[error("the Docker engine cannot be reached ({0}); start it or set DOCKER_HOST")]
-    Docker(String),
+    #[error("{0}; start it or set DOCKER_HOST")]
+    Docker(#[from] deis_docker::DockerError),
 }
 
 /// Runs the builder until `shutdown` is cancelled, then lets pushes in progress finish within
@@ -72,11 +74,7 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
-    let docker = bollard::Docker::connect_with_local_defaults()
-        .map_err(|e| Error::Docker(e.to_string()))?
-        .negotiate_version()
-        .await
-        .map_err(|e| Error::Docker(e.to_string()))?;
+    let docker = deis_docker::connect("").await?;
     let host_key = hostkey::load_or_create(&store, &config.data_dir).await?;
     let ssh_addr = listeners.ssh.local_addr().map_err(Error::Serve)?;
     let config = Arc::new(config);
@@ -90,31 +88,34 @@ pub async fn run(
         ..Default::default()
     });
     let controller = controller::Controller::new(store.clone(), config.controller_url.clone());
-    let forgetting = tokio::spawn(forget::run(
+    // What runs beside the servers until they stop: forgetting destroyed apps, the endpoint.
+    let background = TaskTracker::new();
+    let stopping = shutdown.child_token();
+    background.spawn(forget::run(
         store.clone(),
         docker.clone(),
         config.data_dir.join("repos"),
-        shutdown.clone(),
+        stopping.clone(),
     ));
-    let sweeping = tokio::spawn(forget::sweep(
+    background.spawn(forget::sweep(
         controller.clone(),
         docker.clone(),
         config.data_dir.join("repos"),
-        shutdown.clone(),
+        stopping.clone(),
     ));
     let builds = build::Builds {
         config: config.clone(),
         docker,
         controller,
+        tasks: TaskTracker::new(),
     };
     builds.clean_up().await;
     let shared = Arc::new(push::Shared::new(builds, ssh_addr));
-    let publishing = shutdown.child_token();
-    let publisher = tokio::spawn(publish_endpoint(
+    background.spawn(publish_endpoint(
         store.clone(),
         Component::Builder,
         Endpoint::for_listener(ssh_addr, config.advertise_host.as_deref()),
-        publishing.clone(),
+        stopping.clone(),
     ));
     tracing::info!(listen.addr = %ssh_addr, "SSH listening for git push");
     let spec = HttpComponent {
@@ -140,9 +141,8 @@ pub async fn run(
             shutdown.clone()
         ),
     );
-    publishing.cancel();
-    let _ = publisher.await;
-    let _ = forgetting.await;
-    let _ = sweeping.await;
+    stopping.cancel();
+    background.close();
+    background.wait().await;
     ssh.and(http).map_err(Error::Serve)
 }

@@ -7,20 +7,70 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::process::Stdio;
 use std::sync::{Arc, Mutex as SyncMutex, PoisonError};
 
 use deis_proto::controller::v1 as pb;
+use russh::Channel;
 use russh::keys::PublicKey;
 use russh::server::Msg;
-use russh::{Channel, ChannelMsg};
-use tokio::io::AsyncWriteExt;
-use tokio::process::{Child, Command};
+use tokio::process::Command;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
 
 use crate::build::{Builds, Job};
 use crate::controller::ControllerError;
 use crate::output::Output;
-use crate::repo::{self, Repo};
+use crate::pipe::{self, PipeError};
+use crate::repo::{self, GitError, Repo};
+
+/// Why the builder cannot tell whose key it is; the text is the sentence shown.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum IdentifyError {
+    #[error("The offered key cannot be read: {0}")]
+    Unreadable(#[source] russh::keys::ssh_key::Error),
+    #[error("This SSH key ({fingerprint}) belongs to no user: add it with `deis keys:add`.")]
+    Unknown {
+        fingerprint: String,
+        #[source]
+        source: ControllerError,
+    },
+    #[error("The builder cannot check your key: {0}")]
+    Controller(#[source] ControllerError),
+}
+
+/// Why a push or fetch ends before (or without) a build; the text is shown to the client.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum PushError {
+    #[error("{app}: push denied: {source}")]
+    Denied {
+        app: String,
+        #[source]
+        source: ControllerError,
+    },
+    /// The user may not fetch the app.
+    #[error("{app}: {source}")]
+    NoFetch {
+        app: String,
+        #[source]
+        source: ControllerError,
+    },
+    #[error(transparent)]
+    Repo(#[from] GitError),
+    #[error("cannot prepare the push: {source}")]
+    Prepare {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot prepare the push: {source}")]
+    Fifo {
+        path: PathBuf,
+        #[source]
+        source: nix::errno::Errno,
+    },
+    #[error(transparent)]
+    Git(#[from] PipeError),
+}
 
 /// What every session shares.
 pub(crate) struct Shared {
@@ -37,6 +87,11 @@ impl Shared {
             local,
             locks: SyncMutex::default(),
         }
+    }
+
+    /// The tasks of pushes, drained when the builder stops.
+    pub(crate) fn tasks(&self) -> &TaskTracker {
+        &self.builds.tasks
     }
 
     fn lock_for(&self, app: &str) -> Arc<tokio::sync::Mutex<()>> {
@@ -59,23 +114,27 @@ pub(crate) struct Who {
     pub(crate) command: String,
 }
 
-/// The user owning `key`, or the sentence to show.
-pub(crate) async fn identify(shared: &Shared, key: &PublicKey) -> Result<(String, String), String> {
-    let openssh = key
-        .to_openssh()
-        .map_err(|e| format!("The offered key cannot be read: {e}"))?;
+/// The user owning `key`: `(username, fingerprint)`.
+pub(crate) async fn identify(
+    shared: &Shared,
+    key: &PublicKey,
+) -> Result<(String, String), IdentifyError> {
+    let openssh = key.to_openssh().map_err(IdentifyError::Unreadable)?;
     match shared.builds.controller.lookup_key(&openssh).await {
         Ok(found) => Ok(found),
-        Err(ControllerError::Refused(_)) => Err(format!(
-            "This SSH key ({}) belongs to no user: add it with `deis keys:add`.",
-            key.fingerprint(russh::keys::HashAlg::Sha256)
-        )),
-        Err(e) => Err(format!("The builder cannot check your key: {e}")),
+        Err(source @ ControllerError::Refused(_)) => Err(IdentifyError::Unknown {
+            fingerprint: key.fingerprint(russh::keys::HashAlg::Sha256).to_string(),
+            source,
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, retryable = e.is_retryable(), "Looking up a key failed");
+            Err(IdentifyError::Controller(e))
+        }
     }
 }
 
 /// One line on stderr and exit status 1.
-pub(crate) async fn refuse(channel: Channel<Msg>, message: String) {
+pub(crate) async fn refuse(channel: Channel<Msg>, message: impl std::fmt::Display) {
     let line = format!("{message}\n");
     let _ = channel.extended_data_bytes(1, line.into_bytes()).await;
     finish(&channel, 1).await;
@@ -100,34 +159,59 @@ pub(crate) async fn upload_pack(
     who: Who,
     app: String,
 ) {
-    if let Err(e) = shared
-        .builds
-        .controller
-        .app_config(&who.username, &app)
-        .await
-    {
-        return refuse(channel, format!("{app}: {e}")).await;
+    match fetch(&shared, &mut channel, &who, &app).await {
+        Ok(status) => finish(&channel, status).await,
+        Err(e) => refuse(channel, e).await,
     }
-    let repo = match Repo::open(&shared.repos(), &app).await {
-        Ok(r) => r,
-        Err(e) => return refuse(channel, e.to_string()).await,
-    };
-    let mut command = Command::new("git-upload-pack");
-    command.arg(&repo.path);
-    let status = match spawn(command) {
-        Ok(child) => pump(child, &mut channel, u64::MAX).await,
-        Err(e) => return refuse(channel, e).await,
-    };
-    finish(&channel, status.unwrap_or(1)).await;
 }
 
-/// `git push`: receive, build, release.
+/// Runs `git-upload-pack` if `who` may deploy `app`: its exit status.
+async fn fetch(
+    shared: &Shared,
+    channel: &mut Channel<Msg>,
+    who: &Who,
+    app: &str,
+) -> Result<u32, PushError> {
+    if let Err(source) = shared
+        .builds
+        .controller
+        .app_config(&who.username, app)
+        .await
+    {
+        return Err(PushError::NoFetch {
+            app: app.to_owned(),
+            source,
+        });
+    }
+    let repo = Repo::open(&shared.repos(), app).await?;
+    let mut command = Command::new("git-upload-pack");
+    command.arg(&repo.path);
+    let child = pipe::spawn(command)?;
+    let status = pipe::pump(child, channel, u64::MAX, shared.tasks()).await;
+    Ok(status.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "git-upload-pack stopped");
+        1
+    }))
+}
+
+/// `git push`: receive, build, release; in a span `push` with the `app` and, once the hook
+/// names it, the `sha` being built.
 pub(crate) async fn receive_pack(
     shared: Arc<Shared>,
-    mut channel: Channel<Msg>,
+    channel: Channel<Msg>,
     who: Who,
     app: String,
 ) {
+    let span = push_span(&app);
+    receive(shared, channel, who, app).instrument(span).await;
+}
+
+/// The span of one push: every log line of it carries `app` and, once known, `sha`.
+fn push_span(app: &str) -> tracing::Span {
+    tracing::info_span!("push", app = %app, sha = tracing::field::Empty)
+}
+
+async fn receive(shared: Arc<Shared>, mut channel: Channel<Msg>, who: Who, app: String) {
     let authorised = shared
         .builds
         .controller
@@ -139,9 +223,11 @@ pub(crate) async fn receive_pack(
             ssh_original_command: who.command.clone(),
         })
         .await;
-    if let Err(e) = authorised {
-        return refuse(channel, format!("{app}: push denied: {e}")).await;
+    if let Err(source) = authorised {
+        tracing::info!(user = %who.username, error = %source, retryable = source.is_retryable(), "Push denied");
+        return refuse(channel, PushError::Denied { app, source }).await;
     }
+    tracing::info!(user = %who.username, "Push authorised");
     let lock = shared.lock_for(&app);
     let _held = match lock.clone().try_lock_owned() {
         Ok(held) => held,
@@ -153,7 +239,7 @@ pub(crate) async fn receive_pack(
     };
     let repo = match Repo::open(&shared.repos(), &app).await {
         Ok(r) => r,
-        Err(e) => return refuse(channel, e.to_string()).await,
+        Err(e) => return refuse(channel, e).await,
     };
     let dir = shared
         .builds
@@ -163,9 +249,10 @@ pub(crate) async fn receive_pack(
         .join(uuid::Uuid::new_v4().to_string());
     let status = match push_with_hook(&shared, &mut channel, &who, &app, &repo, &dir).await {
         Ok(status) => status,
-        Err(message) => {
+        Err(e) => {
+            tracing::warn!(error = %e, "Push failed");
             let _ = channel
-                .extended_data_bytes(1, format!("{message}\n").into_bytes())
+                .extended_data_bytes(1, format!("{e}\n").into_bytes())
                 .await;
             1
         }
@@ -181,28 +268,33 @@ async fn push_with_hook(
     app: &str,
     repo: &Repo,
     dir: &Path,
-) -> Result<u32, String> {
+) -> Result<u32, PushError> {
     let refs = dir.join("refs");
     let output = dir.join("output");
-    tokio::fs::create_dir_all(dir)
-        .await
-        .map_err(|e| format!("cannot prepare the push: {e}"))?;
+    let prepare = |path: &Path| {
+        let path = path.to_owned();
+        |source| PushError::Prepare { path, source }
+    };
+    tokio::fs::create_dir_all(dir).await.map_err(prepare(dir))?;
     for fifo in [&refs, &output] {
         nix::unistd::mkfifo(
             fifo.as_path(),
             nix::sys::stat::Mode::from_bits_truncate(0o600),
         )
-        .map_err(|e| format!("cannot prepare the push: {e}"))?;
+        .map_err(|source| PushError::Fifo {
+            path: fifo.clone(),
+            source,
+        })?;
     }
     // Opened for reading and writing, the output FIFO never blocks us; the hook sees its end
     // when we drop it.
     let sender = tokio::net::unix::pipe::OpenOptions::new()
         .read_write(true)
         .open_sender(&output)
-        .map_err(|e| format!("cannot prepare the push: {e}"))?;
+        .map_err(prepare(&output))?;
     let mut command = Command::new("git-receive-pack");
     command.arg(&repo.path).env("DEIS_PUSH_DIR", dir);
-    let child = spawn(command)?;
+    let child = pipe::spawn(command)?;
     let hook = {
         let (shared, username, app, repo, dir) = (
             shared.clone(),
@@ -211,18 +303,25 @@ async fn push_with_hook(
             repo.clone(),
             dir.to_owned(),
         );
-        tokio::spawn(async move {
+        async move {
             let input = read_fifo(dir.join("refs")).await;
             build_from_hook(&shared, &username, &app, &repo, &dir, &input, sender).await;
-        })
+        }
     };
-    let status = pump(child, channel, shared.builds.config.max_push_bytes).await;
+    let hook = shared.tasks().spawn(hook.in_current_span());
+    let status = pipe::pump(
+        child,
+        channel,
+        shared.builds.config.max_push_bytes,
+        shared.tasks(),
+    )
+    .await;
     if !hook.is_finished() {
         // The hook never ran (nothing to update, or the pack was refused): release the reader.
         release_fifo(&refs);
     }
     let _ = hook.await;
-    status
+    Ok(status?)
 }
 
 /// Reads a FIFO to its end once a writer has opened it (blocking, so on the blocking pool).
@@ -260,6 +359,8 @@ async fn build_from_hook(
     let verdict = match repo::ref_to_build(&refs) {
         None => Ok(()),
         Some(update) => {
+            tracing::Span::current().record("sha", tracing::field::display(&update.new));
+            tracing::info!(git.ref = %update.name, "Building the pushed commit");
             let job = Job {
                 username,
                 app,
@@ -267,19 +368,13 @@ async fn build_from_hook(
                 quarantine: &quarantine,
                 sha: &update.new,
             };
-            let timeout = shared.builds.config.build_timeout;
-            match tokio::time::timeout(timeout, shared.builds.run(job, &mut out)).await {
-                Ok(result) => result,
-                Err(_) => Err(format!(
-                    "the build took longer than {} s and was stopped",
-                    timeout.as_secs()
-                )),
-            }
+            shared.builds.run(job, &mut out).await
         }
     };
     let status = match verdict {
         Ok(()) => "0",
         Err(reason) => {
+            tracing::warn!(error = %reason, "Push rejected");
             out.failure(&format!("Push rejected: {reason}")).await;
             "1"
         }
@@ -288,73 +383,39 @@ async fn build_from_hook(
     out.close().await;
 }
 
-fn spawn(mut command: Command) -> Result<Child, String> {
-    command
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true);
-    command.spawn().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            "git is not installed on the builder (apt-get install -y git)".to_owned()
-        } else {
-            format!("git cannot start: {e}")
-        }
-    })
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Connects a git process to the channel: client data to its stdin (at most `max_bytes`),
-/// its stdout and stderr back. Its exit status, or why it was stopped.
-async fn pump(mut child: Child, channel: &mut Channel<Msg>, max_bytes: u64) -> Result<u32, String> {
-    let (mut stdin, mut stdout, mut stderr) =
-        match (child.stdin.take(), child.stdout.take(), child.stderr.take()) {
-            (Some(i), Some(o), Some(e)) => (i, o, e),
-            _ => return Err("git's pipes are missing".to_owned()),
-        };
-    let mut out = channel.make_writer();
-    let mut err = channel.make_writer_ext(Some(1));
-    let copy_out = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut stdout, &mut out).await;
-        let _ = out.flush().await;
-    });
-    let copy_err = tokio::spawn(async move {
-        let _ = tokio::io::copy(&mut stderr, &mut err).await;
-        let _ = err.flush().await;
-    });
-    let feed = async move {
-        let mut received: u64 = 0;
-        while let Some(message) = channel.wait().await {
-            match message {
-                ChannelMsg::Data { data } => {
-                    received += data.len() as u64;
-                    if received > max_bytes {
-                        return Err(format!(
-                            "the push is larger than the limit of {max_bytes} bytes"
-                        ));
-                    }
-                    if stdin.write_all(&data).await.is_err() {
-                        break;
-                    }
-                }
-                ChannelMsg::Eof | ChannelMsg::Close => break,
-                _ => {}
-            }
-        }
-        drop(stdin);
-        // Keep the channel's reader alive until git is done.
-        std::future::pending::<()>().await;
-        Ok(())
-    };
-    let status = tokio::select! {
-        status = child.wait() => status.map_err(|e| e.to_string()),
-        Err(reason) = feed => {
-            let _ = child.start_kill();
-            let _ = child.wait().await;
-            Err(reason)
-        }
-    };
-    let _ = copy_out.await;
-    let _ = copy_err.await;
-    let code = status?;
-    Ok(code.code().and_then(|c| u32::try_from(c).ok()).unwrap_or(1))
+    #[test]
+    fn refusals_read_as_they_always_did() {
+        let check = |e: &dyn std::error::Error, expect: &str| assert_eq!(e.to_string(), expect);
+        let denied = tonic::Status::permission_denied("the user may not deploy this app");
+        check(
+            &PushError::Denied {
+                app: "shop".to_owned(),
+                source: denied.into(),
+            },
+            "shop: push denied: the user may not deploy this app",
+        );
+        check(
+            &PushError::from(PipeError::TooLarge { max_bytes: 65536 }),
+            "the push is larger than the limit of 65536 bytes",
+        );
+        check(
+            &IdentifyError::Unknown {
+                fingerprint: "SHA256:abc".to_owned(),
+                source: tonic::Status::not_found("no user has this key").into(),
+            },
+            "This SSH key (SHA256:abc) belongs to no user: add it with `deis keys:add`.",
+        );
+    }
+
+    #[test]
+    fn a_push_is_followed_by_its_app_and_sha() {
+        let span = push_span("shop");
+        let meta = span.metadata().expect("a push span");
+        let fields: Vec<&str> = meta.fields().iter().map(|f| f.name()).collect();
+        assert_eq!((meta.name(), fields), ("push", vec!["app", "sha"]));
+    }
 }

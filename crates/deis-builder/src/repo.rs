@@ -19,12 +19,31 @@ cat "$DEIS_PUSH_DIR/output"
 exit "$(cat "$DEIS_PUSH_DIR/status" 2>/dev/null || echo 1)"
 "#;
 
-/// A git command that failed.
+/// A git command that failed; `what` is the command (`init`, `archive --format=tar <sha>`...).
 #[derive(Debug, thiserror::Error)]
-#[error("git {what} failed: {detail}")]
-pub(crate) struct GitError {
-    what: String,
-    detail: String,
+pub(crate) enum GitError {
+    #[error("git {what} failed: git is not installed (apt-get install -y git)")]
+    NotInstalled {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git {what} failed: {source}")]
+    Io {
+        what: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git {what} failed: no output pipes")]
+    NoPipes { what: String },
+    #[error(
+        "git {what} failed: the commit's files take more than {} MiB, the most a build takes",
+        .cap >> 20
+    )]
+    TooLarge { what: String, cap: u64 },
+    /// git exited non-zero: the start of what it said.
+    #[error("git {what} failed: {stderr}")]
+    Failed { what: String, stderr: String },
 }
 
 /// The objects a pre-receive hook sees (quarantined until the hook succeeds).
@@ -97,48 +116,40 @@ impl Repo {
                 command.env("GIT_ALTERNATE_OBJECT_DIRECTORIES", &q.alternates);
             }
         }
-        let mut child = command
-            .spawn()
-            .map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
+        let command_name = args.first().copied().unwrap_or("git");
+        let mut child = command.spawn().map_err(|e| git_error(command_name, e))?;
         let (Some(stdout), Some(mut stderr)) = (child.stdout.take(), child.stderr.take()) else {
-            return Err(GitError {
-                what: what(),
-                detail: "no output pipes".to_owned(),
-            });
+            return Err(GitError::NoPipes { what: what() });
+        };
+        let mut out = Vec::new();
+        let reading = async {
+            let read = stdout
+                .take(cap.saturating_add(1))
+                .read_to_end(&mut out)
+                .await;
+            if out.len() as u64 > cap {
+                // Past the cap: git is stopped, which also ends its messages.
+                let _ = child.start_kill();
+            }
+            read
         };
         // git's messages, read alongside: the first 64 KiB kept, the rest dropped.
-        let messages = tokio::spawn(async move {
+        let messages = async {
             let mut err = Vec::new();
             let _ = (&mut stderr).take(64 * 1024).read_to_end(&mut err).await;
             let _ = tokio::io::copy(&mut stderr, &mut tokio::io::sink()).await;
             err
-        });
-        let mut out = Vec::new();
-        let read = stdout
-            .take(cap.saturating_add(1))
-            .read_to_end(&mut out)
-            .await;
+        };
+        let (read, err) = tokio::join!(reading, messages);
+        let status = child.wait().await;
         if out.len() as u64 > cap {
-            let _ = child.kill().await;
-            messages.abort();
-            return Err(GitError {
-                what: what(),
-                detail: format!(
-                    "the commit's files take more than {} MiB, the most a build takes",
-                    cap >> 20
-                ),
-            });
+            return Err(GitError::TooLarge { what: what(), cap });
         }
-        read.map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
-        let status = child
-            .wait()
-            .await
-            .map_err(|e| git_error(args.first().copied().unwrap_or("git"), e))?;
-        let err = messages.await.unwrap_or_default();
-        if !status.success() {
-            return Err(GitError {
+        read.map_err(|e| git_error(command_name, e))?;
+        if !status.map_err(|e| git_error(command_name, e))?.success() {
+            return Err(GitError::Failed {
                 what: what(),
-                detail: String::from_utf8_lossy(&err).trim().to_owned(),
+                stderr: String::from_utf8_lossy(&err).trim().to_owned(),
             });
         }
         Ok(out)
@@ -167,15 +178,12 @@ impl Repo {
     }
 }
 
-fn git_error(what: &str, e: std::io::Error) -> GitError {
-    let detail = if e.kind() == std::io::ErrorKind::NotFound {
-        "git is not installed (apt-get install -y git)".to_owned()
+fn git_error(what: &str, source: std::io::Error) -> GitError {
+    let what = what.to_owned();
+    if source.kind() == std::io::ErrorKind::NotFound {
+        GitError::NotInstalled { what, source }
     } else {
-        e.to_string()
-    };
-    GitError {
-        what: what.to_owned(),
-        detail,
+        GitError::Io { what, source }
     }
 }
 

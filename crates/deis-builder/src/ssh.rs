@@ -17,7 +17,8 @@ use tokio_util::task::TaskTracker;
 use crate::command::{self, Command};
 use crate::push::{self, Shared, Who};
 
-/// Accepts SSH connections until `shutdown`; sessions in progress may finish within `drain`.
+/// Accepts SSH connections until `shutdown`; sessions in progress, and every other task of
+/// pushes (`shared`'s tracker), may finish within `drain`.
 pub(crate) async fn serve(
     listener: TcpListener,
     config: Arc<russh::server::Config>,
@@ -25,7 +26,7 @@ pub(crate) async fn serve(
     shutdown: CancellationToken,
     drain: std::time::Duration,
 ) -> std::io::Result<()> {
-    let sessions = TaskTracker::new();
+    let sessions = shared.tasks().clone();
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
@@ -187,7 +188,7 @@ impl Handler for Connection {
         };
         let Some(key) = self.key.clone() else {
             self.tasks
-                .spawn(push::refuse(channel, "No public key was offered.".into()));
+                .spawn(push::refuse(channel, "No public key was offered."));
             return Ok(());
         };
         let shared = self.shared.clone();

@@ -152,10 +152,7 @@ pub async fn run(
         state_file: config.controller.data_dir.join("shipper.json"),
         labels: config.controller.container_labels.clone(),
     };
-    let docker = match bollard::Docker::connect_with_local_defaults() {
-        Ok(docker) => docker.negotiate_version().await,
-        Err(e) => Err(e),
-    };
+    let docker = deis_docker::connect("").await;
     let mut config = config;
     let isolation = match &docker {
         Ok(docker) if !config.no_app_isolation => {
@@ -296,12 +293,16 @@ pub async fn start(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let store = deis_store::connect(&config.store).await?;
     if let Some(domain) = domain {
-        store.put("/deis/platform/domain", &domain, None).await?;
+        let key = deis_store::keys::Key::platform_domain().path();
+        store.put(&key, &domain, None).await?;
         config.controller.platform_domain = domain.clone();
         config.router.platform_domain = domain;
     }
     let listeners = Listeners::bind(&config).await?;
-    let domain = match store.get("/deis/platform/domain").await {
+    let domain = match store
+        .get(&deis_store::keys::Key::platform_domain().path())
+        .await
+    {
         Ok(Some(kv)) => kv.value,
         _ => config.controller.platform_domain.clone(),
     };

@@ -25,7 +25,7 @@ pub mod prefix {
     pub const CERTS: &str = "/deis/certs/";
     /// App config mirrors.
     pub const CONFIG: &str = "/deis/config/";
-    /// Router settings and router hosts.
+    /// Router settings.
     pub const ROUTER: &str = "/deis/router/";
     /// Users' SSH keys.
     pub const USER_KEYS: &str = "/deis/builder/users/";
@@ -74,18 +74,18 @@ pub enum Component {
     Builder,
     /// The routers.
     Router,
-    /// The registry (and the registry-proxy in front of it).
+    /// The registry (its endpoint is published by the registry-proxy in front of it).
     Registry,
+    /// The registry-proxy's own settings (its image).
+    RegistryProxy,
     /// The database.
     Database,
     /// Where logs go (published by the logger).
     Logs,
     /// The logger's own settings (its image).
     Logger,
-    /// The optional Redis cache.
-    Cache,
-    /// The scheduler's settings.
-    Scheduler,
+    /// The log shipper deisctl runs beside the logger (its image).
+    Logspout,
 }
 
 impl Component {
@@ -96,11 +96,11 @@ impl Component {
         Component::Builder,
         Component::Router,
         Component::Registry,
+        Component::RegistryProxy,
         Component::Database,
         Component::Logs,
         Component::Logger,
-        Component::Cache,
-        Component::Scheduler,
+        Component::Logspout,
     ];
 
     /// The path segment.
@@ -111,12 +111,18 @@ impl Component {
             Component::Builder => "builder",
             Component::Router => "router",
             Component::Registry => "registry",
+            Component::RegistryProxy => "registry-proxy",
             Component::Database => "database",
             Component::Logs => "logs",
             Component::Logger => "logger",
-            Component::Cache => "cache",
-            Component::Scheduler => "scheduler",
+            Component::Logspout => "logspout",
         }
+    }
+}
+
+impl fmt::Display for Component {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -225,8 +231,6 @@ pub enum Key {
         /// Which half.
         part: CertPart,
     },
-    /// `/deis/router/hosts/<host>`: a live router, its value `host:port`.
-    RouterHost(Segment),
 }
 
 impl Key {
@@ -247,6 +251,41 @@ impl Key {
     /// `/deis/platform/domain`: the platform's domain.
     pub fn platform_domain() -> Key {
         Key::known(Component::Platform, "domain")
+    }
+
+    /// `/deis/platform/version`: the tag of the platform's component images.
+    pub fn platform_version() -> Key {
+        Key::known(Component::Platform, "version")
+    }
+
+    /// `/deis/platform/bindHost`: the address deisctl's containers listen on.
+    pub fn bind_host() -> Key {
+        Key::known(Component::Platform, "bindHost")
+    }
+
+    /// `/deis/<component>/image`: an image in place of a component's default one.
+    pub fn image(component: Component) -> Key {
+        Key::known(component, "image")
+    }
+
+    /// `/deis/builder/stackImage`: the image buildpacks run on.
+    pub fn stack_image() -> Key {
+        Key::known(Component::Builder, "stackImage")
+    }
+
+    /// `/deis/builder/runnerImage`: the image slugs run on.
+    pub fn runner_image() -> Key {
+        Key::known(Component::Builder, "runnerImage")
+    }
+
+    /// `/deis/database/password`: the platform database's password.
+    pub fn database_password() -> Key {
+        Key::known(Component::Database, "password")
+    }
+
+    /// `/deis/database/url`: an external PostgreSQL in place of the platform's database.
+    pub fn database_url() -> Key {
+        Key::known(Component::Database, "url")
     }
 
     /// `/deis/<component>/host`: where a component listens.
@@ -310,10 +349,9 @@ impl Key {
                 user: seg(user)?,
                 fingerprint: seg(fingerprint)?,
             }),
-            ["router", "hosts", host] => Ok(Key::RouterHost(seg(host)?)),
-            ["services" | "config" | "domains" | "certs", ..]
-            | ["builder", "users", ..]
-            | ["router", "hosts", ..] => Err(key_error(path, "wrong number of segments")),
+            ["services" | "config" | "domains" | "certs", ..] | ["builder", "users", ..] => {
+                Err(key_error(path, "wrong number of segments"))
+            }
             [component, name @ ..] if !name.is_empty() => Ok(Key::Setting {
                 component: component
                     .parse()
@@ -348,7 +386,6 @@ impl fmt::Display for Key {
                 };
                 write!(f, "{ROOT}certs/{}/{part}", common_name.0)
             }
-            Key::RouterHost(h) => write!(f, "{ROOT}router/hosts/{}", h.0),
         }
     }
 }
@@ -380,7 +417,6 @@ mod tests {
         check("/deis/certs/example.com/cert", Some("Cert"));
         check("/deis/certs/*.example.com/key", Some("Cert"));
         check("/deis/builder/users/bob/88:25:ed:0a", Some("UserKey"));
-        check("/deis/router/hosts/10.0.0.1", Some("RouterHost"));
     }
 
     #[test]
@@ -394,20 +430,40 @@ mod tests {
         check("/deis/certs/example.com/chain", None);
         check("/deis/domains/a/b", None);
         check("/deis/router/a//b", None);
-        check("/deis/router/hosts", None);
         check("/deis/config/go/../x", None);
     }
 
     #[test]
     fn helpers_build_the_documented_paths() {
-        assert_eq!(Key::platform_domain().path(), "/deis/platform/domain");
-        assert_eq!(
-            Key::host(Component::Controller).path(),
-            "/deis/controller/host"
-        );
-        assert_eq!(Key::port(Component::Logs).path(), "/deis/logs/port");
+        for (key, path) in [
+            (Key::platform_domain(), "/deis/platform/domain"),
+            (Key::platform_version(), "/deis/platform/version"),
+            (Key::bind_host(), "/deis/platform/bindHost"),
+            (Key::host(Component::Controller), "/deis/controller/host"),
+            (Key::port(Component::Logs), "/deis/logs/port"),
+            (
+                Key::image(Component::RegistryProxy),
+                "/deis/registry-proxy/image",
+            ),
+            (Key::stack_image(), "/deis/builder/stackImage"),
+            (Key::runner_image(), "/deis/builder/runnerImage"),
+            (Key::database_password(), "/deis/database/password"),
+            (Key::database_url(), "/deis/database/url"),
+            (Key::logger_secret(), "/deis/logs/secret"),
+        ] {
+            assert_eq!(key.path(), path);
+            assert_eq!(Key::parse(path), Ok(key), "{path} parses back");
+        }
         let app: AppName = "go".parse().expect("valid app");
         assert_eq!(prefix::app_routes(&app), "/deis/services/go/");
         assert!(Key::setting(Component::Router, "a b").is_err());
+    }
+
+    #[test]
+    fn components_parse_from_their_segment() {
+        for component in Component::ALL {
+            assert_eq!(component.as_str().parse(), Ok(component));
+        }
+        assert!("etcd".parse::<Component>().is_err());
     }
 }

@@ -5,7 +5,8 @@
 //! revision, leases, compare-and-swap transactions) and two backends: [`EtcdStore`] for the
 //! cluster mode and [`MemoryStore`] for the single-host mode, held to the same contract by one
 //! test suite. [`keys`] gives every key of the namespace a type; the schema itself is documented
-//! once, in `ARCHITECTURE.md` ("The key schema").
+//! once, in `ARCHITECTURE.md` ("The key schema"). [`Follower`] is the one way to keep a copy of
+//! a prefix: list, watch from the listing, list again after a compaction or failure.
 //!
 //! This crate is not the database: the controller's database is the source of truth and the
 //! store holds what other components must see or watch. Values are UTF-8 text.
@@ -13,6 +14,7 @@
 mod config;
 mod error;
 mod etcd;
+mod follow;
 pub mod keys;
 mod lease;
 mod memory;
@@ -23,6 +25,7 @@ use std::time::Duration;
 pub use config::{StoreConfig, connect};
 pub use error::StoreError;
 pub use etcd::EtcdStore;
+pub use follow::{Follower, Update};
 pub use lease::keep_lease_alive;
 pub use memory::MemoryStore;
 pub use model::{

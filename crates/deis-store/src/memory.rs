@@ -93,6 +93,15 @@ impl MemoryStore {
         }
     }
 
+    /// Forgets the changes before `revision` (at most the current one), as etcd's compaction
+    /// does: a watch from an older revision then fails with [`StoreError::Compacted`].
+    pub fn compact(&self, revision: Revision) {
+        let mut state = self.state();
+        let revision = revision.min(state.revision);
+        state.history.retain(|e| e.kv.mod_revision >= revision);
+        state.compacted = state.compacted.max(revision - 1);
+    }
+
     fn state(&self) -> MutexGuard<'_, State> {
         lock(&self.shared)
     }

@@ -3,6 +3,7 @@
 use base64::Engine as _;
 use clap::Subcommand;
 use deis_store::ConfigStore;
+use deis_store::keys::{Component, Key};
 
 use crate::Error;
 
@@ -24,8 +25,34 @@ fn target_name(target: &str) -> String {
     t.split('@').next().unwrap_or(t).to_owned()
 }
 
-fn path(target: &str, key: &str) -> String {
-    format!("/deis/{}/{}", target_name(target), key.trim_matches('/'))
+/// The key `key` names under `target`'s settings.
+fn key(target: &str, key: &str) -> Result<Key, Error> {
+    let name = target_name(target);
+    let component = name.parse::<Component>().map_err(|_| {
+        let targets: Vec<&str> = Component::ALL.iter().map(|c| c.as_str()).collect();
+        Error::Message(format!(
+            "'{name}' has no settings; targets are {}",
+            targets.join(", ")
+        ))
+    })?;
+    Key::setting(component, key.trim_matches('/')).map_err(|e| Error::Message(e.to_string()))
+}
+
+/// What to say when the store fails.
+pub(crate) fn store_failed(e: deis_store::StoreError) -> Error {
+    Error::Message(format!(
+        "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
+    ))
+}
+
+/// A setting's value; unset and empty are the same.
+pub(crate) async fn value(store: &dyn ConfigStore, key: &Key) -> Result<Option<String>, Error> {
+    Ok(store
+        .get(&key.path())
+        .await
+        .map_err(store_failed)?
+        .map(|kv| kv.value)
+        .filter(|v| !v.is_empty()))
 }
 
 /// `key=value`, split at the last `=` as Deis's deisctl did.
@@ -55,18 +82,13 @@ pub(crate) async fn run(
     target: &str,
     action: Action,
 ) -> Result<(), Error> {
-    let failed = |e: deis_store::StoreError| {
-        Error::Message(format!(
-            "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
-        ))
-    };
     match action {
         Action::Get { keys } => {
-            for key in keys {
-                let p = path(target, &key);
-                match store.get(&p).await.map_err(failed)? {
+            for name in keys {
+                let key = key(target, &name)?;
+                match store.get(&key.path()).await.map_err(store_failed)? {
                     Some(kv) => println!("{}", kv.value),
-                    None => return Err(Error::Message(format!("{p} is not set"))),
+                    None => return Err(Error::Message(format!("{key} is not set"))),
                 }
             }
         }
@@ -93,17 +115,23 @@ pub(crate) async fn run(
                 } else {
                     value.to_owned()
                 };
-                parsed.push((path(target, key), value));
+                parsed.push((self::key(target, key)?, value));
             }
-            for (p, value) in parsed {
-                store.put(&p, &value, None).await.map_err(failed)?;
+            for (key, value) in parsed {
+                store
+                    .put(&key.path(), &value, None)
+                    .await
+                    .map_err(store_failed)?;
                 println!("{value}");
             }
         }
         Action::Rm { keys } => {
-            for key in keys {
-                store.delete(&path(target, &key)).await.map_err(failed)?;
-                println!("{key}");
+            for name in keys {
+                store
+                    .delete(&key(target, &name)?.path())
+                    .await
+                    .map_err(store_failed)?;
+                println!("{name}");
             }
         }
     }
@@ -116,11 +144,25 @@ mod tests {
 
     #[test]
     fn targets_keys_and_pairs_as_deisctl_reads_them() {
+        let path = |target, name| {
+            key(target, name)
+                .map(|k| k.path())
+                .map_err(|e| e.to_string())
+        };
         assert_eq!(
             path("deis-router@1.service", "firewall/enabled"),
-            "/deis/router/firewall/enabled"
+            Ok("/deis/router/firewall/enabled".to_owned())
         );
-        assert_eq!(path("platform", "domain"), "/deis/platform/domain");
+        assert_eq!(
+            path("platform", "/domain/"),
+            Ok("/deis/platform/domain".to_owned())
+        );
+        assert_eq!(
+            path("deis-registry-proxy.service", "image"),
+            Ok("/deis/registry-proxy/image".to_owned())
+        );
+        assert!(path("nothing", "x").is_err_and(|e| e.contains("'nothing' has no settings")));
+        assert!(path("router", "a b").is_err());
         assert_eq!(pair("a=b=c"), Some(("a=b", "c")), "the last = splits");
         assert_eq!(pair("novalue="), None);
         assert!(file_valued("router@2", "sslCert"));

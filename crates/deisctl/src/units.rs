@@ -7,64 +7,54 @@
 use std::path::Path;
 
 use deis_store::ConfigStore;
+use deis_store::keys::{Component, Key};
 
 use crate::Error;
+use crate::config::value;
 
-/// `(unit file, component)` for every template.
-const UNITS: [(&str, &str, &str); 8] = [
+/// `(unit file, component, template)` for every template.
+const UNITS: [(&str, Component, &str); 8] = [
     (
         "deis-builder.service",
-        "builder",
+        Component::Builder,
         include_str!("../../../systemd-units/deis-builder.service"),
     ),
     (
         "deis-controller.service",
-        "controller",
+        Component::Controller,
         include_str!("../../../systemd-units/deis-controller.service"),
     ),
     (
         "deis-database.service",
-        "database",
+        Component::Database,
         include_str!("../../../systemd-units/deis-database.service"),
     ),
     (
         "deis-logspout.service",
-        "logger",
+        Component::Logger,
         include_str!("../../../systemd-units/deis-logspout.service"),
     ),
     (
         "deis-logger.service",
-        "logger",
+        Component::Logger,
         include_str!("../../../systemd-units/deis-logger.service"),
     ),
     (
         "deis-registry-proxy.service",
-        "registry-proxy",
+        Component::RegistryProxy,
         include_str!("../../../systemd-units/deis-registry-proxy.service"),
     ),
     (
         "deis-registry.service",
-        "registry",
+        Component::Registry,
         include_str!("../../../systemd-units/deis-registry.service"),
     ),
     (
         "deis-router@.service",
-        "router",
+        Component::Router,
         include_str!("../../../systemd-units/deis-router@.service"),
     ),
 ];
-
-async fn setting(store: &dyn ConfigStore, path: &str) -> Result<Option<String>, Error> {
-    store
-        .get(path)
-        .await
-        .map(|kv| kv.map(|kv| kv.value).filter(|v| !v.is_empty()))
-        .map_err(|e| {
-            Error::Message(format!(
-                "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
-            ))
-        })
-}
 
 /// Renders every unit into `dir`.
 pub(crate) async fn refresh(
@@ -76,12 +66,12 @@ pub(crate) async fn refresh(
         .map_err(|e| Error::Message(format!("cannot create {}: {e}", dir.display())))?;
     let tag = match tag {
         Some(t) => t,
-        None => setting(store, "/deis/platform/version")
+        None => value(store, &Key::platform_version())
             .await?
             .unwrap_or_else(|| "latest".to_owned()),
     };
     for (file, component, template) in UNITS {
-        let image = match setting(store, &format!("/deis/{component}/image")).await? {
+        let image = match value(store, &Key::image(component)).await? {
             Some(image) => image,
             None => format!("deis/{component}:{tag}"),
         };

@@ -13,14 +13,65 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder, WaitContainerOptionsBuilder,
 };
 use bytes::Bytes;
 use futures_util::{StreamExt, TryStreamExt};
+use tokio_util::task::TaskTracker;
 
+use crate::build::container::{
+    BUILD_LABEL, ContainerError, RemoveOnDrop, TAR_END, bounded, download, tar_of,
+};
 use crate::build::fetch::{self, Buildpack};
-use crate::build::image::{self, engine_error};
+use crate::build::image::{self, EngineError, ImageError};
 use crate::output::Output;
+
+/// Why a buildpack build failed; the text is what the pushing user reads.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildpackError {
+    /// The app's cache volume could not be made.
+    #[error("{source}")]
+    Cache {
+        volume: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The build container could not be made on the stack image.
+    #[error("the stack image {image} cannot be used: {source}")]
+    StackImage {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    #[error("uploading to the build container failed: {source}")]
+    Upload {
+        path: &'static str,
+        #[source]
+        source: EngineError,
+    },
+    #[error("the build container did not start: {source}")]
+    Start {
+        container: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The engine did not say how the build container ended.
+    #[error("{source}")]
+    Wait {
+        container: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The compile script (detect, compile, release) failed.
+    #[error("the buildpack failed (exit status {code})")]
+    Failed { app: String, code: i64 },
+    /// Files in or out of the build container.
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    /// The runner image was not built.
+    #[error(transparent)]
+    Image(#[from] ImageError),
+}
 
 /// The build container's script, after the custom buildpack's clone: pick the buildpack,
 /// compile in `/app`, release, pack the slug.
@@ -41,28 +92,6 @@ if [ -x "$bp/bin/release" ]; then "$bp/bin/release" /app > /build/release.yml; e
 tar -C /app -czf /build/slug.tgz .
 echo "-----> Compiled slug size is $(du -sh /build/slug.tgz | cut -f1)"
 "#;
-
-/// Marks build containers, so a builder that died mid-build removes them when it starts again.
-pub(crate) const BUILD_LABEL: &str = "deis.build";
-
-/// Removes build containers a previous run of the builder left behind.
-pub(crate) async fn remove_leftovers(docker: &Docker, labels: &HashMap<String, String>) {
-    let mut filters = vec![format!("{BUILD_LABEL}=true")];
-    filters.extend(labels.iter().map(|(k, v)| format!("{k}={v}")));
-    let options = bollard::query_parameters::ListContainersOptionsBuilder::new()
-        .all(true)
-        .filters(&HashMap::from([("label".to_owned(), filters)]))
-        .build();
-    let Ok(containers) = docker.list_containers(Some(options)).await else {
-        return;
-    };
-    for c in containers {
-        if let Some(id) = c.id {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
-        }
-    }
-}
 
 /// The runner's entry point: the slug's `.profile.d` scripts, then the process's command.
 const INIT: &str = r#"#!/bin/sh
@@ -93,6 +122,8 @@ pub(crate) struct Job<'a> {
     pub(crate) memory: i64,
     /// The network it runs on.
     pub(crate) network: Option<&'a str>,
+    /// Where the build container's removal runs when the build ends.
+    pub(crate) tasks: &'a TaskTracker,
 }
 
 /// Processes and threads a build container may run.
@@ -103,7 +134,7 @@ pub(crate) const BUILD_PIDS: i64 = 4096;
 pub(crate) async fn build(
     job: Job<'_>,
     out: &mut Output,
-) -> Result<HashMap<String, String>, String> {
+) -> Result<HashMap<String, String>, BuildpackError> {
     let cache = super::cache_volume(job.app);
     job.docker
         .create_volume(VolumeCreateRequest {
@@ -112,7 +143,10 @@ pub(crate) async fn build(
             ..Default::default()
         })
         .await
-        .map_err(engine_error)?;
+        .map_err(|e| BuildpackError::Cache {
+            volume: cache.clone(),
+            source: e.into(),
+        })?;
     let mut env: Vec<String> = job
         .env
         .iter()
@@ -156,17 +190,16 @@ pub(crate) async fn build(
             body,
         )
         .await
-        .map_err(|e| {
-            format!(
-                "the stack image {} cannot be used: {}",
-                job.stack_image,
-                engine_error(e)
-            )
+        .map_err(|e| BuildpackError::StackImage {
+            image: job.stack_image.to_owned(),
+            source: e.into(),
         })?;
+    tracing::debug!(container = %name, "Build container created");
     // Removed however the build ends, a timeout (this future dropped) included.
     let _container = RemoveOnDrop {
         docker: job.docker.clone(),
         id: created.id.clone(),
+        tasks: job.tasks.clone(),
     };
     let release = compile(&job, &created.id, out).await?;
     let types = super::procfile::release_process_types(&release);
@@ -209,53 +242,14 @@ pub(crate) async fn build(
     )
     .await;
     if too_big.load(Ordering::Relaxed) {
-        return Err(format!(
-            "the slug is larger than {} MiB, the most a build may make",
-            SLUG_MAX >> 20
-        ));
+        return Err(ContainerError::TooLarge {
+            what: "the slug".to_owned(),
+            max: SLUG_MAX,
+        }
+        .into());
     }
     built?;
     Ok(types)
-}
-
-/// The end-of-archive marker `tar::Builder` writes: two empty blocks.
-const TAR_END: usize = 1024;
-
-/// `stream` as the engine's build context reads it, ended with an error (and `over` set) once
-/// it passed `max` bytes.
-fn bounded(
-    stream: impl futures_util::Stream<Item = Result<Bytes, bollard::errors::Error>> + Send + 'static,
-    max: u64,
-    over: Arc<AtomicBool>,
-) -> impl futures_util::Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
-    // The tar framing adds a little to the file itself.
-    let limit = max.saturating_add(64 * 1024);
-    let mut seen = 0u64;
-    stream.map(move |chunk| {
-        let chunk = chunk.map_err(std::io::Error::other)?;
-        seen = seen.saturating_add(chunk.len() as u64);
-        if seen > limit {
-            over.store(true, Ordering::Relaxed);
-            return Err(std::io::Error::other("the slug is too large"));
-        }
-        Ok(chunk)
-    })
-}
-
-/// Force-removes a build container when dropped.
-struct RemoveOnDrop {
-    docker: Docker,
-    id: String,
-}
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        let (docker, id) = (self.docker.clone(), std::mem::take(&mut self.id));
-        tokio::spawn(async move {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
-        });
-    }
 }
 
 fn runner_dockerfile(runner: &str) -> String {
@@ -266,18 +260,16 @@ fn runner_dockerfile(runner: &str) -> String {
 
 /// Uploads the inputs, runs the compile script with its output shown, and downloads the release
 /// YAML.
-async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, String> {
+async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, BuildpackError> {
     let docker = job.docker;
     let upload = |path: &'static str, tar: Vec<u8>| async move {
         let options = UploadToContainerOptionsBuilder::new().path(path).build();
         docker
             .upload_to_container(id, Some(options), bollard::body_full(tar.into()))
             .await
-            .map_err(|e| {
-                format!(
-                    "uploading to the build container failed: {}",
-                    engine_error(e)
-                )
+            .map_err(|e| BuildpackError::Upload {
+                path,
+                source: e.into(),
             })
     };
     let dirs = tar_of(&[
@@ -305,7 +297,10 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, St
     docker
         .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
         .await
-        .map_err(|e| format!("the build container did not start: {}", engine_error(e)))?;
+        .map_err(|e| BuildpackError::Start {
+            container: id.to_owned(),
+            source: e.into(),
+        })?;
     let mut logs = docker.logs(
         id,
         Some(
@@ -329,10 +324,18 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, St
         Ok(states) => states.last().map_or(0, |s| s.status_code),
         // A non-zero exit arrives as an error carrying the code.
         Err(bollard::errors::Error::DockerContainerWaitError { code, .. }) => code,
-        Err(e) => return Err(engine_error(e)),
+        Err(e) => {
+            return Err(BuildpackError::Wait {
+                container: id.to_owned(),
+                source: e.into(),
+            });
+        }
     };
     if code != 0 {
-        return Err(format!("the buildpack failed (exit status {code})"));
+        return Err(BuildpackError::Failed {
+            app: job.app.to_owned(),
+            code,
+        });
     }
     let release = download(docker, id, "/build/release.yml", 1 << 20).await?;
     Ok(String::from_utf8_lossy(&release).into_owned())
@@ -340,62 +343,3 @@ async fn compile(job: &Job<'_>, id: &str, out: &mut Output) -> Result<String, St
 
 /// The largest slug a build may make.
 const SLUG_MAX: u64 = 1 << 30;
-
-/// One file out of a container, of at most `max` bytes.
-async fn download(docker: &Docker, id: &str, path: &str, max: u64) -> Result<Vec<u8>, String> {
-    let options = DownloadFromContainerOptionsBuilder::new()
-        .path(path)
-        .build();
-    let mut stream = docker.download_from_container(id, Some(options));
-    let mut tar: Vec<u8> = Vec::new();
-    while let Some(chunk) = stream.next().await {
-        let chunk = chunk.map_err(|e| {
-            format!(
-                "reading {path} from the build container failed: {}",
-                engine_error(e)
-            )
-        })?;
-        // The tar framing adds a little to the file itself.
-        if (tar.len() + chunk.len()) as u64 > max.saturating_add(64 * 1024) {
-            return Err(format!(
-                "{path} is larger than {} MiB, the most a build may make",
-                max >> 20
-            ));
-        }
-        tar.extend_from_slice(&chunk);
-    }
-    let mut archive = tar::Archive::new(tar.as_slice());
-    let entries = archive.entries().map_err(|e| e.to_string())?;
-    for entry in entries {
-        let mut entry = entry.map_err(|e| e.to_string())?;
-        if entry.header().entry_type().is_file() {
-            let mut data = Vec::new();
-            std::io::Read::read_to_end(&mut entry, &mut data).map_err(|e| e.to_string())?;
-            return Ok(data);
-        }
-    }
-    Err(format!("{path} is missing from the build container"))
-}
-
-/// A tar archive of `(path, mode, contents)`; paths ending in `/` are directories.
-pub(crate) fn tar_of(files: &[(&str, u32, &[u8])]) -> Result<Vec<u8>, String> {
-    let mut builder = tar::Builder::new(Vec::new());
-    for (path, mode, data) in files {
-        let mut header = tar::Header::new_gnu();
-        header.set_mode(*mode);
-        header.set_mtime(0);
-        if path.ends_with('/') {
-            header.set_entry_type(tar::EntryType::Directory);
-            header.set_size(0);
-            builder
-                .append_data(&mut header, path, std::io::empty())
-                .map_err(|e| e.to_string())?;
-        } else {
-            header.set_size(data.len() as u64);
-            builder
-                .append_data(&mut header, path, *data)
-                .map_err(|e| e.to_string())?;
-        }
-    }
-    builder.into_inner().map_err(|e| e.to_string())
-}

@@ -4,7 +4,55 @@
 //! reach. A `file://` repository below the operator's folder of buildpacks is read on the
 //! builder's host (no network is involved) and uploaded.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
+
+/// Why a `BUILDPACK_URL` cannot be used or fetched; the text is what the pushing user reads.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum FetchError {
+    #[error("BUILDPACK_URL {url} cannot be used: the part after # names a branch or tag")]
+    Reference { url: String },
+    /// Not a URL a build may fetch (`deis_types::buildpack_source`).
+    #[error(transparent)]
+    Url(#[from] deis_types::BuildpackUrlError),
+    /// A `file://` repository this platform does not lend to builds.
+    #[error("BUILDPACK_URL {repo} cannot be used: {why}")]
+    Refused { repo: String, why: Refusal },
+    #[error("cannot prepare the buildpack fetch: {source}")]
+    Prepare {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("git cannot run: {0}")]
+    Git(#[source] std::io::Error),
+    #[error("the buildpack {url} cannot be fetched: {stderr}")]
+    Clone { url: String, stderr: String },
+    #[error("the buildpack {url} takes more than {} MiB", BUILDPACK_MAX >> 20)]
+    TooLarge { url: String },
+    /// The fetched buildpack could not be archived for the build container.
+    #[error("{source}")]
+    Archive {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The archiving task did not finish.
+    #[error("{0}")]
+    Task(#[source] tokio::task::JoinError),
+}
+
+/// Why a `file://` buildpack is refused.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Refusal {
+    #[error(
+        "this platform has no folder of local buildpacks (the builder's --buildpacks-dir); use an https:// or git:// repository"
+    )]
+    NoFolder,
+    #[error("it points into the builder's data")]
+    IntoData,
+    #[error("local buildpacks must be below {}", .folder.display())]
+    Outside { folder: PathBuf },
+}
 
 /// A checked `BUILDPACK_URL`.
 #[derive(Debug)]
@@ -65,7 +113,7 @@ pub(crate) async fn resolve(
     scratch: &Path,
     data_dir: &Path,
     buildpacks: Option<&Path>,
-) -> Result<Buildpack, String> {
+) -> Result<Buildpack, FetchError> {
     let (repo, reference) = match url.split_once('#') {
         Some((repo, reference)) if !reference.is_empty() => (repo, Some(reference)),
         _ => (url, None),
@@ -77,9 +125,9 @@ pub(crate) async fn resolve(
                 .chars()
                 .any(|c| c.is_control() || c.is_whitespace()))
     {
-        return Err(format!(
-            "BUILDPACK_URL {url} cannot be used: the part after # names a branch or tag"
-        ));
+        return Err(FetchError::Reference {
+            url: url.to_owned(),
+        });
     }
     match allowed(repo, data_dir, buildpacks)? {
         Source::Network => Ok(Buildpack::Clone {
@@ -100,26 +148,28 @@ enum Source {
 /// Whether `repo` may be cloned as a buildpack (`deis_types::buildpack_source`): a network
 /// repository, or a `file://` one below the operator's `buildpacks` folder and outside the
 /// builder's own data (where other apps' repositories live).
-fn allowed(repo: &str, data_dir: &Path, buildpacks: Option<&Path>) -> Result<Source, String> {
-    let refused = |why: &str| Err(format!("BUILDPACK_URL {repo} cannot be used: {why}"));
-    match deis_types::buildpack_source(repo).map_err(|e| e.to_string())? {
+fn allowed(repo: &str, data_dir: &Path, buildpacks: Option<&Path>) -> Result<Source, FetchError> {
+    let refused = |why| {
+        Err(FetchError::Refused {
+            repo: repo.to_owned(),
+            why,
+        })
+    };
+    match deis_types::buildpack_source(repo)? {
         deis_types::BuildpackSource::Network(_) => Ok(Source::Network),
         deis_types::BuildpackSource::File(path) => {
             let Some(folder) = buildpacks else {
-                return refused(
-                    "this platform has no folder of local buildpacks (the builder's --buildpacks-dir); use an https:// or git:// repository",
-                );
+                return refused(Refusal::NoFolder);
             };
             let canonical = |p: &Path| p.canonicalize().unwrap_or_else(|_| p.to_owned());
             let resolved = canonical(path);
             if resolved.starts_with(canonical(data_dir)) {
-                return refused("it points into the builder's data");
+                return refused(Refusal::IntoData);
             }
             if !resolved.starts_with(canonical(folder)) {
-                return refused(&format!(
-                    "local buildpacks must be below {}",
-                    folder.display()
-                ));
+                return refused(Refusal::Outside {
+                    folder: folder.to_owned(),
+                });
             }
             Ok(Source::File)
         }
@@ -127,7 +177,7 @@ fn allowed(repo: &str, data_dir: &Path, buildpacks: Option<&Path>) -> Result<Sou
 }
 
 /// The bytes of the files below `dir` (symbolic links not followed).
-async fn tree_size(dir: std::path::PathBuf) -> u64 {
+async fn tree_size(dir: PathBuf) -> u64 {
     tokio::task::spawn_blocking(move || {
         let mut total = 0u64;
         let mut pending = vec![dir];
@@ -155,14 +205,17 @@ async fn clone_local(
     repo: &str,
     reference: Option<&str>,
     scratch: &Path,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, FetchError> {
     let dir = scratch.join("buildpack");
     let _ = tokio::fs::remove_dir_all(&dir).await;
     let home = scratch.join("buildpack-home");
     let _ = tokio::fs::remove_dir_all(&home).await;
     tokio::fs::create_dir_all(&home)
         .await
-        .map_err(|e| format!("cannot prepare the buildpack fetch: {e}"))?;
+        .map_err(|source| FetchError::Prepare {
+            path: home.clone(),
+            source,
+        })?;
     let mut command = tokio::process::Command::new("git");
     command
         .env_clear()
@@ -178,33 +231,30 @@ async fn clone_local(
         command.args(["--branch", reference]);
     }
     command.arg("--").arg(repo).arg(&dir).kill_on_drop(true);
-    let output = command
-        .output()
-        .await
-        .map_err(|e| format!("git cannot run: {e}"))?;
+    let output = command.output().await.map_err(FetchError::Git)?;
     if !output.status.success() {
-        return Err(format!(
-            "the buildpack {url} cannot be fetched: {}",
-            String::from_utf8_lossy(&output.stderr).trim()
-        ));
+        return Err(FetchError::Clone {
+            url: url.to_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
+        });
     }
     let _ = tokio::fs::remove_dir_all(dir.join(".git")).await;
     if tree_size(dir.clone()).await > BUILDPACK_MAX {
-        return Err(format!(
-            "the buildpack {url} takes more than {} MiB",
-            BUILDPACK_MAX >> 20
-        ));
+        return Err(FetchError::TooLarge {
+            url: url.to_owned(),
+        });
     }
+    let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut builder = tar::Builder::new(Vec::new());
         builder.follow_symlinks(false);
         builder
             .append_dir_all(".", &dir)
-            .map_err(|e| e.to_string())?;
-        builder.into_inner().map_err(|e| e.to_string())
+            .and_then(|()| builder.into_inner())
+            .map_err(|source| FetchError::Archive { url, source })
     })
     .await
-    .map_err(|e| e.to_string())?
+    .map_err(FetchError::Task)?
 }
 
 #[cfg(test)]
@@ -230,7 +280,10 @@ mod tests {
         )
         .await
         .expect_err("an option as the ref");
-        assert!(err.contains("branch or tag"), "{err}");
+        assert_eq!(
+            err.to_string(),
+            "BUILDPACK_URL https://example.org/bp.git#--upload-pack=x cannot be used: the part after # names a branch or tag"
+        );
         let env = clone_env(None);
         assert_eq!(
             env,
@@ -291,8 +344,14 @@ mod tests {
         );
         let inside = format!("file://{}/static", buildpacks.path().display());
         assert!(allowed(&inside, data.path(), folder).is_ok());
-        assert!(
-            allowed(&inside, data.path(), None).is_err(),
+        let refused = allowed(&inside, data.path(), None)
+            .err()
+            .map(|e| e.to_string());
+        assert_eq!(
+            refused,
+            Some(format!(
+                "BUILDPACK_URL {inside} cannot be used: this platform has no folder of local buildpacks (the builder's --buildpacks-dir); use an https:// or git:// repository"
+            )),
             "no folder, no local buildpacks"
         );
         let elsewhere = tempfile::tempdir().expect("dir");

@@ -8,6 +8,45 @@ use futures_util::StreamExt;
 
 use crate::output::Output;
 
+/// A Docker engine call that failed, shown in the engine's own words.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", engine_words(.0))]
+pub(crate) struct EngineError(#[from] bollard::errors::Error);
+
+/// The engine's own words for a failed call.
+fn engine_words(e: &bollard::errors::Error) -> String {
+    match e {
+        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
+        bollard::errors::Error::DockerStreamError { error } => error.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// Why an image was not built or pushed; the text is the engine's.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ImageError {
+    /// A step of the build failed (a `RUN` exiting non-zero, a missing base image...).
+    #[error("{message}")]
+    StepFailed { image: String, message: String },
+    /// The engine failed the build call itself.
+    #[error("{source}")]
+    Build {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+    /// The registry refused the image.
+    #[error("{message}")]
+    PushRefused { image: String, message: String },
+    /// The engine failed the push call itself.
+    #[error("{source}")]
+    Push {
+        image: String,
+        #[source]
+        source: EngineError,
+    },
+}
+
 /// What a build's steps are held to.
 pub(crate) struct Limits<'a> {
     /// Memory, in bytes.
@@ -25,7 +64,7 @@ pub(crate) async fn build(
     labels: &HashMap<String, String>,
     limits: Limits<'_>,
     out: &mut Output,
-) -> Result<(), String> {
+) -> Result<(), ImageError> {
     // The engine takes a build's memory as a 32-bit number of bytes.
     let memory = i32::try_from(limits.memory).unwrap_or(i32::MAX);
     let options = BuildImageOptionsBuilder::new()
@@ -38,6 +77,7 @@ pub(crate) async fn build(
         .labels(labels)
         .build();
     let mut stream = docker.build_image(options, None, Some(bollard::body_try_stream(context)));
+    let image = || tag.to_owned();
     let mut failure = None;
     while let Some(item) = stream.next().await {
         match item {
@@ -45,22 +85,30 @@ pub(crate) async fn build(
                 if let Some(text) = info.stream {
                     out.build_output(&text).await;
                 }
-                if let Some(detail) = info.error_detail.and_then(|d| d.message) {
-                    failure = Some(detail);
+                if let Some(message) = info.error_detail.and_then(|d| d.message) {
+                    failure = Some(ImageError::StepFailed {
+                        image: image(),
+                        message,
+                    });
                 }
             }
-            Err(e) => failure = Some(engine_error(e)),
+            Err(e) => {
+                failure = Some(ImageError::Build {
+                    image: image(),
+                    source: e.into(),
+                })
+            }
         }
     }
     out.finish_build_output().await;
     match failure {
-        Some(message) => Err(message),
+        Some(failure) => Err(failure),
         None => Ok(()),
     }
 }
 
 /// Pushes `image` (`registry/name:tag`) to its registry.
-pub(crate) async fn push(docker: &Docker, image: &str) -> Result<(), String> {
+pub(crate) async fn push(docker: &Docker, image: &str) -> Result<(), ImageError> {
     let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
     let options = PushImageOptionsBuilder::new().tag(tag).build();
     let mut stream = docker.push_image(name, Some(options), None);
@@ -68,20 +116,44 @@ pub(crate) async fn push(docker: &Docker, image: &str) -> Result<(), String> {
         match item {
             Ok(info) => {
                 if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                    return Err(message);
+                    return Err(ImageError::PushRefused {
+                        image: image.to_owned(),
+                        message,
+                    });
                 }
             }
-            Err(e) => return Err(engine_error(e)),
+            Err(e) => {
+                return Err(ImageError::Push {
+                    image: image.to_owned(),
+                    source: e.into(),
+                });
+            }
         }
     }
     Ok(())
 }
 
-/// The engine's own words for a failed call.
-pub(crate) fn engine_error(e: bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message,
-        bollard::errors::Error::DockerStreamError { error } => error,
-        other => other.to_string(),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn engine_errors_read_as_the_engine_wrote_them() {
+        let check = |e: bollard::errors::Error, expect: &str| {
+            assert_eq!(EngineError::from(e).to_string(), expect);
+        };
+        check(
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 404,
+                message: "No such image: stack:none".to_owned(),
+            },
+            "No such image: stack:none",
+        );
+        check(
+            bollard::errors::Error::DockerStreamError {
+                error: "unexpected EOF".to_owned(),
+            },
+            "unexpected EOF",
+        );
     }
 }

@@ -1,38 +1,53 @@
 //! The contract every `ConfigStore` backend keeps, written once. `store_contract!(factory)`
-//! instantiates every case as a test for one backend.
+//! instantiates every case (these, and the [`Follower`](deis_store::Follower)'s in `follow.rs`)
+//! as a test for one backend.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use deis_store::{Compare, ConfigStore, Event, EventKind, Op, StoreError, Txn, WatchStream};
+use deis_store::{
+    Compare, ConfigStore, Event, EventKind, Op, Revision, StoreError, Txn, WatchStream,
+};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 
-/// A store under test, with whatever keeps its backend running.
+/// Compacts a backend's history before a revision, as etcd's `compact` does.
+pub(crate) type Compact = Arc<dyn Fn(Revision) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A store under test, how to compact it, and whatever keeps its backend running.
 pub(crate) struct Fixture {
     pub(crate) store: Arc<dyn ConfigStore>,
+    pub(crate) compact: Compact,
     pub(crate) _guard: Box<dyn std::any::Any + Send>,
 }
 
 macro_rules! store_contract {
     ($factory:path) => {
-        store_contract!(@cases $factory;
+        store_contract!(@cases $factory, contract;
             get_put_delete, list_by_prefix, delete_prefix_is_one_revision,
             watch_from_a_past_revision, watch_from_now, watch_reports_deletes,
             create_conflicts_when_present, swap_conflicts_on_stale_revision,
             txn_failure_branch_and_one_revision, concurrent_swaps_never_lose_an_update,
             lease_expiry_deletes_keys, keep_alive_extends_a_lease, revoke_deletes_at_once,
             many_writes_arrive_in_order_exactly_once, bad_requests_are_rejected);
+        store_contract!(@cases $factory, follow;
+            a_follower_delivers_what_changes_after_its_listing);
+        #[tokio::test]
+        async fn a_follower_lists_again_after_a_compaction() {
+            let fixture = $factory().await;
+            crate::follow::a_follower_lists_again_after_a_compaction(&fixture).await;
+        }
     };
-    (@cases $factory:path; $($case:ident),*) => {$(
+    (@cases $factory:path, $module:ident; $($case:ident),*) => {$(
         #[tokio::test]
         async fn $case() {
             let fixture = $factory().await;
-            crate::contract::$case(&fixture.store).await;
+            crate::$module::$case(&fixture.store).await;
         }
     )*};
 }
 
-const EVENT_DEADLINE: Duration = Duration::from_secs(10);
+pub(crate) const EVENT_DEADLINE: Duration = Duration::from_secs(10);
 
 /// The next event of `watch`, failing the test if none comes within the deadline.
 pub(crate) async fn next_event(watch: &mut WatchStream) -> Event {

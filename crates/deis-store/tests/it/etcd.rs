@@ -16,8 +16,18 @@ async fn etcd() -> Fixture {
     )
     .await
     .expect("connect to etcd");
+    let endpoint = etcd.endpoint();
     Fixture {
         store: Arc::new(store),
+        compact: Arc::new(move |revision| {
+            let endpoint = endpoint.clone();
+            Box::pin(async move {
+                let mut client = etcd_client::Client::connect([endpoint], None)
+                    .await
+                    .expect("connect to etcd");
+                client.compact(revision, None).await.expect("compact");
+            })
+        }),
         _guard: Box::new(etcd),
     }
 }

@@ -4,5 +4,6 @@
 mod contract;
 mod cluster;
 mod etcd;
+mod follow;
 mod memory;
 mod schema;

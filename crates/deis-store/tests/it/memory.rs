@@ -8,8 +8,14 @@ use deis_store::{ConfigStore, MemoryStore, StoreError};
 use crate::contract::{Fixture, next_event};
 
 async fn memory() -> Fixture {
+    let store = MemoryStore::new();
+    let history = store.clone();
     Fixture {
-        store: Arc::new(MemoryStore::new()),
+        store: Arc::new(store),
+        compact: Arc::new(move |revision| {
+            history.compact(revision);
+            Box::pin(async {})
+        }),
         _guard: Box::new(()),
     }
 }

@@ -2,9 +2,11 @@
 //! are installed (`deisctl config <component> set ...` before `install`).
 
 use deis_store::ConfigStore;
+use deis_store::keys::{self, Key};
 
 use super::component::Component;
 use crate::Error;
+use crate::config::{store_failed, value as get};
 
 /// A listening port and the key that changes it.
 #[derive(Debug, Clone, Copy)]
@@ -89,43 +91,42 @@ impl Settings {
     }
 }
 
-pub(crate) fn store_failed(e: deis_store::StoreError) -> Error {
-    Error::Message(format!(
-        "the config store failed ({e}); is etcd running? check --endpoint or DEIS_ETCD_ENDPOINTS"
-    ))
+/// Where a component's settings are (`/deis/<component>/`).
+fn store_component(component: Component) -> Result<keys::Component, Error> {
+    component
+        .name()
+        .parse()
+        .map_err(|e: keys::KeyError| Error::Message(e.to_string()))
 }
 
-async fn get(store: &dyn ConfigStore, key: &str) -> Result<Option<String>, Error> {
-    Ok(store
-        .get(key)
-        .await
-        .map_err(store_failed)?
-        .map(|kv| kv.value)
-        .filter(|v| !v.is_empty()))
+/// `/deis/<component>/<name>`.
+fn key(component: Component, name: &str) -> Result<Key, Error> {
+    Key::setting(store_component(component)?, name).map_err(|e| Error::Message(e.to_string()))
 }
 
 /// Reads the settings, writing the ones a first install makes up (domain, database password).
 pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
-    let bind_host = get(store, "/deis/platform/bindHost")
+    let bind_host = get(store, &Key::bind_host())
         .await?
         .unwrap_or_else(|| "0.0.0.0".to_owned());
     if bind_host.parse::<std::net::Ipv4Addr>().is_err() {
         return Err(Error::Message(format!(
-            "/deis/platform/bindHost is '{bind_host}', not an IPv4 address; deisctl config platform set bindHost=<ipv4>"
+            "{} is '{bind_host}', not an IPv4 address; deisctl config platform set bindHost=<ipv4>",
+            Key::bind_host()
         )));
     }
     let local_host = match bind_host.as_str() {
         "0.0.0.0" => "127.0.0.1".to_owned(),
         other => other.to_owned(),
     };
-    let domain = match get(store, "/deis/platform/domain").await? {
+    let domain = match get(store, &Key::platform_domain()).await? {
         Some(domain) => domain,
         None => {
             println!(
                 "No platform domain set: apps answer on <app>.localhost. Set yours with: deisctl config platform set domain=<your-domain>"
             );
             store
-                .put("/deis/platform/domain", "localhost", None)
+                .put(&Key::platform_domain().path(), "localhost", None)
                 .await
                 .map_err(store_failed)?;
             "localhost".to_owned()
@@ -133,7 +134,7 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
     };
     let mut ports = Vec::with_capacity(PORTS.len());
     for (component, key, default, udp) in PORTS {
-        let path = format!("/deis/{}/{key}", component.name());
+        let path = self::key(component, key)?;
         let number = match get(store, &path).await? {
             Some(value) => value
                 .parse::<u16>()
@@ -154,12 +155,12 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
             udp,
         });
     }
-    let database_password = match get(store, "/deis/database/password").await? {
+    let database_password = match get(store, &Key::database_password()).await? {
         Some(password) => password,
         None => {
             let password = uuid::Uuid::new_v4().simple().to_string();
             store
-                .put("/deis/database/password", &password, None)
+                .put(&Key::database_password().path(), &password, None)
                 .await
                 .map_err(store_failed)?;
             password
@@ -167,13 +168,17 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
     };
     let mut images = Vec::new();
     for component in super::component::START_ORDER {
-        if let Some(image) = get(store, &format!("/deis/{}/image", component.name())).await? {
+        // etcd has no settings: it holds them, and its image is always the platform's tag.
+        if component == Component::Etcd {
+            continue;
+        }
+        if let Some(image) = get(store, &Key::image(store_component(component)?)).await? {
             images.push((component, image));
         }
     }
     let mut app_limits = Vec::new();
     for (key, variable) in APP_LIMITS {
-        if let Some(value) = get(store, &format!("/deis/controller/{key}")).await? {
+        if let Some(value) = get(store, &self::key(Component::Controller, key)?).await? {
             app_limits.push((variable, value));
         }
     }
@@ -184,9 +189,9 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
         domain,
         ports,
         database_password,
-        database_url: get(store, "/deis/database/url").await?,
-        stack_image: get(store, "/deis/builder/stackImage").await?,
-        runner_image: get(store, "/deis/builder/runnerImage").await?,
+        database_url: get(store, &Key::database_url()).await?,
+        stack_image: get(store, &Key::stack_image()).await?,
+        runner_image: get(store, &Key::runner_image()).await?,
         images,
     })
 }

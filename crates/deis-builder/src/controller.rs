@@ -39,7 +39,8 @@ pub(crate) enum ControllerError {
     #[error("{}", .0.message())]
     Refused(#[source] Box<tonic::Status>),
     #[error(
-        "the controller is not found: /deis/controller/host and port are not in the config store"
+        "the controller is not found: {} and its port are not in the config store",
+        deis_store::keys::Key::host(deis_store::keys::Component::Controller).path()
     )]
     NotPublished,
 }

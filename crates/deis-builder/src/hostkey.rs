@@ -16,10 +16,21 @@ use russh::keys::ssh_key::private::Ed25519Keypair;
 pub enum HostKeyError {
     /// The store could not be used.
     #[error("the SSH host key cannot be read or stored: {0}")]
-    Store(String),
-    /// The stored key is not an OpenSSH private key.
-    #[error("/deis/builder/sshHostKey is not an OpenSSH private key: {0}")]
-    Invalid(String),
+    Store(#[from] deis_store::StoreError),
+    /// The key's name is not in the schema (a bug).
+    #[error("the SSH host key has no key in the store: {0}")]
+    Key(#[from] deis_store::keys::KeyError),
+    /// Another builder's key vanished between its creation and this read.
+    #[error("the SSH host key vanished from the store while it was being read; start again")]
+    Vanished,
+    /// The stored (or the local file's) key is not an OpenSSH private key.
+    #[error("{place} is not an OpenSSH private key: {source}")]
+    Invalid {
+        /// The store key or file it came from.
+        place: String,
+        #[source]
+        source: russh::keys::ssh_key::Error,
+    },
 }
 
 /// The platform's host key, created on first use.
@@ -27,40 +38,33 @@ pub(crate) async fn load_or_create(
     store: &Arc<dyn ConfigStore>,
     data_dir: &std::path::Path,
 ) -> Result<PrivateKey, HostKeyError> {
-    let path = Key::setting(Component::Builder, "sshHostKey")
-        .map_err(|e| HostKeyError::Store(e.to_string()))?
-        .path();
-    let store_error = |e: deis_store::StoreError| HostKeyError::Store(e.to_string());
+    let path = Key::setting(Component::Builder, "sshHostKey")?.path();
+    let invalid = |place: &str| {
+        let place = place.to_owned();
+        move |source| HostKeyError::Invalid { place, source }
+    };
     let file = data_dir.join("ssh_host_ed25519_key");
-    if let Some(kv) = store.get(&path).await.map_err(store_error)? {
+    if let Some(kv) = store.get(&path).await? {
         let _ = write_private(&file, &kv.value);
-        return PrivateKey::from_openssh(kv.value.as_bytes())
-            .map_err(|e| HostKeyError::Invalid(e.to_string()));
+        return PrivateKey::from_openssh(kv.value.as_bytes()).map_err(invalid(&path));
     }
     let key = match std::fs::read_to_string(&file) {
         Ok(pem) => PrivateKey::from_openssh(pem.as_bytes())
-            .map_err(|e| HostKeyError::Invalid(format!("{}: {e}", file.display())))?,
+            .map_err(invalid(&file.display().to_string()))?,
         Err(_) => PrivateKey::from(Ed25519Keypair::from_seed(&rand::random::<[u8; 32]>())),
     };
-    let pem = key
-        .to_openssh(LineEnding::LF)
-        .map_err(|e| HostKeyError::Invalid(e.to_string()))?;
+    let pem = key.to_openssh(LineEnding::LF).map_err(invalid(&path))?;
     let _ = write_private(&file, &pem);
     let created = store
         .txn(Txn::create(path.clone(), pem.to_string()))
-        .await
-        .map_err(store_error)?;
+        .await?;
     if created.succeeded {
         return Ok(key);
     }
     // Another builder created it first: use theirs.
-    let kv = store
-        .get(&path)
-        .await
-        .map_err(store_error)?
-        .ok_or_else(|| HostKeyError::Store("the host key vanished".into()))?;
+    let kv = store.get(&path).await?.ok_or(HostKeyError::Vanished)?;
     let _ = write_private(&file, &kv.value);
-    PrivateKey::from_openssh(kv.value.as_bytes()).map_err(|e| HostKeyError::Invalid(e.to_string()))
+    PrivateKey::from_openssh(kv.value.as_bytes()).map_err(invalid(&path))
 }
 
 /// Writes a private key readable by its owner only.

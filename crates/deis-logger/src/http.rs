@@ -45,7 +45,10 @@ pub(crate) async fn require_secret(
     if deis_runtime::presents(given, &secret) {
         return next.run(request).await;
     }
-    let why = "The logger's API needs the platform's secret (/deis/logs/secret) as Authorization: Bearer <secret>";
+    let why = format!(
+        "The logger's API needs the platform's secret ({}) as Authorization: Bearer <secret>",
+        deis_store::keys::Key::logger_secret().path()
+    );
     let grpc = request
         .headers()
         .get(header::CONTENT_TYPE)

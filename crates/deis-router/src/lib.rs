@@ -4,8 +4,9 @@
 //! reload, no restart, no dropped request. HTTP/1.1 with keep-alive and WebSocket upgrades,
 //! HTTP/2 (ALPN and h2c), TLS with SNI from the store's certificates, the router settings of
 //! Deis (§13.2: body size, timeouts, HTTPS enforcement, HSTS, allow-lists, affinity), passive
-//! health for refusing backends, an access log line per request and Prometheus metrics on the
-//! admin listener (`/metrics`, `/healthz`, `/health-check`).
+//! health for refusing backends, an access log line per request (each request's lines in a
+//! span with its `X-Request-Id`, host and app) and Prometheus metrics on the admin listener
+//! (`/metrics`, `/healthz`, `/health-check`).
 //!
 //! It is not the controller and keeps no state of its own beyond what the store says. Not
 //! (yet): the TCP pass-through to the builder on 2222, gzip, PROXY protocol.
@@ -78,6 +79,9 @@ pub enum Error {
     /// Serving a listener failed.
     #[error("serving HTTP failed")]
     Serve(#[source] std::io::Error),
+    /// The HTTPS listener's TLS configuration could not be made.
+    #[error("configuring TLS for the HTTPS listener failed")]
+    Tls(#[source] rustls::Error),
 }
 
 /// Runs the router until `shutdown` is cancelled, then drains and returns.
@@ -121,8 +125,7 @@ pub async fn run(
         let Some(listener) = listeners.https else {
             return Ok(());
         };
-        let tls = tls::server_config(table.clone())
-            .map_err(|e| Error::Serve(std::io::Error::other(e)))?;
+        let tls = tls::server_config(table.clone()).map_err(Error::Tls)?;
         let acceptor = tokio_rustls::TlsAcceptor::from(tls);
         serve::serve(
             listener,

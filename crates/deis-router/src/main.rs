@@ -1,14 +1,17 @@
+//! The `deis-router` binary: flags and environment variables to [`Config`], then
+//! [`deis_router::run`] on the store until SIGTERM.
+
 use std::net::SocketAddr;
 use std::process::ExitCode;
 
 use clap::Parser;
+use deis_router::{Config, Listeners};
+use deis_runtime::CommonArgs;
 
 /// mimalloc: the proxy allocates per request from two threads, where glibc's allocator spends
 /// a tenth of the router's time (perf, see docs/benchmarks.md).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-use deis_router::{Config, Listeners};
-use deis_runtime::CommonArgs;
 
 /// The Deis router: the HTTP front door of every app.
 #[derive(Debug, Parser)]

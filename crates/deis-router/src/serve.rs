@@ -1,6 +1,8 @@
 //! The accept loops of the HTTP and HTTPS listeners: HTTP/1.1 with keep-alive and upgrades, and
 //! HTTP/2 (by ALPN over TLS, or prior knowledge in clear text, h2c). On shutdown the listener
-//! closes, idle connections are closed and requests in flight get the drain period to finish.
+//! closes, idle connections are closed and requests in flight get the drain period to finish;
+//! so do the rest of each worker's tasks (upgraded connections, health probes), which all
+//! belong to the worker's `TaskTracker`.
 //!
 //! Like nginx's worker processes, each worker thread runs its connections, and its own pool of
 //! backend connections, on a single-threaded runtime: a request never hops between threads,
@@ -92,6 +94,8 @@ pub(crate) async fn serve(
     outcome
 }
 
+/// One worker: serves the connections dealt to it, each as a task of the worker's tracker, until
+/// the queue closes; then drains them within `drain`.
 async fn worker(
     mut accepted: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
     tls: Option<TlsAcceptor>,
@@ -107,6 +111,7 @@ async fn worker(
         .writev(false);
     builder.http2().timer(TokioTimer::new());
     let graceful = GracefulShutdown::new();
+    let tasks = proxy.tasks.clone();
     while let Some((stream, peer)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
@@ -125,7 +130,7 @@ async fn worker(
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = tls.clone();
-        tokio::spawn(async move {
+        tasks.spawn(async move {
             let Some(acceptor) = acceptor else {
                 return serve_io(builder, stream, service, watcher, peer).await;
             };
@@ -136,17 +141,21 @@ async fn worker(
             }
         });
     }
-    if tokio::time::timeout(drain, graceful.shutdown())
-        .await
-        .is_err()
-    {
+    tasks.close();
+    let drained = async {
+        graceful.shutdown().await;
+        tasks.wait().await;
+    };
+    if tokio::time::timeout(drain, drained).await.is_err() {
         tracing::warn!(
             drain.secs = drain.as_secs(),
+            tasks = tasks.len(),
             "Connections still open after the drain period; closing them"
         );
     }
 }
 
+/// Serves one connection (after its TLS handshake, if any) until it ends or the drain closes it.
 async fn serve_io<I, S>(
     builder: auto::Builder<TokioExecutor>,
     io: I,

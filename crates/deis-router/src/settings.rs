@@ -15,7 +15,8 @@ pub(crate) struct Settings {
     pub(crate) body_size: Option<u64>,
     /// How long an app may take to answer (`defaultTimeout`, seconds, default 1300).
     pub(crate) app_timeout: Duration,
-    /// How long to wait for a connection to an app container.
+    /// How long to wait for a connection to an app container (10 s, no key: the value this
+    /// router has always used; Deis's nginx had a fixed 30 s).
     pub(crate) app_connect_timeout: Duration,
     /// `controller/timeout/connect` (default `10s`).
     pub(crate) controller_connect_timeout: Duration,
@@ -39,12 +40,21 @@ pub(crate) struct Settings {
     pub(crate) ssl_cert: Option<(String, String)>,
 }
 
+/// How long the router waits for a backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timeouts {
+    /// For the TCP connection.
+    pub(crate) connect: Duration,
+    /// For the response's head, the connection included.
+    pub(crate) read: Duration,
+}
+
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             body_size: Some(1024 * 1024),
             app_timeout: Duration::from_secs(1300),
-            app_connect_timeout: Duration::from_secs(30),
+            app_connect_timeout: Duration::from_secs(10),
             controller_connect_timeout: Duration::from_secs(10),
             controller_timeout: Duration::from_secs(20 * 60),
             enforce_https: false,
@@ -63,6 +73,22 @@ impl Default for Settings {
 }
 
 impl Settings {
+    /// The controller's timeouts (`controller/timeout/connect`, `controller/timeout/read`) or
+    /// an app's (`defaultTimeout`).
+    pub(crate) fn timeouts(&self, controller: bool) -> Timeouts {
+        if controller {
+            Timeouts {
+                connect: self.controller_connect_timeout,
+                read: self.controller_timeout,
+            }
+        } else {
+            Timeouts {
+                connect: self.app_connect_timeout,
+                read: self.app_timeout,
+            }
+        }
+    }
+
     /// Settings from the router's keys: setting name (`hsts/maxAge`) to value.
     pub(crate) fn parse(values: &BTreeMap<String, String>) -> Settings {
         let mut s = Settings::default();
@@ -238,6 +264,24 @@ mod tests {
         assert_eq!(s.body_size, Some(1 << 20));
         assert!(!s.enforce_https);
         assert_eq!(settings(&[("bodySize", "0")]).body_size, None);
+    }
+
+    #[test]
+    fn timeouts_for_the_controller_and_for_apps() {
+        let secs = Duration::from_secs;
+        let check = |pairs: &[(&str, &str)], controller: bool, connect: Duration, read| {
+            let expect = Timeouts { connect, read };
+            assert_eq!(settings(pairs).timeouts(controller), expect, "{pairs:?}");
+        };
+        check(&[], true, secs(10), secs(20 * 60));
+        check(&[], false, secs(10), secs(1300));
+        let set = [
+            ("controller/timeout/connect", "250ms"),
+            ("controller/timeout/read", "5m"),
+            ("defaultTimeout", "60"),
+        ];
+        check(&set, true, Duration::from_millis(250), secs(300));
+        check(&set, false, secs(10), secs(60));
     }
 
     #[test]

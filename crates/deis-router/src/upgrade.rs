@@ -1,25 +1,32 @@
 //! Upgraded connections (WebSocket): the handshake is forwarded on a connection of its own to
 //! one backend and, once the backend answers `101 Switching Protocols`, bytes are copied both
-//! ways until either side closes or the router shuts down.
+//! ways until either side closes or the router shuts down. The tasks that do so are tracked
+//! by the worker's [`TaskTracker`](tokio_util::task::TaskTracker), which drains them.
+
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, Request, Response, StatusCode, Uri, header};
+use axum::http::{HeaderMap, HeaderValue, Request, Response, StatusCode, Uri, header};
 use hyper::upgrade::OnUpgrade;
 use hyper_util::rt::TokioIo;
 use tokio::net::TcpStream;
+use tracing::Instrument;
 
-use crate::proxy::{CONNECT_TIMEOUT, Proxy, text};
+use crate::proxy::{Answer, Proxy, connection_tokens};
+use crate::settings::Timeouts;
 
 /// Whether the client asks to switch protocols (HTTP/1.1 `Connection: upgrade` + `Upgrade`).
 pub(crate) fn requested(headers: &HeaderMap) -> bool {
     headers.contains_key(header::UPGRADE)
-        && headers
-            .get_all(header::CONNECTION)
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .any(|token| token.trim().eq_ignore_ascii_case("upgrade"))
+        && connection_tokens(headers).any(|token| token.eq_ignore_ascii_case("upgrade"))
+}
+
+/// Puts back the client's `Upgrade` header (and `Connection: upgrade`) that hop-by-hop
+/// stripping took out.
+pub(crate) fn restore_headers(headers: &mut HeaderMap, upgrade: HeaderValue) {
+    headers.insert(header::UPGRADE, upgrade);
+    headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
 }
 
 /// Forwards an upgrade request to `backend` and, on `101`, joins the two connections.
@@ -30,14 +37,14 @@ pub(crate) async fn forward(
     path: String,
     body: Body,
     client: OnUpgrade,
-    timeout: std::time::Duration,
+    timeouts: Timeouts,
 ) -> Response<Body> {
-    match exchange(backend, parts, path, body, timeout).await {
+    match exchange(proxy, backend, parts, path, body, timeouts).await {
         Ok(mut response) if response.status() == StatusCode::SWITCHING_PROTOCOLS => {
             let server = hyper::upgrade::on(&mut response);
             let metrics = proxy.metrics.clone();
             let shutdown = proxy.shutdown.clone();
-            tokio::spawn(async move {
+            let join = async move {
                 let (Ok(client), Ok(server)) = tokio::join!(client, server) else {
                     return;
                 };
@@ -48,7 +55,8 @@ pub(crate) async fn forward(
                     _ = shutdown.cancelled() => {}
                 }
                 metrics.upgraded_open.dec();
-            });
+            };
+            proxy.tasks.spawn(join.in_current_span());
             let (parts, body) = response.into_parts();
             Response::from_parts(parts, Body::new(body))
         }
@@ -58,47 +66,66 @@ pub(crate) async fn forward(
         }
         Err(e) => {
             tracing::warn!(backend, error = %e, "Upgrade request to the backend failed");
-            if e.connect {
-                proxy.health.mark_down(backend);
+            if e.is_connect() {
+                proxy.health.mark_down(backend, &proxy.tasks);
             }
-            text(StatusCode::BAD_GATEWAY, "502 Bad Gateway\n")
+            Answer::BadGateway.response()
         }
     }
 }
 
+/// Why an upgrade request got no response from the backend.
 #[derive(Debug, thiserror::Error)]
-#[error("{message}")]
-struct ExchangeError {
-    message: String,
-    connect: bool,
+enum ExchangeError {
+    #[error("connecting failed")]
+    Connect(#[source] std::io::Error),
+    #[error("no connection within {0:?}")]
+    ConnectTimedOut(Duration),
+    #[error("the HTTP/1.1 handshake failed")]
+    Handshake(#[source] hyper::Error),
+    #[error("the path is not a URI")]
+    Path(#[source] axum::http::uri::InvalidUri),
+    #[error("no response within {0:?}")]
+    TimedOut(Duration),
+    #[error("sending the request failed")]
+    Send(#[source] hyper::Error),
 }
 
+impl ExchangeError {
+    /// Whether the backend was never reached (it goes out of rotation).
+    fn is_connect(&self) -> bool {
+        matches!(
+            self,
+            ExchangeError::Connect(_) | ExchangeError::ConnectTimedOut(_)
+        )
+    }
+}
+
+/// Sends the upgrade request on a new connection, connecting within `timeouts.connect` and
+/// answered within `timeouts.read`.
 async fn exchange(
+    proxy: &Proxy,
     backend: &str,
     parts: Parts,
     path: String,
     body: Body,
-    timeout: std::time::Duration,
+    timeouts: Timeouts,
 ) -> Result<Response<hyper::body::Incoming>, ExchangeError> {
-    let failed = |connect: bool| {
-        move |e: &dyn std::fmt::Display| ExchangeError {
-            message: e.to_string(),
-            connect,
-        }
-    };
-    let stream = tokio::time::timeout(CONNECT_TIMEOUT, TcpStream::connect(backend))
+    let stream = tokio::time::timeout(timeouts.connect, TcpStream::connect(backend))
         .await
-        .map_err(|e| failed(true)(&e))?
-        .map_err(|e| failed(true)(&e))?;
+        .map_err(|_| ExchangeError::ConnectTimedOut(timeouts.connect))?
+        .map_err(ExchangeError::Connect)?;
     let _ = stream.set_nodelay(true);
     let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
         .await
-        .map_err(|e| failed(false)(&e))?;
-    tokio::spawn(connection.with_upgrades());
+        .map_err(ExchangeError::Handshake)?;
+    proxy
+        .tasks
+        .spawn(connection.with_upgrades().in_current_span());
     let mut request = Request::from_parts(parts, body);
-    *request.uri_mut() = path.parse::<Uri>().map_err(|e| failed(false)(&e))?;
-    tokio::time::timeout(timeout, sender.send_request(request))
+    *request.uri_mut() = path.parse::<Uri>().map_err(ExchangeError::Path)?;
+    tokio::time::timeout(timeouts.read, sender.send_request(request))
         .await
-        .map_err(|e| failed(false)(&e))?
-        .map_err(|e| failed(false)(&e))
+        .map_err(|_| ExchangeError::TimedOut(timeouts.read))?
+        .map_err(ExchangeError::Send)
 }

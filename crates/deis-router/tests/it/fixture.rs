@@ -90,11 +90,16 @@ pub(crate) async fn router() -> Fixture {
 
 /// An upstream that answers `<name> <x-forwarded-for> <x-forwarded-proto> <x-request-id set?>`.
 pub(crate) async fn upstream(name: &'static str) -> SocketAddr {
+    serve(echo_app(name)).await
+}
+
+/// Serves `app` on a free loopback port.
+pub(crate) async fn serve(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");
     let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, echo_app(name)).await });
+    tokio::spawn(async move { axum::serve(listener, app).await });
     addr
 }
 

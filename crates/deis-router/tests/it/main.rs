@@ -1,7 +1,11 @@
+//! The router's integration tests, one module per area, on a router fed by an in-memory store.
+
 mod binary;
+mod connect;
 mod failover;
 mod fixture;
 mod routing;
 mod rules;
+mod spans;
 mod tls;
 mod upgrade;

@@ -7,7 +7,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use futures_util::{SinkExt, StreamExt};
 use tokio_tungstenite::tungstenite;
 
-use crate::fixture::router;
+use crate::fixture::{router, serve};
 use deis_testkit::eventually;
 
 async fn echo_server() -> SocketAddr {
@@ -27,12 +27,7 @@ async fn echo_server() -> SocketAddr {
         "/socket",
         axum::routing::get(|ws: WebSocketUpgrade| async move { ws.on_upgrade(echo) }),
     );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    addr
+    serve(app).await
 }
 
 #[tokio::test]

@@ -10,8 +10,10 @@ mod connect;
 mod error;
 pub mod labels;
 mod list;
+mod remove;
 
 pub use bollard::Docker;
 pub use connect::connect;
 pub use error::{DockerError, engine_message};
-pub use list::list_labelled;
+pub use list::{list_images, list_labelled};
+pub use remove::remove_container;

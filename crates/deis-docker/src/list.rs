@@ -25,3 +25,22 @@ pub async fn list_labelled(
         .await
         .map_err(|e| DockerError::call(format!("listing containers labelled {labels:?}"), e))
 }
+
+/// The images matching `filters` (`reference`, `label`, ...: each a list of values).
+pub async fn list_images(
+    docker: &Docker,
+    filters: &[(&str, Vec<String>)],
+) -> Result<Vec<bollard::models::ImageSummary>, DockerError> {
+    let filters: HashMap<String, Vec<String>> = filters
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    docker
+        .list_images(Some(
+            bollard::query_parameters::ListImagesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| DockerError::call(format!("listing images {filters:?}"), e))
+}

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use bollard::Docker;
 use bollard::query_parameters::{
     CreateImageOptionsBuilder, ListContainersOptionsBuilder, ListImagesOptionsBuilder,
-    ListNetworksOptionsBuilder, RemoveContainerOptionsBuilder, RemoveImageOptionsBuilder,
+    ListNetworksOptionsBuilder, RemoveImageOptionsBuilder,
 };
 use futures_util::TryStreamExt;
 
@@ -218,17 +218,7 @@ async fn remove_labelled(docker: &Docker, id: &str) {
         .unwrap_or_default();
     for c in containers {
         if let Some(cid) = c.id {
-            let _ = docker
-                .remove_container(
-                    &cid,
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                )
-                .await;
+            let _ = deis_docker::remove_container(docker, &cid).await;
         }
     }
     let networks = docker

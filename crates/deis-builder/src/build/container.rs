@@ -7,10 +7,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use bollard::Docker;
-use bollard::query_parameters::{
-    DownloadFromContainerOptionsBuilder,
-    RemoveContainerOptionsBuilder,
-};
+use bollard::query_parameters::DownloadFromContainerOptionsBuilder;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use tokio_util::task::TaskTracker;
@@ -50,14 +47,17 @@ pub(crate) const BUILD_LABEL: &str = deis_docker::labels::BUILD;
 /// Removes build containers a previous run of the builder left behind.
 pub(crate) async fn remove_leftovers(docker: &Docker, labels: &HashMap<String, String>) {
     let mut filters = vec![deis_docker::labels::filter(BUILD_LABEL, "true")];
-    filters.extend(labels.iter().map(|(k, v)| deis_docker::labels::filter(k, v)));
+    filters.extend(
+        labels
+            .iter()
+            .map(|(k, v)| deis_docker::labels::filter(k, v)),
+    );
     let Ok(containers) = deis_docker::list_labelled(docker, &filters, true).await else {
         return;
     };
     for c in containers {
         if let Some(id) = c.id {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            let _ = docker.remove_container(&id, Some(options)).await;
+            let _ = deis_docker::remove_container(docker, &id).await;
         }
     }
 }
@@ -74,9 +74,7 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let (docker, id) = (self.docker.clone(), std::mem::take(&mut self.id));
         let removal = async move {
-            let options = RemoveContainerOptionsBuilder::new().force(true).build();
-            if let Err(e) = docker.remove_container(&id, Some(options)).await {
-                let error = EngineError::from(e);
+            if let Err(error) = deis_docker::remove_container(&docker, &id).await {
                 tracing::warn!(container = %id, %error, "Removing a build container failed");
             }
         };

@@ -8,8 +8,8 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RemoveContainerOptionsBuilder,
-    RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RestartContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use deis_types::{AppName, ContainerName};
 use futures_util::StreamExt;
@@ -294,18 +294,8 @@ impl Engine {
     /// to a registry), once its containers are gone: never another image that merely shares the
     /// name (an app called `redis` leaves `redis:7` alone). One still in use is left alone.
     pub(crate) async fn remove_app_images(&self, app: &AppName) {
-        let filters = HashMap::from([(
-            "reference".to_owned(),
-            vec![app.as_str().to_owned(), format!("*/{}", app.as_str())],
-        )]);
-        let Ok(images) = self
-            .docker
-            .list_images(Some(
-                bollard::query_parameters::ListImagesOptionsBuilder::new()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
+        let references = vec![app.as_str().to_owned(), format!("*/{}", app.as_str())];
+        let Ok(images) = deis_docker::list_images(&self.docker, &[("reference", references)]).await
         else {
             return;
         };
@@ -334,25 +324,7 @@ impl Engine {
 
     /// Removes a container whatever its state.
     pub(crate) async fn remove(&self, id_or_name: &str) -> Result<(), SchedulerError> {
-        match self
-            .docker
-            .remove_container(
-                id_or_name,
-                Some(
-                    RemoveContainerOptionsBuilder::new()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
-            .await
-        {
-            Ok(())
-            | Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(()),
-            Err(e) => Err(docker_error(&format!("{id_or_name} (destroy)"), e)),
-        }
+        Ok(deis_docker::remove_container(&self.docker, id_or_name).await?)
     }
 
     /// Stops a container (SIGTERM, then SIGKILL after the stop timeout) and removes it.
@@ -522,17 +494,7 @@ impl Engine {
                 _ = shutdown.cancelled() => return,
                 _ = tokio::time::sleep(keep) => {}
             }
-            let _ = docker
-                .remove_container(
-                    &id,
-                    Some(
-                        RemoveContainerOptionsBuilder::new()
-                            .force(true)
-                            .v(true)
-                            .build(),
-                    ),
-                )
-                .await;
+            let _ = deis_docker::remove_container(&docker, &id).await;
         });
         outcome
     }

@@ -7,7 +7,7 @@ use bollard::Docker;
 use bollard::models::{ContainerCreateBody, ContainerInspectResponse, VolumeCreateRequest};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, ListVolumesOptionsBuilder, LogsOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    StopContainerOptionsBuilder,
 };
 use futures_util::{Stream, StreamExt};
 
@@ -172,19 +172,8 @@ impl Engine {
     /// Removes the images the builder made for this platform's apps (they carry its label);
     /// one still in use stays.
     pub(crate) async fn remove_app_images(&self) {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            vec![format!("{LABEL_PLATFORM}={}", self.prefix)],
-        )]);
-        let Ok(images) = self
-            .docker
-            .list_images(Some(
-                bollard::query_parameters::ListImagesOptionsBuilder::new()
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-        else {
+        let ours = vec![deis_docker::labels::filter(LABEL_PLATFORM, &self.prefix)];
+        let Ok(images) = deis_docker::list_images(&self.docker, &[("label", ours)]).await else {
             return;
         };
         for image in images {
@@ -259,23 +248,9 @@ impl Engine {
 
     /// Removes a container, running or not; a missing one is fine.
     pub(crate) async fn remove(&self, name: &str) -> Result<(), Error> {
-        match self
-            .docker
-            .remove_container(
-                name,
-                Some(
-                    RemoveContainerOptionsBuilder::new()
-                        .force(true)
-                        .v(true)
-                        .build(),
-                ),
-            )
+        deis_docker::remove_container(&self.docker, name)
             .await
-        {
-            Ok(()) => Ok(()),
-            Err(e) if not_found(&e) => Ok(()),
-            Err(e) => Err(failed(&format!("remove {name}"), e)),
-        }
+            .map_err(|e| Error::Message(e.to_string()))
     }
 
     /// The container's output: the last `tail` lines, then new ones if `follow`.

@@ -1,22 +1,25 @@
 //! The builder's gRPC API (`proto/deis/controller/v1/builder.proto`), served on the REST port.
-//! It does what the REST hooks do, with the same rules, for the builder: every call carries the
-//! builder key in the `x-deis-builder-auth` metadata.
+//! It does what the REST hooks do, with the same rules (`domain`), for the builder: every call
+//! carries the builder key in the `x-deis-builder-auth` metadata. The rules' failures become a
+//! `tonic::Status` once, here, with the code of their [`Code`].
 
-use axum::http::StatusCode;
 use deis_proto::controller::v1::builder_service_server::{BuilderService, BuilderServiceServer};
 use deis_proto::controller::v1::{
     AuthorizePushRequest, AuthorizePushResponse, CreateBuildRequest, CreateBuildResponse,
     GetAppConfigRequest, GetAppConfigResponse, ListAppsRequest, ListAppsResponse, LookupKeyRequest,
     LookupKeyResponse,
 };
+use deis_types::Code;
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
 use tonic::{Request, Response, Status};
 
-use crate::api::AppState;
-use crate::api::error::ApiError;
-use crate::db::{App, User};
+use crate::domain::DomainError;
+use crate::domain::access::Act;
+use crate::domain::build::{self, NewBuild};
 use crate::domain::config::string_pairs;
+use crate::report::Report;
+use crate::state::AppState;
 use crate::time;
 
 /// The metadata key that carries the builder key.
@@ -32,31 +35,23 @@ pub(crate) fn routes(state: AppState) -> axum::Router {
     tonic::service::Routes::new(BuilderServiceServer::new(Builder { state })).into_axum_router()
 }
 
-impl From<ApiError> for Status {
-    fn from(e: ApiError) -> Status {
-        match e {
-            ApiError::NotFound => Status::not_found("not found"),
-            ApiError::Forbidden => Status::permission_denied("the user may not deploy this app"),
-            ApiError::Unauthenticated | ApiError::InvalidToken => {
-                Status::unauthenticated("invalid credentials")
+impl From<DomainError> for Status {
+    fn from(e: DomainError) -> Status {
+        let code = e.code();
+        let message = match e.field() {
+            // The shape the REST API gives the same refusal: `{"field": ["message"]}`.
+            Some(field) => json!({ field: [e.to_string()] }).to_string(),
+            None if code == Code::Internal => {
+                tracing::error!(error = %Report(&e), "Builder API call failed");
+                "internal error".to_owned()
             }
-            ApiError::Fields(fields) => Status::invalid_argument(json!(fields).to_string()),
-            ApiError::Detail(StatusCode::SERVICE_UNAVAILABLE, m) => Status::unavailable(m),
-            ApiError::Detail(StatusCode::NOT_FOUND, m) => Status::not_found(m),
-            ApiError::Detail(StatusCode::CONFLICT, m)
-            | ApiError::ErrorKey(StatusCode::CONFLICT, m) => Status::aborted(m),
-            ApiError::Detail(status, m) | ApiError::ErrorKey(status, m)
-                if status.is_client_error() =>
-            {
-                Status::invalid_argument(m)
-            }
-            other => {
-                tracing::error!(error = %other, "Builder API call failed");
-                Status::internal("internal error")
-            }
-        }
+            None => e.to_string(),
+        };
+        Status::new(tonic::Code::from_i32(code.grpc_code()), message)
     }
 }
+
+type Reply<T> = Result<Response<T>, Status>;
 
 impl Builder {
     async fn check_key<T>(&self, request: &Request<T>) -> Result<(), Status> {
@@ -72,53 +67,14 @@ impl Builder {
         }
     }
 
-    /// The user and the app they may deploy.
-    async fn user_and_app(&self, username: &str, app: &str) -> Result<(User, App), Status> {
-        let user = self
+    async fn authorize(
+        &self,
+        r: AuthorizePushRequest,
+    ) -> Result<AuthorizePushResponse, DomainError> {
+        let (user, app) = self
             .state
-            .db
-            .user(username)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| Status::not_found(format!("no user {username}")))?;
-        let app = self
-            .state
-            .app_for(&user, app, &axum::http::Method::POST)
+            .user_and_app(&r.username, &r.app, Act::Change)
             .await?;
-        Ok((user, app))
-    }
-}
-
-#[tonic::async_trait]
-impl BuilderService for Builder {
-    async fn lookup_key(
-        &self,
-        request: Request<LookupKeyRequest>,
-    ) -> Result<Response<LookupKeyResponse>, Status> {
-        self.check_key(&request).await?;
-        let public = request.into_inner().public_key;
-        let fingerprint =
-            crate::domain::validate::key_fingerprint(&public).map_err(Status::invalid_argument)?;
-        let key = self
-            .state
-            .db
-            .key_by_fingerprint(&fingerprint)
-            .await
-            .map_err(ApiError::from)?
-            .ok_or_else(|| Status::not_found("no user has this key"))?;
-        Ok(Response::new(LookupKeyResponse {
-            username: key.owner,
-            fingerprint: key.fingerprint,
-        }))
-    }
-
-    async fn authorize_push(
-        &self,
-        request: Request<AuthorizePushRequest>,
-    ) -> Result<Response<AuthorizePushResponse>, Status> {
-        self.check_key(&request).await?;
-        let r = request.into_inner();
-        let (user, app) = self.user_and_app(&r.username, &r.app).await?;
         let push_id = time::new_uuid();
         self.state
             .db
@@ -132,59 +88,96 @@ impl BuilderService for Builder {
                 &r.ssh_original_command,
                 time::now(),
             )
-            .await
-            .map_err(ApiError::from)?;
-        Ok(Response::new(AuthorizePushResponse { push_id }))
+            .await?;
+        Ok(AuthorizePushResponse { push_id })
+    }
+
+    async fn app_config(
+        &self,
+        r: GetAppConfigRequest,
+    ) -> Result<GetAppConfigResponse, DomainError> {
+        let (_, app) = self
+            .state
+            .user_and_app(&r.username, &r.app, Act::Change)
+            .await?;
+        let (_, config) = self.state.current_config(&app).await?;
+        let values = string_pairs(&config.config_values)?;
+        Ok(GetAppConfigResponse {
+            values: values.into_iter().collect(),
+        })
+    }
+
+    async fn build(&self, r: CreateBuildRequest) -> Result<CreateBuildResponse, DomainError> {
+        let (user, app) = self
+            .state
+            .user_and_app(&r.username, &r.app, Act::Change)
+            .await?;
+        let procfile: Map<String, Value> = r
+            .procfile
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect();
+        let new = NewBuild {
+            image: r.image,
+            sha: r.sha,
+            procfile,
+            dockerfile: if r.dockerfile { "true" } else { "" }.to_owned(),
+        };
+        let (_, release) = build::create(&self.state, &app, &user, new).await?;
+        let domain = self.state.domain().await;
+        Ok(CreateBuildResponse {
+            release_version: u32::try_from(release.version).unwrap_or(u32::MAX),
+            domains: vec![format!("{}.{domain}", app.id)],
+        })
+    }
+}
+
+#[tonic::async_trait]
+impl BuilderService for Builder {
+    async fn lookup_key(&self, request: Request<LookupKeyRequest>) -> Reply<LookupKeyResponse> {
+        self.check_key(&request).await?;
+        let key = self
+            .state
+            .key_owner(&request.into_inner().public_key)
+            .await?;
+        Ok(Response::new(LookupKeyResponse {
+            username: key.owner,
+            fingerprint: key.fingerprint,
+        }))
+    }
+
+    async fn authorize_push(
+        &self,
+        request: Request<AuthorizePushRequest>,
+    ) -> Reply<AuthorizePushResponse> {
+        self.check_key(&request).await?;
+        Ok(Response::new(self.authorize(request.into_inner()).await?))
     }
 
     async fn get_app_config(
         &self,
         request: Request<GetAppConfigRequest>,
-    ) -> Result<Response<GetAppConfigResponse>, Status> {
+    ) -> Reply<GetAppConfigResponse> {
         self.check_key(&request).await?;
-        let r = request.into_inner();
-        let (_, app) = self.user_and_app(&r.username, &r.app).await?;
-        let (_, config) = self.state.current_config(&app).await?;
-        let values = string_pairs(&config.config_values).map_err(ApiError::from)?;
-        Ok(Response::new(GetAppConfigResponse {
-            values: values.into_iter().collect(),
-        }))
+        Ok(Response::new(self.app_config(request.into_inner()).await?))
     }
 
-    async fn list_apps(
-        &self,
-        request: Request<ListAppsRequest>,
-    ) -> Result<Response<ListAppsResponse>, Status> {
+    async fn list_apps(&self, request: Request<ListAppsRequest>) -> Reply<ListAppsResponse> {
         self.check_key(&request).await?;
-        let apps = self.state.db.all_app_ids().await.map_err(ApiError::from)?;
+        let apps = self
+            .state
+            .db
+            .all_app_ids()
+            .await
+            .map_err(DomainError::from)?;
         Ok(Response::new(ListAppsResponse { apps }))
     }
 
     async fn create_build(
         &self,
         request: Request<CreateBuildRequest>,
-    ) -> Result<Response<CreateBuildResponse>, Status> {
+    ) -> Reply<CreateBuildResponse> {
         self.check_key(&request).await?;
-        let r = request.into_inner();
-        let (user, app) = self.user_and_app(&r.username, &r.app).await?;
-        let procfile: Map<String, Value> = r
-            .procfile
-            .into_iter()
-            .map(|(k, v)| (k, Value::String(v)))
-            .collect();
-        let mut body = Map::new();
-        body.insert("image".into(), json!(r.image));
-        body.insert("sha".into(), json!(r.sha));
-        body.insert("procfile".into(), Value::Object(procfile));
-        body.insert(
-            "dockerfile".into(),
-            json!(if r.dockerfile { "true" } else { "" }),
-        );
-        let (_, release) = crate::api::create_build_for(&self.state, &app, &user, &body).await?;
-        let domain = self.state.domain().await;
-        Ok(Response::new(CreateBuildResponse {
-            release_version: u32::try_from(release.version).unwrap_or(u32::MAX),
-            domains: vec![format!("{}.{domain}", app.id)],
-        }))
+        Ok(Response::new(self.build(request.into_inner()).await?))
     }
 }

@@ -20,6 +20,8 @@ mod passwords;
 #[cfg(test)]
 mod props;
 mod reconcile;
+mod report;
+mod state;
 mod time;
 
 use std::sync::Arc;
@@ -62,7 +64,7 @@ pub enum Error {
     #[error(
         "{0}; start the Docker engine (for swarm: docker swarm init), or run with --scheduler none to only record desired state"
     )]
-    Scheduler(String),
+    Scheduler(#[source] deis_scheduler::SchedulerError),
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
@@ -111,18 +113,17 @@ async fn scheduler(
             .then(|| config.app_firewall_ports.clone()),
         ..Default::default()
     };
-    let unusable = |e: deis_scheduler::SchedulerError| Error::Scheduler(e.0);
     Ok(match config.scheduler {
         SchedulerKind::None => Arc::new(deis_scheduler::RecordOnlyScheduler),
         SchedulerKind::Docker => Arc::new(
             deis_scheduler::DockerScheduler::connect(store.clone(), docker, shutdown.clone())
                 .await
-                .map_err(unusable)?,
+                .map_err(Error::Scheduler)?,
         ),
         SchedulerKind::Swarm => Arc::new(
             deis_scheduler::SwarmScheduler::connect(store.clone(), docker, shutdown.clone())
                 .await
-                .map_err(unusable)?,
+                .map_err(Error::Scheduler)?,
         ),
     })
 }
@@ -137,7 +138,8 @@ pub async fn run(
     let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     ensure_defaults(&store).await;
     let scheduler = scheduler(&config, &store, &shutdown).await?;
-    let state = api::AppState {
+    let backend = scheduler.clone();
+    let state = state::AppState {
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),
         scheduler,
@@ -175,5 +177,7 @@ pub async fn run(
     shutdown.cancel();
     tasks.close();
     tasks.wait().await;
+    // The backend's own tasks (supervisors, lease keep-alive, clean-ups) end with `shutdown`.
+    backend.drain().await;
     served
 }

@@ -5,7 +5,7 @@ use axum::response::{IntoResponse, Response};
 use deis_proto::logger::v1::{DeleteRequest, LogEntry, QueryRequest};
 use deis_store::keys::Component;
 
-use crate::api::AppState;
+use crate::state::AppState;
 
 async fn logger(state: &AppState) -> Option<String> {
     endpoint(state.mirror.store().as_ref()).await
@@ -86,20 +86,19 @@ pub(crate) async fn delete(state: &AppState, app: &str) {
     let Some(endpoint) = logger(state).await else {
         return;
     };
-    let result = async {
-        let mut client = deis_runtime::log_client(state.mirror.store().as_ref(), endpoint)
-            .await
-            .map_err(|e| e.to_string())?;
-        client
-            .delete(DeleteRequest {
+    let failed = |error: &dyn std::fmt::Display| {
+        tracing::warn!(app.name = app, %error, "Error deleting existing application logs");
+    };
+    match deis_runtime::log_client(state.mirror.store().as_ref(), endpoint).await {
+        Ok(mut client) => {
+            let request = DeleteRequest {
                 app: app.to_owned(),
-            })
-            .await
-            .map_err(|e| e.to_string())
-    }
-    .await;
-    if let Err(e) = result {
-        tracing::warn!(app.name = app, error = %e, "Error deleting existing application logs");
+            };
+            if let Err(status) = client.delete(request).await {
+                failed(&status);
+            }
+        }
+        Err(e) => failed(&e),
     }
 }
 

@@ -5,7 +5,17 @@ use argon2::Argon2;
 use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use rand::RngCore;
 
-use crate::api::error::ApiError;
+/// Why a password could not be hashed (a failure of ours, never of the password).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum HashError {
+    #[error("the password hashing queue is closed")]
+    Closed(#[source] tokio::sync::AcquireError),
+    /// argon2's error is not a `std::error::Error` (no `std` feature), so its text is kept.
+    #[error("hashing the password failed: {0}")]
+    Hash(argon2::password_hash::Error),
+    #[error("the password hashing task failed")]
+    Task(#[source] tokio::task::JoinError),
+}
 
 /// How many password hashes run at once; the rest wait their turn. Each takes about 19 MiB
 /// and a core for tens of milliseconds, so a flood of logins or registrations neither
@@ -25,23 +35,20 @@ pub(crate) fn new_token() -> String {
 }
 
 /// Hashes a password with argon2id and a random salt.
-pub(crate) async fn hash(password: &str) -> Result<String, ApiError> {
+pub(crate) async fn hash(password: &str) -> Result<String, HashError> {
     let password = password.to_owned();
-    let _turn = HASHING
-        .acquire()
-        .await
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let _turn = HASHING.acquire().await.map_err(HashError::Closed)?;
     tokio::task::spawn_blocking(move || {
         let mut salt = [0u8; 16];
         rand::rng().fill_bytes(&mut salt);
-        let salt = SaltString::encode_b64(&salt).map_err(|e| ApiError::Internal(e.to_string()))?;
+        let salt = SaltString::encode_b64(&salt).map_err(HashError::Hash)?;
         Argon2::default()
             .hash_password(password.as_bytes(), &salt)
             .map(|h| h.to_string())
-            .map_err(|e| ApiError::Internal(e.to_string()))
+            .map_err(HashError::Hash)
     })
     .await
-    .map_err(|e| ApiError::Internal(e.to_string()))?
+    .map_err(HashError::Task)?
 }
 
 /// Whether `password` matches a stored hash.

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
 use serde_json::{Value, json};
@@ -16,7 +16,8 @@ use super::extract::{Body, Caller};
 use super::page::Page;
 use super::{AppState, render};
 use crate::db::{App, Container};
-use crate::domain::release::{self, event};
+use crate::domain::access::Act;
+use crate::domain::release::{self, ReleaseError, event};
 use crate::{logs, time};
 
 pub(crate) async fn list(
@@ -104,7 +105,7 @@ pub(crate) async fn info(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     Ok(Json(render::app(&app, &state.domain().await)?))
 }
 
@@ -114,7 +115,7 @@ pub(crate) async fn update(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<StatusCode> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     if let Some(owner) = text(&body, "owner")? {
         if !(caller.is_superuser || app.owner == caller.username) {
             return Err(ApiError::Forbidden);
@@ -136,12 +137,9 @@ pub(crate) async fn destroy(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<StatusCode> {
-    let app = state.app_for(&caller, &id, &Method::DELETE).await?;
-    let _guard = state.locks.lock(&app.id).await?;
-    let name: AppName = app
-        .id
-        .parse()
-        .map_err(|_| ApiError::Internal("stored app id is invalid".into()))?;
+    let app = state.app_for(&caller, &id, Act::Delete).await?;
+    let _guard = state.lock(&app.id).await?;
+    let name: AppName = app.id.parse().map_err(ApiError::internal)?;
     if let Err(e) = state.scheduler.destroy(&name).await {
         tracing::warn!(app.name = %app.id, error = %e, "Destroying containers failed");
     }
@@ -159,7 +157,7 @@ pub(crate) async fn logs(
     Path(id): Path<String>,
     Query(query): Query<BTreeMap<String, String>>,
 ) -> ApiResult<Response> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let lines = query
         .get("log_lines")
         .and_then(|n| n.parse::<u32>().ok())
@@ -198,7 +196,7 @@ pub(crate) async fn run(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     let command = required(&body, "command")?;
     let (latest, build) = built_release(
         &state,
@@ -211,10 +209,7 @@ pub(crate) async fn run(
         .config(&latest.config)
         .await?
         .ok_or(ApiError::NotFound)?;
-    let name: AppName = app
-        .id
-        .parse()
-        .map_err(|_| ApiError::Internal("stored app id is invalid".into()))?;
+    let name: AppName = app.id.parse().map_err(ApiError::internal)?;
     let procfile = crate::db::json_map(&build.procfile)?;
     let spec = release::spec(&name, &latest, &build, &config, &procfile)?;
     event(
@@ -226,7 +221,10 @@ pub(crate) async fn run(
         .scheduler
         .run(&name, &spec, &command)
         .await
-        .map_err(|e| ApiError::unavailable(e.0))?;
+        .map_err(|source| ReleaseError::Scheduler {
+            app: app.id.clone(),
+            source,
+        })?;
     Ok(Json(json!([code, output])))
 }
 
@@ -272,7 +270,7 @@ pub(crate) async fn containers(
     Path(id): Path<String>,
     page: Page,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let rows: Vec<Container> = select(&state, &app, None, None)
         .await?
         .into_iter()
@@ -287,7 +285,7 @@ pub(crate) async fn containers_of_type(
     Path((id, ptype)): Path<(String, String)>,
     page: Page,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let rows = select(&state, &app, Some(&ptype), None).await?;
     paged(&state, &app, rows, &page).await
 }
@@ -314,7 +312,7 @@ pub(crate) async fn container(
     Caller(caller): Caller,
     Path((id, ptype, num)): Path<(String, String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let rows = select(&state, &app, Some(&ptype), Some(&num)).await?;
     let one = render_containers(&state, &app, &rows)
         .await
@@ -331,14 +329,17 @@ async fn restart(
     ptype: Option<&str>,
     num: Option<&str>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(caller, id, &Method::POST).await?;
+    let app = state.app_for(caller, id, Act::Change).await?;
     let rows = select(state, &app, ptype, num).await?;
     let names: Vec<ContainerName> = rows.iter().filter_map(container_name).collect();
     state
         .scheduler
         .restart(&names)
         .await
-        .map_err(|e| ApiError::unavailable(e.0))?;
+        .map_err(|source| ReleaseError::Scheduler {
+            app: app.id.clone(),
+            source,
+        })?;
     Ok(Json(Value::Array(
         render_containers(state, &app, &rows).await,
     )))
@@ -407,7 +408,7 @@ pub(crate) async fn scale(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<StatusCode> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     let mut requested = BTreeMap::new();
     for (ptype, v) in &body {
         let n = count(v)?;

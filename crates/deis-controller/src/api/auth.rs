@@ -13,6 +13,7 @@ use super::{AppState, render};
 use crate::db::User;
 use crate::{passwords, time};
 use axum::extract::State;
+use deis_types::Code;
 
 /// A string field: `Ok(None)` when absent or null, 400 when of another type.
 pub(crate) fn text(body: &Map<String, Value>, field: &str) -> ApiResult<Option<String>> {
@@ -45,22 +46,20 @@ pub(crate) async fn register(
         None | Some("enabled") => {}
         Some("disabled") => {
             return Err(ApiError::Detail(
-                StatusCode::FORBIDDEN,
+                Code::PermissionDenied,
                 "Registration is disabled".into(),
             ));
         }
         Some("admin_only") if caller.as_ref().is_some_and(|c| c.is_superuser) => {}
         Some("admin_only") => return Err(ApiError::Forbidden),
         Some(other) => {
-            return Err(ApiError::Internal(format!(
+            return Err(ApiError::internal(format!(
                 "unknown registrationMode {other:?}"
             )));
         }
     }
     let username = required(&body, "username")?;
-    if let Some(problem) = crate::domain::validate::username(&username) {
-        return Err(ApiError::field("username", problem));
-    }
+    crate::domain::validate::username(&username)?;
     let password = required(&body, "password")?;
     let email = text(&body, "email")?.unwrap_or_default();
     if state.db.user(&username).await?.is_some() {
@@ -70,7 +69,9 @@ pub(crate) async fn register(
     let token = passwords::new_token();
     let user = User {
         username,
-        password: passwords::hash(&password).await?,
+        password: passwords::hash(&password)
+            .await
+            .map_err(ApiError::internal)?,
         email,
         first_name: text(&body, "first_name")?.unwrap_or_default(),
         last_name: text(&body, "last_name")?.unwrap_or_default(),
@@ -159,7 +160,7 @@ pub(crate) async fn cancel(
     let user = target(&state, &caller, &body).await?;
     if state.db.apps_owned_by(&user.username).await? > 0 {
         return Err(ApiError::Detail(
-            StatusCode::CONFLICT,
+            Code::Conflict,
             format!(
                 "{} still has applications assigned. Delete or transfer ownership",
                 user.username
@@ -176,7 +177,7 @@ pub(crate) async fn cancel(
 /// The refusal to leave the platform without an administrator.
 pub(crate) fn last_admin(username: &str) -> ApiError {
     ApiError::Detail(
-        StatusCode::CONFLICT,
+        Code::Conflict,
         format!(
             "{username} is the last administrator; make another user an administrator first (deis perms:create <user> --admin)"
         ),
@@ -200,7 +201,10 @@ pub(crate) async fn passwd(
     }
     state
         .db
-        .set_password(&user.username, &passwords::hash(&new).await?)
+        .set_password(
+            &user.username,
+            &passwords::hash(&new).await.map_err(ApiError::internal)?,
+        )
         .await?;
     Ok(Json(json!({"status": "password set"})))
 }

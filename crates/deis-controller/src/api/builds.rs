@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
@@ -11,7 +11,9 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Body, Caller};
 use super::page::Page;
 use super::{AppState, render};
-use crate::db::{App, Build, Config, User};
+use crate::db::{App, Config};
+use crate::domain::access::Act;
+use crate::domain::build::{self, NewBuild};
 use crate::domain::config::{Maps, merge, parse_change};
 use crate::domain::release::{self, Change};
 use crate::time;
@@ -30,7 +32,7 @@ pub(crate) async fn config(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let (_, config) = state.current_config(&app).await?;
     Ok(Json(render::config(&config)?))
 }
@@ -79,9 +81,7 @@ pub(crate) async fn change_config(
     // runs (Deis merged onto the newest config row, re-applying rolled-back values).
     let merged = merge(&Maps::from_row(&current)?, &changes);
     let now = time::now();
-    let text = |m: &Map<String, Value>| {
-        serde_json::to_string(m).map_err(|e| ApiError::Internal(e.to_string()))
-    };
+    let text = |m: &Map<String, Value>| serde_json::to_string(m).map_err(ApiError::internal);
     let config = Config {
         uuid: time::new_uuid(),
         owner: actor.to_owned(),
@@ -112,7 +112,7 @@ pub(crate) async fn set_config(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     let (config, release) = change_config(&state, &app, &caller.username, &body).await?;
     let mut rendered = render::config(&config)?;
     if release.build.is_some()
@@ -138,7 +138,7 @@ pub(crate) async fn builds(
     Path(id): Path<String>,
     page: Page,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let (rows, count) = state.db.builds(&app.id, page.limit, page.offset).await?;
     let results = rows.iter().map(render::build).collect::<Result<_, _>>()?;
     Ok(Json(page.envelope(count, results)))
@@ -149,7 +149,7 @@ pub(crate) async fn build(
     Caller(caller): Caller,
     Path((id, uuid)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let build = state
         .db
         .build(&uuid)
@@ -177,68 +177,22 @@ fn procfile(body: &Map<String, Value>) -> ApiResult<Map<String, Value>> {
     }
 }
 
-/// Creates a build of `app` as `actor` and releases it. Shared with the builder's API.
-pub(crate) async fn create_build_for(
-    state: &AppState,
-    app: &App,
-    actor: &User,
-    body: &Map<String, Value>,
-) -> ApiResult<(Build, crate::db::Release)> {
+/// The build a request asks for (the fields' types; their values are the rules' to check).
+pub(crate) fn new_build(body: &Map<String, Value>) -> ApiResult<NewBuild> {
     let image = required(body, "image")?;
-    if image.len() > 256 {
-        return Err(ApiError::field(
-            "image",
-            "Ensure this field has no more than 256 characters.",
-        ));
-    }
-    match crate::domain::image::check(&image, &app.id) {
-        Ok(()) => {}
-        Err(e @ crate::domain::image::Refused::Invalid(_)) => {
-            return Err(ApiError::field("image", e.to_string()));
-        }
-        Err(e @ crate::domain::image::Refused::NotYours(_)) => {
-            return Err(ApiError::Detail(StatusCode::FORBIDDEN, e.to_string()));
-        }
-    }
     let sha = text(body, "sha")?.unwrap_or_default();
-    if sha.len() > 40 {
-        return Err(ApiError::field(
-            "sha",
-            "Ensure this field has no more than 40 characters.",
-        ));
-    }
     let dockerfile = match body.get("dockerfile") {
         Some(Value::Bool(true)) => "true".to_owned(),
         _ => text(body, "dockerfile")
             .unwrap_or_default()
             .unwrap_or_default(),
     };
-    let procfile = procfile(body)?;
-    let now = time::now();
-    let build = Build {
-        uuid: time::new_uuid(),
-        owner: actor.username.clone(),
-        app: app.id.clone(),
+    Ok(NewBuild {
         image,
         sha,
-        procfile: serde_json::to_string(&procfile)
-            .map_err(|e| ApiError::Internal(e.to_string()))?,
+        procfile: procfile(body)?,
         dockerfile,
-        created: now,
-        updated: now,
-    };
-    let (_guard, app) = state.lock_app(app).await?;
-    let release = release::create(
-        state,
-        &app,
-        &actor.username,
-        Change {
-            build: Some(build.clone()),
-            ..Change::default()
-        },
-    )
-    .await?;
-    Ok((build, release))
+    })
 }
 
 pub(crate) async fn create_build(
@@ -247,8 +201,8 @@ pub(crate) async fn create_build(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
-    let (build, release) = create_build_for(&state, &app, &caller, &body).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
+    let (build, release) = build::create(&state, &app, &caller, new_build(&body)?).await?;
     Ok((
         StatusCode::CREATED,
         release_headers(release.version),
@@ -263,7 +217,7 @@ pub(crate) async fn releases(
     Path(id): Path<String>,
     page: Page,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let (rows, count) = state.db.releases(&app.id, page.limit, page.offset).await?;
     Ok(Json(page.envelope(
         count,
@@ -276,7 +230,7 @@ pub(crate) async fn release(
     Caller(caller): Caller,
     Path((id, version)): Path<(String, String)>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let number = version
         .strip_prefix('v')
         .and_then(|n| n.parse::<i64>().ok())
@@ -295,7 +249,7 @@ pub(crate) async fn rollback(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     let (_guard, app) = state.lock_app(&app).await?;
     let latest = state
         .db

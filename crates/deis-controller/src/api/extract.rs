@@ -30,23 +30,40 @@ impl<S: Send + Sync> FromRequest<S> for Body {
             .await
             .map_err(|_| {
                 ApiError::Detail(
-                    axum::http::StatusCode::PAYLOAD_TOO_LARGE,
+                    deis_types::Code::TooLarge,
                     format!("Request body larger than {MAX_BODY} bytes"),
                 )
             })?;
         // `curl -d '{...}'` labels JSON as a form: a body that starts like a JSON object is JSON.
         let looks_like_json = bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
-        if form && !looks_like_json {
-            return Ok(Body(url_decode_form(&bytes)));
+        let map = if form && !looks_like_json {
+            url_decode_form(&bytes)
+        } else if bytes.iter().all(u8::is_ascii_whitespace) {
+            Map::new()
+        } else {
+            match serde_json::from_slice::<Value>(&bytes) {
+                Ok(Value::Object(map)) => map,
+                Ok(_) => return Err(ApiError::bad_request("Request body must be a JSON object")),
+                Err(e) => return Err(ApiError::bad_request(format!("JSON parse error - {e}"))),
+            }
+        };
+        if map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)) {
+            return Err(ApiError::bad_request(
+                "The request body may not contain NUL characters (\\u0000)",
+            ));
         }
-        if bytes.iter().all(u8::is_ascii_whitespace) {
-            return Ok(Body(Map::new()));
-        }
-        match serde_json::from_slice::<Value>(&bytes) {
-            Ok(Value::Object(map)) => Ok(Body(map)),
-            Ok(_) => Err(ApiError::bad_request("Request body must be a JSON object")),
-            Err(e) => Err(ApiError::bad_request(format!("JSON parse error - {e}"))),
-        }
+        Ok(Body(map))
+    }
+}
+
+/// Whether a string anywhere in `value` (a key or a value) holds a NUL character, which no
+/// name, key or value may hold (PostgreSQL text cannot store it).
+fn holds_nul(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(items) => items.iter().any(holds_nul),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
     }
 }
 

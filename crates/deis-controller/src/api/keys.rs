@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 
@@ -12,9 +12,11 @@ use super::extract::{Body, Caller};
 use super::page::Page;
 use super::{AppState, render};
 use crate::db::{Cert, Domain, SshKey};
+use crate::domain::access::{AccessError, Act};
 use crate::domain::release::event;
 use crate::domain::validate;
 use crate::time;
+use deis_types::Code;
 
 pub(crate) async fn domains(
     State(state): State<AppState>,
@@ -22,7 +24,7 @@ pub(crate) async fn domains(
     Path(id): Path<String>,
     page: Page,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     let (rows, count) = state.db.domains(&app.id, page.limit, page.offset).await?;
     Ok(Json(page.envelope(
         count,
@@ -36,9 +38,9 @@ pub(crate) async fn add_domain(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<Response> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     let requested = required(&body, "domain")?;
-    let name = validate::domain(&requested).map_err(|m| ApiError::field("domain", m))?;
+    let name = validate::domain(&requested)?;
     let platform = state.domain().await;
     if validate::is_platform_name(&name, &platform) && !caller.is_superuser {
         return Err(ApiError::field(
@@ -79,7 +81,7 @@ pub(crate) async fn remove_domain(
     Caller(caller): Caller,
     Path((id, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let app = state.app_for(&caller, &id, &Method::DELETE).await?;
+    let app = state.app_for(&caller, &id, Act::Delete).await?;
     let domain = state
         .db
         .domain(&name.to_ascii_lowercase())
@@ -123,8 +125,7 @@ pub(crate) async fn add_key(
         ));
     }
     let public = required(&body, "public")?.trim().to_owned();
-    let fingerprint =
-        validate::key_fingerprint(&public).map_err(|m| ApiError::field("public", m))?;
+    let fingerprint = validate::key_fingerprint(&public)?;
     let unique = |field: &str| ApiError::field(field, "This field must be unique.");
     if state.db.key(&caller.username, &id).await?.is_some() {
         return Err(unique("id"));
@@ -202,8 +203,7 @@ pub(crate) async fn add_cert(
 ) -> ApiResult<Response> {
     let certificate = required(&body, "certificate")?;
     let key = required(&body, "key")?;
-    let info =
-        validate::certificate(&certificate).map_err(|m| ApiError::field("certificate", m))?;
+    let info = validate::certificate(&certificate)?;
     let common_name = super::auth::text(&body, "common_name")?
         .filter(|cn| !cn.is_empty())
         .unwrap_or(info.common_name);
@@ -229,7 +229,7 @@ pub(crate) async fn add_cert(
             ),
         ));
     }
-    validate::key_matches(&certificate, &key).map_err(|m| ApiError::field("key", m))?;
+    validate::key_matches(&certificate, &key)?;
     if !caller.is_superuser {
         for name in &info.names {
             may_serve(&state, &caller, name).await?;
@@ -243,7 +243,7 @@ pub(crate) async fn add_cert(
             Some(owner) if owner.is_superuser => false,
             Some(owner) => match may_serve(&state, owner, &common_name).await {
                 Ok(()) => false,
-                Err(ApiError::Detail(StatusCode::FORBIDDEN, _)) => true,
+                Err(ApiError::Detail(Code::PermissionDenied, _)) => true,
                 Err(e) => return Err(e),
             },
             None => true,
@@ -283,17 +283,17 @@ pub(crate) async fn add_cert(
 async fn may_serve(state: &AppState, caller: &crate::db::User, name: &str) -> ApiResult<()> {
     let refused = || {
         ApiError::Detail(
-            StatusCode::FORBIDDEN,
+            Code::PermissionDenied,
             format!(
                 "The certificate names {name}, which is not a custom domain of an app of yours; add it first with deis domains:add {name}"
             ),
         )
     };
     let domain = state.db.domain(name).await?.ok_or_else(refused)?;
-    match state.app_for(caller, &domain.app, &Method::POST).await {
+    match state.app_for(caller, &domain.app, Act::Change).await {
         Ok(_) => Ok(()),
-        Err(ApiError::Forbidden | ApiError::NotFound) => Err(refused()),
-        Err(e) => Err(e),
+        Err(AccessError::Forbidden { .. } | AccessError::NoApp { .. }) => Err(refused()),
+        Err(e) => Err(e.into()),
     }
 }
 

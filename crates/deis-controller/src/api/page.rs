@@ -30,7 +30,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
                 "page_size" => size = parsed().unwrap_or(DEFAULT_PAGE_SIZE),
                 "page" => {
                     number = parsed().ok_or_else(|| {
-                        ApiError::Detail(axum::http::StatusCode::NOT_FOUND, "Invalid page.".into())
+                        ApiError::Detail(deis_types::Code::NotFound, "Invalid page.".into())
                     })?
                 }
                 _ => {}

@@ -2,7 +2,7 @@
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::{HeaderMap, Method, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 use subtle::ConstantTimeEq;
@@ -13,6 +13,7 @@ use super::extract::{Body, Caller, MaybeCaller};
 use super::page::Page;
 use super::{AppState, render};
 use crate::db::{App, User};
+use crate::domain::access::Act;
 use crate::domain::release::event;
 use crate::time;
 
@@ -68,7 +69,7 @@ pub(crate) async fn collaborators(
     Caller(caller): Caller,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Value>> {
-    let app = state.app_for(&caller, &id, &Method::GET).await?;
+    let app = state.app_for(&caller, &id, Act::Read).await?;
     Ok(Json(
         json!({ "users": state.db.collaborators(&app.id).await? }),
     ))
@@ -80,7 +81,7 @@ pub(crate) async fn share(
     Path(id): Path<String>,
     Body(body): Body,
 ) -> ApiResult<StatusCode> {
-    let app = state.app_for(&caller, &id, &Method::POST).await?;
+    let app = state.app_for(&caller, &id, Act::Change).await?;
     if !(caller.is_superuser || app.owner == caller.username) {
         return Err(ApiError::Forbidden);
     }
@@ -143,9 +144,7 @@ async fn hook_target(
     }
     let username = required(body, "receive_user")?;
     let repo = required(body, "receive_repo")?;
-    let user = state.db.user(&username).await?.ok_or(ApiError::NotFound)?;
-    let app = state.app_for(&user, &repo, &Method::POST).await?;
-    Ok((user, app))
+    Ok(state.user_and_app(&username, &repo, Act::Change).await?)
 }
 
 pub(crate) async fn hook_push(
@@ -192,7 +191,8 @@ pub(crate) async fn hook_build(
     Body(body): Body,
 ) -> ApiResult<Json<Value>> {
     let (user, app) = hook_target(&state, caller, &headers, &body).await?;
-    let (_, release) = super::builds::create_build_for(&state, &app, &user, &body).await?;
+    let build = super::builds::new_build(&body)?;
+    let (_, release) = crate::domain::build::create(&state, &app, &user, build).await?;
     let domain = state.domain().await;
     Ok(Json(
         json!({"release": {"version": release.version}, "domains": [format!("{}.{domain}", app.id)]}),

@@ -8,6 +8,8 @@ use axum::http::{HeaderName, HeaderValue, StatusCode, Uri};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use deis_types::Code;
+
 use super::error::ApiError;
 
 /// The API version this controller speaks.
@@ -79,9 +81,17 @@ pub(crate) async fn wire(request: Request, next: Next) -> Response {
         .get("deis_version")
         .or_else(|| request.headers().get("deis-version"))
         .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
+    // No name, key or value holds a NUL (PostgreSQL text cannot, and no Deis name does).
+    let nul_in_uri = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|p| p.as_str().to_ascii_lowercase().contains("%00"));
     let mut response = match sent {
+        _ if nul_in_uri => {
+            ApiError::bad_request("The URL may not contain NUL characters (%00)").into_response()
+        }
         Some(v) if v != "1" => ApiError::ErrorKey(
-            StatusCode::METHOD_NOT_ALLOWED,
+            Code::Unsupported,
             format!(
                 "Client and server versions do not match. Client version: {v} Server version: 1"
             ),
@@ -94,7 +104,7 @@ pub(crate) async fn wire(request: Request, next: Next) -> Response {
     {
         let allow = response.headers().get("allow").cloned();
         response = ApiError::Detail(
-            StatusCode::METHOD_NOT_ALLOWED,
+            Code::Unsupported,
             format!("Method \"{method}\" not allowed."),
         )
         .into_response();

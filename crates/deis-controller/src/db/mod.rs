@@ -36,8 +36,8 @@ pub enum DbError {
     #[error("database query failed")]
     Query(#[from] sqlx::Error),
     /// A stored JSON value is not what the schema says.
-    #[error("corrupt JSON in the database: {0}")]
-    Corrupt(String),
+    #[error("corrupt JSON in the database")]
+    Corrupt(#[source] serde_json::Error),
 }
 
 impl DbError {
@@ -140,5 +140,5 @@ fn redact(url: &str) -> String {
 
 /// Parses a JSON object column.
 pub(crate) fn json_map(text: &str) -> DbResult<serde_json::Map<String, serde_json::Value>> {
-    serde_json::from_str(text).map_err(|e| DbError::Corrupt(e.to_string()))
+    serde_json::from_str(text).map_err(DbError::Corrupt)
 }

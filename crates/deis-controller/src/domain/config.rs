@@ -1,10 +1,51 @@
 //! Config changes (§4.6, §5.2): coercion of the request, validation, and merging onto the
 //! current config.
 
+use deis_types::BuildpackUrlError;
 use serde_json::{Map, Value};
 
-use crate::api::error::{ApiError, ApiResult};
 use crate::db::{DbResult, json_map};
+
+/// Why a config change is refused; the text is the Deis API's, under the field
+/// [`ConfigError::field`] names (`values`, `memory`, `cpu` or `tags`).
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ConfigError {
+    #[error("Value must be a JSON object")]
+    NotAnObject { field: &'static str },
+    #[error("{key}: value must be a string")]
+    NotAString { field: &'static str, key: String },
+    #[error("Config keys must start with a letter or underscore and only contain [A-z0-9_]")]
+    ValuesKey { key: String },
+    #[error(transparent)]
+    Buildpack(#[from] BuildpackUrlError),
+    #[error("Process types can only contain [a-z]")]
+    ProcessType { field: &'static str, key: String },
+    #[error("Limit format: <number><unit>, where unit = B, K, M or G")]
+    MemoryFormat { key: String, value: String },
+    #[error("CPU shares must be an integer")]
+    CpuNotInteger { key: String },
+    #[error("CPU shares must be between 0 and 1024")]
+    CpuRange { key: String },
+    #[error("Tag keys can only contain [a-z]")]
+    TagKey { key: String },
+    #[error("Invalid tag value")]
+    TagValue { key: String, value: String },
+}
+
+impl ConfigError {
+    /// The request field the refusal is about.
+    pub(crate) fn field(&self) -> &'static str {
+        match self {
+            ConfigError::NotAnObject { field }
+            | ConfigError::NotAString { field, .. }
+            | ConfigError::ProcessType { field, .. } => field,
+            ConfigError::ValuesKey { .. } | ConfigError::Buildpack(_) => "values",
+            ConfigError::MemoryFormat { .. } => "memory",
+            ConfigError::CpuNotInteger { .. } | ConfigError::CpuRange { .. } => "cpu",
+            ConfigError::TagKey { .. } | ConfigError::TagValue { .. } => "tags",
+        }
+    }
+}
 
 /// The four maps of a config.
 pub(crate) const FIELDS: [&str; 4] = ["values", "memory", "cpu", "tags"];
@@ -58,15 +99,18 @@ pub(crate) fn plain(v: &Value) -> String {
 }
 
 /// One field of the request as an object: an object, or a string holding one.
-fn object_field(body: &Map<String, Value>, field: &str) -> ApiResult<Option<Map<String, Value>>> {
+fn object_field(
+    body: &Map<String, Value>,
+    field: &'static str,
+) -> Result<Option<Map<String, Value>>, ConfigError> {
     match body.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Object(m)) => Ok(Some(m.clone())),
         Some(Value::String(s)) => match serde_json::from_str::<Value>(s) {
             Ok(Value::Object(m)) => Ok(Some(m)),
-            _ => Err(ApiError::field(field, "Value must be a JSON object")),
+            _ => Err(ConfigError::NotAnObject { field }),
         },
-        Some(_) => Err(ApiError::field(field, "Value must be a JSON object")),
+        Some(_) => Err(ConfigError::NotAnObject { field }),
     }
 }
 
@@ -92,10 +136,11 @@ fn is_word(s: &str) -> bool {
     !s.is_empty() && s.chars().all(|c| c.is_alphanumeric() || c == '_')
 }
 
+/// A parsed config change: per field, the keys to set and (as `null`) to remove.
+pub(crate) type Changes = Vec<(&'static str, Map<String, Value>)>;
+
 /// Coerces and validates a config request. Returns the change per field (`null` = remove).
-pub(crate) fn parse_change(
-    body: &Map<String, Value>,
-) -> ApiResult<Vec<(&'static str, Map<String, Value>)>> {
+pub(crate) fn parse_change(body: &Map<String, Value>) -> Result<Changes, ConfigError> {
     let mut changes = Vec::new();
     for field in FIELDS {
         let Some(map) = object_field(body, field)? else {
@@ -108,14 +153,11 @@ pub(crate) fn parse_change(
                 ("cpu", Value::Number(n)) => Value::Number(n.clone()),
                 ("cpu", Value::String(s)) => match s.parse::<u64>() {
                     Ok(n) => Value::from(n),
-                    Err(_) => return Err(ApiError::field(field, "CPU shares must be an integer")),
+                    Err(_) => return Err(ConfigError::CpuNotInteger { key: k }),
                 },
-                ("cpu", _) => return Err(ApiError::field(field, "CPU shares must be an integer")),
+                ("cpu", _) => return Err(ConfigError::CpuNotInteger { key: k }),
                 (_, Value::Object(_) | Value::Array(_)) => {
-                    return Err(ApiError::field(
-                        field,
-                        format!("{k}: value must be a string"),
-                    ));
+                    return Err(ConfigError::NotAString { field, key: k });
                 }
                 (_, other) => Value::String(plain(other)),
             };
@@ -127,45 +169,35 @@ pub(crate) fn parse_change(
     Ok(changes)
 }
 
-fn validate(field: &str, key: &str, value: &Value) -> ApiResult<()> {
-    let fail = |message: &str| Err(ApiError::field(field, message));
-    match field {
-        "values" if !valid_values_key(key) => {
-            fail("Config keys must start with a letter or underscore and only contain [A-z0-9_]")
+fn validate(field: &'static str, key: &str, value: &Value) -> Result<(), ConfigError> {
+    let k = || key.to_owned();
+    match (field, value) {
+        ("values", _) if !valid_values_key(key) => Err(ConfigError::ValuesKey { key: k() }),
+        ("values", Value::String(url)) if key.eq_ignore_ascii_case("BUILDPACK_URL") => {
+            let repo = url.split_once('#').map_or(url.as_str(), |(repo, _)| repo);
+            deis_types::buildpack_source(repo)?;
+            Ok(())
         }
-        "values" if key.eq_ignore_ascii_case("BUILDPACK_URL") => match value {
-            Value::String(url) => {
-                let repo = url.split_once('#').map_or(url.as_str(), |(repo, _)| repo);
-                match deis_types::buildpack_source(repo) {
-                    Ok(_) => Ok(()),
-                    Err(e) => fail(&e.to_string()),
-                }
-            }
-            _ => Ok(()),
-        },
-        "memory" | "cpu" if !is_process_type(key) => fail("Process types can only contain [a-z]"),
-        "memory" => match value {
-            Value::String(s) if !valid_memory(s) => {
-                fail("Limit format: <number><unit>, where unit = B, K, M or G")
-            }
-            _ => Ok(()),
-        },
-        "cpu" => match value {
-            Value::Number(n) => match n.as_u64() {
-                Some(shares) if shares <= 1024 => Ok(()),
-                Some(_) => fail("CPU shares must be between 0 and 1024"),
-                None if n.as_i64().is_some() => fail("CPU shares must be between 0 and 1024"),
-                None => fail("CPU shares must be an integer"),
-            },
-            _ => Ok(()),
-        },
-        "tags" if !key.chars().all(|c| c.is_ascii_alphabetic()) || key.is_empty() => {
-            fail("Tag keys can only contain [a-z]")
+        ("memory" | "cpu", _) if !is_process_type(key) => {
+            Err(ConfigError::ProcessType { field, key: k() })
         }
-        "tags" => match value {
-            Value::String(s) if !is_word(s) => fail("Invalid tag value"),
-            _ => Ok(()),
+        ("memory", Value::String(s)) if !valid_memory(s) => Err(ConfigError::MemoryFormat {
+            key: k(),
+            value: s.clone(),
+        }),
+        ("cpu", Value::Number(n)) => match n.as_u64() {
+            Some(shares) if shares <= 1024 => Ok(()),
+            Some(_) => Err(ConfigError::CpuRange { key: k() }),
+            None if n.as_i64().is_some() => Err(ConfigError::CpuRange { key: k() }),
+            None => Err(ConfigError::CpuNotInteger { key: k() }),
         },
+        ("tags", _) if key.is_empty() || !key.chars().all(|c| c.is_ascii_alphabetic()) => {
+            Err(ConfigError::TagKey { key: k() })
+        }
+        ("tags", Value::String(s)) if !is_word(s) => Err(ConfigError::TagValue {
+            key: k(),
+            value: s.clone(),
+        }),
         _ => Ok(()),
     }
 }
@@ -192,35 +224,42 @@ mod tests {
 
     use super::*;
 
-    fn check(body: Value, ok: bool) {
+    /// Checks a request: `None` when it is valid, else the field it is refused under.
+    fn check(body: Value, refused: Option<&str>) {
         let Value::Object(map) = body else {
             panic!("object")
         };
-        assert_eq!(parse_change(&map).is_ok(), ok, "{map:?}");
+        let field = parse_change(&map).err().map(|e| e.field());
+        assert_eq!(field, refused, "{map:?}");
     }
 
     #[test]
     fn validation_follows_the_reference() {
         for key in ["FOO", "_foo", "f001", "FOO_BAR_BAZ_"] {
-            check(json!({"values": {key: "x"}}), true);
+            check(json!({"values": {key: "x"}}), None);
         }
         for key in ["123", "../../foo", "FOO/", "FOO-BAR"] {
-            check(json!({"values": {key: "x"}}), false);
+            check(json!({"values": {key: "x"}}), Some("values"));
         }
-        check(json!({"memory": {"web": "20MB"}}), true);
-        check(json!({"memory": {"web": "20gb"}}), true);
-        check(json!({"memory": {"web": "20MK"}}), false);
-        check(json!({"memory": {"web": "20gK"}}), false);
-        check(json!({"memory": {"web": null}}), true);
-        check(json!({"cpu": {"web": 512}}), true);
-        check(json!({"cpu": {"web": "1024"}}), true);
-        check(json!({"cpu": {"web": 1025}}), false);
-        check(json!({"cpu": {"web": "lots"}}), false);
-        check(json!({"tags": {"environ": "prod"}}), true);
-        check(json!({"tags": {"in.valid": "x"}}), false);
-        check(json!({"tags": {"valid": "in\nvalid"}}), false);
-        check(json!({"values": "{\"FOO\": \"bar\"}"}), true);
-        check(json!({"values": [1]}), false);
+        check(json!({"memory": {"web": "20MB"}}), None);
+        check(json!({"memory": {"web": "20gb"}}), None);
+        check(json!({"memory": {"web": "20MK"}}), Some("memory"));
+        check(json!({"memory": {"web": "20gK"}}), Some("memory"));
+        check(json!({"memory": {"web": null}}), None);
+        check(json!({"memory": {"Web": "20M"}}), Some("memory"));
+        check(json!({"cpu": {"web": 512}}), None);
+        check(json!({"cpu": {"web": "1024"}}), None);
+        check(json!({"cpu": {"web": 1025}}), Some("cpu"));
+        check(json!({"cpu": {"web": "lots"}}), Some("cpu"));
+        check(json!({"tags": {"environ": "prod"}}), None);
+        check(json!({"tags": {"in.valid": "x"}}), Some("tags"));
+        check(json!({"tags": {"valid": "in\nvalid"}}), Some("tags"));
+        check(json!({"values": "{\"FOO\": \"bar\"}"}), None);
+        check(json!({"values": [1]}), Some("values"));
+        check(
+            json!({"values": {"BUILDPACK_URL": "ssh://x/y"}}),
+            Some("values"),
+        );
     }
 
     #[test]

@@ -3,15 +3,69 @@
 
 use std::collections::BTreeMap;
 
-use deis_types::{AppName, ContainerName, ProcessType, ReleaseVersion};
+use deis_scheduler::{Desired, ReleaseSpec, SchedulerError};
+use deis_types::{AppName, Code, ContainerName, InvalidName, ProcessType, ReleaseVersion};
 use serde_json::{Map, Value};
 
 use super::config::{Maps, plain};
-use crate::api::AppState;
-use crate::api::error::{ApiError, ApiResult};
-use crate::db::{App, Build, Config, Container, NewRelease, Release, json_map};
+use crate::db::{App, Build, Config, Container, DbError, NewRelease, Release, json_map};
+use crate::state::AppState;
 use crate::time;
-use deis_scheduler::{Desired, ReleaseSpec};
+
+/// Why a release could not be made or run.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ReleaseError {
+    /// A row the release needs is not in the database.
+    #[error("app {app}: {what} is missing")]
+    Missing { app: String, what: &'static str },
+    /// The stored app id is not a valid app name.
+    #[error("app {app}: the stored id is not a valid app name")]
+    Name {
+        app: String,
+        #[source]
+        source: InvalidName,
+    },
+    /// The scheduler did not run the release; the previous one keeps running. The text is the
+    /// scheduler's, which the user sees.
+    #[error("{source}")]
+    Deploy {
+        app: String,
+        version: i64,
+        #[source]
+        source: SchedulerError,
+    },
+    /// The scheduler failed a one-off run or a restart; the text is the scheduler's.
+    #[error("{source}")]
+    Scheduler {
+        app: String,
+        #[source]
+        source: SchedulerError,
+    },
+    /// The app's structure could not be written as JSON.
+    #[error("app {app}: encoding its structure failed")]
+    Structure {
+        app: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The database failed.
+    #[error(transparent)]
+    Db(#[from] DbError),
+}
+
+impl ReleaseError {
+    pub(crate) fn code(&self) -> Code {
+        match self {
+            ReleaseError::Deploy { .. } | ReleaseError::Scheduler { .. } => Code::Unavailable,
+            ReleaseError::Missing { .. }
+            | ReleaseError::Name { .. }
+            | ReleaseError::Structure { .. }
+            | ReleaseError::Db(_) => Code::Internal,
+        }
+    }
+}
+
+type Result<T> = std::result::Result<T, ReleaseError>;
 
 /// What a new release changes.
 #[derive(Default)]
@@ -26,8 +80,19 @@ pub(crate) struct Change {
     pub(crate) summary: Option<String>,
 }
 
-fn internal(what: &str) -> ApiError {
-    ApiError::Internal(format!("{what} is missing"))
+fn missing(app: &str, what: &'static str) -> ReleaseError {
+    ReleaseError::Missing {
+        app: app.to_owned(),
+        what,
+    }
+}
+
+/// The app's id as an app name.
+fn app_name(app: &App) -> Result<AppName> {
+    app.id.parse().map_err(|source| ReleaseError::Name {
+        app: app.id.clone(),
+        source,
+    })
 }
 
 /// Creates the next release of `app` and deploys it. If the deploy fails the release is
@@ -37,12 +102,12 @@ pub(crate) async fn create(
     app: &App,
     actor: &str,
     change: Change,
-) -> ApiResult<Release> {
+) -> Result<Release> {
     let db = &state.db;
     let latest = db
         .latest_release(&app.id)
         .await?
-        .ok_or_else(|| internal("the app's latest release"))?;
+        .ok_or_else(|| missing(&app.id, "the latest release"))?;
     let (config_uuid, build_uuid) = match (&change.reuse, &change.config, &change.build) {
         (Some((c, b)), _, _) => (c.clone(), b.clone()),
         (None, c, b) => (
@@ -90,7 +155,7 @@ pub(crate) async fn create(
         let config = db
             .config(&release.config)
             .await?
-            .ok_or_else(|| internal("the config"))?;
+            .ok_or_else(|| missing(&app.id, "the config"))?;
         let values = super::config::string_pairs(&config.config_values)?;
         if let Ok(name) = app.id.parse::<AppName>() {
             state.mirror.config_saved(&name, &values).await;
@@ -113,7 +178,7 @@ async fn summary(
     new_config: Option<&Config>,
     new_build: Option<&Build>,
     actor: &str,
-) -> ApiResult<String> {
+) -> Result<String> {
     let db = &state.db;
     let mut parts: Vec<String> = Vec::new();
     if release.build != previous.build
@@ -121,7 +186,10 @@ async fn summary(
     {
         let build = match new_build {
             Some(b) => b.clone(),
-            None => db.build(uuid).await?.ok_or_else(|| internal("the build"))?,
+            None => db
+                .build(uuid)
+                .await?
+                .ok_or_else(|| missing(&release.app, "the build"))?,
         };
         let what = if build.sha.is_empty() {
             build.image.clone()
@@ -134,13 +202,13 @@ async fn summary(
         let old = db
             .config(&previous.config)
             .await?
-            .ok_or_else(|| internal("the previous config"))?;
+            .ok_or_else(|| missing(&release.app, "the previous config"))?;
         let new = match new_config {
             Some(c) => c.clone(),
             None => db
                 .config(&release.config)
                 .await?
-                .ok_or_else(|| internal("the config"))?,
+                .ok_or_else(|| missing(&release.app, "the config"))?,
         };
         let (old_maps, new_maps) = (Maps::from_row(&old)?, Maps::from_row(&new)?);
         let diff = diff_words(&old_maps.values, &new_maps.values, "");
@@ -216,7 +284,7 @@ fn default_structure(build: &Build, procfile: &Map<String, Value>) -> BTreeMap<S
 }
 
 /// The structure stored on an app.
-pub(crate) fn structure(app: &App) -> ApiResult<BTreeMap<String, i64>> {
+pub(crate) fn structure(app: &App) -> Result<BTreeMap<String, i64>> {
     let map = json_map(&app.structure)?;
     Ok(map
         .into_iter()
@@ -229,7 +297,7 @@ pub(crate) fn structure(app: &App) -> ApiResult<BTreeMap<String, i64>> {
 async fn built(
     state: &AppState,
     release: &Release,
-) -> ApiResult<Option<(Build, Config, Map<String, Value>)>> {
+) -> Result<Option<(Build, Config, Map<String, Value>)>> {
     let db = &state.db;
     let Some(build_uuid) = &release.build else {
         return Ok(None);
@@ -237,24 +305,26 @@ async fn built(
     let build = db
         .build(build_uuid)
         .await?
-        .ok_or_else(|| internal("the build"))?;
+        .ok_or_else(|| missing(&release.app, "the build"))?;
     let config = db
         .config(&release.config)
         .await?
-        .ok_or_else(|| internal("the config"))?;
+        .ok_or_else(|| missing(&release.app, "the config"))?;
     let procfile = json_map(&build.procfile)?;
     Ok(Some((build, config, procfile)))
 }
 
 /// Runs `release` with the app's structure (or `new_structure`): stores the desired
 /// containers and asks the scheduler to converge; on failure the previous desired state is put
-/// back and the error returned.
+/// back and the error returned. Everything it and the scheduler log is in the span
+/// `deploy{app release}`.
+#[tracing::instrument(name = "deploy", skip_all, fields(app = %app.id, release = release.version))]
 pub(crate) async fn deploy(
     state: &AppState,
     app: &App,
     release: &Release,
     new_structure: Option<BTreeMap<String, i64>>,
-) -> ApiResult<()> {
+) -> Result<()> {
     let db = &state.db;
     let Some((build, config, procfile)) = built(state, release).await? else {
         return Ok(());
@@ -264,7 +334,7 @@ pub(crate) async fn deploy(
     if target.is_empty() {
         target = default_structure(&build, &procfile);
     }
-    let name: AppName = app.id.parse().map_err(|_| internal("a valid app name"))?;
+    let name = app_name(app)?;
     let now = time::now();
     let mut rows = Vec::new();
     let mut names = Vec::new();
@@ -295,7 +365,10 @@ pub(crate) async fn deploy(
     let previous: Vec<Container> = previous.into_iter().filter(|c| c.ptype != "run").collect();
     db.replace_containers(&app.id, &rows).await?;
     let structure_json =
-        serde_json::to_string(&target).map_err(|e| ApiError::Internal(e.to_string()))?;
+        serde_json::to_string(&target).map_err(|source| ReleaseError::Structure {
+            app: app.id.clone(),
+            source,
+        })?;
     if target != old_structure {
         db.set_structure(&app.id, &structure_json, now).await?;
     }
@@ -304,14 +377,19 @@ pub(crate) async fn deploy(
         release: spec,
         containers: names,
     };
-    if let Err(e) = state.scheduler.converge(&desired).await {
+    if let Err(source) = state.scheduler.converge(&desired).await {
         db.replace_containers(&app.id, &previous).await?;
         if target != old_structure {
             db.set_structure(&app.id, &app.structure, now).await?;
         }
-        event(state, &app.id, &e.0);
-        return Err(ApiError::unavailable(e.0));
+        event(state, &app.id, &source.to_string());
+        return Err(ReleaseError::Deploy {
+            app: app.id.clone(),
+            version: release.version,
+            source,
+        });
     }
+    tracing::info!(containers = desired.containers.len(), "Release running");
     Ok(())
 }
 
@@ -322,7 +400,7 @@ pub(crate) fn spec(
     build: &Build,
     config: &Config,
     procfile: &Map<String, Value>,
-) -> ApiResult<ReleaseSpec> {
+) -> Result<ReleaseSpec> {
     let maps = Maps::from_row(config)?;
     let mut env: BTreeMap<String, String> = maps
         .values
@@ -366,7 +444,7 @@ pub(crate) fn spec(
 
 /// What the app should run now, from the database alone: its container rows and the release
 /// they belong to. `None` when it should run nothing (no build yet).
-pub(crate) async fn current(state: &AppState, app: &App) -> ApiResult<Option<Desired>> {
+pub(crate) async fn current(state: &AppState, app: &App) -> Result<Option<Desired>> {
     let db = &state.db;
     let rows: Vec<Container> = db
         .containers(&app.id, None)
@@ -387,7 +465,7 @@ pub(crate) async fn current(state: &AppState, app: &App) -> ApiResult<Option<Des
     let Some((build, config, procfile)) = built(state, &release).await? else {
         return Ok(None);
     };
-    let name: AppName = app.id.parse().map_err(|_| internal("a valid app name"))?;
+    let name = app_name(app)?;
     let containers = rows
         .iter()
         .filter_map(|c| {

@@ -3,33 +3,94 @@
 
 use base64::Engine;
 use md5::{Digest, Md5};
+use x509_parser::error::{PEMError, X509Error};
+use x509_parser::nom;
 
-/// A user name error, or `None`.
-pub(crate) fn username(name: &str) -> Option<String> {
+/// Why a user name, custom domain, SSH key or certificate is refused; the text is the Deis
+/// API's, under the request field [`Invalid::field`] names.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Invalid {
+    #[error("This field may not be blank.")]
+    UsernameBlank,
+    #[error("Ensure this value has at most 30 characters (it has {length}).")]
+    UsernameTooLong { length: usize },
+    #[error(
+        "Enter a valid username. This value may contain only letters, numbers and @/./+/-/_ characters."
+    )]
+    UsernameCharacters { username: String },
+    #[error("Hostname must be 255 characters or less.")]
+    HostnameTooLong { length: usize },
+    #[error("Adding a wildcard subdomain is currently not supported.")]
+    Wildcard { domain: String },
+    #[error("Hostname does not look valid.")]
+    Hostname { domain: String },
+    #[error("Key must have a type and a base64-encoded body")]
+    KeyParts,
+    #[error("Incorrect padding")]
+    KeyLength { length: usize },
+    #[error("Incorrect padding")]
+    KeyBase64(#[source] base64::DecodeError),
+    #[error("Could not load certificate: {0}")]
+    CertificatePem(#[source] nom::Err<PEMError>),
+    #[error("Could not load certificate: {0}")]
+    CertificateDer(#[source] nom::Err<X509Error>),
+    #[error("Could not load certificate: {0}")]
+    CertificateChain(#[source] rustls_pki_types::pem::Error),
+    #[error("Could not load the private key: {0}")]
+    PrivateKey(#[source] rustls_pki_types::pem::Error),
+    #[error("The key does not belong to the certificate")]
+    KeyMismatch,
+    #[error("The certificate and key are not usable together: {0}")]
+    Unusable(#[source] rustls::Error),
+}
+
+impl Invalid {
+    /// The request field the refusal is about.
+    pub(crate) fn field(&self) -> &'static str {
+        match self {
+            Invalid::UsernameBlank
+            | Invalid::UsernameTooLong { .. }
+            | Invalid::UsernameCharacters { .. } => "username",
+            Invalid::HostnameTooLong { .. }
+            | Invalid::Wildcard { .. }
+            | Invalid::Hostname { .. } => "domain",
+            Invalid::KeyParts | Invalid::KeyLength { .. } | Invalid::KeyBase64(_) => "public",
+            Invalid::CertificatePem(_)
+            | Invalid::CertificateDer(_)
+            | Invalid::CertificateChain(_) => "certificate",
+            Invalid::PrivateKey(_) | Invalid::KeyMismatch | Invalid::Unusable(_) => "key",
+        }
+    }
+}
+
+/// Checks a user name.
+pub(crate) fn username(name: &str) -> Result<(), Invalid> {
     if name.is_empty() {
-        return Some("This field may not be blank.".into());
+        return Err(Invalid::UsernameBlank);
     }
     let length = name.chars().count();
     if length > 30 {
-        return Some(format!(
-            "Ensure this value has at most 30 characters (it has {length})."
-        ));
+        return Err(Invalid::UsernameTooLong { length });
     }
     if !name
         .chars()
         .all(|c| c.is_alphanumeric() || matches!(c, '_' | '.' | '@' | '+' | '-'))
     {
-        return Some("Enter a valid username. This value may contain only letters, numbers and @/./+/-/_ characters.".into());
+        return Err(Invalid::UsernameCharacters {
+            username: name.to_owned(),
+        });
     }
-    None
+    Ok(())
 }
 
 /// Normalises a custom domain (lower case, no trailing dot), or says why it is not one (§5.4;
 /// uniqueness and ownership are checked by the caller). Deis accepted anything containing
 /// `xip.io` unchecked; here such names only may have all-digit labels (an IP address).
-pub(crate) fn domain(input: &str) -> Result<String, String> {
+pub(crate) fn domain(input: &str) -> Result<String, Invalid> {
     if input.len() > 255 {
-        return Err("Hostname must be 255 characters or less.".into());
+        return Err(Invalid::HostnameTooLong {
+            length: input.len(),
+        });
     }
     let d = input
         .strip_suffix('.')
@@ -38,7 +99,7 @@ pub(crate) fn domain(input: &str) -> Result<String, String> {
     let xip = d.ends_with(".xip.io");
     let labels: Vec<&str> = d.split('.').collect();
     if labels.first() == Some(&"*") {
-        return Err("Adding a wildcard subdomain is currently not supported.".into());
+        return Err(Invalid::Wildcard { domain: d });
     }
     let label_ok = |l: &str| {
         (1..=63).contains(&l.len())
@@ -50,7 +111,7 @@ pub(crate) fn domain(input: &str) -> Result<String, String> {
     };
     let single_with_digit = labels.len() == 1 && d.bytes().any(|b| b.is_ascii_digit());
     if d.is_empty() || !labels.iter().all(|l| label_ok(l)) || single_with_digit {
-        return Err("Hostname does not look valid.".into());
+        return Err(Invalid::Hostname { domain: d });
     }
     Ok(d)
 }
@@ -67,9 +128,9 @@ pub(crate) fn is_platform_name(name: &str, platform_domain: &str) -> bool {
 }
 
 /// The MD5 fingerprint of an `authorized_keys` line (`aa:bb:...`), or the reason it is not a key.
-pub(crate) fn key_fingerprint(public: &str) -> Result<String, String> {
+pub(crate) fn key_fingerprint(public: &str) -> Result<String, Invalid> {
     let Some(body) = public.split_whitespace().nth(1) else {
-        return Err("Key must have a type and a base64-encoded body".into());
+        return Err(Invalid::KeyParts);
     };
     // Like Python's b64decode: characters outside the alphabet are skipped; the length must fit.
     let cleaned: String = body
@@ -77,11 +138,13 @@ pub(crate) fn key_fingerprint(public: &str) -> Result<String, String> {
         .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '='))
         .collect();
     if !cleaned.len().is_multiple_of(4) {
-        return Err("Incorrect padding".into());
+        return Err(Invalid::KeyLength {
+            length: cleaned.len(),
+        });
     }
     let blob = base64::engine::general_purpose::STANDARD
         .decode(cleaned.as_bytes())
-        .map_err(|_| "Incorrect padding".to_owned())?;
+        .map_err(Invalid::KeyBase64)?;
     let digest = Md5::digest(&blob);
     Ok(digest
         .iter()
@@ -100,12 +163,10 @@ pub(crate) struct CertInfo {
 }
 
 /// Reads a PEM certificate's subject common name, names and expiry.
-pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
-    let (_, pem) = x509_parser::pem::parse_x509_pem(pem.as_bytes())
-        .map_err(|e| format!("Could not load certificate: {e}"))?;
-    let cert = pem
-        .parse_x509()
-        .map_err(|e| format!("Could not load certificate: {e}"))?;
+pub(crate) fn certificate(pem: &str) -> Result<CertInfo, Invalid> {
+    let (_, pem) =
+        x509_parser::pem::parse_x509_pem(pem.as_bytes()).map_err(Invalid::CertificatePem)?;
+    let cert = pem.parse_x509().map_err(Invalid::CertificateDer)?;
     let common_name = cert
         .subject()
         .iter_common_name()
@@ -139,22 +200,19 @@ pub(crate) fn certificate(pem: &str) -> Result<CertInfo, String> {
 }
 
 /// Checks that `key_pem` is the private key of the (first) certificate in `cert_pem`.
-pub(crate) fn key_matches(cert_pem: &str, key_pem: &str) -> Result<(), String> {
+pub(crate) fn key_matches(cert_pem: &str, key_pem: &str) -> Result<(), Invalid> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};
     let chain = CertificateDer::pem_slice_iter(cert_pem.as_bytes())
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("Could not load certificate: {e}"))?;
-    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes())
-        .map_err(|e| format!("Could not load the private key: {e}"))?;
+        .map_err(Invalid::CertificateChain)?;
+    let key = PrivateKeyDer::from_pem_slice(key_pem.as_bytes()).map_err(Invalid::PrivateKey)?;
     let provider = rustls::crypto::ring::default_provider();
     rustls::sign::CertifiedKey::from_der(chain, key, &provider)
         .map(|_| ())
         .map_err(|e| match e {
-            rustls::Error::InconsistentKeys(_) => {
-                "The key does not belong to the certificate".to_owned()
-            }
-            other => format!("The certificate and key are not usable together: {other}"),
+            rustls::Error::InconsistentKeys(_) => Invalid::KeyMismatch,
+            other => Invalid::Unusable(other),
         })
 }
 
@@ -187,18 +245,21 @@ mod tests {
         ] {
             assert!(domain(bad).is_err(), "{bad}");
         }
-        assert_eq!(domain("example.com.").as_deref(), Ok("example.com"));
-        assert_eq!(domain("MYDOMAIN.NET").as_deref(), Ok("mydomain.net"));
-        assert_eq!(
-            domain("Shop.Example.ORG").as_deref(),
-            Ok("shop.example.org")
-        );
+        for (input, normalised) in [
+            ("example.com.", "example.com"),
+            ("MYDOMAIN.NET", "mydomain.net"),
+            ("Shop.Example.ORG", "shop.example.org"),
+        ] {
+            assert_eq!(domain(input).ok().as_deref(), Some(normalised));
+        }
         assert!(
             domain("x_y<script>.xip.io").is_err(),
             "xip.io names are checked too"
         );
         assert_eq!(
-            domain("*.deis.example.com").expect_err("wildcard"),
+            domain("*.deis.example.com")
+                .expect_err("wildcard")
+                .to_string(),
             "Adding a wildcard subdomain is currently not supported."
         );
     }
@@ -226,11 +287,13 @@ mod tests {
     fn key_fingerprints() {
         // The fingerprint of a known key blob ("hello" base64), and a padding error.
         assert_eq!(
-            key_fingerprint("ssh-rsa aGVsbG8= me@host").as_deref(),
-            Ok("5d:41:40:2a:bc:4b:2a:76:b9:71:9d:91:10:17:c5:92")
+            key_fingerprint("ssh-rsa aGVsbG8= me@host").ok().as_deref(),
+            Some("5d:41:40:2a:bc:4b:2a:76:b9:71:9d:91:10:17:c5:92")
         );
         assert_eq!(
-            key_fingerprint("ssh-rsa aGVsbG8 me").expect_err("bad padding"),
+            key_fingerprint("ssh-rsa aGVsbG8 me")
+                .expect_err("bad padding")
+                .to_string(),
             "Incorrect padding"
         );
         assert!(key_fingerprint("ssh-rsa").is_err());
@@ -238,8 +301,11 @@ mod tests {
 
     #[test]
     fn usernames() {
-        assert_eq!(username("alice.b+c@d-e_f"), None);
-        assert!(username("a b").is_some());
-        assert!(username(&"a".repeat(31)).is_some());
+        assert!(username("alice.b+c@d-e_f").is_ok());
+        assert!(username("a b").is_err());
+        assert_eq!(
+            username(&"a".repeat(31)).expect_err("too long").to_string(),
+            "Ensure this value has at most 30 characters (it has 31)."
+        );
     }
 }

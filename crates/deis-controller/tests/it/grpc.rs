@@ -177,4 +177,19 @@ async fn builder_api(c: Controller) {
         .await
         .expect_err("no image");
     assert_eq!(bad.code(), Code::InvalidArgument);
+    // The same refusals as over REST, with the code of the same row of the one table: an image
+    // the app may not run is 403 there and PermissionDenied here.
+    let platform = client
+        .create_build(with_key(
+            &key,
+            CreateBuildRequest {
+                username: "alice".into(),
+                app: "go".into(),
+                image: "deis/controller:v1.13.4".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("a platform image");
+    assert_eq!(platform.code(), Code::PermissionDenied, "{platform:?}");
 }

@@ -16,5 +16,6 @@ mod fuzz;
 mod grpc;
 mod hooks;
 mod keys;
+mod operator_log;
 mod perms;
 mod wire;

@@ -19,14 +19,27 @@ pub(crate) enum Backend {
     Postgres,
 }
 
-/// A running controller; stopped when dropped.
-pub(crate) struct Controller {
+/// A client of the REST API at `addr`, speaking raw HTTP/1.1.
+pub(crate) struct Api {
     pub(crate) addr: SocketAddr,
+}
+
+/// A running controller (its API is [`Api`]'s); stopped when dropped.
+pub(crate) struct Controller {
+    api: Api,
     pub(crate) store: Arc<dyn ConfigStore>,
     shutdown: CancellationToken,
     task: Option<tokio::task::JoinHandle<Result<(), deis_controller::Error>>>,
     dir: Option<tempfile::TempDir>,
     _postgres: Option<Postgres>,
+}
+
+impl std::ops::Deref for Controller {
+    type Target = Api;
+
+    fn deref(&self) -> &Api {
+        &self.api
+    }
 }
 
 impl Drop for Controller {
@@ -127,7 +140,7 @@ impl Controller {
             shutdown.clone(),
         ));
         let mut controller = Controller {
-            addr,
+            api: Api { addr },
             store,
             shutdown,
             task: None,
@@ -160,7 +173,9 @@ impl Controller {
         }
         self.dir.take().expect("the data directory")
     }
+}
 
+impl Api {
     async fn call(
         &self,
         method: &str,

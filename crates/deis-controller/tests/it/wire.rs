@@ -177,3 +177,37 @@ async fn the_openapi_document_lists_every_endpoint() {
     );
     assert_eq!(paths["/v1/apps"]["get"]["security"], json!([{"token": []}]));
 }
+
+#[tokio::test]
+async fn nul_characters_are_a_400_on_postgresql_too() {
+    let c = Controller::start(Backend::Postgres).await;
+    let token = c.user("alice").await;
+    let register = c
+        .req(
+            "POST",
+            "/v1/auth/register",
+            None,
+            Some(json!({"username": "bob\u{0}", "password": "pw\u{0}", "email": "b@example.com"})),
+        )
+        .await;
+    register.expect(400, "BAD REQUEST");
+    assert!(register.body.contains("NUL"), "{}", register.body);
+    let config = c
+        .req(
+            "POST",
+            "/v1/apps/x/config",
+            Some(&token),
+            Some(json!({"values": {"KEY": "a\u{0}b"}})),
+        )
+        .await;
+    config.expect(400, "BAD REQUEST");
+    let path = c
+        .req("GET", "/v1/admin/perms/bob%00", Some(&token), None)
+        .await;
+    path.expect(400, "BAD REQUEST");
+    assert!(path.body.contains("%00"), "{}", path.body);
+    // Nothing was stored, and the API still answers.
+    c.req("GET", "/v1/users", Some(&token), None)
+        .await
+        .expect(200, "OK");
+}

@@ -1,0 +1,116 @@
+//! Builds (§4.7): what a build may name, and the release that runs it. The REST API (a
+//! user's `deis pull`, the builder's hook) and the builder's gRPC API both create them here.
+
+use deis_types::Code;
+use serde_json::{Map, Value};
+
+use super::DomainError;
+use super::image::{self, Refused};
+use super::release::{self, Change};
+use crate::db::{App, Build, Release, User};
+use crate::state::AppState;
+use crate::time;
+
+/// A build as requested.
+pub(crate) struct NewBuild {
+    /// The image to run.
+    pub(crate) image: String,
+    /// The git commit it was built from (empty for `deis pull`).
+    pub(crate) sha: String,
+    /// Process types and their commands.
+    pub(crate) procfile: Map<String, Value>,
+    /// `"true"` when built from a Dockerfile.
+    pub(crate) dockerfile: String,
+}
+
+/// Why a build is refused; the text is the Deis API's.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum BuildError {
+    #[error("This field may not be blank.")]
+    NoImage,
+    #[error("Ensure this field has no more than 256 characters.")]
+    ImageTooLong { length: usize },
+    /// Not an image reference, or an image the app may not run (someone else's, the platform's).
+    #[error(transparent)]
+    Image(#[from] Refused),
+    #[error("Ensure this field has no more than 40 characters.")]
+    ShaTooLong { sha: String },
+    #[error("build of {app}: encoding its procfile failed")]
+    Procfile {
+        app: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl BuildError {
+    pub(crate) fn code(&self) -> Code {
+        match self {
+            BuildError::Image(Refused::NotYours(_)) => Code::PermissionDenied,
+            BuildError::Procfile { .. } => Code::Internal,
+            _ => Code::InvalidArgument,
+        }
+    }
+
+    /// The request field the refusal is about, if it is a field's.
+    pub(crate) fn field(&self) -> Option<&'static str> {
+        match self {
+            BuildError::NoImage
+            | BuildError::ImageTooLong { .. }
+            | BuildError::Image(Refused::Invalid(_)) => Some("image"),
+            BuildError::ShaTooLong { .. } => Some("sha"),
+            BuildError::Image(Refused::NotYours(_)) | BuildError::Procfile { .. } => None,
+        }
+    }
+}
+
+/// Checks `build` for `app`, stores it as `actor`'s and releases it (under the app's lock).
+pub(crate) async fn create(
+    state: &AppState,
+    app: &App,
+    actor: &User,
+    build: NewBuild,
+) -> Result<(Build, Release), DomainError> {
+    if build.image.is_empty() {
+        return Err(BuildError::NoImage.into());
+    }
+    if build.image.len() > 256 {
+        return Err(BuildError::ImageTooLong {
+            length: build.image.len(),
+        }
+        .into());
+    }
+    image::check(&build.image, &app.id).map_err(BuildError::from)?;
+    if build.sha.len() > 40 {
+        return Err(BuildError::ShaTooLong { sha: build.sha }.into());
+    }
+    let procfile =
+        serde_json::to_string(&build.procfile).map_err(|source| BuildError::Procfile {
+            app: app.id.clone(),
+            source,
+        })?;
+    let now = time::now();
+    let build = Build {
+        uuid: time::new_uuid(),
+        owner: actor.username.clone(),
+        app: app.id.clone(),
+        image: build.image,
+        sha: build.sha,
+        procfile,
+        dockerfile: build.dockerfile,
+        created: now,
+        updated: now,
+    };
+    let (_guard, app) = state.lock_app(app).await?;
+    let release = release::create(
+        state,
+        &app,
+        &actor.username,
+        Change {
+            build: Some(build.clone()),
+            ..Change::default()
+        },
+    )
+    .await?;
+    Ok((build, release))
+}

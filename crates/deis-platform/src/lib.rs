@@ -75,12 +75,13 @@ pub enum ConfigError {
         source: std::io::Error,
     },
     /// The file is not valid TOML for [`Config`].
-    #[error("{path} is not a valid platform configuration: {message}")]
+    #[error("{path} is not a valid platform configuration: {source}")]
     Parse {
         /// The file.
         path: String,
         /// What is wrong, with the line.
-        message: String,
+        #[source]
+        source: ParseError,
     },
 }
 
@@ -92,17 +93,22 @@ impl Config {
             path: path.display().to_string(),
             source,
         })?;
-        Config::parse(&text).map_err(|message| ConfigError::Parse {
+        Config::parse(&text).map_err(|source| ConfigError::Parse {
             path: path.display().to_string(),
-            message,
+            source,
         })
     }
 
     /// Parses TOML text.
-    pub fn parse(text: &str) -> Result<Config, String> {
-        toml::from_str(text).map_err(|e| e.to_string().trim().replace('\n', " "))
+    pub fn parse(text: &str) -> Result<Config, ParseError> {
+        toml::from_str(text).map_err(ParseError)
     }
 }
+
+/// TOML that is not a [`Config`]: the parser's message on one line, with where it is.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", .0.to_string().trim().replace('\n', " "))]
+pub struct ParseError(#[source] toml::de::Error);
 
 /// Why the platform stopped.
 #[derive(Debug, thiserror::Error)]

@@ -43,9 +43,12 @@ fn etcd_is_chosen_in_the_file() {
 #[test]
 fn an_unknown_field_is_named() {
     let err = Config::parse("[router]\nlisten = \"0.0.0.0:80\"\nlistn = \"x\"\n")
-        .expect_err("a typo must not be ignored");
+        .expect_err("a typo must not be ignored")
+        .to_string();
     assert!(err.contains("listn"), "{err}");
-    let err = Config::parse("[controller]\nlisten = \"not an address\"\n").expect_err("bad value");
+    let err = Config::parse("[controller]\nlisten = \"not an address\"\n")
+        .expect_err("bad value")
+        .to_string();
     assert!(err.contains("listen") || err.contains("address"), "{err}");
 }
 

@@ -4,10 +4,16 @@
 //! container with a published port, poll it until it answers 200. Both sides build a Dockerfile
 //! the engine has not seen (a new greeting each round) on the cached base image.
 //!
-//! Run: `cargo bench -p deis-e2e --bench push`. Results go in docs/benchmarks.md.
+//! The platform is the README's `deis-platform` process of `target/release`.
+//!
+//! Run: `cargo build --release --workspace --bins && cargo bench -p deis-e2e --bench push`.
+//! Results go in docs/benchmarks.md.
 
 #![allow(clippy::print_stdout, unreachable_pub)]
 
+#[path = "../e2e/setup/mod.rs"]
+#[allow(dead_code, unused_imports)]
+mod setup;
 #[path = "../e2e/support.rs"]
 #[allow(dead_code)]
 mod support;
@@ -22,15 +28,10 @@ use bollard::query_parameters::{
 };
 use deis_testkit::unique_id;
 use futures_util::StreamExt;
-use support::{Platform, User, commit, http, work_tree};
+use setup::{Setup, SingleHost};
+use support::{commit, http, serving_dockerfile, work_tree};
 
 const ROUNDS: usize = 5;
-
-fn dockerfile(image: &str, greeting: &str) -> String {
-    format!(
-        "FROM {image}\nCMD mkdir -p /tmp/www && echo {greeting} > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n"
-    )
-}
 
 fn dockerfile_tar(text: &str) -> Vec<u8> {
     let mut builder = tar::Builder::new(Vec::new());
@@ -136,25 +137,25 @@ async fn by_hand(
 #[tokio::main]
 async fn main() {
     deis_runtime::init_tracing();
-    let p = Platform::start().await;
+    let p = SingleHost::start().await;
     let docker = Docker::connect_with_local_defaults().expect("docker");
     let token = p.user("dev").await;
     let key = p.add_key(&token, "laptop").await;
     let app = format!("bench-{}", unique_id());
     p.create_app(&token, &app).await;
     let work = work_tree(
-        &p.dir.path().join("work"),
-        &[("Dockerfile", &dockerfile(&p.image, "warmup"))],
+        &p.dir().join("work"),
+        &[("Dockerfile", &serving_dockerfile(&p.image, "warmup"))],
     );
     let (ok, output) = p.push(&work, &key, &app).await;
     assert!(ok, "warm-up push: {output}");
-    let labels: HashMap<String, String> = HashMap::from([("deis.test".to_owned(), p.test_id())]);
+    let labels = p.test_labels();
     let (mut ours, mut theirs) = (Vec::new(), Vec::new());
     for round in 0..ROUNDS {
         let greeting = format!("round-{round}");
         commit(
             &work,
-            &[("Dockerfile", &dockerfile(&p.image, &greeting))],
+            &[("Dockerfile", &serving_dockerfile(&p.image, &greeting))],
             &greeting,
         );
         let started = Instant::now();
@@ -170,7 +171,7 @@ async fn main() {
         // By hand builds a Dockerfile Docker has not seen either (its own greeting), so both
         // sides build one new layer and reuse the base.
         let hand_greeting = format!("hand-{round}");
-        let context = dockerfile_tar(&dockerfile(&p.image, &hand_greeting));
+        let context = dockerfile_tar(&serving_dockerfile(&p.image, &hand_greeting));
         let hand = by_hand(
             &docker,
             context,

@@ -1,14 +1,8 @@
-mod containers;
-mod day;
-mod deisctl;
-mod deploy;
-mod faults;
-mod load;
-mod logs;
-mod platform;
-mod push;
-mod restart;
+//! The end-to-end suite: the platform as a user meets it. `setup/` starts a platform, whichever
+//! way (the `Setup` trait and its two set-ups); `flows/` holds the user flows, one module each,
+//! and the tests that run them; `support.rs` holds the user's tools (keys, git, HTTP, the `deis`
+//! client).
+
+mod flows;
 mod setup;
-mod single_host;
 mod support;
-mod units;

@@ -1,254 +1,61 @@
-//! The one-process platform on loopback, and a user's tools against it: HTTP through the router,
-//! SSH keys from `ssh-keygen`, and `git` pushing over the system OpenSSH client.
+//! A user's tools, whichever platform they meet: SSH keys from `ssh-keygen`, `git` work trees,
+//! HTTP and HTTPS requests, the built `deis` client in a home directory of its own, and the
+//! `docker` command line the tests look at the engine with.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
+use std::process::Output;
 use std::sync::Arc;
-use std::time::Duration;
 
-use deis_platform::{Config, Listeners};
-use deis_store::{ConfigStore, MemoryStore};
-use deis_testkit::{TestDocker, eventually, require};
+use deis_testkit::require;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio_util::sync::CancellationToken;
+
+use crate::setup::Setup;
 
 /// The controller's host name through the router.
 pub(crate) const API: &str = "deis.example.com";
 
-/// A running platform; stopped (and its containers removed) when dropped.
-pub(crate) struct Platform {
-    pub(crate) router: SocketAddr,
-    pub(crate) ssh: SocketAddr,
-    /// Held so its containers, images and volumes are removed with the platform.
-    _docker: TestDocker,
-    /// The locally built base image (busybox).
-    pub(crate) image: String,
-    pub(crate) dir: tempfile::TempDir,
-    shutdown: CancellationToken,
-    task: Option<tokio::task::JoinHandle<Result<(), deis_platform::Error>>>,
-    config: Config,
+/// Where this build's binaries are (`target/<profile>`, next to the test executable's `deps/`).
+pub(crate) fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().expect("the test executable's path");
+    exe.parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>/deps/<test>")
+        .to_owned()
 }
 
-impl Drop for Platform {
-    fn drop(&mut self) {
-        self.shutdown.cancel();
-    }
+/// A workspace binary, or a failure that says how to build it.
+pub(crate) fn workspace_binary(name: &str) -> PathBuf {
+    let path = bin_dir().join(name);
+    assert!(
+        path.exists(),
+        "{} is missing; build the workspace first: cargo build --workspace --bins \
+         (with --release for the benchmarks)",
+        path.display()
+    );
+    path
 }
 
-impl Platform {
-    /// Starts every component with embedded defaults on loopback ports.
-    pub(crate) async fn start() -> Platform {
-        Platform::start_with(|_| {}).await
-    }
-
-    /// Starts the platform after `adjust` changed its configuration.
-    pub(crate) async fn start_with(adjust: impl FnOnce(&mut Config)) -> Platform {
-        require("git", "git");
-        require("ssh", "openssh-client");
-        let docker = TestDocker::connect().await;
-        let image = docker.base_image().await;
-        let dir = tempfile::tempdir().expect("temporary directory");
-        let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-        let mut config = Config::default();
-        config.controller.listen = loopback;
-        config.controller.data_dir = dir.path().to_owned();
-        config.controller.container_labels = docker.labels();
-        config.builder.http_listen = loopback;
-        config.builder.ssh_listen = loopback;
-        config.builder.data_dir = dir.path().join("builder");
-        config.builder.buildpacks_dir = Some(dir.path().to_owned());
-        config.builder.stack_image = docker.git_image().await;
-        config.builder.labels = docker.labels().into_iter().collect();
-        config.router.listen = loopback;
-        config.router.admin_listen = loopback;
-        config.router.https_listen = Some(loopback);
-        config.logger.listen = loopback;
-        config.logger.syslog_udp = Some(loopback);
-        config.logger.syslog_tcp = Some(loopback);
-        config.registry_proxy.listen = loopback;
-        adjust(&mut config);
-        let mut platform = Platform {
-            router: loopback,
-            ssh: loopback,
-            _docker: docker,
-            image,
-            dir,
-            shutdown: CancellationToken::new(),
-            task: None,
-            config,
-        };
-        platform.boot().await;
-        platform
-    }
-
-    /// Runs the components of `self.config` on a fresh in-memory store (as a restarted
-    /// single-host platform has) and waits for the controller.
-    async fn boot(&mut self) {
-        let listeners = Listeners::bind(&self.config).await.expect("bind");
-        self.router = listeners.router.http.local_addr().expect("addr");
-        self.ssh = listeners.builder.ssh.local_addr().expect("addr");
-        let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
-        store
-            .put("/deis/platform/domain", "example.com", None)
-            .await
-            .expect("store");
-        self.shutdown = CancellationToken::new();
-        self.task = Some(tokio::spawn(deis_platform::run(
-            self.config.clone(),
-            store,
-            listeners,
-            self.shutdown.clone(),
-        )));
-        eventually(
-            Duration::from_secs(20),
-            "the controller behind the router",
-            || async {
-                match self.api("GET", "/v1/", None, "").await {
-                    (401, _) => Ok(()),
-                    other => Err(format!("{other:?}")),
-                }
-            },
-        )
-        .await;
-    }
-
-    /// The test label's value on everything this platform created (the push benchmark labels
-    /// its own images with it).
-    #[allow(dead_code)]
-    pub(crate) fn test_id(&self) -> String {
-        self._docker
-            .labels()
-            .get(deis_testkit::TEST_LABEL)
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// Stops every component cleanly and starts them again on the same data directory.
-    pub(crate) async fn restart(&mut self) {
-        self.halt().await;
-        self.boot().await;
-    }
-
-    /// Stops the platform as SIGTERM would and checks every component stopped cleanly.
-    pub(crate) async fn stop(mut self) {
-        self.halt().await;
-    }
-
-    async fn halt(&mut self) {
-        self.shutdown.cancel();
-        if let Some(task) = self.task.take() {
-            tokio::time::timeout(Duration::from_secs(30), task)
-                .await
-                .expect("the platform stops within 30 s")
-                .expect("the platform task")
-                .expect("every component stops cleanly");
-        }
-    }
+/// An app name no other test on this Docker engine uses (container names are per engine).
+pub(crate) fn app_name(base: &str) -> String {
+    format!("{base}-{}", deis_testkit::unique_id())
 }
 
-impl User for Platform {
-    fn router(&self) -> SocketAddr {
-        self.router
-    }
-    fn ssh(&self) -> SocketAddr {
-        self.ssh
-    }
-    fn dir(&self) -> &Path {
-        self.dir.path()
-    }
+pub(crate) fn path_str(path: &Path) -> String {
+    path.display().to_string()
 }
 
-/// What a user does against a running platform, whichever way it was started: the API through
-/// the router, SSH keys, `git push`, requests to apps on `<app>.example.com`.
-pub(crate) trait User: Sync {
-    /// The router's HTTP address.
-    fn router(&self) -> SocketAddr;
-    /// The builder's SSH address.
-    fn ssh(&self) -> SocketAddr;
-    /// Scratch space for keys and work trees.
-    fn dir(&self) -> &Path;
+/// The shell command of an app that serves `text` (as the shell expands it) on `$PORT` with
+/// busybox `httpd`.
+pub(crate) fn serve(text: &str) -> String {
+    format!(
+        "mkdir -p /tmp/www && echo {text} > /tmp/www/index.html && exec httpd -f -p ${{PORT:-5000}} -h /tmp/www"
+    )
+}
 
-    /// A request to the controller through the router.
-    async fn api(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: &str,
-    ) -> (u16, String) {
-        http(self.router(), method, API, path, token, body).await
-    }
-
-    /// Registers `username` (the first user is the admin) and logs in: their token.
-    async fn user(&self, username: &str) -> String {
-        let user = format!(
-            r#"{{"username": "{username}", "password": "pw", "email": "{username}@example.com"}}"#
-        );
-        let (status, body) = self.api("POST", "/v1/auth/register/", None, &user).await;
-        assert_eq!(status, 201, "{body}");
-        let (status, body) = self.api("POST", "/v1/auth/login/", None, &user).await;
-        assert_eq!(status, 200, "{body}");
-        let token: serde_json::Value = serde_json::from_str(&body).expect("json");
-        token["token"].as_str().expect("token").to_owned()
-    }
-
-    /// Creates `app` for the token's user.
-    async fn create_app(&self, token: &str, app: &str) {
-        let (status, body) = self
-            .api(
-                "POST",
-                "/v1/apps/",
-                Some(token),
-                &format!(r#"{{"id": "{app}"}}"#),
-            )
-            .await;
-        assert_eq!(status, 201, "{body}");
-    }
-
-    /// A new SSH key pair registered for the token's user.
-    async fn add_key(&self, token: &str, name: &str) -> SshKey {
-        let key = SshKey::generate(self.dir(), name);
-        let body = serde_json::json!({"id": name, "public": key.public}).to_string();
-        let (status, text) = self.api("POST", "/v1/keys/", Some(token), &body).await;
-        assert_eq!(status, 201, "{text}");
-        key
-    }
-
-    /// `GET /` on the app's domain: the status and body.
-    async fn get_app(&self, app: &str) -> (u16, String) {
-        http(
-            self.router(),
-            "GET",
-            &format!("{app}.example.com"),
-            "/",
-            None,
-            "",
-        )
-        .await
-    }
-
-    /// `git push` of `work`'s master to `app` with `key`: whether it succeeded and what git
-    /// printed.
-    async fn push(&self, work: &Path, key: &SshKey, app: &str) -> (bool, String) {
-        let remote = format!(
-            "ssh://git@{}:{}/{app}.git",
-            self.ssh().ip(),
-            self.ssh().port()
-        );
-        let output = tokio::process::Command::new("git")
-            .args(["push", &remote, "master"])
-            .current_dir(work)
-            .env("GIT_SSH_COMMAND", key.ssh_command())
-            .output()
-            .await
-            .expect("git push runs");
-        let text = format!(
-            "{}{}",
-            String::from_utf8_lossy(&output.stdout),
-            String::from_utf8_lossy(&output.stderr)
-        );
-        (output.status.success(), text)
-    }
+/// A Dockerfile app on `image` that serves `text`.
+pub(crate) fn serving_dockerfile(image: &str, text: &str) -> String {
+    format!("FROM {image}\nCMD {}\n", serve(text))
 }
 
 /// An SSH key pair made by `ssh-keygen`.
@@ -259,17 +66,18 @@ pub(crate) struct SshKey {
 }
 
 impl SshKey {
+    /// A new key pair in `dir`, commented `name` (its file name is unique, so flows sharing a
+    /// platform's directory never meet each other's keys).
     pub(crate) fn generate(dir: &Path, name: &str) -> SshKey {
-        let private = dir.join(format!("key-{name}"));
+        let private = dir.join(format!("key-{name}-{}", deis_testkit::unique_id()));
         let status = std::process::Command::new(require("ssh-keygen", "openssh-client"))
             .args(["-q", "-t", "ed25519", "-N", "", "-C", name, "-f"])
             .arg(&private)
             .status()
             .expect("ssh-keygen runs");
         assert!(status.success());
-        let public = std::fs::read_to_string(private.with_extension("pub"))
-            .or_else(|_| std::fs::read_to_string(format!("{}.pub", private.display())))
-            .expect("public key");
+        let public =
+            std::fs::read_to_string(format!("{}.pub", private.display())).expect("public key");
         SshKey {
             private,
             public: public.trim().to_owned(),
@@ -336,6 +144,20 @@ fn git(dir: &Path, args: &[&str]) {
     );
 }
 
+/// The `status` and body of a raw HTTP/1.1 answer.
+fn answer(raw: &str) -> (u16, String) {
+    let status = raw
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = raw
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
 /// One HTTP/1.1 request; the status and body.
 pub(crate) async fn http(
     addr: SocketAddr,
@@ -360,15 +182,177 @@ pub(crate) async fn http(
     }
     let mut raw = String::new();
     let _ = stream.read_to_string(&mut raw).await;
-    let status = raw
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    (
-        status,
-        raw.split_once("\r\n\r\n")
-            .map(|(_, b)| b.to_owned())
-            .unwrap_or_default(),
-    )
+    answer(&raw)
+}
+
+/// A self-signed certificate and key (PEM) for `name`, which is also its common name (the
+/// domain Deis files a certificate under).
+pub(crate) fn certificate(name: &str) -> (String, String) {
+    let mut params = rcgen::CertificateParams::new(vec![name.to_owned()]).expect("parameters");
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, name.to_owned());
+    let key = rcgen::KeyPair::generate().expect("key pair");
+    let cert = params.self_signed(&key).expect("certificate");
+    (cert.pem(), key.serialize_pem())
+}
+
+/// `GET /` over HTTPS with SNI `host`, trusting only `trusted`: the status and body, or why the
+/// handshake failed.
+pub(crate) async fn https_get(
+    addr: SocketAddr,
+    host: &str,
+    trusted: &str,
+) -> Result<(u16, String), String> {
+    use rustls_pki_types::pem::PemObject;
+    let mut roots = rustls::RootCertStore::empty();
+    let der = rustls_pki_types::CertificateDer::from_pem_slice(trusted.as_bytes())
+        .map_err(|e| e.to_string())?;
+    roots.add(der).map_err(|e| e.to_string())?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| e.to_string())?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
+    let tcp = tokio::net::TcpStream::connect(addr)
+        .await
+        .map_err(|e| e.to_string())?;
+    let name =
+        rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
+    let mut tls = connector
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake: {e}"))?;
+    let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut raw = Vec::new();
+    let _ = tls.read_to_end(&mut raw).await;
+    Ok(answer(&String::from_utf8_lossy(&raw)))
+}
+
+/// Docker's answer, one line per entry.
+pub(crate) fn docker_lines(args: &[&str]) -> Vec<String> {
+    let out = std::process::Command::new("docker")
+        .args(args)
+        .output()
+        .expect("docker runs");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .filter(|l| !l.is_empty())
+        .collect()
+}
+
+/// Prints a measured figure (`cargo nextest run -p deis-e2e --no-capture` shows them;
+/// docs/benchmarks.md records them).
+#[allow(clippy::print_stdout)]
+pub(crate) fn figure(line: std::fmt::Arguments<'_>) {
+    println!("{line}");
+}
+
+/// The `deis` client of one user: its own `$HOME` (settings file) and SSH key.
+pub(crate) struct Deis {
+    pub(crate) home: PathBuf,
+    pub(crate) key: SshKey,
+}
+
+/// What a command printed, and whether it succeeded.
+pub(crate) struct Ran {
+    pub(crate) ok: bool,
+    pub(crate) code: Option<i32>,
+    pub(crate) out: String,
+}
+
+impl From<Output> for Ran {
+    fn from(output: Output) -> Ran {
+        Ran {
+            ok: output.status.success(),
+            code: output.status.code(),
+            out: format!(
+                "{}{}",
+                String::from_utf8_lossy(&output.stdout),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+        }
+    }
+}
+
+impl Deis {
+    /// A new user's client with a fresh key, registered and logged in on `setup`, key added.
+    pub(crate) async fn register(setup: &impl Setup, name: &str) -> Deis {
+        let home = setup.dir().join(format!("home-{name}"));
+        std::fs::create_dir_all(&home).expect("home directory");
+        let key = SshKey::generate(&home, name);
+        let deis = Deis { home, key };
+        let url = setup.controller_url();
+        deis.ok(
+            setup.dir(),
+            &[
+                "register",
+                &url,
+                &format!("--username={name}"),
+                "--password=pw",
+                &format!("--email={name}@example.com"),
+            ],
+        )
+        .await;
+        let public = deis.home.join(format!("{name}.pub"));
+        std::fs::write(&public, format!("{}\n", deis.key.public)).expect("public key file");
+        deis.ok(setup.dir(), &["keys:add", &path_str(&public)])
+            .await;
+        deis
+    }
+
+    /// The command, ready to run in `cwd`.
+    pub(crate) fn command(&self, cwd: &Path, args: &[&str]) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new(workspace_binary("deis"));
+        command
+            .args(args)
+            .current_dir(cwd)
+            .env("HOME", &self.home)
+            .env_remove("DEIS_PROFILE")
+            .env("GIT_SSH_COMMAND", self.key.ssh_command())
+            .kill_on_drop(true);
+        command
+    }
+
+    pub(crate) async fn run(&self, cwd: &Path, args: &[&str]) -> Ran {
+        self.command(cwd, args)
+            .output()
+            .await
+            .expect("deis runs")
+            .into()
+    }
+
+    /// Runs `deis`, expecting success: what it printed.
+    pub(crate) async fn ok(&self, cwd: &Path, args: &[&str]) -> String {
+        let ran = self.run(cwd, args).await;
+        assert!(ran.ok, "deis {args:?} failed: {}", ran.out);
+        ran.out
+    }
+
+    /// `git push deis master` from `work` with this user's key, ready to run.
+    pub(crate) fn push_command(&self, work: &Path) -> tokio::process::Command {
+        let mut command = tokio::process::Command::new("git");
+        command
+            .args(["push", "deis", "master"])
+            .current_dir(work)
+            .env("HOME", &self.home)
+            .env("GIT_SSH_COMMAND", self.key.ssh_command())
+            .kill_on_drop(true);
+        command
+    }
+
+    /// `git push deis master` from `work` with this user's key.
+    pub(crate) async fn push(&self, work: &Path) -> Ran {
+        self.push_command(work)
+            .output()
+            .await
+            .expect("git push runs")
+            .into()
+    }
 }

@@ -1,6 +1,9 @@
 //! What the logger lets in. Lines are stored only for apps that exist (`/deis/services/<app>`
-//! in the config store, and `deis-unparsed`), so names made up by a sender allocate nothing;
-//! the set is read again when a line names an app it does not hold, at most once a second.
+//! in the config store, and `deis-unparsed`), so names made up by a sender allocate nothing.
+//! For syslog (which anyone on an allowed network may send) the set is read again when a line
+//! names an app it does not hold, at most once a second; the platform's own shippers (which
+//! present the secret) name only apps they saw, so a name they send that the set lacks is looked
+//! up at once (an app created a moment ago loses no line).
 //! Syslog is taken only from allowed source addresses (by default this host's loopback: the
 //! platform's own senders), never from app containers. What is kept out is counted.
 
@@ -63,6 +66,31 @@ impl KnownApps {
         self.holds(app)
     }
 
+    /// Whether `app` exists, asking the store at once when the set lacks it (for senders that
+    /// cannot flood: the platform's own).
+    pub(crate) async fn contains_now(&self, app: &str) -> bool {
+        if app == UNPARSED || self.holds(app) {
+            return true;
+        }
+        let Ok(name) = app.parse() else {
+            return false;
+        };
+        match self.store.get(&Key::App(name).path()).await {
+            Ok(Some(_)) => {
+                self.names
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .insert(app.to_owned());
+                true
+            }
+            Ok(None) => false,
+            Err(e) => {
+                tracing::warn!(error = %e, "Cannot look the app up; falling back to the last listing");
+                self.contains(app).await
+            }
+        }
+    }
+
     fn holds(&self, app: &str) -> bool {
         self.names
             .lock()
@@ -93,8 +121,9 @@ impl Gate {
         allowed
     }
 
-    /// The entries whose app exists; the others are counted and let go.
-    pub(crate) async fn known(&self, entries: Vec<Entry>) -> Vec<Entry> {
+    /// The entries whose app exists; the others are counted and let go. `trusted` senders (the
+    /// platform's shippers) get each app they name looked up at once.
+    pub(crate) async fn known(&self, entries: Vec<Entry>, trusted: bool) -> Vec<Entry> {
         let mut last: Option<(String, bool)> = None;
         let mut kept = Vec::with_capacity(entries.len());
         let mut refused = 0u64;
@@ -102,7 +131,11 @@ impl Gate {
             let known = match &last {
                 Some((app, known)) if *app == entry.app => *known,
                 _ => {
-                    let known = self.apps.contains(&entry.app).await;
+                    let known = if trusted {
+                        self.apps.contains_now(&entry.app).await
+                    } else {
+                        self.apps.contains(&entry.app).await
+                    };
                     last = Some((entry.app.clone(), known));
                     known
                 }

@@ -45,7 +45,7 @@ pub(crate) async fn udp(
                 Err(_) => break,
             }
         }
-        let batch = gate.known(batch).await;
+        let batch = gate.known(batch, false).await;
         if !batch.is_empty() {
             logs.append(batch).await;
         }
@@ -101,7 +101,7 @@ async fn connection(stream: tokio::net::TcpStream, logs: Backend, gate: Arc<Gate
 }
 
 async fn store(logs: &Backend, gate: &Gate, batch: Vec<crate::entry::Entry>) {
-    let batch = gate.known(batch).await;
+    let batch = gate.known(batch, false).await;
     if !batch.is_empty() {
         logs.append(batch).await;
     }

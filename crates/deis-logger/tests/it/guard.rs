@@ -106,7 +106,7 @@ async fn syslog_only_from_allowed_sources_and_lines_only_for_apps_that_exist() {
         ..Config::default()
     };
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
-    let l = logger_configured(config, store).await;
+    let l = logger_configured(config, store.clone()).await;
     let udp_to = |from: &'static str| async move {
         tokio::net::UdpSocket::bind(format!("{from}:0"))
             .await
@@ -174,6 +174,22 @@ async fn syslog_only_from_allowed_sources_and_lines_only_for_apps_that_exist() {
         1,
         "only shop's ring"
     );
+    // An app created a moment after the logger read the app list (the refusal of `ghost` just
+    // made it read it): the shippers' first lines for it are kept, none lost.
+    crate::ingest::create_app(store.as_ref(), "fresh").await;
+    let stored = client(&l)
+        .await
+        .push(pb::PushRequest {
+            shipper: "host/c3".to_owned(),
+            sequence: 1,
+            entries: vec![entry("fresh", "first line")],
+        })
+        .await
+        .expect("push")
+        .into_inner()
+        .stored;
+    assert_eq!(stored, 1);
+    assert_eq!(messages(&l, "fresh").await, ["web.1|first line"]);
 }
 
 /// This process's resident memory, in bytes.

@@ -2,9 +2,9 @@
 
 use std::time::Duration;
 
-use super::{Day, path_str};
-use crate::setup::{Setup, certificate, https_get};
-use crate::support::http;
+use super::Day;
+use crate::setup::Setup;
+use crate::support::{certificate, http, https_get, path_str};
 
 pub(crate) async fn custom_domain_and_certificate(day: &Day<'_, impl Setup>) {
     let domain = "www.shop.test";

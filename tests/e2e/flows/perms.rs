@@ -1,8 +1,8 @@
 //! perms: a collaborator can deploy the app; a stranger can neither see nor push it.
 
-use super::{Day, path_str};
-use crate::setup::{Deis, Setup};
-use crate::support::commit;
+use super::Day;
+use crate::setup::Setup;
+use crate::support::{Deis, commit, path_str};
 
 pub(crate) async fn collaborator_deploys_stranger_cannot_see(day: &Day<'_, impl Setup>) {
     let collab = Deis::register(day.setup, "collab").await;

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use super::{Day, use_builder};
 use crate::setup::Setup;
-use crate::support::{commit, work_tree};
+use crate::support::{app_name, commit, work_tree};
 
 /// The README's build line for the example app.
 pub(crate) const BUILD: [&str; 8] = [
@@ -44,7 +44,7 @@ pub(crate) async fn the_readme_example_app(day: &Day<'_, impl Setup>) {
     );
     commit(&work, &[], "the static binary");
 
-    let app = super::app_name("hello");
+    let app = app_name("hello");
     day.owner.ok(&work, &["create", &app]).await;
     use_builder(day.setup, &work, &app);
     let pushed = day.owner.push(&work).await;
@@ -53,6 +53,17 @@ pub(crate) async fn the_readme_example_app(day: &Day<'_, impl Setup>) {
         body.starts_with("Hello from Deis (")
     })
     .await;
+    // The operator follows the push and its deploy in the platform's log by their span fields.
+    let log = day.setup.platform_log();
+    let lines = |span: &str, field: &str| {
+        log.lines()
+            .filter(|l| {
+                l.contains(&format!("{span}{{")) && l.contains(&format!("app={app}")) && l.contains(field)
+            })
+            .count()
+    };
+    assert!(lines("push", " sha=") > 0, "no push{{app={app} sha=..}} line in:\n{log}");
+    assert!(lines("deploy", " release=") > 0, "no deploy{{app={app} release=..}} line in:\n{log}");
     day.deis(&["destroy", "-a", &app, &format!("--confirm={app}")])
         .await;
 }

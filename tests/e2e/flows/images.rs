@@ -1,12 +1,13 @@
 //! deis pull of an image built on this engine, and deis run (output and exit status).
 
-use super::{Day, docker_lines, serving_image};
+use super::{Day, serving_image};
 use crate::setup::Setup;
+use crate::support::{app_name, docker_lines};
 
 pub(crate) async fn pull_and_run(day: &Day<'_, impl Setup>) {
     // An image made here: the base image with a command that serves on $PORT.
     let image = serving_image(&day.setup.base_image(), "pulled");
-    let pulled = super::app_name("pulled");
+    let pulled = app_name("pulled");
     day.deis(&["create", &pulled, "--no-remote"]).await;
     day.deis(&["pull", &image, "-a", &pulled]).await;
     let releases = day.deis(&["releases", "-a", &pulled]).await;

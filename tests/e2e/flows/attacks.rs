@@ -2,9 +2,9 @@
 //! the tenant-isolation issue is refused with a clear message, and the victim's app, domain,
 //! certificate, logs and images are as they were.
 
-use super::{Day, app_name, docker_lines, path_str};
-use crate::setup::{Deis, Setup, certificate};
-use crate::support::http;
+use super::Day;
+use crate::setup::Setup;
+use crate::support::{Deis, app_name, certificate, docker_lines, http, path_str, work_tree};
 
 /// Runs `deis` as `who`, expecting a refusal whose message contains `says`.
 async fn refused(who: &Deis, day: &Day<'_, impl Setup>, args: &[&str], says: &str) {
@@ -98,7 +98,7 @@ pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setu
     .await;
 
     // A Dockerfile that builds on the victim's image (the build runs on the shared engine).
-    let work = crate::support::work_tree(
+    let work = work_tree(
         &day.setup.dir().join("evil-work"),
         &[(
             "Dockerfile",

@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use deis_testkit::eventually;
 
-use crate::containers::{Containers, TAG};
-use crate::day::docker_lines;
-use crate::support::{User, work_tree};
+use super::serving_dockerfile;
+use crate::setup::{Containers, Setup, TAG};
+use crate::support::{app_name, docker_lines, work_tree, workspace_binary};
 
 const UNITS: [&str; 8] = [
     "etcd.service",
@@ -57,13 +57,10 @@ async fn deisctl_runs_the_platform_in_containers_and_takes_it_away() {
 
     // A user's day on it: register, key, create, push a Dockerfile app, request it.
     let token = c.user("alice").await;
-    let app = crate::day::app_name("hello");
+    let app = app_name("hello");
     c.create_app(&token, &app).await;
     let key = c.add_key(&token, "laptop").await;
-    let dockerfile = format!(
-        "FROM {}\nCMD mkdir -p /tmp/www && echo hello-from-containers > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www\n",
-        c.app_base_image()
-    );
+    let dockerfile = serving_dockerfile(&c.app_base_image(), "hello-from-containers");
     let work = work_tree(&c.dir.path().join(&app), &[("Dockerfile", &dockerfile)]);
     let (pushed, output) = c.push(&work, &key, &app).await;
     assert!(pushed, "{output}");
@@ -199,7 +196,7 @@ fn running(c: &Containers) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn deisctl_failures_are_one_line_and_leave_nothing_half_started() {
     // No Docker engine.
-    let out = Command::new(crate::containers::workspace_binary("deisctl"))
+    let out = Command::new(workspace_binary("deisctl"))
         .arg("list")
         .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
         .output()

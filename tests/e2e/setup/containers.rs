@@ -4,39 +4,20 @@
 //! nothing else on the machine. Uninstalled, with everything it made, when dropped.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output};
 
 use deis_testkit::require;
 
-use crate::support::User;
+use super::Setup;
+use crate::support::{bin_dir, workspace_binary};
 
 /// The image tag the tests build and run.
 pub(crate) const TAG: &str = "e2e";
 
-/// Where this build's binaries are (`target/debug`, next to the test executable's `deps/`).
-pub(crate) fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().expect("the test executable's path");
-    exe.parent()
-        .and_then(Path::parent)
-        .expect("target/<profile>/deps/<test>")
-        .to_owned()
-}
-
-/// A workspace binary, or a failure that says how to build it.
-pub(crate) fn workspace_binary(name: &str) -> PathBuf {
-    let path = bin_dir().join(name);
-    assert!(
-        path.exists(),
-        "{} is missing; build the workspace first: cargo build --workspace",
-        path.display()
-    );
-    path
-}
-
 /// Builds the component images once per build of the binaries (a stamp of the binaries'
 /// sizes and times, under a lock shared by concurrent test processes).
-pub(crate) fn build_images() {
+fn build_images() {
     require("docker", "docker.io");
     require("dpkg-deb", "dpkg");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -217,7 +198,7 @@ impl Containers {
     }
 }
 
-impl User for Containers {
+impl Setup for Containers {
     fn router(&self) -> SocketAddr {
         self.addr(80)
     }
@@ -227,11 +208,78 @@ impl User for Containers {
     fn dir(&self) -> &Path {
         self.dir.path()
     }
+    fn controller_url(&self) -> String {
+        format!("http://{}", self.addr(8000))
+    }
+    fn https(&self) -> SocketAddr {
+        self.addr(443)
+    }
+    fn logger(&self) -> SocketAddr {
+        self.addr(8088)
+    }
+    fn platform_ports(&self) -> Vec<u16> {
+        vec![
+            2379, 2380, 5432, 5000, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
+        ]
+    }
+    fn app_label(&self) -> String {
+        format!("deis.platform={}", self.prefix)
+    }
+    fn base_image(&self) -> String {
+        self.app_base_image()
+    }
+    fn platform_log(&self) -> String {
+        ["builder", "controller"]
+            .iter()
+            .filter_map(|c| {
+                Command::new("docker")
+                    .args(["logs", &format!("{}-{c}", self.prefix)])
+                    .output()
+                    .ok()
+            })
+            .map(|out| {
+                String::from_utf8_lossy(&out.stdout).into_owned()
+                    + &String::from_utf8_lossy(&out.stderr)
+            })
+            .collect()
+    }
+    fn has_repository(&self, app: &str) -> bool {
+        let builder = format!("{}-builder", self.prefix);
+        let path = format!("/var/lib/deis/builder/repos/{app}.git");
+        Command::new("docker")
+            .args(["exec", &builder, "test", "-e", &path])
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+    async fn reboot(&self) -> bool {
+        forget_firewall(&format!("{}-apps", self.prefix));
+        // Docker restarts the platform's containers by itself; the controller's is the one
+        // that matters here.
+        let controller = format!("{}-controller", self.prefix);
+        let restarted = Command::new("docker")
+            .args(["restart", "--time", "15", &controller])
+            .output()
+            .expect("docker runs");
+        assert!(restarted.status.success(), "docker restart {controller}");
+        let addr = self.addr(8000);
+        deis_testkit::eventually(
+            std::time::Duration::from_secs(60),
+            "the controller back",
+            || async {
+                match deis_testkit::http_get(addr, "/healthz") {
+                    Ok((200, _)) => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
+        true
+    }
 }
 
 /// Deletes the firewall rules of the app network `network` (commented `deis <network>`) and its
 /// chain, as a reboot would: the kernel keeps them in memory only.
-pub(crate) fn forget_firewall(network: &str) {
+fn forget_firewall(network: &str) {
     let comment = format!("\"deis {network}\"");
     let mut chains = Vec::new();
     for chain in ["INPUT", "DOCKER-USER"] {

@@ -7,12 +7,10 @@ use std::time::{Duration, Instant};
 
 use deis_testkit::eventually;
 
-use crate::containers::Containers;
-use crate::day::docker_lines;
-use crate::load::{Steady, deployed_app};
-use crate::setup::{Deis, Setup};
-use crate::single_host::SingleHost;
-use crate::support::commit;
+use super::app_containers;
+use super::load::{Steady, deployed_app};
+use crate::setup::{Containers, Setup, SingleHost};
+use crate::support::{Deis, app_name, commit, docker_lines, figure};
 
 fn kill_main_process(container: &str) {
     let pid = docker_lines(&["inspect", "--format", "{{.State.Pid}}", container]);
@@ -49,14 +47,7 @@ fn releases_running(setup: &impl Setup, app: &str) -> Vec<String> {
 
 /// Kills an app container's process: the platform replaces it and the app keeps answering.
 async fn app_container_is_replaced(setup: &impl Setup, app: &str) {
-    let ids = docker_lines(&[
-        "ps",
-        "-q",
-        "--filter",
-        &format!("label={}", setup.app_label()),
-        "--filter",
-        &format!("label=deis.app={app}"),
-    ]);
+    let ids = app_containers(setup, app);
     let victim = ids.first().expect("an app container").clone();
     let started_at = |id: &str| docker_lines(&["inspect", "--format", "{{.State.StartedAt}}", id]);
     let first_start = started_at(&victim);
@@ -75,7 +66,7 @@ async fn app_container_is_replaced(setup: &impl Setup, app: &str) {
         },
     )
     .await;
-    crate::setup::figure(format_args!(
+    figure(format_args!(
         "app container killed: {} containers running again in {} ms",
         ids.len(),
         started.elapsed().as_millis()
@@ -104,17 +95,7 @@ async fn interrupted_deploy(
     })
     .await;
     commit(work, &[("README", "interrupted\n")], "interrupted");
-    let push = {
-        let mut command = tokio::process::Command::new("git");
-        command
-            .args(["push", "deis", "master"])
-            .current_dir(work)
-            .env("HOME", &owner.home)
-            .env("GIT_SSH_COMMAND", owner.key.ssh_command())
-            .kill_on_drop(true);
-        command.output()
-    };
-    let push = tokio::spawn(push);
+    let push = tokio::spawn(owner.push_command(work).output());
     eventually(
         Duration::from_secs(60),
         "the new release's containers",
@@ -131,7 +112,7 @@ async fn interrupted_deploy(
     interrupt().await;
     let output = push.await.expect("push task").expect("git push runs");
     let said = String::from_utf8_lossy(&output.stderr).into_owned();
-    crate::setup::figure(format_args!(
+    figure(format_args!(
         "deploy interrupted: git push {}",
         if output.status.success() {
             "succeeded"
@@ -166,11 +147,11 @@ async fn interrupted_deploy(
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_components_come_back_while_the_app_keeps_serving() {
     let c = Containers::start();
-    let app = &crate::day::app_name("sturdy");
+    let app = &app_name("sturdy");
     let (owner, work) = deployed_app(&c, app).await;
     // Two routers share the ports, so a dying one leaves the other serving.
     c.ok(&["scale", "router=2"]);
-    let client = Steady::start(crate::support::User::router(&c), app, 2);
+    let client = Steady::start(c.router(), app, 2);
     for component in [
         "etcd",
         "logger",
@@ -219,7 +200,7 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
         )
         .await;
         let (now_sent, now_failed) = client.counts();
-        crate::setup::figure(format_args!(
+        figure(format_args!(
             "deisctl: {component} SIGKILLed: healthy again after {} ms; {} requests meanwhile, {} failed",
             recovered.as_millis(),
             now_sent - sent,
@@ -233,7 +214,7 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
         }
     }
     let (sent, failed, last) = client.stop().await;
-    crate::setup::figure(format_args!(
+    figure(format_args!(
         "deisctl: {sent} requests during the kills, {failed} failed ({last})"
     ));
     // The platform still works end to end after all that.
@@ -255,7 +236,7 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
 #[tokio::test(flavor = "multi_thread")]
 async fn the_single_host_platform_survives_a_kill_mid_deploy_and_replaces_dead_apps() {
     let mut host = SingleHost::start().await;
-    let app = &crate::day::app_name("sturdy");
+    let app = &app_name("sturdy");
     let (owner, work) = deployed_app(&host, app).await;
     app_container_is_replaced(&host, app).await;
     // SIGKILL of the whole platform in the middle of a deploy, then the README command again.
@@ -265,7 +246,7 @@ async fn the_single_host_platform_survives_a_kill_mid_deploy_and_replaces_dead_a
     interrupted_deploy(&host, &owner, &work, app, 2, async || {
         drop(process); // SIGKILL
         let again = host_ref.run();
-        host_ref.wait_for_api().await;
+        host_ref.wait_until_up().await;
         if let Ok(mut slot) = restarted.lock() {
             *slot = Some(again);
         }

@@ -3,8 +3,9 @@
 
 use std::time::Duration;
 
-use super::{Day, app_containers, docker_lines};
+use super::{Day, app_containers};
 use crate::setup::Setup;
+use crate::support::docker_lines;
 
 /// The app's containers once the previous release's have drained away: exactly `n`.
 async fn settled(day: &Day<'_, impl Setup>, n: usize) -> Vec<String> {

@@ -7,7 +7,8 @@
 use std::time::Duration;
 
 use super::{Day, serving_image};
-use crate::setup::{Deis, Setup};
+use crate::setup::Setup;
+use crate::support::{Deis, app_name, docker_lines};
 
 pub(crate) async fn deis_users_as_they_type(day: &Day<'_, impl Setup>) {
     admin_registers_a_user(day).await;
@@ -98,14 +99,14 @@ async fn run_speaks_bash_where_the_image_has_it(day: &Day<'_, impl Setup>) {
 
     let docker = deis_testkit::TestDocker::connect().await;
     let image = serving_image(&docker.bash_image().await, "bash-app");
-    let app = super::app_name("bash");
+    let app = app_name("bash");
     day.deis(&["create", &app, "--no-remote"]).await;
     day.deis(&["pull", &image, "-a", &app]).await;
     let ran = day.deis(&["run", "-a", &app, BASH_ONLY]).await;
     assert!(ran.contains("ababab"), "{ran}");
     day.deis(&["destroy", "-a", &app, &format!("--confirm={app}")])
         .await;
-    super::docker_lines(&["rmi", "-f", &image]);
+    docker_lines(&["rmi", "-f", &image]);
     docker.cleanup().await;
 }
 

@@ -1,8 +1,9 @@
 //! destroy: nothing is left behind, not the containers, the routes, the images nor the
 //! repository.
 
-use super::{Day, app_containers, docker_lines};
+use super::{Day, app_containers};
 use crate::setup::Setup;
+use crate::support::docker_lines;
 
 pub(crate) async fn destroy_leaves_nothing(day: &Day<'_, impl Setup>) {
     assert!(day.setup.has_repository(&day.app));

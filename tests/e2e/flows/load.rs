@@ -5,11 +5,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::containers::Containers;
-use crate::day::{dockerfile, use_builder};
-use crate::setup::{Deis, Setup};
-use crate::single_host::SingleHost;
-use crate::support::{commit, http, work_tree};
+use super::{dockerfile, use_builder};
+use crate::setup::{Containers, Setup, SingleHost};
+use crate::support::{Deis, app_name, commit, figure, http, work_tree};
 
 /// Requests sent and failed by [`Steady`], and the failures' answers.
 #[derive(Default)]
@@ -102,11 +100,11 @@ pub(crate) async fn deployed_app(setup: &impl Setup, app: &str) -> (Deis, std::p
 }
 
 async fn changes_under_load(setup: &impl Setup, name: &str) {
-    let app = &crate::day::app_name("steady");
+    let app = &app_name("steady");
     let (owner, work) = deployed_app(setup, app).await;
     let client = Steady::start(setup.router(), app, 4);
     let timed = |what: &'static str, started: Instant| {
-        crate::setup::figure(format_args!(
+        figure(format_args!(
             "{name}: {what} took {} ms",
             started.elapsed().as_millis()
         ));
@@ -144,7 +142,7 @@ async fn changes_under_load(setup: &impl Setup, name: &str) {
     )
     .await;
     let (sent, failed, last) = client.stop().await;
-    crate::setup::figure(format_args!(
+    figure(format_args!(
         "{name}: {sent} requests during the changes, {failed} failed"
     ));
     assert!(sent > 500, "the client kept requesting: {sent}");

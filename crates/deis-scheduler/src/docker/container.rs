@@ -8,8 +8,7 @@ use bollard::models::{
     RestartPolicyNameEnum,
 };
 use bollard::query_parameters::{
-    CreateContainerOptionsBuilder, ListContainersOptionsBuilder, RestartContainerOptionsBuilder,
-    StopContainerOptionsBuilder,
+    CreateContainerOptionsBuilder, RestartContainerOptionsBuilder, StopContainerOptionsBuilder,
 };
 use deis_types::{AppName, ContainerName};
 use futures_util::StreamExt;
@@ -249,23 +248,11 @@ impl Engine {
 
     /// Every container of the app, running or not.
     pub(crate) async fn list(&self, app: &AppName) -> Result<Vec<Existing>, SchedulerError> {
-        let filters = HashMap::from([(
-            "label".to_owned(),
-            vec![
-                format!("{LABEL_APP}={app}"),
-                format!("{LABEL_ENGINE}={}", self.index),
-            ],
-        )]);
-        let listed = self
-            .docker
-            .list_containers(Some(
-                ListContainersOptionsBuilder::new()
-                    .all(true)
-                    .filters(&filters)
-                    .build(),
-            ))
-            .await
-            .map_err(|e| docker_error(&format!("listing the containers of {app}"), e))?;
+        let labels = [
+            deis_docker::labels::filter(LABEL_APP, app.as_str()),
+            deis_docker::labels::filter(LABEL_ENGINE, &self.index.to_string()),
+        ];
+        let listed = deis_docker::list_labelled(&self.docker, &labels, true).await?;
         Ok(listed
             .into_iter()
             .filter_map(|c| {

@@ -186,8 +186,11 @@ impl Engine {
             .map_err(|e| docker_error(&format!("{id} (start)"), e))
     }
 
-    /// The host port a container's traffic port is published on, once it runs.
-    pub(crate) async fn host_port(&self, id: &str) -> Result<Option<u16>, SchedulerError> {
+    /// A container as the engine describes it, and the port its process listens on.
+    async fn inspect_with_port(
+        &self,
+        id: &str,
+    ) -> Result<(bollard::models::ContainerInspectResponse, u16), SchedulerError> {
         let inspected = self
             .docker
             .inspect_container(id, None)
@@ -195,9 +198,16 @@ impl Engine {
             .map_err(|e| docker_error(&format!("{id} (inspect)"), e))?;
         let port = inspected
             .config
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(LABEL_PORT).cloned())
-            .unwrap_or_else(|| DEFAULT_PORT.to_string());
+            .as_ref()
+            .and_then(|c| c.labels.as_ref())
+            .and_then(|l| l.get(LABEL_PORT).and_then(|p| p.parse().ok()))
+            .unwrap_or(DEFAULT_PORT);
+        Ok((inspected, port))
+    }
+
+    /// The host port a container's traffic port is published on, once it runs.
+    pub(crate) async fn host_port(&self, id: &str) -> Result<Option<u16>, SchedulerError> {
+        let (inspected, port) = self.inspect_with_port(id).await?;
         Ok(inspected
             .network_settings
             .and_then(|n| n.ports)
@@ -216,16 +226,7 @@ impl Engine {
         &self,
         id: &str,
     ) -> Result<Option<(String, u16)>, SchedulerError> {
-        let inspected = self
-            .docker
-            .inspect_container(id, None)
-            .await
-            .map_err(|e| docker_error(&format!("{id} (inspect)"), e))?;
-        let port = inspected
-            .config
-            .and_then(|c| c.labels)
-            .and_then(|l| l.get(LABEL_PORT).and_then(|p| p.parse().ok()))
-            .unwrap_or(DEFAULT_PORT);
+        let (inspected, port) = self.inspect_with_port(id).await?;
         let ip = inspected.network_settings.and_then(|n| {
             n.networks
                 .unwrap_or_default()

@@ -21,10 +21,14 @@ pub(crate) struct Events {
 }
 
 impl Events {
-    /// The sender, and the task that ships its lines until `shutdown`.
-    pub(crate) fn start(store: Arc<dyn ConfigStore>, shutdown: CancellationToken) -> Events {
+    /// The sender, and the task (on `tasks`) that ships its lines until `shutdown`.
+    pub(crate) fn start(
+        store: Arc<dyn ConfigStore>,
+        shutdown: CancellationToken,
+        tasks: &tokio_util::task::TaskTracker,
+    ) -> Events {
         let (tx, rx) = mpsc::unbounded_channel();
-        tokio::spawn(ship(rx, store, shutdown));
+        tasks.spawn(ship(rx, store, shutdown));
         Events { tx }
     }
 

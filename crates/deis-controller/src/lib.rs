@@ -139,13 +139,14 @@ pub async fn run(
     ensure_defaults(&store).await;
     let scheduler = scheduler(&config, &store, &shutdown).await?;
     let backend = scheduler.clone();
+    let tasks = tokio_util::task::TaskTracker::new();
     let state = state::AppState {
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),
         scheduler,
         locks: Arc::default(),
         default_domain: config.platform_domain.clone(),
-        events: events::Events::start(store.clone(), shutdown.clone()),
+        events: events::Events::start(store.clone(), shutdown.clone(), &tasks),
         login_limits: Arc::default(),
         limits: config.limits.clone(),
     };
@@ -159,7 +160,6 @@ pub async fn run(
         drain: config.drain,
         own_health: true,
     };
-    let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(reconcile::run(
         state.clone(),
         config.reconcile_interval,

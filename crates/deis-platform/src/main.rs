@@ -138,6 +138,7 @@ fn main() -> ExitCode {
         }
         if let Some(dir) = args.data_dir {
             config.builder.data_dir = dir.join("builder");
+            config.registry_proxy.cache_dir = dir.join("registry-proxy");
             config.controller.data_dir = dir;
         }
         deis_platform::start(config, args.domain, shutdown).await

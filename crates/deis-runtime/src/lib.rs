@@ -9,6 +9,7 @@ mod cli;
 mod endpoint;
 mod http;
 mod log_push;
+mod registry_auth;
 mod secret;
 mod service;
 mod signal;
@@ -17,6 +18,10 @@ pub use cli::{AddrError, CommonArgs, MaybeAddr, init_tracing, parse_optional_add
 pub use endpoint::{ENDPOINT_TTL, Endpoint, publish_endpoint};
 pub use http::{BindError, bind, bind_shared, bind_udp, health_router, serve_http};
 pub use log_push::{LogPusher, PushError};
+pub use registry_auth::{
+    Credential, REGISTRY_BUILDER_USER, REGISTRY_REALM, RegistryPrincipal, RegistrySecrets,
+    pull_credential, push_credential,
+};
 pub use secret::{
     Bearer, LogClient, LogClientError, SecretError, log_client, presents, shared_secret,
 };

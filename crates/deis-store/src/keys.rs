@@ -248,6 +248,18 @@ impl Key {
         Key::known(Component::Logs, "secret")
     }
 
+    /// `/deis/registry/pushSecret`: the password of the registry proxy's `deis-builder` user,
+    /// the only one that may push or delete (made by the first component that needs it).
+    pub fn registry_push_secret() -> Key {
+        Key::known(Component::Registry, "pushSecret")
+    }
+
+    /// `/deis/registry/pullSecret`: the key of the HMAC that makes an app's pull password
+    /// for the registry proxy (made by the first component that needs it).
+    pub fn registry_pull_secret() -> Key {
+        Key::known(Component::Registry, "pullSecret")
+    }
+
     /// `/deis/platform/domain`: the platform's domain.
     pub fn platform_domain() -> Key {
         Key::known(Component::Platform, "domain")
@@ -450,6 +462,8 @@ mod tests {
             (Key::database_password(), "/deis/database/password"),
             (Key::database_url(), "/deis/database/url"),
             (Key::logger_secret(), "/deis/logs/secret"),
+            (Key::registry_push_secret(), "/deis/registry/pushSecret"),
+            (Key::registry_pull_secret(), "/deis/registry/pullSecret"),
         ] {
             assert_eq!(key.path(), path);
             assert_eq!(Key::parse(path), Ok(key), "{path} parses back");

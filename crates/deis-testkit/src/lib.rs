@@ -10,6 +10,7 @@
 mod binaries;
 mod docker;
 mod etcd;
+mod images;
 mod net;
 mod outside;
 mod postgres;
@@ -22,6 +23,7 @@ mod wait;
 pub use binaries::require;
 pub use docker::{TEST_LABEL, TestDocker};
 pub use etcd::{Etcd, EtcdCluster};
+pub use images::skopeo;
 pub use net::{free_addr, free_port, http_get, http_request};
 pub use outside::Outside;
 pub use postgres::Postgres;

@@ -58,12 +58,20 @@ pub(crate) async fn the_readme_example_app(day: &Day<'_, impl Setup>) {
     let lines = |span: &str, field: &str| {
         log.lines()
             .filter(|l| {
-                l.contains(&format!("{span}{{")) && l.contains(&format!("app={app}")) && l.contains(field)
+                l.contains(&format!("{span}{{"))
+                    && l.contains(&format!("app={app}"))
+                    && l.contains(field)
             })
             .count()
     };
-    assert!(lines("push", " sha=") > 0, "no push{{app={app} sha=..}} line in:\n{log}");
-    assert!(lines("deploy", " release=") > 0, "no deploy{{app={app} release=..}} line in:\n{log}");
+    assert!(
+        lines("push", " sha=") > 0,
+        "no push{{app={app} sha=..}} line in:\n{log}"
+    );
+    assert!(
+        lines("deploy", " release=") > 0,
+        "no deploy{{app={app} release=..}} line in:\n{log}"
+    );
     day.deis(&["destroy", "-a", &app, &format!("--confirm={app}")])
         .await;
 }

@@ -10,7 +10,13 @@ async fn starts_on_defaults_answers_health_and_exits_zero_on_sigterm() {
     let addr = free_addr();
     let process = start_service(
         BIN,
-        &[("DEIS_REGISTRY_PROXY_LISTEN", addr.to_string())],
+        &[
+            ("DEIS_REGISTRY_PROXY_LISTEN", addr.to_string()),
+            (
+                "DEIS_REGISTRY_PROXY_CACHE_DIR",
+                dir.path().join("cache").display().to_string(),
+            ),
+        ],
         &[(addr, "/healthz")],
         dir.path(),
     )

@@ -11,12 +11,13 @@ use super::serving_dockerfile;
 use crate::setup::{Containers, Setup, TAG};
 use crate::support::{app_name, docker_lines, work_tree, workspace_binary};
 
-const UNITS: [&str; 8] = [
+const UNITS: [&str; 9] = [
     "etcd.service",
     "logger.service",
     "logspout.service",
     "database.service",
     "registry.service",
+    "registry-proxy.service",
     "controller.service",
     "builder.service",
     "router@1.service",

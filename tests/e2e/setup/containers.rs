@@ -47,6 +47,7 @@ fn build_images() {
         "etcd",
         "database",
         "registry",
+        "registry-proxy",
         "logger",
         "controller",
         "builder",
@@ -219,7 +220,7 @@ impl Setup for Containers {
     }
     fn platform_ports(&self) -> Vec<u16> {
         vec![
-            2379, 2380, 5432, 5000, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
+            2379, 2380, 5432, 5000, 5001, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
         ]
     }
     fn app_label(&self) -> String {

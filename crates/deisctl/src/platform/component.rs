@@ -14,6 +14,7 @@ pub(crate) enum Component {
     Logspout,
     Database,
     Registry,
+    RegistryProxy,
     Controller,
     Builder,
     Router,
@@ -21,12 +22,13 @@ pub(crate) enum Component {
 
 /// The start order (§17.3 of the Deis reference, with the config store first): each waits
 /// for the ones before it to be healthy. Stopping goes the other way.
-pub(crate) const START_ORDER: [Component; 8] = [
+pub(crate) const START_ORDER: [Component; 9] = [
     Component::Etcd,
     Component::Logger,
     Component::Logspout,
     Component::Database,
     Component::Registry,
+    Component::RegistryProxy,
     Component::Controller,
     Component::Builder,
     Component::Router,
@@ -41,6 +43,7 @@ impl Component {
             Component::Logspout => "logspout",
             Component::Database => "database",
             Component::Registry => "registry",
+            Component::RegistryProxy => "registry-proxy",
             Component::Controller => "controller",
             Component::Builder => "builder",
             Component::Router => "router",
@@ -67,6 +70,7 @@ impl Component {
             Component::Logger | Component::Logspout => "Logging subsystem...",
             Component::Database
             | Component::Registry
+            | Component::RegistryProxy
             | Component::Controller
             | Component::Builder => "Control plane...",
             Component::Router => "Router mesh...",
@@ -85,6 +89,7 @@ impl Component {
             Component::Logspout => &[("logspout-data", "/var/lib/deis/shipper")],
             Component::Database => &[("database-data", "/var/lib/postgresql/data")],
             Component::Registry => &[("registry-data", "/var/lib/docker-registry")],
+            Component::RegistryProxy => &[("registry-proxy-cache", "/var/lib/deis/registry-proxy")],
             Component::Controller => &[("controller-data", "/var/lib/deis/controller")],
             Component::Builder => &[("builder-data", "/var/lib/deis/builder")],
             Component::Logger | Component::Router => &[],

@@ -223,12 +223,24 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             ]))
         }
         Component::Registry => {
-            // No authentication: it listens on this host alone.
+            // No authentication: it listens on this host alone, behind the registry proxy.
             env.push(format!("REGISTRY_HTTP_ADDR={}", s.local(c, "listenPort")));
             Some(http_check(format!(
                 "http://{}/v2/",
                 s.local(c, "listenPort")
             )))
+        }
+        Component::RegistryProxy => {
+            env.push(format!(
+                "DEIS_REGISTRY_PROXY_LISTEN={}",
+                s.listen(c, "listenPort")
+            ));
+            env.push(format!(
+                "DEIS_REGISTRY_PROXY_UPSTREAM=http://{}",
+                s.local(Component::Registry, "listenPort")
+            ));
+            env.push("DEIS_REGISTRY_PROXY_CACHE_DIR=/var/lib/deis/registry-proxy".to_owned());
+            Some(healthz(s, c, "listenPort"))
         }
         Component::Controller => {
             env.push(format!(
@@ -268,6 +280,12 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 s.listen(c, "healthPort")
             ));
             env.push("DEIS_BUILDER_DATA_DIR=/var/lib/deis/builder".to_owned());
+            // Images go to the registry through this host's proxy, and every host pulls them
+            // through its own.
+            env.push(format!(
+                "DEIS_REGISTRY={}",
+                s.local(Component::RegistryProxy, "listenPort")
+            ));
             env.push(format!("DEIS_APP_NETWORK={}", ctx.app_network));
             // The stack deploy/images/build makes, of this platform's tag, unless one is set.
             let stack = s

@@ -4,7 +4,7 @@
 
 use super::{
     Day, apps, attacks, buildpack, deploy, destroy, dockerfile, domains, images, limits, logs,
-    parity, perms, push, quickstart,
+    parity, perms, push, quickstart, registry,
 };
 use crate::setup::{Containers, Setup, SingleHost};
 use crate::support::{Deis, app_name, work_tree};
@@ -36,6 +36,7 @@ async fn run_day(setup: &impl Setup) {
     domains::custom_domain_and_certificate(&day).await;
     attacks::a_tenant_attacks_and_nothing_changes(&day).await;
     images::pull_and_run(&day).await;
+    registry::a_pushed_image_is_pulled_back_through_the_proxy(&day).await;
     parity::deis_users_as_they_type(&day).await;
     perms::collaborator_deploys_stranger_cannot_see(&day).await;
     limits::limits_and_restart(&day).await;

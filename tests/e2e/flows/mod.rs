@@ -18,7 +18,8 @@
 //!
 //! The day (`day.rs`): an app's output in the logs, the README's example app (`quickstart`), a
 //! deploy through the API (`deploy`), `git push` of a Dockerfile app and its refusals (`push`),
-//! apps, `deis logs`, domains and certificates, a tenant's attacks, pull and run (`images`), Deis
+//! apps, `deis logs`, domains and certificates, a tenant's attacks, pull and run (`images`), on a
+//! platform with a registry an image pulled back through the proxy (`registry`), Deis
 //! users' habits and last log lines (`parity`), perms, limits, a buildpack from the network,
 //! destroy. App names carry a unique suffix: container names are per Docker engine, shared by
 //! concurrent tests.
@@ -45,6 +46,7 @@ mod parity;
 mod perms;
 mod push;
 mod quickstart;
+mod registry;
 mod restart;
 mod units;
 

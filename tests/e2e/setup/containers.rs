@@ -229,6 +229,9 @@ impl Setup for Containers {
     fn base_image(&self) -> String {
         self.app_base_image()
     }
+    fn registry(&self) -> Option<String> {
+        Some(self.addr(5000).to_string())
+    }
     fn platform_log(&self) -> String {
         ["builder", "controller"]
             .iter()

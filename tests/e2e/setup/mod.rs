@@ -38,6 +38,9 @@ pub(crate) trait Setup: Sync {
     fn has_repository(&self, app: &str) -> bool;
     /// What the platform's builder and controller logged so far (the operator's log).
     fn platform_log(&self) -> String;
+    /// The registry proxy images are pushed to and pulled through (`host:port`), if the
+    /// platform has a registry.
+    fn registry(&self) -> Option<String>;
     /// Plays a reboot's part for the apps' isolation: the firewall rules gone from the kernel
     /// and the platform restarted as the host brings it back; false where the platform's
     /// every start sets them anyway (nothing done).

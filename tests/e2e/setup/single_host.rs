@@ -280,6 +280,9 @@ impl Setup for SingleHost {
     async fn reboot(&self) -> bool {
         false
     }
+    fn registry(&self) -> Option<String> {
+        None
+    }
     fn platform_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("platform.log")).unwrap_or_default()
     }

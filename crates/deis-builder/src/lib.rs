@@ -106,6 +106,7 @@ pub async fn run(
     let builds = build::Builds {
         config: config.clone(),
         docker,
+        store: store.clone(),
         controller,
         tasks: TaskTracker::new(),
     };

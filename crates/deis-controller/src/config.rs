@@ -40,6 +40,10 @@ pub struct Config {
     /// How often the running containers are compared with the desired ones.
     #[serde(with = "deis_runtime::serde_secs")]
     pub reconcile_interval: Duration,
+    /// How long `deis pull` may take to copy an image into the platform's registry (or to
+    /// pull it onto the engine when there is no registry) before the request fails.
+    #[serde(with = "deis_runtime::serde_secs")]
+    pub pull_timeout: Duration,
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
@@ -57,6 +61,7 @@ impl Default for Config {
             container_labels: HashMap::new(),
             docker_engines: Vec::new(),
             reconcile_interval: Duration::from_secs(10),
+            pull_timeout: Duration::from_secs(600),
             drain: deis_runtime::DEFAULT_DRAIN,
             limits: AppLimits::default(),
             app_network: None,

@@ -13,6 +13,7 @@ mod db;
 pub(crate) mod domain;
 mod events;
 mod grpc;
+mod images;
 mod login_limit;
 mod logs;
 mod mirror;
@@ -128,6 +129,17 @@ async fn scheduler(
     })
 }
 
+/// The engine `deis pull` copies images with: the first of the scheduler's engines, else the
+/// local one.
+fn image_engine(config: &Config) -> String {
+    config
+        .docker_engines
+        .first()
+        .and_then(|e| e.parse::<deis_scheduler::EngineEndpoint>().ok())
+        .map(|e| e.url)
+        .unwrap_or_default()
+}
+
 /// Runs the controller until `shutdown` is cancelled, then drains and returns.
 pub async fn run(
     config: Config,
@@ -144,6 +156,11 @@ pub async fn run(
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),
         scheduler,
+        images: Arc::new(images::Images::new(
+            image_engine(&config),
+            config.pull_timeout,
+            config.scheduler != SchedulerKind::None,
+        )),
         locks: Arc::default(),
         default_domain: config.platform_domain.clone(),
         events: events::Events::start(store.clone(), shutdown.clone(), &tasks),

@@ -40,6 +40,9 @@ struct Args {
     /// Seconds between comparisons of running and desired containers.
     #[arg(long, env = "DEIS_RECONCILE_SECONDS", default_value_t = 10)]
     reconcile_seconds: u64,
+    /// Seconds `deis pull` may take to copy an image into the platform's registry.
+    #[arg(long, env = "DEIS_PULL_TIMEOUT_SECONDS", default_value_t = 600)]
+    pull_timeout_seconds: u64,
     /// The Docker network app containers join (made by deisctl); the default bridge if absent.
     #[arg(long, env = "DEIS_APP_NETWORK")]
     app_network: Option<String>,
@@ -66,6 +69,7 @@ fn main() -> ExitCode {
             container_labels: args.common.container_labels(),
             docker_engines: args.docker_engines,
             reconcile_interval: std::time::Duration::from_secs(args.reconcile_seconds.max(1)),
+            pull_timeout: std::time::Duration::from_secs(args.pull_timeout_seconds.max(1)),
             limits: args.limits,
             app_network: args.app_network,
             app_firewall_ports: args.app_firewall_ports,

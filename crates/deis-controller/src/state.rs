@@ -1,6 +1,6 @@
 //! What the REST API, the builder's gRPC API, the rules in `domain` and the reconciler share:
-//! the database, the config store mirror, the scheduler, the per-app locks and the operator's
-//! limits. Plain state and settings look-ups; the rules live in `domain`, HTTP in `api`.
+//! the database, the config store mirror, the scheduler, the engine images are copied with,
+//! the per-app locks and the operator's limits. Plain state and settings look-ups; the rules live in `domain`, HTTP in `api`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -21,6 +21,8 @@ pub(crate) struct AppState {
     pub(crate) locks: Arc<AppLocks>,
     /// The platform domain when the store has none.
     pub(crate) default_domain: String,
+    /// The Docker engine `deis pull` copies images with, and how long a copy may take.
+    pub(crate) images: Arc<crate::images::Images>,
     /// App events, shipped to the logger.
     pub(crate) events: crate::events::Events,
     /// What apps may ask for.

@@ -29,6 +29,11 @@ pub struct Config {
     pub logger: deis_logger::Config,
     /// The registry proxy.
     pub registry_proxy: deis_registry_proxy::Config,
+    /// A registry (`http://host:port`, CNCF distribution) this host keeps its images in: the
+    /// registry proxy fronts it (it becomes `registry_proxy.upstream`) and the builder pushes
+    /// to the proxy (`builder.registry` becomes the proxy's address). Absent, built images
+    /// stay on the local engine.
+    pub registry_upstream: Option<String>,
     /// Runs app containers on Docker's default bridge, without the platform's own network and
     /// firewall (`deis_scheduler::AppNetwork`), which otherwise keep them from each other and
     /// from every port of this host but the router's.
@@ -160,6 +165,7 @@ pub async fn run(
     };
     let docker = deis_docker::connect("").await;
     let mut config = config;
+    use_registry(&mut config, &listeners)?;
     let isolation = match &docker {
         Ok(docker) if !config.no_app_isolation => {
             isolate_apps(docker, &mut config, &listeners).await
@@ -242,6 +248,27 @@ pub async fn run(
         .and(router)
         .and(logger)
         .and(registry_proxy)
+}
+
+/// With a registry upstream, the registry proxy fronts it and the builder pushes to the proxy
+/// on the address it listens on, the loopback address when it listens on all (the engine
+/// speaks plain HTTP only to registries on loopback unless told otherwise).
+fn use_registry(config: &mut Config, listeners: &Listeners) -> Result<(), Error> {
+    let Some(upstream) = &config.registry_upstream else {
+        // Nothing behind the proxy: it answers its health check but is not the platform's
+        // registry, so images stay on the engine and `deis pull` uses the engine's.
+        config.registry_proxy.publish = false;
+        return Ok(());
+    };
+    let addr = listeners
+        .registry_proxy
+        .http
+        .local_addr()
+        .map_err(failed("registry proxy"))?;
+    let proxy = deis_runtime::Endpoint::for_listener(addr, None);
+    config.registry_proxy.upstream = upstream.clone();
+    config.builder.registry = Some(format!("{}:{}", proxy.host, proxy.port));
+    Ok(())
 }
 
 /// Puts app (and build) containers on a network of this platform's, firewalled so that they
@@ -342,12 +369,23 @@ pub fn banner(config: &Config, listeners: &Listeners, domain: &str) -> std::io::
         }
     };
     let router_port = port(router.port(), 80);
+    let registry = match &config.registry_upstream {
+        Some(upstream) => {
+            let proxy = listeners.registry_proxy.http.local_addr()?;
+            format!(
+                "\n  registry:    images pushed through {}:{} to {upstream}",
+                host(proxy),
+                proxy.port()
+            )
+        }
+        None => String::new(),
+    };
     Ok(format!(
         "Deis is running on this host (data in {data}).\n\
          \x20 controller:  http://{ch}:{cp}  (or http://deis.{domain}{router_port} through the router)\n\
          \x20 get started: deis register http://{ch}:{cp}\n\
          \x20 git remote:  ssh://git@{sh}:{sp}/<app>.git\n\
-         \x20 apps:        http://<app>.{domain}{router_port}  (without DNS for {domain}: curl -H 'Host: <app>.{domain}' http://{rh}{router_port}/)",
+         \x20 apps:        http://<app>.{domain}{router_port}  (without DNS for {domain}: curl -H 'Host: <app>.{domain}' http://{rh}{router_port}/){registry}",
         data = config.controller.data_dir.display(),
         ch = host(controller),
         cp = controller.port(),
@@ -355,4 +393,49 @@ pub fn banner(config: &Config, listeners: &Listeners, domain: &str) -> std::io::
         sp = ssh.port(),
         rh = host(router),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every listener on a free loopback port, and `extra` (top-level settings) on top.
+    fn on_free_ports(extra: &str) -> Config {
+        let any = "\"127.0.0.1:0\"";
+        Config::parse(&format!(
+            "{extra}\n[controller]\nlisten = {any}\n[builder]\nssh_listen = {any}\nhttp_listen = {any}\n\
+             [router]\nlisten = {any}\nhttps_listen = {any}\nadmin_listen = {any}\n\
+             [logger]\nlisten = {any}\nsyslog_udp = {any}\nsyslog_tcp = {any}\n\
+             [registry_proxy]\nlisten = {any}\n"
+        ))
+        .expect("a valid configuration")
+    }
+
+    #[tokio::test]
+    async fn with_a_registry_upstream_the_builder_pushes_through_the_proxy() {
+        let mut config = on_free_ports("registry_upstream = \"http://10.0.0.9:5001\"");
+        let listeners = Listeners::bind(&config).await.expect("bind");
+        let proxy = listeners.registry_proxy.http.local_addr().expect("address");
+        use_registry(&mut config, &listeners).expect("a registry");
+        assert_eq!(config.registry_proxy.upstream, "http://10.0.0.9:5001");
+        assert_eq!(config.builder.registry, Some(proxy.to_string()));
+        let text = banner(&config, &listeners, "example.com").expect("banner");
+        assert!(
+            text.contains(&format!(
+                "registry:    images pushed through {proxy} to http://10.0.0.9:5001"
+            )),
+            "{text}"
+        );
+
+        // Without one, images stay on the engine.
+        let mut config = on_free_ports("");
+        let listeners = Listeners::bind(&config).await.expect("bind");
+        use_registry(&mut config, &listeners).expect("no registry");
+        assert_eq!(config.builder.registry, None);
+        assert!(
+            !banner(&config, &listeners, "example.com")
+                .expect("banner")
+                .contains("registry:")
+        );
+    }
 }

@@ -43,6 +43,10 @@ struct Args {
     /// Address of the registry proxy [default: 0.0.0.0:5000].
     #[arg(long, env = "DEIS_REGISTRY_PROXY_LISTEN")]
     registry_proxy_listen: Option<SocketAddr>,
+    /// A registry (`http://host:port`) to keep images in, fronted by the registry proxy, which
+    /// the builder pushes through [default: none: images stay on the local engine].
+    #[arg(long, env = "DEIS_REGISTRY_UPSTREAM")]
+    registry_upstream: Option<String>,
     /// The platform domain: apps answer on `<app>.<domain>` [default: localhost, which needs no
     /// DNS set-up: browsers and curl resolve `*.localhost` to this machine].
     #[arg(long, env = "DEIS_PLATFORM_DOMAIN")]
@@ -111,6 +115,7 @@ fn main() -> ExitCode {
             &mut config.registry_proxy.listen,
             args.registry_proxy_listen,
         );
+        config.registry_upstream = args.registry_upstream.or(config.registry_upstream);
         let labels = args.common.container_labels();
         if !labels.is_empty() {
             config.builder.labels = labels.clone();

@@ -25,6 +25,10 @@ pub struct Config {
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
+    /// Whether it publishes itself as the platform's registry (`/deis/registry/{host,port}`),
+    /// where builders push, hosts pull and the controller copies `deis pull` images. Off on a
+    /// single host without a registry behind it, whose images stay on the local engine.
+    pub publish: bool,
 }
 
 impl Default for Config {
@@ -37,6 +41,7 @@ impl Default for Config {
             cache_max_bytes: 10 << 30,
             max_upload_bytes: 10 << 30,
             drain: deis_runtime::DEFAULT_DRAIN,
+            publish: true,
         }
     }
 }

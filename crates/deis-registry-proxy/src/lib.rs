@@ -111,7 +111,7 @@ pub async fn run(
     });
     let spec = HttpComponent {
         component: Component::Registry,
-        publish: true,
+        publish: config.publish,
         advertise_host: config.advertise_host.clone(),
         drain: config.drain,
         own_health: false,

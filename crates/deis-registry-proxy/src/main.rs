@@ -50,6 +50,7 @@ fn main() -> ExitCode {
             cache_max_bytes: args.cache_max_bytes.unwrap_or(defaults.cache_max_bytes),
             max_upload_bytes: args.max_upload_bytes.unwrap_or(defaults.max_upload_bytes),
             drain: args.common.drain(),
+            publish: defaults.publish,
         };
         let store = deis_store::connect(&args.common.store()).await?;
         let listeners = Listeners::bind(&config).await?;

@@ -57,6 +57,22 @@ pub enum SchedulerError {
         /// The limit.
         after: Duration,
     },
+    /// An image the engine does not have could not be pulled: the registry's message.
+    #[error("cannot pull {image}: {}", deis_docker::engine_message(.source))]
+    Pull {
+        /// The image.
+        image: String,
+        #[source]
+        source: bollard::errors::Error,
+    },
+    /// The app's credential for the platform's registry could not be had.
+    #[error("cannot pull {image}: {source}")]
+    Credential {
+        /// The image.
+        image: String,
+        #[source]
+        source: deis_runtime::SecretError,
+    },
     /// The routes could not be written to the store.
     #[error("updating routes failed: {0}")]
     Routes(#[source] deis_store::StoreError),
@@ -74,6 +90,15 @@ impl SchedulerError {
         SchedulerError::Docker(deis_docker::DockerError::call(what, source))
     }
 
+    /// A deploy's failure as the user reads it: an image that could not be pulled as such,
+    /// anything else as the abort of unhealthy containers.
+    pub(crate) fn aborted(self) -> Self {
+        match self {
+            SchedulerError::Pull { .. } | SchedulerError::Credential { .. } => self,
+            other => SchedulerError::Aborted(Box::new(other)),
+        }
+    }
+
     /// Whether trying the same thing again may succeed (an unreachable engine or store, a
     /// container that was slow); not when the request itself was refused or cannot work.
     pub fn is_retryable(&self) -> bool {
@@ -84,10 +109,49 @@ impl SchedulerError {
             | SchedulerError::RunTimedOut { .. }
             | SchedulerError::Routes(_) => true,
             SchedulerError::Aborted(inner) => inner.is_retryable(),
+            // A registry that answered no (or an error in the pull's stream) stands; a server
+            // error or an engine that did not answer may pass.
+            SchedulerError::Pull { source, .. } => match source {
+                bollard::errors::Error::DockerResponseServerError { status_code, .. } => {
+                    *status_code >= 500
+                }
+                bollard::errors::Error::DockerStreamError { .. } => false,
+                _ => true,
+            },
+            SchedulerError::Credential { .. } => true,
             SchedulerError::ExitedAtStart { .. }
             | SchedulerError::TaskFailed { .. }
             | SchedulerError::Isolation(_)
             | SchedulerError::NotConfigured => false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deploy_that_cannot_pull_says_so_and_others_abort() {
+        let pull = SchedulerError::Pull {
+            image: "127.0.0.1:5000/shop:git-1234567".to_owned(),
+            source: bollard::errors::Error::DockerStreamError {
+                error: "denied: requested access to the resource is denied".to_owned(),
+            },
+        }
+        .aborted();
+        assert_eq!(
+            pull.to_string(),
+            "cannot pull 127.0.0.1:5000/shop:git-1234567: denied: requested access to the resource is denied"
+        );
+        assert!(!pull.is_retryable());
+        let exited = SchedulerError::ExitedAtStart {
+            container: "shop_v2.web.1".to_owned(),
+        }
+        .aborted();
+        assert_eq!(
+            exited.to_string(),
+            "aborting, app containers failed to become healthy (shop_v2.web.1: the container exited as soon as it started)"
+        );
     }
 }

@@ -5,14 +5,17 @@
 //!
 //! A backend publishes the `host:port` of every healthy `web`/`cmd` container under
 //! `/deis/services/<app>/<container>` in the config store, held by a lease, and withdraws a
-//! route before it stops its container. It is not the controller: it keeps no desired state of
-//! its own beyond what `converge` was last told, and it does not decide what runs.
+//! route before it stops its container. An image an engine does not have is pulled first, with
+//! the app's credential when it is in the platform's registry (`pull.rs`). It is not the
+//! controller: it keeps no desired state of its own beyond what `converge` was last told, and
+//! it does not decide what runs.
 
 mod container_spec;
 mod docker;
 mod error;
 mod health;
 mod isolation;
+mod pull;
 mod routes;
 mod spec;
 mod swarm;

@@ -29,10 +29,11 @@ use tokio_util::sync::CancellationToken;
 
 use deis_docker::labels::{APP as LABEL_APP, RELEASE as LABEL_RELEASE, TYPE as LABEL_TYPE};
 
-use crate::container_spec::{ContainerSpec, image_facts};
+use crate::container_spec::ContainerSpec;
 use crate::docker::container::Engine;
 use crate::docker::{DockerConfig, docker_error};
 use crate::health;
+use crate::pull::Pulls;
 use crate::routes::Routes;
 use crate::spec::{
     ContainerState, ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError,
@@ -45,6 +46,7 @@ pub struct SwarmScheduler {
     routes: Routes,
     tasks: crate::tasks::Tasks,
     config: DockerConfig,
+    pulls: Pulls,
 }
 
 /// A service of an app as Swarm reports it.
@@ -62,6 +64,16 @@ fn service_name(app: &AppName, version: u32, ptype: &str) -> String {
     format!("{app}_v{version}_{ptype}")
 }
 
+/// The image a service's tasks run.
+fn image_of(spec: &ServiceSpec) -> Option<&str> {
+    spec.task_template
+        .as_ref()?
+        .container_spec
+        .as_ref()?
+        .image
+        .as_deref()
+}
+
 impl SwarmScheduler {
     /// Connects to the local engine, which must be a swarm manager.
     pub async fn connect(
@@ -77,6 +89,7 @@ impl SwarmScheduler {
             )
         })?;
         let tasks = crate::tasks::Tasks::new(shutdown);
+        let pulls = Pulls::new(store.clone(), config.registries.clone());
         Ok(SwarmScheduler {
             engine: Engine::new(
                 docker.clone(),
@@ -88,11 +101,13 @@ impl SwarmScheduler {
                     bind_ip: config.bind_ip.clone(),
                 },
                 tasks.clone(),
+                pulls.clone(),
             ),
             docker,
             routes: Routes::new(store, tasks.clone()),
             tasks,
             config,
+            pulls,
         })
     }
 
@@ -203,7 +218,12 @@ impl SwarmScheduler {
         }
     }
 
-    async fn set_replicas(&self, svc: &Svc, replicas: u32) -> Result<(), SchedulerError> {
+    async fn set_replicas(
+        &self,
+        app: &AppName,
+        svc: &Svc,
+        replicas: u32,
+    ) -> Result<(), SchedulerError> {
         let mut spec = svc.spec.clone();
         spec.mode = Some(ServiceSpecMode {
             replicated: Some(ServiceSpecModeReplicated {
@@ -211,16 +231,34 @@ impl SwarmScheduler {
             }),
             ..Default::default()
         });
-        let version = i32::try_from(svc.version).unwrap_or(i32::MAX);
+        self.update(app, &svc.name, spec, svc.version, "scale")
+            .await
+    }
+
+    /// Updates the service `name` at `version` to `spec`, with `app`'s registry credentials
+    /// so that the nodes that get new tasks can pull the image.
+    async fn update(
+        &self,
+        app: &AppName,
+        name: &str,
+        spec: ServiceSpec,
+        version: u64,
+        what: &str,
+    ) -> Result<(), SchedulerError> {
+        let credentials = match image_of(&spec) {
+            Some(image) => self.pulls.credentials(app, image).await?,
+            None => None,
+        };
+        let version = i32::try_from(version).unwrap_or(i32::MAX);
         self.docker
             .update_service(
-                &svc.name,
+                name,
                 spec,
                 UpdateServiceOptionsBuilder::new().version(version).build(),
-                None,
+                credentials,
             )
             .await
-            .map_err(|e| docker_error(&format!("{} (scale)", svc.name), e))?;
+            .map_err(|e| docker_error(&format!("{name} ({what})"), e))?;
         Ok(())
     }
 
@@ -382,11 +420,15 @@ impl Scheduler for SwarmScheduler {
                             .await?;
                         tokio::time::sleep(self.config.drain).await;
                     }
-                    self.set_replicas(svc, *count).await?;
+                    self.set_replicas(app, svc, *count).await?;
                 }
                 Some(_) => {}
                 None => {
-                    let facts = image_facts(&self.docker, &desired.release.image).await?;
+                    // The manager reads the image's port and labels (pulling it if need be);
+                    // every node pulls with the app's credentials given with the service.
+                    let image = &desired.release.image;
+                    let facts = self.engine.image_facts(app, image).await?;
+                    let credentials = self.pulls.credentials(app, image).await?;
                     let container = ContainerSpec::new(
                         app,
                         &desired.release,
@@ -397,7 +439,7 @@ impl Scheduler for SwarmScheduler {
                     );
                     let service = self.spec(app, container, ptype, desired.release.version, *count);
                     self.docker
-                        .create_service(service, None)
+                        .create_service(service, credentials)
                         .await
                         .map_err(|e| docker_error(&format!("{name} (create)"), e))?;
                     created.push(name.clone());
@@ -419,7 +461,7 @@ impl Scheduler for SwarmScheduler {
                     for name in &created {
                         let _ = self.docker.delete_service(name).await;
                     }
-                    return Err(SchedulerError::Aborted(Box::new(e)));
+                    return Err(e.aborted());
                 }
             }
         }
@@ -464,11 +506,14 @@ impl Scheduler for SwarmScheduler {
     }
 
     async fn restart(&self, containers: &[ContainerName]) -> Result<(), SchedulerError> {
-        let services: BTreeSet<String> = containers
+        let services: BTreeMap<String, &AppName> = containers
             .iter()
-            .map(|c| service_name(&c.app, c.version.0, c.process_type.as_str()))
+            .map(|c| {
+                let name = service_name(&c.app, c.version.0, c.process_type.as_str());
+                (name, &c.app)
+            })
             .collect();
-        for name in services {
+        for (name, app) in services {
             let svc = self
                 .docker
                 .inspect_service(&name, None::<InspectServiceOptions>)
@@ -481,16 +526,7 @@ impl Scheduler for SwarmScheduler {
             if let Some(task) = spec.task_template.as_mut() {
                 task.force_update = Some(task.force_update.unwrap_or(0) + 1);
             }
-            let version = i32::try_from(version).unwrap_or(i32::MAX);
-            self.docker
-                .update_service(
-                    &name,
-                    spec,
-                    UpdateServiceOptionsBuilder::new().version(version).build(),
-                    None,
-                )
-                .await
-                .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
+            self.update(app, &name, spec, version, "restart").await?;
         }
         Ok(())
     }

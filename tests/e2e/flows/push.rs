@@ -1,7 +1,8 @@
 //! `git push` over SSH to the builder: a Dockerfile app built, deployed and answering; a broken
 //! build failing the push while the previous release keeps serving; the refusals (unknown key,
-//! someone else's app, a shell); with a registry, images pushed there and pushes over the limit
-//! refused; pushes to one app waiting their turn, a clone of the app, and a build timing out.
+//! someone else's app, a shell); with a registry, images pushed there through the registry
+//! proxy and pulled back when the engine lost them, and pushes over the limit refused; pushes
+//! to one app waiting their turn, a clone of the app, and a build timing out.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -12,7 +13,7 @@ use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::{serve, serving_dockerfile};
 use crate::setup::{Options, Setup, SingleHost};
-use crate::support::{SshKey, app_name, commit, http, work_tree};
+use crate::support::{SshKey, app_name, commit, docker_lines, http, work_tree};
 
 /// A user registered through the API, with a key and an app of theirs, and a work tree with
 /// one commit of `dockerfile`.
@@ -178,30 +179,67 @@ pub(crate) async fn strangers_keys_and_shells_are_refused_with_their_reasons(set
 #[tokio::test(flavor = "multi_thread")]
 async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_refused() {
     let registry = deis_testkit::Registry::start().await;
-    let host = SingleHost::start_with(Options {
-        registry: Some(registry.addr()),
+    let mut host = SingleHost::new(Options {
         max_push_bytes: Some(64 * 1024),
         ..Options::default()
     })
     .await;
+    // The operator's `registry_upstream` (`--registry-upstream`): the platform's registry proxy
+    // fronts the registry and the builder pushes through the proxy.
+    let file = host.dir().join("platform.toml");
+    let text = std::fs::read_to_string(&file).expect("the configuration file");
+    let upstream = format!("http://{}", registry.addr());
+    std::fs::write(&file, format!("registry_upstream = \"{upstream}\"\n{text}"))
+        .expect("the configuration file");
+    host.process = Some(host.run());
+    host.wait_until_up().await;
+    let banner = host
+        .process
+        .as_ref()
+        .map(|p| p.output())
+        .unwrap_or_default();
+    let proxy = banner
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("registry:    images pushed through "))
+        .and_then(|l| l.strip_suffix(&format!(" to {upstream}")))
+        .unwrap_or_else(|| panic!("the banner names the registry proxy: {banner}"))
+        .to_owned();
     let (a, b) = (app_name("reg-a"), app_name("reg-b"));
     let dockerfile = serving_dockerfile(&host.image, "from-the-registry");
     let Pusher { token, key, work } = pusher(&host, "dev", &a, &dockerfile).await;
     host.create_app(&token, &b).await;
 
-    // Two apps pushed at once both deploy (pushes to different apps run in parallel).
+    // Two apps pushed at once both deploy (pushes to different apps run in parallel), their
+    // images pushed through the proxy with a line per layer and the digest.
     let (first, second) = tokio::join!(host.push(&work, &key, &a), host.push(&work, &key, &b));
+    let mut tags = Vec::new();
     for (app, (ok, output)) in [(&a, first), (&b, second)] {
         assert!(ok, "{output}");
+        let progress: Vec<&str> = output
+            .lines()
+            .skip_while(|l| !l.contains(&format!("-----> Pushing image to {proxy}")))
+            .skip(1)
+            .take_while(|l| !l.contains("-----> Launching"))
+            .collect();
         assert!(
-            output.contains(&format!("-----> Pushing image to {}", registry.addr())),
-            "{output}"
+            (2..10).contains(&progress.len()) && progress.iter().all(|l| l.contains("       ")),
+            "a few indented lines of progress:\n{output}"
         );
+        let tag = progress
+            .iter()
+            .find_map(|l| {
+                l.split_once(": digest: sha256:")?
+                    .0
+                    .split_whitespace()
+                    .last()
+            })
+            .map(str::to_owned)
+            .unwrap_or_else(|| panic!("the pushed image's digest:\n{output}"));
         assert_eq!(
             host.get_app(app).await,
             (200, "from-the-registry\n".to_owned())
         );
-        let (status, tags) = http(
+        let (status, listed) = http(
             registry.addr(),
             "GET",
             "registry",
@@ -210,9 +248,34 @@ async fn with_a_registry_images_are_pushed_there_and_pushes_over_the_limit_are_r
             "",
         )
         .await;
-        assert_eq!(status, 200, "the registry has {app}: {tags}");
-        assert!(tags.contains("git-"), "{tags}");
+        assert_eq!(status, 200, "the registry has {app}: {listed}");
+        assert!(listed.contains(&format!("\"{tag}\"")), "{listed}");
+        tags.push(tag);
     }
+
+    // With no container left and the image gone from the engine, scaling up pulls it back
+    // through the proxy.
+    let image = format!("{proxy}/{a}:{}", tags[0]);
+    let on_engine = || !docker_lines(&["images", "-q", &image]).is_empty();
+    assert!(on_engine(), "{image} is on the engine that built it");
+    let scale = |n: u32| {
+        let path = format!("/v1/apps/{a}/scale/");
+        let (host, token) = (&host, &token);
+        async move {
+            let body = format!(r#"{{"cmd": {n}}}"#);
+            let (status, text) = host.api("POST", &path, Some(token), &body).await;
+            assert_eq!(status, 204, "scale cmd={n}: {text}");
+        }
+    };
+    scale(0).await;
+    docker_lines(&["rmi", "-f", &image]);
+    assert!(!on_engine(), "{image} is still on the engine");
+    scale(1).await;
+    assert!(on_engine(), "{image} is pulled back through the proxy");
+    assert_eq!(
+        host.get_app(&a).await,
+        (200, "from-the-registry\n".to_owned())
+    );
 
     // A push over max_push_bytes is stopped with the reason, and nothing changes.
     let mut random = vec![0u8; 100_000];

@@ -53,7 +53,7 @@ pub(crate) async fn a_pushed_image_is_pulled_back_through_the_proxy(day: &Day<'_
         .await;
     assert_eq!(
         on_engine(),
-        [image.clone()],
+        std::slice::from_ref(&image),
         "pulled back through the proxy"
     );
     day.owner

@@ -1,28 +1,19 @@
-//! Image builds and pushes through the Docker API, with the engine's output shown as it comes.
+//! Image builds through the Docker API, with the engine's output shown as it comes.
 
 use std::collections::HashMap;
 
 use bollard::Docker;
-use bollard::query_parameters::{BuildImageOptionsBuilder, PushImageOptionsBuilder};
+use bollard::query_parameters::BuildImageOptionsBuilder;
 use futures_util::StreamExt;
 
 use crate::output::Output;
 
 /// A Docker engine call that failed, shown in the engine's own words.
 #[derive(Debug, thiserror::Error)]
-#[error("{}", engine_words(.0))]
+#[error("{}", deis_docker::engine_message(.0))]
 pub(crate) struct EngineError(#[from] bollard::errors::Error);
 
-/// The engine's own words for a failed call.
-fn engine_words(e: &bollard::errors::Error) -> String {
-    match e {
-        bollard::errors::Error::DockerResponseServerError { message, .. } => message.clone(),
-        bollard::errors::Error::DockerStreamError { error } => error.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// Why an image was not built or pushed; the text is the engine's.
+/// Why an image was not built; the text is the engine's.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum ImageError {
     /// A step of the build failed (a `RUN` exiting non-zero, a missing base image...).
@@ -31,16 +22,6 @@ pub(crate) enum ImageError {
     /// The engine failed the build call itself.
     #[error("{source}")]
     Build {
-        image: String,
-        #[source]
-        source: EngineError,
-    },
-    /// The registry refused the image.
-    #[error("{message}")]
-    PushRefused { image: String, message: String },
-    /// The engine failed the push call itself.
-    #[error("{source}")]
-    Push {
         image: String,
         #[source]
         source: EngineError,
@@ -105,32 +86,6 @@ pub(crate) async fn build(
         Some(failure) => Err(failure),
         None => Ok(()),
     }
-}
-
-/// Pushes `image` (`registry/name:tag`) to its registry.
-pub(crate) async fn push(docker: &Docker, image: &str) -> Result<(), ImageError> {
-    let (name, tag) = image.rsplit_once(':').unwrap_or((image, "latest"));
-    let options = PushImageOptionsBuilder::new().tag(tag).build();
-    let mut stream = docker.push_image(name, Some(options), None);
-    while let Some(item) = stream.next().await {
-        match item {
-            Ok(info) => {
-                if let Some(message) = info.error_detail.and_then(|d| d.message) {
-                    return Err(ImageError::PushRefused {
-                        image: image.to_owned(),
-                        message,
-                    });
-                }
-            }
-            Err(e) => {
-                return Err(ImageError::Push {
-                    image: image.to_owned(),
-                    source: e.into(),
-                });
-            }
-        }
-    }
-    Ok(())
 }
 
 #[cfg(test)]

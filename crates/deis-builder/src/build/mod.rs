@@ -7,6 +7,7 @@ mod container;
 mod fetch;
 mod image;
 pub(crate) mod procfile;
+mod publish;
 
 /// The Docker volume an app's buildpack cache lives in.
 pub(crate) fn cache_volume(app: &str) -> String {
@@ -19,6 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
+use deis_store::ConfigStore;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
 
@@ -30,6 +32,7 @@ use crate::repo::{GitError, Quarantine, Repo};
 pub(crate) use buildpack::BuildpackError;
 pub(crate) use fetch::FetchError;
 pub(crate) use image::ImageError;
+pub(crate) use publish::PublishError;
 
 /// Why a push was not built and released; the text follows "Push rejected: " in the pusher's
 /// output.
@@ -62,6 +65,8 @@ pub(crate) enum BuildError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Buildpack(#[from] BuildpackError),
+    #[error(transparent)]
+    Publish(#[from] PublishError),
     #[error("the release could not be deployed: {source}")]
     Deploy {
         app: String,
@@ -77,6 +82,8 @@ pub(crate) enum BuildError {
 pub(crate) struct Builds {
     pub(crate) config: Arc<Config>,
     pub(crate) docker: Docker,
+    /// The config store: the registry's credential.
+    pub(crate) store: Arc<dyn ConfigStore>,
     pub(crate) controller: Controller,
     /// The tasks of pushes (SSH sessions, git's pipes, the pre-receive hook, build container
     /// removals), drained when the builder stops.
@@ -150,7 +157,7 @@ impl Builds {
             }
             if let Some(registry) = &self.config.registry {
                 out.step(&format!("Pushing image to {registry}")).await;
-                image::push(&self.docker, &image).await?;
+                publish::push(&self.docker, self.store.as_ref(), registry, &image, out).await?;
             }
             Ok::<_, BuildError>(())
         }

@@ -52,6 +52,7 @@ fn reason(status: StatusCode) -> Option<&'static [u8]> {
         429 => b"TOO MANY REQUESTS",
         500 => b"INTERNAL SERVER ERROR",
         503 => b"SERVICE UNAVAILABLE",
+        504 => b"GATEWAY TIMEOUT",
         _ => return None,
     })
 }

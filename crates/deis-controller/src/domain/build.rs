@@ -1,11 +1,14 @@
 //! Builds (§4.7): what a build may name, and the release that runs it. The REST API (a
-//! user's `deis pull`, the builder's hook) and the builder's gRPC API both create them here.
+//! user's `deis pull`, the builder's hook) and the builder's gRPC API both create them here;
+//! the image of a `deis pull` (a build without a `sha`) is brought onto the platform first
+//! (`pull`), before anything is recorded.
 
 use deis_types::Code;
 use serde_json::{Map, Value};
 
 use super::DomainError;
 use super::image::{self, Refused};
+use super::pull;
 use super::release::{self, Change};
 use crate::db::{App, Build, Release, User};
 use crate::state::AppState;
@@ -64,7 +67,8 @@ impl BuildError {
     }
 }
 
-/// Checks `build` for `app`, stores it as `actor`'s and releases it (under the app's lock).
+/// Checks `build` for `app`, brings a pulled image onto the platform, stores the build as
+/// `actor`'s and releases it (under the app's lock).
 pub(crate) async fn create(
     state: &AppState,
     app: &App,
@@ -89,12 +93,21 @@ pub(crate) async fn create(
             app: app.id.clone(),
             source,
         })?;
+    // Outside the app's lock: a copy may take minutes, and is the same whoever makes it.
+    let image = if build.sha.is_empty() {
+        pull::resolve(state, &app.id, &build.image).await?
+    } else {
+        build.image.clone()
+    };
+    // The summary names the image as the user did, not the platform's copy of it.
+    let summary =
+        (image != build.image).then(|| format!("{} deployed {}", actor.username, build.image));
     let now = time::now();
     let build = Build {
         uuid: time::new_uuid(),
         owner: actor.username.clone(),
         app: app.id.clone(),
-        image: build.image,
+        image,
         sha: build.sha,
         procfile,
         dockerfile: build.dockerfile,
@@ -108,6 +121,7 @@ pub(crate) async fn create(
         &actor.username,
         Change {
             build: Some(build.clone()),
+            summary,
             ..Change::default()
         },
     )

@@ -1,7 +1,8 @@
 //! The controller's rules, independent of HTTP and gRPC: who may touch which app
-//! (`access`), config validation and merging (`config`), builds (`build`), release creation,
-//! summaries, deploys and scaling (`release`), and the validation of names, domains, keys and
-//! certificates (`validate`). The REST handlers and the builder's gRPC API both call these.
+//! (`access`), config validation and merging (`config`), builds (`build`) and the images
+//! `deis pull` copies onto the platform (`pull`), release creation, summaries, deploys and
+//! scaling (`release`), and the validation of names, domains, keys and certificates
+//! (`validate`). The REST handlers and the builder's gRPC API both call these.
 //!
 //! Each module has its own error enum; every variant maps to one [`Code`], and [`DomainError`]
 //! gathers them for the two edges: `api::error` renders it in the Deis shapes with
@@ -13,6 +14,7 @@ pub(crate) mod build;
 pub(crate) mod config;
 pub(crate) use deis_types::image;
 pub(crate) mod names;
+pub(crate) mod pull;
 pub(crate) mod release;
 pub(crate) mod validate;
 
@@ -32,6 +34,9 @@ pub(crate) enum DomainError {
     /// A build is not valid.
     #[error(transparent)]
     Build(#[from] build::BuildError),
+    /// The image of a `deis pull` could not be brought onto the platform.
+    #[error(transparent)]
+    Pull(#[from] pull::PullError),
     /// A release could not be made or run.
     #[error(transparent)]
     Release(#[from] release::ReleaseError),
@@ -50,6 +55,7 @@ impl DomainError {
             DomainError::Access(e) => e.code(),
             DomainError::Config(_) | DomainError::Invalid(_) => Code::InvalidArgument,
             DomainError::Build(e) => e.code(),
+            DomainError::Pull(e) => e.code(),
             DomainError::Release(e) => e.code(),
             DomainError::Db(_) => Code::Internal,
         }
@@ -61,7 +67,10 @@ impl DomainError {
             DomainError::Config(e) => Some(e.field()),
             DomainError::Invalid(e) => Some(e.field()),
             DomainError::Build(e) => e.field(),
-            DomainError::Access(_) | DomainError::Release(_) | DomainError::Db(_) => None,
+            DomainError::Access(_)
+            | DomainError::Pull(_)
+            | DomainError::Release(_)
+            | DomainError::Db(_) => None,
         }
     }
 }

@@ -11,7 +11,8 @@ use crate::support::{Backend, Controller};
 
 const WEB: &str = "mkdir -p /tmp/www && echo $GREETING > /tmp/www/index.html && exec httpd -f -p $PORT -h /tmp/www";
 
-async fn served(c: &Controller, app: &str) -> Vec<String> {
+/// The bodies `/` answers on each of `app`'s routes.
+pub(crate) async fn served(c: &Controller, app: &str) -> Vec<String> {
     let routes = c
         .store
         .list(&format!("/deis/services/{app}/"))
@@ -95,13 +96,33 @@ async fn the_api_runs_releases_as_containers() {
     run.expect(200, "OK");
     assert_eq!(run.json(), json!([2, "hello\n"]));
 
-    // A release that cannot start is reported and the old one keeps serving.
-    let broken = c
+    // An image that is nowhere is refused before anything is recorded (there is no registry:
+    // the engine tried Docker Hub).
+    let missing = c
         .req(
             "POST",
             "/v1/apps/hello/builds",
             t,
             Some(json!({"image": "deis-test-missing-image:nope", "procfile": {"web": WEB}})),
+        )
+        .await;
+    missing.expect(400, "BAD REQUEST");
+    let detail = missing.json()["detail"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        detail.starts_with("image deis-test-missing-image:nope cannot be pulled from docker.io: "),
+        "{detail}"
+    );
+    // A release that cannot start (a builder's image, not pulled) is reported and the old one
+    // keeps serving.
+    let broken = c
+        .req(
+            "POST",
+            "/v1/apps/hello/builds",
+            t,
+            Some(json!({"image": "deis-test-missing-image:nope", "sha": "0123456789abcdef", "procfile": {"web": WEB}})),
         )
         .await;
     broken.expect(503, "SERVICE UNAVAILABLE");
@@ -305,6 +326,7 @@ async fn a_controller_restart_restarts_no_container() {
         docker.labels(),
         dir,
         store,
+        |_| {},
     )
     .await;
     // The restarted controller publishes the routes again, from the containers as they are.

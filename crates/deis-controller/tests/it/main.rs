@@ -18,4 +18,5 @@ mod hooks;
 mod keys;
 mod operator_log;
 mod perms;
+mod pull;
 mod wire;

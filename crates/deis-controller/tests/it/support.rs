@@ -101,16 +101,18 @@ impl Controller {
     ) -> Controller {
         let dir = tempfile::tempdir().expect("temporary directory");
         let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
-        Self::start_full(backend, scheduler, labels, dir, store).await
+        Self::start_full(backend, scheduler, labels, dir, store, |_| {}).await
     }
 
-    /// A controller on an existing data directory and store (a restart).
+    /// A controller on an existing data directory and store (a restart, or a store other
+    /// components share), with `tweak` applied to its configuration.
     pub(crate) async fn start_full(
         backend: Backend,
         scheduler: deis_controller::SchedulerKind,
         labels: std::collections::HashMap<String, String>,
         dir: tempfile::TempDir,
         store: Arc<dyn ConfigStore>,
+        tweak: impl FnOnce(&mut Config),
     ) -> Controller {
         deis_runtime::init_tracing();
         let (database_url, postgres) = match backend {
@@ -120,7 +122,7 @@ impl Controller {
                 (Some(pg.create_database("deis")), Some(pg))
             }
         };
-        let config = Config {
+        let mut config = Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.path().to_owned(),
             database_url,
@@ -130,6 +132,7 @@ impl Controller {
             reconcile_interval: Duration::from_secs(1),
             ..Config::default()
         };
+        tweak(&mut config);
         let listeners = Listeners::bind(&config).await.expect("bind");
         let addr = listeners.http.local_addr().expect("address");
         let shutdown = CancellationToken::new();

@@ -18,7 +18,8 @@ use deis_docker::labels::{
 };
 
 use super::{DockerConfig, EngineEndpoint, docker_error};
-use crate::container_spec::{ContainerSpec, DEFAULT_PORT, image_facts};
+use crate::container_spec::{ContainerSpec, DEFAULT_PORT};
+use crate::pull::Pulls;
 use crate::spec::{ContainerState, ReleaseSpec, SchedulerError};
 
 /// The most output a one-off `run` returns (the log keeps all of it).
@@ -45,6 +46,7 @@ pub(crate) struct Engine {
     index: usize,
     endpoint: EngineEndpoint,
     tasks: crate::tasks::Tasks,
+    pulls: Pulls,
 }
 
 impl Engine {
@@ -54,6 +56,7 @@ impl Engine {
         index: usize,
         endpoint: EngineEndpoint,
         tasks: crate::tasks::Tasks,
+        pulls: Pulls,
     ) -> Self {
         Engine {
             docker,
@@ -61,6 +64,7 @@ impl Engine {
             index,
             endpoint,
             tasks,
+            pulls,
         }
     }
 
@@ -90,13 +94,23 @@ impl Engine {
         }
     }
 
+    /// What the scheduler reads from `app`'s `image`, pulled onto this engine first if it
+    /// does not have it.
+    pub(crate) async fn image_facts(
+        &self,
+        app: &AppName,
+        image: &str,
+    ) -> Result<crate::container_spec::ImageFacts, SchedulerError> {
+        self.pulls.image_facts(&self.docker, app, image).await
+    }
+
     /// Creates (does not start) the container `name` for `release`.
     pub(crate) async fn create(
         &self,
         name: &ContainerName,
         release: &ReleaseSpec,
     ) -> Result<String, SchedulerError> {
-        let facts = image_facts(&self.docker, &release.image).await?;
+        let facts = self.image_facts(&name.app, &release.image).await?;
         let spec = ContainerSpec::new(
             &name.app,
             release,
@@ -385,7 +399,7 @@ impl Engine {
         let name = format!("{app}_v{}.run.{}", release.version, nanos % 1_000_000 + 1);
         let mut labels = self.labels(app);
         labels.insert(LABEL_RUN.into(), "true".into());
-        let facts = image_facts(&self.docker, &release.image).await?;
+        let facts = self.image_facts(app, &release.image).await?;
         let spec = ContainerSpec::new(app, release, "run", &facts, &labels, &self.config.limits);
         let body = ContainerCreateBody {
             image: Some(spec.image),

@@ -83,6 +83,10 @@ pub struct DockerConfig {
     pub network: Option<String>,
     /// Memory, process and log limits of every app and one-off container.
     pub limits: crate::spec::ContainerLimits,
+    /// Registries (`host:port`) besides the one published at `/deis/registry/{host,port}` whose
+    /// images are pulled with the app's credential (each host's registry proxy in a cluster);
+    /// images from any other registry are pulled anonymously.
+    pub registries: Vec<String>,
     /// The router's ports: when set, `network` and its firewall (see `AppNetwork`) are made on
     /// the local engine when the scheduler connects, so that they come back with a controller
     /// Docker restarted after a reboot (the kernel's rules did not survive it).
@@ -103,6 +107,7 @@ impl Default for DockerConfig {
             extra_labels: HashMap::new(),
             limits: crate::spec::ContainerLimits::default(),
             network: None,
+            registries: Vec::new(),
             firewall_ports: None,
         }
     }
@@ -146,6 +151,7 @@ impl DockerScheduler {
             config.engines.clone()
         };
         let tasks = crate::tasks::Tasks::new(shutdown.clone());
+        let pulls = crate::pull::Pulls::new(store.clone(), config.registries.clone());
         let mut engines = Vec::new();
         for (index, endpoint) in endpoints.into_iter().enumerate() {
             let docker = connect_engine(&endpoint.url).await?;
@@ -166,6 +172,7 @@ impl DockerScheduler {
                 index,
                 endpoint,
                 tasks.clone(),
+                pulls.clone(),
             ));
         }
         let inner = Arc::new(Inner {
@@ -465,7 +472,7 @@ impl Inner {
                     book.remove_desired(desired.app.as_str(), &names);
                     names.iter().for_each(|n| book.stopping(n, false));
                 }
-                return Err(SchedulerError::Aborted(Box::new(failure)));
+                return Err(failure.aborted());
             }
         };
         for (name, route) in to_start.iter().zip(started) {

@@ -1,3 +1,4 @@
 mod docker;
+mod registry;
 mod supervise;
 mod swarm;

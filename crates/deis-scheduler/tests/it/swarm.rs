@@ -13,7 +13,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::docker::{desired, release};
 
-async fn serving(store: &Arc<dyn ConfigStore>, app: &str) -> BTreeMap<String, String> {
+/// What each of the app's routes answers on `/` (those that answer 200).
+pub(crate) async fn serving(store: &Arc<dyn ConfigStore>, app: &str) -> BTreeMap<String, String> {
     store
         .list(&format!("/deis/services/{app}/"))
         .await

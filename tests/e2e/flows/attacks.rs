@@ -20,12 +20,15 @@ pub(crate) async fn a_tenant_attacks_and_nothing_changes(day: &Day<'_, impl Setu
     let greeting = |page: &str| page.split(' ').next().unwrap_or_default().to_owned();
     let (status, page) = day.setup.get_app(&day.app).await;
     assert_eq!(status, 200, "{page}");
+    // `<app>:git-*`, or `<registry>/<app>:git-*` on a platform with a registry.
     let images = docker_lines(&[
         "images",
         "--format",
         "{{.Repository}}:{{.Tag}}",
         "--filter",
         &format!("reference={}:git-*", day.app),
+        "--filter",
+        &format!("reference=*/{}:git-*", day.app),
     ]);
     let built = images.first().cloned().expect("the victim's built image");
 

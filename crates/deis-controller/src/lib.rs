@@ -167,6 +167,12 @@ pub async fn run(
         login_limits: Arc::default(),
         limits: config.limits.clone(),
     };
+    // What the scheduler does that a user should see (an image pulled onto a host) goes to the
+    // app's events, as the controller's own lines.
+    let events = state.events.clone();
+    backend.report_to(deis_scheduler::Progress::new(move |app, line| {
+        events.emit(app.as_str(), line);
+    }));
     if let Err(e) = state.mirror.republish(&db).await {
         tracing::warn!(error = %e, "Republishing the database to the config store failed");
     }

@@ -26,7 +26,7 @@ pub use error::SchedulerError;
 pub use health::HealthError;
 pub use isolation::{AppNetwork, IptablesError, IsolationError, bridge_name};
 pub use spec::{
-    ContainerLimits, ContainerState, ContainerStatus, Desired, RecordOnlyScheduler, ReleaseSpec,
-    Scheduler, memory_bytes,
+    ContainerLimits, ContainerState, ContainerStatus, Desired, Progress, RecordOnlyScheduler,
+    ReleaseSpec, Scheduler, memory_bytes,
 };
 pub use swarm::SwarmScheduler;

@@ -16,7 +16,7 @@ use deis_types::AppName;
 use futures_util::StreamExt;
 
 use crate::container_spec::{ImageFacts, image_facts};
-use crate::spec::SchedulerError;
+use crate::spec::{Progress, SchedulerError};
 
 /// What pulls need: where the platform's registry is, and the store its credentials come from.
 #[derive(Clone)]
@@ -24,11 +24,28 @@ pub(crate) struct Pulls {
     store: Arc<dyn ConfigStore>,
     /// Registries (`host:port`) besides the published one that take the platform's credentials.
     registries: Vec<String>,
+    /// Where pulls are told to the app's user (shared by every clone).
+    progress: Arc<std::sync::OnceLock<Progress>>,
 }
 
 impl Pulls {
     pub(crate) fn new(store: Arc<dyn ConfigStore>, registries: Vec<String>) -> Pulls {
-        Pulls { store, registries }
+        Pulls {
+            store,
+            registries,
+            progress: Arc::default(),
+        }
+    }
+
+    /// Tells pulls to `progress` from now on (the first call wins).
+    pub(crate) fn report_to(&self, progress: Progress) {
+        let _ = self.progress.set(progress);
+    }
+
+    fn say(&self, app: &AppName, line: &str) {
+        if let Some(progress) = self.progress.get() {
+            progress.say(app, line);
+        }
     }
 
     /// What the scheduler reads from `image` on `docker`, pulled there first for `app` when
@@ -57,6 +74,10 @@ impl Pulls {
     ) -> Result<(), SchedulerError> {
         let credentials = self.credentials(app, image).await?;
         let (repository, tag) = deis_docker::split_reference(image);
+        self.say(
+            app,
+            &format!("pulling {image} onto a host that does not have it"),
+        );
         tracing::info!(%image, credentials = credentials.is_some(), "Pulling an image the engine does not have");
         let options = CreateImageOptionsBuilder::new()
             .from_image(repository)
@@ -68,11 +89,19 @@ impl Pulls {
                 image: image.to_owned(),
                 source,
             };
-            let info = item.map_err(failed)?;
+            let info = match item {
+                Ok(info) => info,
+                Err(source) => {
+                    self.say(app, &format!("pulling {image} failed"));
+                    return Err(failed(source));
+                }
+            };
             if let Some(error) = info.error_detail.and_then(|d| d.message) {
+                self.say(app, &format!("pulling {image} failed: {error}"));
                 return Err(failed(bollard::errors::Error::DockerStreamError { error }));
             }
         }
+        self.say(app, &format!("pulled {image}"));
         Ok(())
     }
 

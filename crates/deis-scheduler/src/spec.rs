@@ -107,6 +107,25 @@ pub trait Scheduler: Send + Sync + 'static {
     /// After shutdown: waits until the backend's own tasks (supervisors, restarts, clean-ups)
     /// have ended.
     async fn drain(&self) {}
+    /// Where the backend says what a deploy does that its app's user should see (an image
+    /// pulled onto a host); set once, by the controller, to the app's events.
+    fn report_to(&self, _progress: Progress) {}
+}
+
+/// Lines about an app's deploy for its user (`deis logs` shows them as the controller's).
+#[derive(Clone)]
+pub struct Progress(std::sync::Arc<dyn Fn(&AppName, &str) + Send + Sync>);
+
+impl Progress {
+    /// Progress delivered to `sink`.
+    pub fn new(sink: impl Fn(&AppName, &str) + Send + Sync + 'static) -> Progress {
+        Progress(std::sync::Arc::new(sink))
+    }
+
+    /// Tells `app`'s user `line`.
+    pub fn say(&self, app: &AppName, line: &str) {
+        (self.0)(app, line);
+    }
 }
 
 /// Keeps no containers: every request succeeds and containers stay `initialized`. For a

@@ -535,6 +535,10 @@ impl Scheduler for SwarmScheduler {
         self.tasks.drain().await;
     }
 
+    fn report_to(&self, progress: crate::spec::Progress) {
+        self.pulls.report_to(progress);
+    }
+
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
         let mut out = Vec::with_capacity(containers.len());
         let mut cache: HashMap<String, Vec<Task>> = HashMap::new();

@@ -122,6 +122,7 @@ pub(crate) struct Inner {
     engines: Vec<Engine>,
     routes: Routes,
     tasks: crate::tasks::Tasks,
+    pulls: crate::pull::Pulls,
     config: DockerConfig,
     book: Mutex<supervise::Book>,
     /// Per app, the previous release's containers being drained and stopped after a deploy
@@ -179,6 +180,7 @@ impl DockerScheduler {
             engines,
             routes: Routes::new(store, tasks.clone()),
             tasks: tasks.clone(),
+            pulls,
             config,
             book: Mutex::new(supervise::Book::default()),
             retiring: Mutex::default(),
@@ -322,6 +324,10 @@ impl Scheduler for DockerScheduler {
 
     async fn drain(&self) {
         self.inner.tasks.drain().await;
+    }
+
+    fn report_to(&self, progress: crate::spec::Progress) {
+        self.inner.pulls.report_to(progress);
     }
 
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {

@@ -156,6 +156,14 @@ impl Platform {
 async fn an_apps_image_is_pulled_with_its_credential_and_no_other_apps() {
     let platform = Platform::start().await;
     let scheduler = platform.scheduler(false).await;
+    // What the users are told, as the controller's events would show it.
+    let told: std::sync::Arc<std::sync::Mutex<Vec<String>>> = std::sync::Arc::default();
+    let sink = told.clone();
+    scheduler.report_to(deis_scheduler::Progress::new(move |app, line| {
+        sink.lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .push(format!("{app}: {line}"));
+    }));
     let (owner, other) = (platform.app("pull"), platform.app("steal"));
     let image = platform.pushed_and_gone(&owner).await;
 
@@ -185,6 +193,22 @@ async fn an_apps_image_is_pulled_with_its_credential_and_no_other_apps() {
     assert!(!refused.is_retryable(), "{text}");
     platform.assert_absent(&image).await;
     assert!(platform.answers(&other).await.is_empty());
+    let told = told
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .clone();
+    assert_eq!(
+        told.iter()
+            .map(|l| l.split(": ").take(2).collect::<Vec<_>>().join(": "))
+            .collect::<Vec<_>>(),
+        [
+            format!("{owner}: pulling {image} onto a host that does not have it"),
+            format!("{owner}: pulled {image}"),
+            format!("{other}: pulling {image} onto a host that does not have it"),
+            format!("{other}: pulling {image} failed"),
+        ],
+        "{told:?}"
+    );
 
     for app in [&owner, &other] {
         scheduler

@@ -112,9 +112,12 @@ pub trait Scheduler: Send + Sync + 'static {
     fn report_to(&self, _progress: Progress) {}
 }
 
+/// Receives a line for an app's user.
+type Sink = dyn Fn(&AppName, &str) + Send + Sync;
+
 /// Lines about an app's deploy for its user (`deis logs` shows them as the controller's).
 #[derive(Clone)]
-pub struct Progress(std::sync::Arc<dyn Fn(&AppName, &str) + Send + Sync>);
+pub struct Progress(std::sync::Arc<Sink>);
 
 impl Progress {
     /// Progress delivered to `sink`.

@@ -301,14 +301,8 @@ impl Engine {
         else {
             return;
         };
-        let built = |tag: &str| {
-            tag.rsplit_once(':').is_some_and(|(repo, version)| {
-                version.starts_with("git-")
-                    && (repo == app.as_str() || repo.ends_with(&format!("/{}", app.as_str())))
-            })
-        };
         for image in images {
-            for tag in image.repo_tags.into_iter().filter(|t| built(t)) {
+            for tag in image.repo_tags.into_iter().filter(|t| made_for(app, t)) {
                 if let Err(e) = self
                     .docker
                     .remove_image(
@@ -502,8 +496,21 @@ impl Engine {
     }
 }
 
+/// Whether `tag` names an image the platform made for `app`: a build (`[<registry>/]<app>:git-*`)
+/// or a `deis pull` copy in the platform's registry (`<registry>/<app>:pull-*`); never another
+/// image that merely shares the name.
+fn made_for(app: &AppName, tag: &str) -> bool {
+    tag.rsplit_once(':').is_some_and(|(repo, version)| {
+        let in_registry = repo.ends_with(&format!("/{}", app.as_str()));
+        (version.starts_with("git-") && (repo == app.as_str() || in_registry))
+            || (version.starts_with("pull-") && in_registry)
+    })
+}
+
 #[cfg(test)]
 mod tests {
+    use super::*;
+
     #[test]
     fn memory_limits() {
         for (text, bytes) in [
@@ -516,6 +523,26 @@ mod tests {
             ("1T", None),
         ] {
             assert_eq!(crate::spec::memory_bytes(text), bytes, "{text}");
+        }
+    }
+
+    #[test]
+    fn only_the_platforms_images_of_the_app_are_its_own() {
+        let app: AppName = "redis".parse().expect("name");
+        for tag in [
+            "redis:git-1234567",
+            "127.0.0.1:5000/redis:git-1234567",
+            "127.0.0.1:5000/redis:pull-0123456789ab",
+        ] {
+            assert!(made_for(&app, tag), "{tag}");
+        }
+        for tag in [
+            "redis:7",
+            "redis:pull-1",
+            "127.0.0.1:5000/redis-cache:git-1234567",
+            "127.0.0.1:5000/other:pull-0123456789ab",
+        ] {
+            assert!(!made_for(&app, tag), "{tag}");
         }
     }
 }

@@ -35,14 +35,28 @@ impl Endpoint {
 }
 
 impl Endpoint {
-    /// Where `component` said it listens (`/deis/<component>/{host,port}`), if it did.
+    /// Where `component` said it listens (`/deis/<component>/{host,port}`), if it did; a
+    /// store that cannot be read counts as "not said" (for callers that try again).
     pub async fn lookup(store: &dyn ConfigStore, component: Component) -> Option<Endpoint> {
-        let host = store.get(&Key::host(component).path()).await.ok()??.value;
-        let port = store.get(&Key::port(component).path()).await.ok()??.value;
-        Some(Endpoint {
-            host,
-            port: port.parse().ok()?,
-        })
+        Endpoint::find(store, component).await.ok().flatten()
+    }
+
+    /// Where `component` said it listens, if it did (a port that is not one counts as not
+    /// said); the store's error when it cannot be read (for callers that must not guess).
+    pub async fn find(
+        store: &dyn ConfigStore,
+        component: Component,
+    ) -> Result<Option<Endpoint>, deis_store::StoreError> {
+        let Some(host) = store.get(&Key::host(component).path()).await? else {
+            return Ok(None);
+        };
+        let Some(port) = store.get(&Key::port(component).path()).await? else {
+            return Ok(None);
+        };
+        Ok(port.value.parse().ok().map(|port| Endpoint {
+            host: host.value,
+            port,
+        }))
     }
 
     /// `http://host:port`, as gRPC and HTTP clients want it.

@@ -73,6 +73,9 @@ pub enum SchedulerError {
         #[source]
         source: deis_runtime::SecretError,
     },
+    /// Whether an image is in the platform's registry cannot be told (the store failed).
+    #[error("the platform's registry cannot be looked up: {0}")]
+    RegistryLookup(#[source] deis_store::StoreError),
     /// The routes could not be written to the store.
     #[error("updating routes failed: {0}")]
     Routes(#[source] deis_store::StoreError),
@@ -107,7 +110,8 @@ impl SchedulerError {
             SchedulerError::Unhealthy { .. }
             | SchedulerError::TasksNotRunning { .. }
             | SchedulerError::RunTimedOut { .. }
-            | SchedulerError::Routes(_) => true,
+            | SchedulerError::Routes(_)
+            | SchedulerError::RegistryLookup(_) => true,
             SchedulerError::Aborted(inner) => inner.is_retryable(),
             // A registry that answered no (or an error in the pull's stream) stands; a server
             // error or an engine that did not answer may pass.

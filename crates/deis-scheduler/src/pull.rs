@@ -115,7 +115,9 @@ impl Pulls {
         let Some(registry) = deis_docker::registry_of(image) else {
             return Ok(None);
         };
-        let published = Endpoint::lookup(self.store.as_ref(), Component::Registry).await;
+        let published = Endpoint::find(self.store.as_ref(), Component::Registry)
+            .await
+            .map_err(SchedulerError::RegistryLookup)?;
         let platforms = self.registries.iter().any(|r| same_registry(r, registry))
             || published.is_some_and(|e| same_registry(&host_port(&e), registry));
         if !platforms {

@@ -63,6 +63,12 @@ pub(crate) enum PullError {
     /// The image went from the engine right after it was pulled.
     #[error("image {image} was pulled but the engine no longer has it; try again")]
     Gone { image: String },
+    /// Whether the platform has a registry cannot be read from the store.
+    #[error("the platform's registry cannot be looked up: {source}")]
+    Lookup {
+        #[source]
+        source: deis_store::StoreError,
+    },
     /// The builder's registry credential cannot be read from the store.
     #[error("the platform registry's credential cannot be read: {source}")]
     Credential {
@@ -87,6 +93,7 @@ impl PullError {
             // The platform's registry said no: the platform is at fault.
             PullError::Registry { way: Way::To, .. }
             | PullError::Gone { .. }
+            | PullError::Lookup { .. }
             | PullError::Credential { .. } => Code::Unavailable,
             PullError::TimedOut { .. } => Code::DeadlineExceeded,
             PullError::Engine { source, .. } if source.is_retryable() => Code::Unavailable,
@@ -105,7 +112,7 @@ pub(crate) async fn resolve(state: &AppState, app: &str, image: &str) -> Result<
         image,
         deadline: Instant::now() + state.images.timeout,
     };
-    let resolved = match platform_registry(state).await {
+    let resolved = match platform_registry(state).await? {
         Some(registry) if deis_docker::registry_of(image) == Some(registry.as_str()) => {
             return own_repository(image, &registry, app).map(|()| image.to_owned());
         }
@@ -141,14 +148,17 @@ impl std::fmt::Display for Way {
 }
 
 /// `host:port` of the platform's registry, if it has one.
-async fn platform_registry(state: &AppState) -> Option<String> {
-    let Endpoint { host, port } =
-        Endpoint::lookup(state.mirror.store().as_ref(), Component::Registry).await?;
-    Some(if host.contains(':') {
-        format!("[{host}]:{port}")
-    } else {
-        format!("{host}:{port}")
-    })
+async fn platform_registry(state: &AppState) -> Result<Option<String>, PullError> {
+    let found = Endpoint::find(state.mirror.store().as_ref(), Component::Registry)
+        .await
+        .map_err(|source| PullError::Lookup { source })?;
+    Ok(found.map(|Endpoint { host, port }| {
+        if host.contains(':') {
+            format!("[{host}]:{port}")
+        } else {
+            format!("{host}:{port}")
+        }
+    }))
 }
 
 /// Refuses an image of the platform's `registry` outside `app`'s repository.

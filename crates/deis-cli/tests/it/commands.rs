@@ -496,31 +496,7 @@ async fn run_and_restart_with_real_containers() {
     let dockerfile = format!(
         "FROM {base}\nCMD mkdir -p /tmp/w && echo ok > /tmp/w/index.html && exec httpd -f -p $PORT -h /tmp/w\n"
     );
-    let mut context = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    context
-        .append_data(&mut header, "Dockerfile", dockerfile.as_bytes())
-        .expect("tar");
-    let context = context.into_inner().expect("tar");
-    let engine = bollard::Docker::connect_with_local_defaults().expect("docker");
-    let options = bollard::query_parameters::BuildImageOptionsBuilder::new()
-        .t(&image)
-        .labels(&docker.labels())
-        .build();
-    let built: Vec<_> = futures_util::StreamExt::collect(engine.build_image(
-        options,
-        None,
-        Some(bollard::body_full(context.into())),
-    ))
-    .await;
-    assert!(
-        built
-            .iter()
-            .all(|b| b.as_ref().is_ok_and(|i| i.error_detail.is_none())),
-        "{built:?}"
-    );
+    docker.build_image(&image, &dockerfile).await;
     let c = Controller::start_with(deis_controller::SchedulerKind::Docker, docker.labels()).await;
     let dev = User::new("runner");
     dev.register(&c.url, "dev").await;

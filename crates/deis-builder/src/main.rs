@@ -16,7 +16,8 @@ struct Args {
     /// Address of the health endpoint.
     #[arg(long, env = "DEIS_BUILDER_HTTP_LISTEN", default_value = "0.0.0.0:2224")]
     http_listen: SocketAddr,
-    /// Host name other components use to reach the builder.
+    /// Host name other components use to reach the builder; `auto`: this host's address
+    /// towards the first etcd endpoint.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
     /// Repositories, build scratch space.
@@ -63,7 +64,7 @@ fn main() -> ExitCode {
         let config = Config {
             ssh_listen: args.ssh_listen,
             http_listen: args.http_listen,
-            advertise_host: args.advertise_host,
+            advertise_host: args.common.advertise_host(args.advertise_host).await?,
             data_dir: args.data_dir,
             controller_url: args.controller_url,
             stack_image: args.stack_image,

@@ -25,6 +25,7 @@ pub struct Config {
     /// What runs app containers.
     pub scheduler: SchedulerKind,
     /// Docker engines to run containers on (`ADVERTISE_HOST=URL`); empty: the local engine.
+    /// With the swarm scheduler, the first is the manager to use.
     pub docker_engines: Vec<String>,
     /// Labels put on every app container (to tell installations or tests apart).
     pub container_labels: HashMap<String, String>,
@@ -35,8 +36,13 @@ pub struct Config {
     pub app_network: Option<String>,
     /// The router's ports: when set, the controller makes `app_network` and its firewall itself
     /// when it starts (deisctl's controller: Docker restarts it after a reboot, which emptied the
-    /// kernel's rules), and does not start without them.
+    /// kernel's rules), and does not start without them. The Docker scheduler only: on a Swarm
+    /// the network is the Swarm's and each host's agent keeps its rules (`host-agent`).
     pub app_firewall_ports: Vec<u16>,
+    /// Registries (`host:port`) besides the published one whose images are pulled with the
+    /// app's credential (each host's registry proxy on a cluster).
+    #[serde(default)]
+    pub registries: Vec<String>,
     /// How often the running containers are compared with the desired ones.
     #[serde(with = "deis_runtime::serde_secs")]
     pub reconcile_interval: Duration,
@@ -66,6 +72,7 @@ impl Default for Config {
             limits: AppLimits::default(),
             app_network: None,
             app_firewall_ports: Vec::new(),
+            registries: Vec::new(),
         }
     }
 }

@@ -6,6 +6,9 @@
 //!
 //! It is not the scheduler's backends (Docker, Swarm), the router, or the logger: it talks to
 //! them through the scheduler interface, the config store and the logger's gRPC API.
+//!
+//! The same binary is the host agent of a Swarm cluster (`deis-controller host-agent`, see
+//! [`run_host_agent`]): on every host, it keeps app containers off the platform's ports.
 
 pub(crate) mod api;
 mod config;
@@ -13,6 +16,7 @@ mod db;
 pub(crate) mod domain;
 mod events;
 mod grpc;
+mod host_agent;
 mod images;
 mod login_limit;
 mod logs;
@@ -36,6 +40,7 @@ use tokio_util::sync::CancellationToken;
 pub use config::{AppLimits, Config, SchedulerKind};
 pub use db::DbError;
 pub use grpc::BUILDER_AUTH;
+pub use host_agent::{HostAgentConfig, HostAgentError, run_host_agent};
 
 /// The sockets the controller serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {
@@ -112,6 +117,7 @@ async fn scheduler(
         network: config.app_network.clone(),
         firewall_ports: (!config.app_firewall_ports.is_empty())
             .then(|| config.app_firewall_ports.clone()),
+        registries: config.registries.clone(),
         ..Default::default()
     };
     Ok(match config.scheduler {

@@ -46,7 +46,8 @@ struct Args {
         default_value = "/var/lib/deis/shipper.json"
     )]
     shipper_state: std::path::PathBuf,
-    /// Host name other components use to reach this service.
+    /// Host name other components use to reach this service; `auto`: this host's address
+    /// towards the first etcd endpoint.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
     #[command(flatten)]
@@ -64,7 +65,7 @@ fn main() -> ExitCode {
             max_lines: args.max_lines,
             max_bytes: args.max_bytes,
             redis_url: args.redis_url,
-            advertise_host: args.advertise_host,
+            advertise_host: args.common.advertise_host(args.advertise_host).await?,
             drain: args.common.drain(),
         };
         let store = deis_store::connect(&args.common.store()).await?;

@@ -90,6 +90,11 @@ fn main() -> ExitCode {
         };
         if !args.common.etcd_endpoints.is_empty() {
             config.store = args.common.store();
+        } else if let (deis_store::StoreConfig::Etcd { tls, .. }, Some(files)) =
+            (&mut config.store, args.common.etcd_tls())
+        {
+            // etcd from the file, its TLS files from the flags (DEIS_ETCD_CA_FILE, ...).
+            *tls = Some(files);
         }
         let set = |slot: &mut SocketAddr, flag: Option<SocketAddr>| {
             if let Some(addr) = flag {

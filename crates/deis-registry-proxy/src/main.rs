@@ -19,7 +19,8 @@ struct Args {
         default_value = "0.0.0.0:5000"
     )]
     listen: SocketAddr,
-    /// Host name other components use to reach this service.
+    /// Host name other components use to reach this service; `auto`: this host's address
+    /// towards the first etcd endpoint.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
     /// The registry behind the proxy (`http://host:port`) [default: http://127.0.0.1:5001].
@@ -44,7 +45,7 @@ fn main() -> ExitCode {
         let defaults = Config::default();
         let config = Config {
             listen: args.listen,
-            advertise_host: args.advertise_host,
+            advertise_host: args.common.advertise_host(args.advertise_host).await?,
             upstream: args.upstream.unwrap_or(defaults.upstream),
             cache_dir: args.cache_dir.unwrap_or(defaults.cache_dir),
             cache_max_bytes: args.cache_max_bytes.unwrap_or(defaults.cache_max_bytes),

@@ -138,12 +138,9 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 async fn main() {
     let dir = tempfile::tempdir().expect("temporary directory");
     let etcd = Etcd::start().await;
-    let store = deis_store::connect(&StoreConfig::Etcd {
-        endpoints: vec![etcd.endpoint()],
-        namespace: String::new(),
-    })
-    .await
-    .expect("connect to etcd");
+    let store = deis_store::connect(&StoreConfig::from_endpoints(&[etcd.endpoint()]))
+        .await
+        .expect("connect to etcd");
 
     // The upstream: nginx answering a fixed body on two ports.
     let (up_a, up_b) = (free_addr(), free_addr());

@@ -8,12 +8,18 @@
 //! span with its `X-Request-Id`, host and app) and Prometheus metrics on the admin listener
 //! (`/metrics`, `/healthz`, `/health-check`).
 //!
+//! In a cluster it also relays `git push`: with `builder_listen` set (2222 there, where the
+//! builder listens on 2223 as in Deis v1) each TCP connection is passed byte for byte to the
+//! builder that `/deis/builder/{host,port}` names at that moment (`passthrough.rs`: bounded in
+//! number, connect and idle time, half-closes passed on, drained on shutdown).
+//!
 //! It is not the controller and keeps no state of its own beyond what the store says. Not
-//! (yet): the TCP pass-through to the builder on 2222, gzip, PROXY protocol.
+//! (yet): gzip, PROXY protocol.
 
 mod config;
 mod health;
 mod metrics;
+mod passthrough;
 #[cfg(test)]
 mod props;
 mod proxy;
@@ -34,7 +40,7 @@ use deis_store::keys::Component;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 
-pub use config::Config;
+pub use config::{Config, DEFAULT_BUILDER_MAX_CONNECTIONS};
 
 /// The sockets the router serves on, bound before [`run`] so tests can use port 0.
 pub struct Listeners {
@@ -44,6 +50,8 @@ pub struct Listeners {
     pub https: Option<TcpListener>,
     /// Health and metrics (port 9090).
     pub admin: TcpListener,
+    /// `git push` traffic relayed to the builder (port 2222 in a cluster), if configured.
+    pub builder: Option<TcpListener>,
 }
 
 impl Listeners {
@@ -56,6 +64,10 @@ impl Listeners {
                 None => None,
             },
             admin: bind(config.admin_listen).await?,
+            builder: match config.builder_listen {
+                Some(addr) => Some(bind(addr).await?),
+                None => None,
+            },
         })
     }
 
@@ -69,6 +81,10 @@ impl Listeners {
                 .map(deis_runtime::bind_shared)
                 .transpose()?,
             admin: deis_runtime::bind_shared(config.admin_listen)?,
+            builder: config
+                .builder_listen
+                .map(deis_runtime::bind_shared)
+                .transpose()?,
         })
     }
 }
@@ -138,6 +154,21 @@ pub async fn run(
         .await
         .map_err(Error::Serve)
     };
+    let builder = async {
+        let Some(listener) = listeners.builder else {
+            return Ok(());
+        };
+        passthrough::serve(
+            listener,
+            table.clone(),
+            metrics.clone(),
+            config.builder_max_connections,
+            shutdown.clone(),
+            config.drain,
+        )
+        .await
+        .map_err(Error::Serve)
+    };
     let admin = Router::new()
         .route("/health-check", get(|| async { "" }))
         .merge(metrics::router(metrics.clone()));
@@ -148,7 +179,7 @@ pub async fn run(
         drain: config.drain,
         own_health: false,
     };
-    let (http, https, admin) = tokio::join!(
+    let (http, https, builder, admin) = tokio::join!(
         async {
             serve::serve(
                 listeners.http,
@@ -162,6 +193,7 @@ pub async fn run(
             .map_err(Error::Serve)
         },
         https,
+        builder,
         async {
             serve_component(spec, listeners.admin, admin, store, shutdown.clone())
                 .await
@@ -171,5 +203,5 @@ pub async fn run(
     shutdown.cancel();
     tasks.close();
     tasks.wait().await;
-    http.and(https).and(admin)
+    http.and(https).and(builder).and(admin)
 }

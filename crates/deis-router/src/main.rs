@@ -2,10 +2,11 @@
 //! [`deis_router::run`] on the store until SIGTERM.
 
 use std::net::SocketAddr;
+use std::num::NonZeroUsize;
 use std::process::ExitCode;
 
 use clap::Parser;
-use deis_router::{Config, Listeners};
+use deis_router::{Config, DEFAULT_BUILDER_MAX_CONNECTIONS, Listeners};
 use deis_runtime::CommonArgs;
 
 /// mimalloc: the proxy allocates per request from two threads, where glibc's allocator spends
@@ -26,7 +27,15 @@ struct Args {
     /// Address for health and metrics.
     #[arg(long, env = "DEIS_ROUTER_ADMIN_LISTEN", default_value = "0.0.0.0:9090")]
     admin_listen: SocketAddr,
-    /// Host name other components use to reach this router.
+    /// Address where `git push` SSH traffic is relayed to the builder the store names, or
+    /// `off` (a cluster's routers take 2222, the builder then listens on 2223).
+    #[arg(long, env = "DEIS_ROUTER_BUILDER_LISTEN", default_value = "off", value_parser = deis_runtime::parse_optional_addr)]
+    builder_listen: deis_runtime::MaybeAddr,
+    /// Connections relayed to the builder at once; those beyond are closed at once.
+    #[arg(long, env = "DEIS_ROUTER_BUILDER_MAX_CONNECTIONS", default_value_t = NonZeroUsize::new(DEFAULT_BUILDER_MAX_CONNECTIONS).unwrap_or(NonZeroUsize::MIN))]
+    builder_max_connections: NonZeroUsize,
+    /// Host name other components use to reach this router; `auto`: this host's address
+    /// towards the first etcd endpoint.
     #[arg(long, env = "DEIS_ADVERTISE_HOST")]
     advertise_host: Option<String>,
     /// The platform domain until `/deis/platform/domain` is set in the store.
@@ -49,7 +58,9 @@ fn main() -> ExitCode {
             listen: args.listen,
             https_listen: args.https_listen,
             admin_listen: args.admin_listen,
-            advertise_host: args.advertise_host,
+            builder_listen: args.builder_listen,
+            builder_max_connections: args.builder_max_connections.get(),
+            advertise_host: args.common.advertise_host(args.advertise_host).await?,
             platform_domain: args.platform_domain,
             workers: args.workers,
             drain: args.common.drain(),

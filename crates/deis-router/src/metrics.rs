@@ -33,6 +33,13 @@ pub(crate) struct Metrics {
     pub(crate) backends_down: Gauge,
     /// WebSocket (and other upgraded) connections open now.
     pub(crate) upgraded_open: Gauge,
+    /// `git push` connections accepted for the builder, by outcome (`relayed`, `no_builder`,
+    /// `connect_failed`, `over_limit`).
+    builder_connections: Family<Labels, Counter>,
+    /// `git push` connections being relayed to the builder now.
+    pub(crate) builder_open: Gauge,
+    /// Bytes relayed for `git push`, by direction (`to_builder`, `from_builder`).
+    builder_bytes: Family<Labels, Counter>,
 }
 
 impl Metrics {
@@ -45,6 +52,9 @@ impl Metrics {
         let table_updates = Counter::default();
         let backends_down = Gauge::default();
         let upgraded_open = Gauge::default();
+        let builder_connections = Family::<Labels, Counter>::default();
+        let builder_open = Gauge::default();
+        let builder_bytes = Family::<Labels, Counter>::default();
         registry.register("requests", "Requests answered", requests.clone());
         registry.register(
             "request_duration_seconds",
@@ -71,6 +81,21 @@ impl Metrics {
             "WebSocket and other upgraded connections open",
             upgraded_open.clone(),
         );
+        registry.register(
+            "builder_connections",
+            "git push connections accepted for the builder, by outcome",
+            builder_connections.clone(),
+        );
+        registry.register(
+            "builder_connections_open",
+            "git push connections being relayed to the builder",
+            builder_open.clone(),
+        );
+        registry.register(
+            "builder_bytes",
+            "Bytes relayed between git push clients and the builder",
+            builder_bytes.clone(),
+        );
         Arc::new(Metrics {
             registry,
             requests,
@@ -79,6 +104,9 @@ impl Metrics {
             table_updates,
             backends_down,
             upgraded_open,
+            builder_connections,
+            builder_open,
+            builder_bytes,
         })
     }
 
@@ -126,6 +154,20 @@ impl Metrics {
         self.upstream_errors
             .get_or_create(&vec![("app", app.to_owned()), ("kind", kind.to_owned())])
             .inc();
+    }
+
+    /// Counts a connection accepted for the builder and what became of it.
+    pub(crate) fn builder_connection(&self, outcome: &'static str) {
+        self.builder_connections
+            .get_or_create(&vec![("outcome", outcome.to_owned())])
+            .inc();
+    }
+
+    /// The counter of bytes relayed for `git push` in `direction`.
+    pub(crate) fn builder_bytes(&self, direction: &'static str) -> Counter {
+        self.builder_bytes
+            .get_or_create(&vec![("direction", direction.to_owned())])
+            .clone()
     }
 
     fn render(&self) -> String {

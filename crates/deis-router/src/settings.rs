@@ -38,6 +38,12 @@ pub(crate) struct Settings {
     pub(crate) access_log: bool,
     /// The platform certificate, PEM (`sslCert` / `sslKey`).
     pub(crate) ssl_cert: Option<(String, String)>,
+    /// How long to wait for a connection to the builder when relaying `git push`
+    /// (`builder/timeout/connect`, milliseconds, default 10000).
+    pub(crate) builder_connect_timeout: Duration,
+    /// How long a relayed `git push` connection may pass no byte either way before it is closed
+    /// (`builder/timeout/tcp`, milliseconds, default 1200000: 20 minutes).
+    pub(crate) builder_idle_timeout: Duration,
 }
 
 /// How long the router waits for a backend.
@@ -68,6 +74,8 @@ impl Default for Settings {
             ))]),
             access_log: true,
             ssl_cert: None,
+            builder_connect_timeout: Duration::from_secs(10),
+            builder_idle_timeout: Duration::from_secs(20 * 60),
         }
     }
 }
@@ -126,6 +134,12 @@ impl Settings {
             parse_duration,
             s.controller_timeout
         );
+        parsed!(
+            "builder/timeout/connect",
+            parse_millis,
+            s.builder_connect_timeout
+        );
+        parsed!("builder/timeout/tcp", parse_millis, s.builder_idle_timeout);
         parsed!("enforceWhitelist", parse_bool, s.enforce_whitelist);
         parsed!("accessLog", parse_bool, s.access_log);
         parsed!("proxyRealIpCidr", AllowList::parse, s.real_ip_from);
@@ -187,6 +201,16 @@ pub(crate) fn parse_duration(value: &str) -> Option<Duration> {
         "h" => Some(Duration::from_secs(n.checked_mul(3600)?)),
         _ => None,
     }
+}
+
+/// A timeout of Deis's builder keys: milliseconds (`10000`), or with a unit like
+/// [`parse_duration`] (`10s`); never zero.
+fn parse_millis(value: &str) -> Option<Duration> {
+    let duration = match value.parse::<u64>() {
+        Ok(ms) => Duration::from_millis(ms),
+        Err(_) => parse_duration(value)?,
+    };
+    (!duration.is_zero()).then_some(duration)
 }
 
 fn parse_bool(value: &str) -> Option<bool> {
@@ -282,6 +306,25 @@ mod tests {
         ];
         check(&set, true, Duration::from_millis(250), secs(300));
         check(&set, false, secs(10), secs(60));
+    }
+
+    #[test]
+    fn builder_timeouts_are_milliseconds_as_in_deis() {
+        let s = settings(&[]);
+        assert_eq!(s.builder_connect_timeout, Duration::from_secs(10));
+        assert_eq!(s.builder_idle_timeout, Duration::from_secs(1200));
+        let s = settings(&[
+            ("builder/timeout/connect", "2500"),
+            ("builder/timeout/tcp", "90s"),
+        ]);
+        assert_eq!(s.builder_connect_timeout, Duration::from_millis(2500));
+        assert_eq!(s.builder_idle_timeout, Duration::from_secs(90));
+        let s = settings(&[
+            ("builder/timeout/connect", "0"),
+            ("builder/timeout/tcp", "soon"),
+        ]);
+        assert_eq!(s.builder_connect_timeout, Duration::from_secs(10));
+        assert_eq!(s.builder_idle_timeout, Duration::from_secs(1200));
     }
 
     #[test]

@@ -72,6 +72,8 @@ pub(crate) struct Table {
     certs: HashMap<String, Cert>,
     /// The platform's certificate.
     platform_cert: Option<Cert>,
+    /// The builder's SSH `host:port`, if published: where `git push` connections are relayed.
+    pub(crate) builder: Option<String>,
     /// Router settings.
     pub(crate) settings: Settings,
 }
@@ -90,6 +92,7 @@ impl Table {
             ..Table::default()
         };
         let (mut controller_host, mut controller_port) = (None, None);
+        let (mut builder_host, mut builder_port) = (None, None);
         let mut router_settings = BTreeMap::new();
         let mut cert_parts: BTreeMap<String, (Option<&str>, Option<&str>)> = BTreeMap::new();
         for (key, value) in kvs {
@@ -131,6 +134,8 @@ impl Table {
                     }
                     (Component::Controller, "host") => controller_host = Some(value.clone()),
                     (Component::Controller, "port") => controller_port = Some(value.clone()),
+                    (Component::Builder, "host") => builder_host = Some(value.trim()),
+                    (Component::Builder, "port") => builder_port = Some(value.trim()),
                     (Component::Router, name) => {
                         router_settings.insert(name.to_owned(), value.clone());
                     }
@@ -142,6 +147,7 @@ impl Table {
         if let (Some(host), Some(port)) = (controller_host, controller_port) {
             table.controller = vec![format!("{host}:{port}")];
         }
+        table.builder = builder_address(builder_host, builder_port);
         table.settings = Settings::parse(&router_settings);
         for (name, parts) in cert_parts {
             if let (Some(cert), Some(key)) = parts {
@@ -232,6 +238,21 @@ impl App {
             controller: false,
         }
     }
+}
+
+/// The builder's `host:port` for a connect (an IPv6 address in brackets), if both keys are
+/// there and the port is one.
+fn builder_address(host: Option<&str>, port: Option<&str>) -> Option<String> {
+    let (host, port) = (host.filter(|h| !h.is_empty())?, port?);
+    let Ok(port) = port.parse::<u16>() else {
+        tracing::warn!(port, "The builder's port is not a port; not relaying to it");
+        return None;
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    Some(match host.parse::<std::net::Ipv6Addr>() {
+        Ok(v6) => format!("[{v6}]:{port}"),
+        Err(_) => format!("{host}:{port}"),
+    })
 }
 
 fn load_cert(name: &str, cert: &str, key: &str, previous: Option<&Cert>) -> Cert {
@@ -337,6 +358,25 @@ mod tests {
             app("evil", &evil),
             "single-label domains"
         );
+    }
+
+    #[test]
+    fn the_builder_is_where_it_said_it_listens() {
+        assert_eq!(table(&[]).builder, None);
+        let t = table(&[
+            ("/deis/builder/host", "10.0.0.5"),
+            ("/deis/builder/port", "2223"),
+            ("/deis/builder/users/bob/88:25", "ssh-ed25519 AAAA"),
+        ]);
+        assert_eq!(t.builder.as_deref(), Some("10.0.0.5:2223"));
+        let v6 = table(&[
+            ("/deis/builder/host", "::1"),
+            ("/deis/builder/port", "2223"),
+        ]);
+        assert_eq!(v6.builder.as_deref(), Some("[::1]:2223"));
+        assert_eq!(table(&[("/deis/builder/host", "10.0.0.5")]).builder, None);
+        let bad = table(&[("/deis/builder/host", "h"), ("/deis/builder/port", "ssh")]);
+        assert_eq!(bad.builder, None);
     }
 
     #[test]

@@ -1,8 +1,13 @@
-//! Flags every service binary takes, and logging set-up.
+//! Flags every service binary takes (the store: etcd's endpoints and, for an etcd that serves
+//! TLS with client-certificate authentication, the CA bundle and this component's certificate
+//! and key), `DEIS_ADVERTISE_HOST=auto`, and logging set-up.
 
+use std::path::PathBuf;
 use std::time::Duration;
 
-use deis_store::StoreConfig;
+use deis_store::{EtcdTls, StoreConfig};
+
+use crate::endpoint::{AdvertiseError, resolve_advertise_host};
 
 /// The flags shared by every service binary.
 #[derive(Debug, Clone, clap::Args)]
@@ -14,6 +19,20 @@ pub struct CommonArgs {
     /// Prefix for every store key (for sharing one etcd between installations or tests).
     #[arg(long, env = "DEIS_ETCD_NAMESPACE", default_value = "")]
     pub etcd_namespace: String,
+
+    /// CA bundle (PEM) that signed etcd's server certificate: etcd is then reached over TLS,
+    /// and the endpoints must be `https://`.
+    #[arg(long, env = "DEIS_ETCD_CA_FILE")]
+    pub etcd_ca_file: Option<PathBuf>,
+
+    /// This component's client certificate (PEM) for an etcd that requires one
+    /// (`--client-cert-auth`); needs `--etcd-key-file`.
+    #[arg(long, env = "DEIS_ETCD_CERT_FILE")]
+    pub etcd_cert_file: Option<PathBuf>,
+
+    /// The private key (PEM) of `--etcd-cert-file`.
+    #[arg(long, env = "DEIS_ETCD_KEY_FILE")]
+    pub etcd_key_file: Option<PathBuf>,
 
     /// Seconds to let in-flight work finish after SIGTERM.
     #[arg(long, env = "DEIS_DRAIN_SECONDS", default_value_t = 10)]
@@ -30,15 +49,45 @@ pub struct CommonArgs {
 }
 
 impl CommonArgs {
-    /// The store these flags select.
+    /// The store these flags select: etcd (over TLS when a CA bundle or certificate is given)
+    /// when endpoints are given, the in-process store otherwise.
     pub fn store(&self) -> StoreConfig {
         match StoreConfig::from_endpoints(&self.etcd_endpoints) {
             StoreConfig::Etcd { endpoints, .. } => StoreConfig::Etcd {
                 endpoints,
                 namespace: self.etcd_namespace.clone(),
+                tls: self.etcd_tls(),
             },
             memory => memory,
         }
+    }
+
+    /// The TLS files for etcd, if any is given (an empty value counts as not given). Whether
+    /// they fit together is checked when the store connects.
+    pub fn etcd_tls(&self) -> Option<EtcdTls> {
+        let given = |p: &Option<PathBuf>| p.clone().filter(|p| !p.as_os_str().is_empty());
+        let tls = EtcdTls {
+            ca_file: given(&self.etcd_ca_file),
+            cert_file: given(&self.etcd_cert_file),
+            key_file: given(&self.etcd_key_file),
+        };
+        (!tls.is_empty()).then_some(tls)
+    }
+
+    /// A component's `DEIS_ADVERTISE_HOST` with `auto` resolved to the local address this host
+    /// uses to reach the first etcd endpoint (see [`resolve_advertise_host`]); other values as
+    /// given.
+    pub async fn advertise_host(
+        &self,
+        given: Option<String>,
+    ) -> Result<Option<String>, AdvertiseError> {
+        let endpoints: Vec<String> = self
+            .etcd_endpoints
+            .iter()
+            .map(|e| e.trim().to_owned())
+            .filter(|e| !e.is_empty())
+            .collect();
+        resolve_advertise_host(given, &endpoints).await
     }
 
     /// The container labels as a map; an entry without `=` is a label with an empty value.
@@ -87,5 +136,58 @@ pub fn parse_optional_addr(value: &str) -> Result<MaybeAddr, AddrError> {
     match value {
         "off" | "" => Ok(None),
         addr => addr.parse().map(Some).map_err(AddrError),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[derive(Debug, Parser)]
+    struct Args {
+        #[command(flatten)]
+        common: CommonArgs,
+    }
+
+    fn parse(args: &[&str]) -> CommonArgs {
+        Args::try_parse_from(std::iter::once("component").chain(args.iter().copied()))
+            .expect("valid flags")
+            .common
+    }
+
+    #[test]
+    fn tls_files_go_to_the_etcd_store() {
+        let args = parse(&[
+            "--etcd-endpoints",
+            "https://10.0.0.1:2379,https://10.0.0.2:2379",
+            "--etcd-ca-file",
+            "/run/secrets/ca.pem",
+            "--etcd-cert-file",
+            "/run/secrets/router.pem",
+            "--etcd-key-file",
+            "/run/secrets/router-key.pem",
+        ]);
+        let StoreConfig::Etcd { endpoints, tls, .. } = args.store() else {
+            panic!("etcd was chosen");
+        };
+        assert_eq!(endpoints.len(), 2);
+        assert_eq!(
+            tls,
+            Some(EtcdTls {
+                ca_file: Some("/run/secrets/ca.pem".into()),
+                cert_file: Some("/run/secrets/router.pem".into()),
+                key_file: Some("/run/secrets/router-key.pem".into()),
+            })
+        );
+    }
+
+    #[test]
+    fn without_tls_files_etcd_is_plain_and_without_endpoints_the_store_is_in_process() {
+        let args = parse(&["--etcd-endpoints", "http://10.0.0.1:2379"]);
+        assert!(matches!(args.store(), StoreConfig::Etcd { tls: None, .. }));
+        let args = parse(&["--etcd-ca-file", "/ca.pem"]);
+        assert_eq!(args.store(), StoreConfig::Memory);
     }
 }

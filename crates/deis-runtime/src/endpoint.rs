@@ -1,7 +1,9 @@
 //! Publishing where a component listens, under a lease, so that a dead component's endpoint
-//! disappears by itself.
+//! disappears by itself; and `DEIS_ADVERTISE_HOST=auto`, the address this host uses to reach
+//! etcd, so that every task of a Swarm service (all given the same environment) advertises its
+//! own host.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,7 +22,8 @@ pub struct Endpoint {
 
 impl Endpoint {
     /// The endpoint for a bound address: an unspecified IP (`0.0.0.0`) is advertised as
-    /// `advertise_host` when given, else as the loopback address.
+    /// `advertise_host` when given, else as the loopback address. `advertise_host` is taken as
+    /// is: resolve `auto` first ([`resolve_advertise_host`]).
     pub fn for_listener(addr: SocketAddr, advertise_host: Option<&str>) -> Endpoint {
         let host = match advertise_host {
             Some(h) if !h.is_empty() => h.to_owned(),
@@ -121,4 +124,202 @@ async fn publish_once(
         .await?;
     tracing::info!(component = component.as_str(), endpoint.host = %endpoint.host, endpoint.port = endpoint.port, "Endpoint published");
     keep_lease_alive(store.clone(), lease, ENDPOINT_TTL, shutdown.clone()).await
+}
+
+/// The `DEIS_ADVERTISE_HOST` value that asks for [`resolve_advertise_host`].
+pub const ADVERTISE_AUTO: &str = "auto";
+
+/// Why `DEIS_ADVERTISE_HOST=auto` found no address.
+#[derive(Debug, thiserror::Error)]
+pub enum AdvertiseError {
+    /// No etcd endpoint to find the way to.
+    #[error(
+        "DEIS_ADVERTISE_HOST=auto takes this host's address towards the first etcd endpoint, and DEIS_ETCD_ENDPOINTS is empty"
+    )]
+    NoEndpoint,
+    /// The endpoint has no host and port to find.
+    #[error("DEIS_ADVERTISE_HOST=auto: the etcd endpoint {0:?} has no host[:port]")]
+    BadEndpoint(String),
+    /// The endpoint's host name does not resolve.
+    #[error("DEIS_ADVERTISE_HOST=auto: cannot resolve the etcd endpoint {endpoint}: {source}")]
+    Resolve {
+        /// The endpoint.
+        endpoint: String,
+        /// What the resolver said.
+        #[source]
+        source: std::io::Error,
+    },
+    /// This host has no route to the endpoint.
+    #[error(
+        "DEIS_ADVERTISE_HOST=auto: this host has no route to the etcd endpoint {endpoint}: {source}"
+    )]
+    NoRoute {
+        /// The endpoint.
+        endpoint: String,
+        /// What the kernel said.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// `given` with [`ADVERTISE_AUTO`] replaced by [`local_ip_towards`] the first of
+/// `etcd_endpoints`; any other value (or none) as is.
+pub async fn resolve_advertise_host(
+    given: Option<String>,
+    etcd_endpoints: &[String],
+) -> Result<Option<String>, AdvertiseError> {
+    match given {
+        Some(host) if host.trim() == ADVERTISE_AUTO => {
+            let endpoint = etcd_endpoints.first().ok_or(AdvertiseError::NoEndpoint)?;
+            let ip = local_ip_towards(endpoint).await?;
+            tracing::info!(etcd.endpoint = %endpoint, advertise.host = %ip, "Advertising this host's address towards etcd");
+            Ok(Some(ip.to_string()))
+        }
+        other => Ok(other),
+    }
+}
+
+/// The local IP address this host uses to reach `endpoint` (`https://10.0.0.1:2379`,
+/// `[fd00::1]:2379`, `etcd:2379`; port 2379 when absent): a UDP socket connected there, whose
+/// local address the kernel picks by its routes. No packet is sent.
+pub async fn local_ip_towards(endpoint: &str) -> Result<IpAddr, AdvertiseError> {
+    let (host, port) =
+        host_port(endpoint).ok_or_else(|| AdvertiseError::BadEndpoint(endpoint.to_owned()))?;
+    let resolve = |source| AdvertiseError::Resolve {
+        endpoint: endpoint.to_owned(),
+        source,
+    };
+    let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host, port))
+        .await
+        .map_err(resolve)?
+        .collect();
+    let mut last = std::io::Error::new(
+        std::io::ErrorKind::NotFound,
+        "the name resolved to no address",
+    );
+    if addrs.is_empty() {
+        return Err(resolve(last));
+    }
+    for addr in addrs {
+        let local: SocketAddr = if addr.is_ipv4() {
+            (IpAddr::from([0, 0, 0, 0]), 0).into()
+        } else {
+            (IpAddr::from([0u16; 8]), 0).into()
+        };
+        let attempt = async {
+            let socket = tokio::net::UdpSocket::bind(local).await?;
+            socket.connect(addr).await?;
+            socket.local_addr()
+        };
+        match attempt.await {
+            Ok(found) if !found.ip().is_unspecified() => return Ok(found.ip()),
+            Ok(_) => {
+                last = std::io::Error::other("the kernel chose no source address");
+            }
+            Err(e) => last = e,
+        }
+    }
+    Err(AdvertiseError::NoRoute {
+        endpoint: endpoint.to_owned(),
+        source: last,
+    })
+}
+
+/// The host and port of an endpoint URL or `host:port` (port 2379 when absent).
+fn host_port(endpoint: &str) -> Option<(&str, u16)> {
+    let rest = endpoint.trim();
+    let rest = rest.split_once("://").map_or(rest, |(_, r)| r);
+    let authority = rest.split('/').next()?;
+    let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+    let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
+        let (host, after) = v6.split_once(']')?;
+        match after.strip_prefix(':') {
+            Some(port) => (host, port.parse().ok()?),
+            None if after.is_empty() => (host, 2379),
+            None => return None,
+        }
+    } else {
+        match authority.rsplit_once(':') {
+            Some((host, port)) => (host, port.parse().ok()?),
+            None => (authority, 2379),
+        }
+    };
+    (!host.is_empty()).then_some((host, port))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn endpoints_give_their_host_and_port() {
+        assert_eq!(host_port("https://10.0.0.1:2379"), Some(("10.0.0.1", 2379)));
+        assert_eq!(host_port("http://etcd.local/"), Some(("etcd.local", 2379)));
+        assert_eq!(host_port("[fd00::1]:23"), Some(("fd00::1", 23)));
+        assert_eq!(host_port("etcd:2380"), Some(("etcd", 2380)));
+        assert_eq!(host_port("http://:2379"), None);
+        assert_eq!(host_port("http://etcd:port"), None);
+    }
+
+    #[tokio::test]
+    async fn auto_is_the_address_towards_a_loopback_endpoint() {
+        let endpoints = vec!["https://127.0.0.1:2379".to_owned()];
+        let host = resolve_advertise_host(Some("auto".into()), &endpoints)
+            .await
+            .expect("resolves");
+        assert_eq!(host.as_deref(), Some("127.0.0.1"));
+        let v6 = local_ip_towards("http://[::1]:2379").await;
+        // A host without IPv6 has no route there; one with it answers ::1.
+        if let Ok(ip) = v6 {
+            assert_eq!(ip, IpAddr::from([0, 0, 0, 0, 0, 0, 0, 1]));
+        }
+    }
+
+    #[tokio::test]
+    async fn auto_towards_another_address_is_a_local_one() {
+        // No packet is sent, so any routable address does; the answer is one of this host's.
+        let Ok(ip) = local_ip_towards("http://192.0.2.1:2379").await else {
+            return; // no default route on this host
+        };
+        assert!(!ip.is_unspecified());
+        assert!(
+            std::net::UdpSocket::bind((ip, 0)).is_ok(),
+            "{ip} is an address of this host"
+        );
+    }
+
+    #[tokio::test]
+    async fn other_values_are_kept() {
+        let endpoints = vec!["http://127.0.0.1:2379".to_owned()];
+        for given in [None, Some("10.0.0.5".to_owned()), Some("node-1".to_owned())] {
+            let host = resolve_advertise_host(given.clone(), &endpoints)
+                .await
+                .expect("kept");
+            assert_eq!(host, given);
+        }
+    }
+
+    #[tokio::test]
+    async fn an_unresolvable_or_missing_endpoint_is_a_clear_error() {
+        let err = resolve_advertise_host(
+            Some("auto".into()),
+            &["https://etcd.nonexistent.invalid:2379".to_owned()],
+        )
+        .await
+        .expect_err("no such host");
+        assert!(matches!(err, AdvertiseError::Resolve { .. }), "{err:?}");
+        let line = err.to_string();
+        assert!(line.contains("DEIS_ADVERTISE_HOST=auto"), "{line}");
+        assert!(line.contains("etcd.nonexistent.invalid"), "{line}");
+
+        let err = resolve_advertise_host(Some("auto".into()), &[])
+            .await
+            .expect_err("no endpoint");
+        assert!(err.to_string().contains("DEIS_ETCD_ENDPOINTS"), "{err}");
+
+        let err = resolve_advertise_host(Some("auto".into()), &["http://:2379".to_owned()])
+            .await
+            .expect_err("no host");
+        assert!(matches!(err, AdvertiseError::BadEndpoint(_)), "{err:?}");
+    }
 }

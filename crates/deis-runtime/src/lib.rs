@@ -1,7 +1,8 @@
 //! Plumbing every platform service shares, so that each component's `run` only holds its own
 //! logic: binding listeners with a clear error, serving HTTP with a bounded drain on shutdown,
-//! the `/healthz` endpoint, SIGTERM handling, pushing log lines to the logger, tracing set-up, the common command-line flags, and
-//! publishing a component's endpoint in the config store under a lease.
+//! the `/healthz` endpoint, SIGTERM handling, pushing log lines to the logger, tracing set-up, the common command-line flags
+//! (etcd's endpoints and TLS files), and publishing a component's endpoint in the config store
+//! under a lease, at an advertised host that `DEIS_ADVERTISE_HOST=auto` finds by itself.
 //!
 //! This crate holds no component logic and no protocol of its own.
 
@@ -15,7 +16,10 @@ mod service;
 mod signal;
 
 pub use cli::{AddrError, CommonArgs, MaybeAddr, init_tracing, parse_optional_addr};
-pub use endpoint::{ENDPOINT_TTL, Endpoint, publish_endpoint};
+pub use endpoint::{
+    ADVERTISE_AUTO, AdvertiseError, ENDPOINT_TTL, Endpoint, local_ip_towards, publish_endpoint,
+    resolve_advertise_host,
+};
 pub use http::{BindError, bind, bind_shared, bind_udp, health_router, serve_http};
 pub use log_push::{LogPusher, PushError};
 pub use registry_auth::{

@@ -9,6 +9,9 @@
 //! the app's credential when it is in the platform's registry (`pull.rs`). It is not the
 //! controller: it keeps no desired state of its own beyond what `converge` was last told, and
 //! it does not decide what runs.
+//!
+//! App containers run on a network of the platform's own with a firewall around it
+//! (`AppNetwork`; on a Swarm, `SwarmAppNetwork` and each host's agent).
 
 mod container_spec;
 mod docker;
@@ -19,14 +22,19 @@ mod pull;
 mod routes;
 mod spec;
 mod swarm;
+mod swarm_network;
 mod tasks;
 
 pub use docker::{DockerConfig, DockerScheduler, EngineEndpoint};
 pub use error::SchedulerError;
 pub use health::HealthError;
-pub use isolation::{AppNetwork, IptablesError, IsolationError, bridge_name};
+pub use isolation::{
+    AppNetwork, FirewallRules, IptablesError, IsolationError, Rule, bridge_name,
+    config_network_name,
+};
 pub use spec::{
     ContainerLimits, ContainerState, ContainerStatus, Desired, Progress, RecordOnlyScheduler,
     ReleaseSpec, Scheduler, memory_bytes,
 };
 pub use swarm::SwarmScheduler;
+pub use swarm_network::SwarmAppNetwork;

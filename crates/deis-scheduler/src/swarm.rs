@@ -1,7 +1,9 @@
 //! The Docker Swarm backend (cluster mode): each process type of a release is a replicated
 //! service `{app}_v{N}_{type}`, whose task in slot `k` is the container `{app}_v{N}.{type}.{k}`.
 //! Traffic ports are published in host mode, so every task has its own `node:port`, which is
-//! its route. Tags become placement constraints (`node.labels.<tag>==<value>`).
+//! its route. Tags become placement constraints (`node.labels.<tag>==<value>`). With
+//! `DockerConfig::network` set, tasks join that network (on a Swarm, a `SwarmAppNetwork`:
+//! each host's isolated bridge); else Docker's default bridge of their host.
 //!
 //! `converge` creates or scales the release's services, waits until every task runs and
 //! answers, publishes the routes, then withdraws the old services' routes, waits the drain
@@ -14,9 +16,9 @@ use std::time::Duration;
 
 use bollard::Docker;
 use bollard::models::{
-    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, Limit, ServiceSpec,
-    ServiceSpecMode, ServiceSpecModeReplicated, Task, TaskSpec, TaskSpecContainerSpec,
-    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    EndpointPortConfig, EndpointPortConfigPublishModeEnum, EndpointSpec, Limit,
+    NetworkAttachmentConfig, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, Task,
+    TaskSpec, TaskSpecContainerSpec, TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum, TaskState,
 };
 use bollard::query_parameters::{
@@ -75,13 +77,19 @@ fn image_of(spec: &ServiceSpec) -> Option<&str> {
 }
 
 impl SwarmScheduler {
-    /// Connects to the local engine, which must be a swarm manager.
+    /// Connects to the first of `config.engines` if any (its URL), else to the local engine;
+    /// it must be a swarm manager.
     pub async fn connect(
         store: Arc<dyn ConfigStore>,
         config: DockerConfig,
         shutdown: CancellationToken,
     ) -> Result<SwarmScheduler, SchedulerError> {
-        let docker = deis_docker::connect("").await?;
+        let url = config
+            .engines
+            .first()
+            .map(|e| e.url.clone())
+            .unwrap_or_default();
+        let docker = deis_docker::connect(&url).await?;
         docker.inspect_swarm().await.map_err(|e| {
             docker_error(
                 "the Docker engine is not a swarm manager (docker swarm init)",
@@ -96,7 +104,7 @@ impl SwarmScheduler {
                 config.clone(),
                 0,
                 crate::docker::EngineEndpoint {
-                    url: String::new(),
+                    url,
                     advertise_host: config.advertise_host.clone(),
                     bind_ip: config.bind_ip.clone(),
                 },
@@ -203,6 +211,12 @@ impl SwarmScheduler {
                 placement: Some(TaskSpecPlacement {
                     constraints: Some(spec.constraints),
                     ..Default::default()
+                }),
+                networks: self.config.network.as_ref().map(|network| {
+                    vec![NetworkAttachmentConfig {
+                        target: Some(network.clone()),
+                        ..Default::default()
+                    }]
                 }),
                 ..Default::default()
             }),

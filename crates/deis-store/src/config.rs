@@ -1,10 +1,11 @@
-//! Choosing a backend from configuration.
+//! Choosing a backend from configuration: the in-process store, or etcd at some endpoints,
+//! over TLS with a client certificate when [`EtcdTls`] files are given.
 
 use std::sync::Arc;
 
 use serde::Deserialize;
 
-use crate::{ConfigStore, EtcdStore, MemoryStore, StoreError};
+use crate::{ConfigStore, EtcdStore, EtcdTls, MemoryStore, StoreError};
 
 /// Which config store a component uses.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
@@ -16,17 +17,21 @@ pub enum StoreConfig {
     Memory,
     /// An etcd v3 cluster (the cluster mode).
     Etcd {
-        /// Client URLs of the members, e.g. `http://10.0.0.1:2379`.
+        /// Client URLs of the members, e.g. `http://10.0.0.1:2379`, or `https://…` with `tls`.
         endpoints: Vec<String>,
         /// Prepended to every key; empty in production, unique per test.
         #[serde(default)]
         namespace: String,
+        /// The CA bundle and client certificate for an etcd that serves TLS (in a file:
+        /// `[store.tls]` with `ca_file`, `cert_file`, `key_file`).
+        #[serde(default)]
+        tls: Option<EtcdTls>,
     },
 }
 
 impl StoreConfig {
     /// etcd when endpoints are given (as from a comma-separated `DEIS_ETCD_ENDPOINTS`), the
-    /// in-process store otherwise.
+    /// in-process store otherwise. No TLS: set `tls` on the result for that.
     pub fn from_endpoints(endpoints: &[String]) -> StoreConfig {
         let endpoints: Vec<String> = endpoints
             .iter()
@@ -39,18 +44,21 @@ impl StoreConfig {
             StoreConfig::Etcd {
                 endpoints,
                 namespace: String::new(),
+                tls: None,
             }
         }
     }
 }
 
-/// Opens the configured store.
+/// Opens the configured store. With TLS settings their files are read and checked now; see
+/// [`EtcdStore::connect_with_tls`].
 pub async fn connect(config: &StoreConfig) -> Result<Arc<dyn ConfigStore>, StoreError> {
     Ok(match config {
         StoreConfig::Memory => Arc::new(MemoryStore::new()),
         StoreConfig::Etcd {
             endpoints,
             namespace,
-        } => Arc::new(EtcdStore::connect(endpoints, namespace).await?),
+            tls,
+        } => Arc::new(EtcdStore::connect_with_tls(endpoints, namespace, tls.as_ref()).await?),
     })
 }

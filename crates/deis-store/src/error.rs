@@ -35,21 +35,16 @@ pub enum StoreError {
     /// The request itself is wrong (an empty key, a TTL of zero).
     #[error("invalid store request: {0}")]
     InvalidRequest(String),
+    /// The TLS settings for etcd cannot be used: a file is missing, unreadable or holds the
+    /// wrong thing, a setting lacks its partner, or the endpoints' scheme does not match them.
+    /// A handshake that etcd refuses is [`StoreError::Unavailable`], with a source that says so.
+    #[error("etcd TLS: {0}")]
+    Tls(String),
 }
 
 impl StoreError {
     /// Whether retrying the same call later can succeed.
     pub fn is_retryable(&self) -> bool {
         matches!(self, StoreError::Unavailable { .. })
-    }
-
-    pub(crate) fn unavailable(
-        op: impl Into<String>,
-        source: impl std::error::Error + Send + Sync + 'static,
-    ) -> Self {
-        StoreError::Unavailable {
-            op: op.into(),
-            source: Box::new(source),
-        }
     }
 }

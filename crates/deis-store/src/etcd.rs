@@ -1,4 +1,6 @@
-//! The etcd v3 backend (cluster mode), through etcd-client. Works with etcd 3.4 and later.
+//! The etcd v3 backend (cluster mode), through etcd-client. Works with etcd 3.4 and later, in
+//! plain HTTP/2 or over TLS with a client certificate ([`EtcdTls`]; failures the TLS layer
+//! causes are explained by `tls.rs`).
 //!
 //! A watch runs as a task that owns the gRPC stream and feeds the caller's [`WatchStream`]. When
 //! the connection breaks (a member stopped or restarted) it opens a new watch from the revision
@@ -15,6 +17,7 @@ use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 
 use crate::model::{Compare, Event, EventKind, KeyValue, LeaseId, Listing, Op, Revision, Txn};
+use crate::tls::{EtcdTls, Transport, explain};
 use crate::{ConfigStore, StoreError, TxnOutcome, WatchStream, check_key, ttl_seconds};
 
 /// The etcd-backed config store. Cloning gives another handle on the same connection.
@@ -22,31 +25,77 @@ use crate::{ConfigStore, StoreError, TxnOutcome, WatchStream, check_key, ttl_sec
 pub struct EtcdStore {
     client: Client,
     namespace: String,
+    transport: Transport,
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
 
 impl EtcdStore {
-    /// Connects to the cluster at `endpoints`; every key is stored under `namespace` (empty in
-    /// production).
+    /// Connects to the cluster at `endpoints` over plain HTTP/2; every key is stored under
+    /// `namespace` (empty in production). See [`EtcdStore::connect_with_tls`].
     pub async fn connect(endpoints: &[String], namespace: &str) -> Result<Self, StoreError> {
+        Self::connect_with_tls(endpoints, namespace, None).await
+    }
+
+    /// Connects to the cluster at `endpoints`, over TLS when `tls` is given (and not empty):
+    /// then every endpoint must be `https://` and the files are read and checked now, so that a
+    /// missing file or a key that does not match its certificate is a [`StoreError::Tls`] naming
+    /// the file. Without TLS settings an `https://` endpoint is refused the same way.
+    ///
+    /// The connection itself is made on first use: an unreachable etcd, or a handshake etcd
+    /// refuses, is a [`StoreError::Unavailable`] from the first call (one that says TLS and
+    /// what was refused, for the latter).
+    pub async fn connect_with_tls(
+        endpoints: &[String],
+        namespace: &str,
+        tls: Option<&EtcdTls>,
+    ) -> Result<Self, StoreError> {
         if endpoints.is_empty() {
             return Err(StoreError::InvalidRequest(
                 "no etcd endpoints were given".into(),
             ));
         }
-        let options = ConnectOptions::new()
+        let tls = tls.filter(|t| !t.is_empty());
+        for endpoint in endpoints {
+            let https = endpoint.starts_with("https://");
+            if tls.is_some() && !https {
+                return Err(StoreError::Tls(format!(
+                    "the endpoint {endpoint} is not https:// but TLS files are given"
+                )));
+            }
+            if tls.is_none() && https {
+                return Err(StoreError::Tls(format!(
+                    "the endpoint {endpoint} is https:// but no CA bundle is given to verify etcd's certificate"
+                )));
+            }
+        }
+        let mut options = ConnectOptions::new()
             .with_connect_timeout(Duration::from_secs(3))
             .with_timeout(Duration::from_secs(10))
             .with_keep_alive(Duration::from_secs(5), Duration::from_secs(3))
             .with_keep_alive_while_idle(true);
-        let client = Client::connect(endpoints, Some(options))
-            .await
-            .map_err(|e| StoreError::unavailable(format!("connect to {endpoints:?}"), e))?;
+        let transport = match tls {
+            Some(tls) => {
+                let (tls_options, transport) = tls.load(endpoints)?;
+                options = options.with_tls(tls_options);
+                transport
+            }
+            None => Transport::plain(endpoints),
+        };
+        let client = match Client::connect(endpoints, Some(options)).await {
+            Ok(client) => client,
+            Err(e) => {
+                return Err(StoreError::Unavailable {
+                    op: format!("connect to {endpoints:?}"),
+                    source: explain(&transport, e).await,
+                });
+            }
+        };
         Ok(EtcdStore {
             client,
             namespace: namespace.to_owned(),
+            transport,
         })
     }
 
@@ -73,6 +122,51 @@ impl EtcdStore {
         })
     }
 
+    /// `result`, with a client error mapped to ours (see [`EtcdStore::map_error`]).
+    async fn checked<T>(
+        &self,
+        op: impl FnOnce() -> String,
+        lease: Option<LeaseId>,
+        result: Result<T, etcd_client::Error>,
+    ) -> Result<T, StoreError> {
+        match result {
+            Ok(value) => Ok(value),
+            Err(e) => Err(self.map_error(op(), lease, e).await),
+        }
+    }
+
+    /// Maps a client error to ours, keeping what the caller can act on; a connection that failed
+    /// in its TLS layer is explained (see [`explain`]).
+    async fn map_error(
+        &self,
+        op: String,
+        lease: Option<LeaseId>,
+        e: etcd_client::Error,
+    ) -> StoreError {
+        if let (etcd_client::Error::LeaseKeepAliveError(message), Some(lease)) = (&e, lease)
+            && message.contains("not found")
+        {
+            return StoreError::LeaseNotFound(lease);
+        }
+        if let etcd_client::Error::GRpcStatus(status) = &e {
+            match status.code() {
+                tonic::Code::NotFound if status.message().contains("lease") => {
+                    if let Some(lease) = lease {
+                        return StoreError::LeaseNotFound(lease);
+                    }
+                }
+                tonic::Code::InvalidArgument => {
+                    return StoreError::InvalidRequest(status.message().to_owned());
+                }
+                _ => {}
+            }
+        }
+        StoreError::Unavailable {
+            op,
+            source: explain(&self.transport, e).await,
+        }
+    }
+
     fn op(&self, op: &Op) -> TxnOp {
         match op {
             Op::Put { key, value, lease } => TxnOp::put(
@@ -85,29 +179,6 @@ impl EtcdStore {
     }
 }
 
-/// Maps a client error to ours, keeping what the caller can act on.
-fn map_error(op: impl Into<String>, lease: Option<LeaseId>, e: etcd_client::Error) -> StoreError {
-    if let (etcd_client::Error::LeaseKeepAliveError(message), Some(lease)) = (&e, lease)
-        && message.contains("not found")
-    {
-        return StoreError::LeaseNotFound(lease);
-    }
-    if let etcd_client::Error::GRpcStatus(status) = &e {
-        match status.code() {
-            tonic::Code::NotFound if status.message().contains("lease") => {
-                if let Some(lease) = lease {
-                    return StoreError::LeaseNotFound(lease);
-                }
-            }
-            tonic::Code::InvalidArgument => {
-                return StoreError::InvalidRequest(status.message().to_owned());
-            }
-            _ => {}
-        }
-    }
-    StoreError::unavailable(op, e)
-}
-
 fn lease_of(ops: &[Op]) -> Option<LeaseId> {
     ops.iter().find_map(|op| match op {
         Op::Put { lease, .. } => *lease,
@@ -118,12 +189,8 @@ fn lease_of(ops: &[Op]) -> Option<LeaseId> {
 #[async_trait::async_trait]
 impl ConfigStore for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let resp = self
-            .client
-            .kv_client()
-            .get(self.full(key), None)
-            .await
-            .map_err(|e| map_error(format!("get {key}"), None, e))?;
+        let resp = self.client.kv_client().get(self.full(key), None).await;
+        let resp = self.checked(|| format!("get {key}"), None, resp).await?;
         resp.kvs().first().map(|kv| self.kv(kv)).transpose()
     }
 
@@ -132,8 +199,10 @@ impl ConfigStore for EtcdStore {
             .client
             .kv_client()
             .get(self.full(prefix), Some(GetOptions::new().with_prefix()))
-            .await
-            .map_err(|e| map_error(format!("list {prefix}"), None, e))?;
+            .await;
+        let resp = self
+            .checked(|| format!("list {prefix}"), None, resp)
+            .await?;
         let revision = resp.header().map_or(0, |h| h.revision());
         let kvs = resp
             .kvs()
@@ -155,19 +224,15 @@ impl ConfigStore for EtcdStore {
             .client
             .kv_client()
             .put(self.full(key), value, options)
-            .await
-            .map_err(|e| map_error(format!("put {key}"), lease, e))?;
+            .await;
+        let resp = self.checked(|| format!("put {key}"), lease, resp).await?;
         Ok(resp.header().map_or(0, |h| h.revision()))
     }
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         check_key(key)?;
-        let resp = self
-            .client
-            .kv_client()
-            .delete(self.full(key), None)
-            .await
-            .map_err(|e| map_error(format!("delete {key}"), None, e))?;
+        let resp = self.client.kv_client().delete(self.full(key), None).await;
+        let resp = self.checked(|| format!("delete {key}"), None, resp).await?;
         Ok(resp.deleted() > 0)
     }
 
@@ -176,8 +241,10 @@ impl ConfigStore for EtcdStore {
             .client
             .kv_client()
             .delete(self.full(prefix), Some(DeleteOptions::new().with_prefix()))
-            .await
-            .map_err(|e| map_error(format!("delete {prefix}*"), None, e))?;
+            .await;
+        let resp = self
+            .checked(|| format!("delete {prefix}*"), None, resp)
+            .await?;
         Ok(resp.deleted().max(0) as u64)
     }
 
@@ -206,12 +273,8 @@ impl ConfigStore for EtcdStore {
             .and_then(txn.success.iter().map(|op| self.op(op)).collect::<Vec<_>>())
             .or_else(txn.failure.iter().map(|op| self.op(op)).collect::<Vec<_>>());
         let lease = lease_of(&txn.success).or_else(|| lease_of(&txn.failure));
-        let resp = self
-            .client
-            .kv_client()
-            .txn(request)
-            .await
-            .map_err(|e| map_error("txn", lease, e))?;
+        let resp = self.client.kv_client().txn(request).await;
+        let resp = self.checked(|| "txn".to_owned(), lease, resp).await?;
         Ok(TxnOutcome {
             succeeded: resp.succeeded(),
             revision: resp.header().map_or(0, |h| h.revision()),
@@ -220,32 +283,26 @@ impl ConfigStore for EtcdStore {
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         let ttl = ttl_seconds(ttl)?;
+        let resp = self.client.lease_client().grant(ttl, None).await;
         let resp = self
-            .client
-            .lease_client()
-            .grant(ttl, None)
-            .await
-            .map_err(|e| map_error("grant lease", None, e))?;
+            .checked(|| "grant lease".to_owned(), None, resp)
+            .await?;
         Ok(LeaseId(resp.id()))
     }
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
         // Opening the keep-alive stream sends one renewal and checks its answer.
-        self.client
-            .lease_client()
-            .keep_alive(lease.0)
+        let resp = self.client.lease_client().keep_alive(lease.0).await;
+        self.checked(|| format!("keep lease {lease} alive"), Some(lease), resp)
             .await
             .map(|_| ())
-            .map_err(|e| map_error(format!("keep lease {lease} alive"), Some(lease), e))
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {
-        self.client
-            .lease_client()
-            .revoke(lease.0)
+        let resp = self.client.lease_client().revoke(lease.0).await;
+        self.checked(|| format!("revoke lease {lease}"), Some(lease), resp)
             .await
-            .map_err(|e| map_error(format!("revoke lease {lease}"), Some(lease), e))?;
-        Ok(())
+            .map(|_| ())
     }
 
     async fn watch(&self, prefix: &str, from: Revision) -> Result<WatchStream, StoreError> {
@@ -260,8 +317,10 @@ impl ConfigStore for EtcdStore {
                     self.full(prefix),
                     Some(GetOptions::new().with_prefix().with_count_only()),
                 )
-                .await
-                .map_err(|e| map_error(format!("watch {prefix}"), None, e))?;
+                .await;
+            let resp = self
+                .checked(|| format!("watch {prefix}"), None, resp)
+                .await?;
             resp.header().map_or(0, |h| h.revision()) + 1
         };
         let (tx, rx) = mpsc::channel(1024);

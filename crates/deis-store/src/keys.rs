@@ -4,6 +4,7 @@
 //! that every key listed there parses.
 
 use std::fmt;
+use std::net::IpAddr;
 use std::str::FromStr;
 
 use deis_types::{AppName, ContainerName};
@@ -29,6 +30,8 @@ pub mod prefix {
     pub const ROUTER: &str = "/deis/router/";
     /// Users' SSH keys.
     pub const USER_KEYS: &str = "/deis/builder/users/";
+    /// The cluster's hosts, as their host agents register them.
+    pub const HOSTS: &str = "/deis/hosts/";
 
     /// The routes of one app.
     pub fn app_routes(app: &AppName) -> String {
@@ -86,11 +89,13 @@ pub enum Component {
     Logger,
     /// The log shipper deisctl runs beside the logger (its image).
     Logspout,
+    /// Redis, where the loggers keep the apps' lines (Deis's `/deis/cache`).
+    Cache,
 }
 
 impl Component {
     /// Every component, in the order of the schema table.
-    pub const ALL: [Component; 10] = [
+    pub const ALL: [Component; 11] = [
         Component::Platform,
         Component::Controller,
         Component::Builder,
@@ -101,6 +106,7 @@ impl Component {
         Component::Logs,
         Component::Logger,
         Component::Logspout,
+        Component::Cache,
     ];
 
     /// The path segment.
@@ -116,6 +122,7 @@ impl Component {
             Component::Logs => "logs",
             Component::Logger => "logger",
             Component::Logspout => "logspout",
+            Component::Cache => "cache",
         }
     }
 }
@@ -231,6 +238,10 @@ pub enum Key {
         /// Which half.
         part: CertPart,
     },
+    /// `/deis/hosts/<address>`: a host of the cluster, registered by its host agent under a
+    /// lease (its value: the host's name); every host agent keeps app containers off the
+    /// platform's ports of the others.
+    Host(IpAddr),
 }
 
 impl Key {
@@ -295,6 +306,12 @@ impl Key {
         Key::known(Component::Database, "password")
     }
 
+    /// `/deis/cache/password`: the password of the platform's Redis, made up on the first
+    /// install.
+    pub fn cache_password() -> Key {
+        Key::known(Component::Cache, "password")
+    }
+
     /// `/deis/database/url`: an external PostgreSQL in place of the platform's database.
     pub fn database_url() -> Key {
         Key::known(Component::Database, "url")
@@ -357,13 +374,16 @@ impl Key {
                     _ => return Err(key_error(path, "a certificate has a cert and a key")),
                 },
             }),
+            ["hosts", address] => address
+                .parse()
+                .map(Key::Host)
+                .map_err(|_| key_error(path, "a host is an IP address")),
             ["builder", "users", user, fingerprint] => Ok(Key::UserKey {
                 user: seg(user)?,
                 fingerprint: seg(fingerprint)?,
             }),
-            ["services" | "config" | "domains" | "certs", ..] | ["builder", "users", ..] => {
-                Err(key_error(path, "wrong number of segments"))
-            }
+            ["services" | "config" | "domains" | "certs" | "hosts", ..]
+            | ["builder", "users", ..] => Err(key_error(path, "wrong number of segments")),
             [component, name @ ..] if !name.is_empty() => Ok(Key::Setting {
                 component: component
                     .parse()
@@ -398,6 +418,7 @@ impl fmt::Display for Key {
                 };
                 write!(f, "{ROOT}certs/{}/{part}", common_name.0)
             }
+            Key::Host(address) => write!(f, "{ROOT}hosts/{address}"),
         }
     }
 }
@@ -429,6 +450,8 @@ mod tests {
         check("/deis/certs/example.com/cert", Some("Cert"));
         check("/deis/certs/*.example.com/key", Some("Cert"));
         check("/deis/builder/users/bob/88:25:ed:0a", Some("UserKey"));
+        check("/deis/hosts/10.0.0.1", Some("Host"));
+        check("/deis/hosts/fd00::1", Some("Host"));
     }
 
     #[test]
@@ -443,6 +466,9 @@ mod tests {
         check("/deis/domains/a/b", None);
         check("/deis/router/a//b", None);
         check("/deis/config/go/../x", None);
+        check("/deis/hosts/node1", None);
+        check("/deis/hosts/10.0.0.1/x", None);
+        check("/deis/hosts", None);
     }
 
     #[test]
@@ -470,6 +496,8 @@ mod tests {
         }
         let app: AppName = "go".parse().expect("valid app");
         assert_eq!(prefix::app_routes(&app), "/deis/services/go/");
+        let host = Key::Host(IpAddr::from([10, 0, 0, 1]));
+        assert!(host.path().starts_with(prefix::HOSTS));
         assert!(Key::setting(Component::Router, "a b").is_err());
     }
 

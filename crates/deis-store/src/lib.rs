@@ -4,9 +4,11 @@
 //! [`ConfigStore`] has the semantics of etcd v3 (revisions, prefix watches that resume from a
 //! revision, leases, compare-and-swap transactions) and two backends: [`EtcdStore`] for the
 //! cluster mode and [`MemoryStore`] for the single-host mode, held to the same contract by one
-//! test suite. [`keys`] gives every key of the namespace a type; the schema itself is documented
-//! once, in `ARCHITECTURE.md` ("The key schema"). [`Follower`] is the one way to keep a copy of
-//! a prefix: list, watch from the listing, list again after a compaction or failure.
+//! test suite. etcd is reached in plain HTTP/2 or over TLS with a client certificate
+//! ([`EtcdTls`], rustls on ring), with errors that name a missing file or a refused handshake.
+//! [`keys`] gives every key of the namespace a type; the schema itself is documented once, in
+//! `ARCHITECTURE.md` ("The key schema"). [`Follower`] is the one way to keep a copy of a prefix:
+//! list, watch from the listing, list again after a compaction or failure.
 //!
 //! This crate is not the database: the controller's database is the source of truth and the
 //! store holds what other components must see or watch. Values are UTF-8 text.
@@ -19,6 +21,7 @@ pub mod keys;
 mod lease;
 mod memory;
 mod model;
+mod tls;
 
 use std::time::Duration;
 
@@ -32,6 +35,7 @@ pub use model::{
     Compare, Event, EventKind, KeyValue, LeaseId, Listing, Op, Revision, Txn, TxnOutcome,
     WatchStream,
 };
+pub use tls::EtcdTls;
 
 /// The operations every backend offers, with etcd v3 semantics.
 #[async_trait::async_trait]

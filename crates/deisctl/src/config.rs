@@ -7,7 +7,7 @@ use deis_store::keys::{Component, Key};
 
 use crate::Error;
 
-#[derive(Debug, Subcommand)]
+#[derive(Debug, Clone, Subcommand)]
 pub(crate) enum Action {
     /// Prints values, one per line.
     Get { keys: Vec<String> },

@@ -1,14 +1,18 @@
 //! `deisctl`, the operator's tool, with the Deis v1 command line: `install`, `start`, `stop`,
 //! `restart`, `uninstall`, `scale`, `list`, `status` and `journal` run the platform's components
-//! as containers on a Docker engine (local, or `DOCKER_HOST`), in the order of Deis §17.3;
+//! as containers on a Docker engine (local, or `DOCKER_HOST`), as services across a Docker
+//! Swarm's hosts (`DEISCTL_SCHEDULER=swarm`, from a workstation through an SSH tunnel,
+//! `DEISCTL_TUNNEL`), or as systemd units on a host (`systemd`), in the order of Deis §17.3;
 //! `config` reads and changes settings in etcd; `refresh-units` writes the systemd/fleet units.
 //! It is not a scheduler of apps (the controller is) and keeps no state of its own: Docker's
-//! labels say what is installed, etcd holds the settings.
+//! labels (or the Swarm's, or systemd) say what is installed, etcd holds the settings.
 
 #![allow(clippy::print_stdout, clippy::print_stderr)] // a command-line tool prints
 
 mod config;
+mod pki;
 mod platform;
+mod tunnel;
 mod units;
 
 use std::sync::Arc;
@@ -16,7 +20,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use deis_store::ConfigStore;
-use platform::{Platform, Target};
+use platform::{AnyPlatform, Platform, Target};
 
 /// Deis control utility: installs, starts and configures the platform.
 #[derive(Debug, Parser)]
@@ -45,8 +49,56 @@ struct Cli {
         global = true
     )]
     image_tag: String,
+    /// Where the components run: `docker` (containers on one engine), `swarm` (services
+    /// across a Docker Swarm's hosts, reached through a manager) or `systemd` (the unit files
+    /// on a host run by systemd).
+    #[arg(
+        long,
+        env = "DEISCTL_SCHEDULER",
+        value_enum,
+        default_value = "docker",
+        global = true
+    )]
+    scheduler: Scheduler,
+    /// An SSH tunnel, `[user@]host[:port]`, to a Swarm manager (its Docker API and etcd are
+    /// reached through it) or to a systemd host (user `core` unless given).
+    #[arg(long, env = "DEISCTL_TUNNEL", global = true)]
+    tunnel: Option<String>,
+    /// Known host keys for the tunnel and the hosts behind it [default: ~/.ssh/known_hosts].
+    #[arg(long, env = "DEISCTL_KNOWN_HOSTS_FILE", global = true)]
+    known_hosts_file: Option<std::path::PathBuf>,
+    /// Refuse hosts whose key is not in the known hosts file.
+    #[arg(
+        long,
+        env = "DEISCTL_STRICT_HOST_KEY_CHECKING",
+        default_value_t = true,
+        action = clap::ArgAction::Set,
+        global = true
+    )]
+    strict_host_key_checking: bool,
+    /// Seconds an SSH connection may take.
+    #[arg(
+        long,
+        env = "DEISCTL_SSH_TIMEOUT",
+        default_value_t = 10.0,
+        global = true
+    )]
+    ssh_timeout: f64,
+    /// The SSH private key [default: the ssh-agent, then ~/.ssh/id_ed25519, id_ecdsa, id_rsa].
+    #[arg(long, env = "DEISCTL_SSH_KEY", global = true)]
+    ssh_key: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
+}
+
+/// Where the platform's components run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum Scheduler {
+    Docker,
+    Swarm,
+    /// The unit files, written into a host's /etc/systemd/system and run by its systemd (as
+    /// CoreOS's fleet ran them), through the tunnel or on this host.
+    Systemd,
 }
 
 #[derive(Debug, Subcommand)]
@@ -73,9 +125,10 @@ enum Command {
     Install {
         #[arg(required = true)]
         targets: Vec<String>,
-        /// Routers to install with `platform` (they share the host's ports).
-        #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=255))]
-        router_mesh_size: u32,
+        /// Routers to install with `platform` (they share the host's ports) [default: one per
+        /// host: 1, on a Swarm every host].
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..=255))]
+        router_mesh_size: Option<u32>,
     },
     /// Removes the components' containers; `platform` also removes the apps' containers and
     /// every volume of the platform.
@@ -162,81 +215,7 @@ pub fn run(args: Vec<String>) -> i32 {
             return 1;
         }
     };
-    let result = runtime.block_on(async {
-        let connect = || connect_store(&cli.endpoint, &cli.namespace);
-        let platform = |timeout: u64| {
-            Platform::connect(platform::Options {
-                endpoints: cli.endpoint.clone(),
-                namespace: cli.namespace.clone(),
-                prefix: cli.prefix.clone(),
-                tag: cli.image_tag.clone(),
-                start_timeout: Duration::from_secs(timeout.max(1)),
-            })
-        };
-        match cli.command {
-            Command::Install {
-                targets,
-                router_mesh_size,
-            } => {
-                let targets = parse_targets(&targets)?;
-                platform(300).await?.install(&targets, router_mesh_size).await
-            }
-            Command::Uninstall { targets, keep_data } => {
-                let targets = parse_targets(&targets)?;
-                platform(300).await?.uninstall(&targets, keep_data).await
-            }
-            Command::Start { targets, timeout } => {
-                let targets = parse_targets(&targets)?;
-                platform(timeout).await?.start(&targets).await
-            }
-            Command::Stop { targets } => {
-                let targets = parse_targets(&targets)?;
-                platform(300).await?.stop(&targets).await
-            }
-            Command::Restart { targets, timeout } => {
-                let targets = parse_targets(&targets)?;
-                platform(timeout).await?.restart(&targets).await
-            }
-            Command::List => platform(300).await?.list().await,
-            Command::Status { targets } => {
-                let targets = parse_targets(&targets)?;
-                platform(300).await?.status(&targets).await
-            }
-            Command::Journal {
-                targets,
-                lines,
-                follow,
-            } => {
-                let targets = parse_targets(&targets)?;
-                platform(300).await?.journal(&targets, lines, follow).await
-            }
-            Command::Scale { counts } => {
-                let platform = platform(300).await?;
-                for count in counts {
-                    let (component, n) = parse_count(&count)?;
-                    platform.scale(component, n).await?;
-                }
-                Ok(())
-            }
-            Command::Config { target, action } => {
-                let store = connect().await?;
-                config::run(store.as_ref(), &target, action).await
-            }
-            Command::RefreshUnits { path, tag } => {
-                let store = connect().await?;
-                let home = std::env::var("HOME").unwrap_or_default();
-                let dir = match path.strip_prefix("~/") {
-                    Some(rest) => std::path::PathBuf::from(home).join(rest),
-                    None => std::path::PathBuf::from(path),
-                };
-                units::refresh(store.as_ref(), &dir, tag).await
-            }
-            Command::Other(words) => Err(Error::Message(format!(
-                "`deisctl {}` is not a command of this deisctl (there is no fleet: components run as containers); see deisctl --help",
-                words.first().map(String::as_str).unwrap_or_default()
-            ))),
-        }
-    });
+    let result = runtime.block_on(execute(cli));
     match result {
         Ok(()) => 0,
         Err(e) => {
@@ -246,20 +225,173 @@ pub fn run(args: Vec<String>) -> i32 {
     }
 }
 
+/// The platform the command line names: containers on one engine, services on a Swarm, or
+/// units on a host run by systemd.
+async fn open(cli: &Cli, timeout: u64) -> Result<AnyPlatform, Error> {
+    let options = platform::Options {
+        endpoints: cli.endpoint.clone(),
+        namespace: cli.namespace.clone(),
+        prefix: cli.prefix.clone(),
+        tag: cli.image_tag.clone(),
+        start_timeout: Duration::from_secs(timeout.max(1)),
+    };
+    if cli.scheduler == Scheduler::Docker {
+        if let Some(tunnel) = &cli.tunnel {
+            return Err(Error::Message(format!(
+                "DEISCTL_TUNNEL={tunnel} reaches a cluster: set DEISCTL_SCHEDULER=swarm (or systemd) too (or unset DEISCTL_TUNNEL for this host's engine)"
+            )));
+        }
+        return Ok(AnyPlatform::Local(Platform::connect(options).await?));
+    }
+    let spec = cli
+        .tunnel
+        .as_deref()
+        .filter(|t| !t.is_empty())
+        .map(tunnel::TunnelSpec::parse)
+        .transpose()?;
+    let home = std::env::var_os("HOME").unwrap_or_default();
+    let ssh = tunnel::SshOptions {
+        known_hosts_file: cli.known_hosts_file.clone().unwrap_or_else(|| {
+            std::path::PathBuf::from(home)
+                .join(".ssh")
+                .join("known_hosts")
+        }),
+        strict_host_key_checking: cli.strict_host_key_checking,
+        timeout: Duration::from_secs_f64(cli.ssh_timeout.clamp(0.1, 3600.0)),
+        identity: cli.ssh_key.clone(),
+    };
+    if cli.scheduler == Scheduler::Systemd {
+        return Ok(AnyPlatform::Systemd(
+            platform::systemd::SystemdPlatform::connect(options, spec, ssh).await?,
+        ));
+    }
+    let user = spec
+        .as_ref()
+        .map_or_else(|| tunnel::DEFAULT_USER.to_owned(), |s| s.user.clone());
+    let access = platform::AccessOptions {
+        tunnel: spec,
+        ssh,
+        user,
+    };
+    Ok(AnyPlatform::Swarm(Box::new(
+        platform::SwarmPlatform::connect(options, access).await?,
+    )))
+}
+
+/// The config store of the platform the command line names, with what keeps its connection
+/// open (on a Swarm, the tunnel's forwards).
+async fn store_of(cli: &Cli) -> Result<(Arc<dyn ConfigStore>, Option<AnyPlatform>), Error> {
+    match cli.scheduler {
+        Scheduler::Docker => Ok((connect_store(&cli.endpoint, &cli.namespace).await?, None)),
+        Scheduler::Swarm | Scheduler::Systemd => {
+            let platform = open(cli, 300).await?;
+            let store = match &platform {
+                AnyPlatform::Swarm(p) => p.store().await?,
+                AnyPlatform::Systemd(p) => p.store().await?,
+                AnyPlatform::Local(_) => connect_store(&cli.endpoint, &cli.namespace).await?,
+            };
+            Ok((store, Some(platform)))
+        }
+    }
+}
+
+async fn execute(cli: Cli) -> Result<(), Error> {
+    match &cli.command {
+        Command::Install {
+            targets,
+            router_mesh_size,
+        } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, 300)
+                .await?
+                .install(&targets, *router_mesh_size)
+                .await
+        }
+        Command::Uninstall { targets, keep_data } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, 300).await?.uninstall(&targets, *keep_data).await
+        }
+        Command::Start { targets, timeout } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, *timeout).await?.start(&targets).await
+        }
+        Command::Stop { targets } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, 300).await?.stop(&targets).await
+        }
+        Command::Restart { targets, timeout } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, *timeout).await?.restart(&targets).await
+        }
+        Command::List => open(&cli, 300).await?.list().await,
+        Command::Status { targets } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, 300).await?.status(&targets).await
+        }
+        Command::Journal {
+            targets,
+            lines,
+            follow,
+        } => {
+            let targets = parse_targets(targets)?;
+            open(&cli, 300)
+                .await?
+                .journal(&targets, *lines, *follow)
+                .await
+        }
+        Command::Scale { counts } => {
+            let platform = open(&cli, 300).await?;
+            for count in counts {
+                let (component, n) = parse_count(count)?;
+                platform.scale(component, n).await?;
+            }
+            Ok(())
+        }
+        Command::Config { target, action } => {
+            let (store, _open) = store_of(&cli).await?;
+            config::run(store.as_ref(), target, action.clone()).await
+        }
+        Command::RefreshUnits { path, tag } => {
+            let (store, _open) = store_of(&cli).await?;
+            let home = std::env::var("HOME").unwrap_or_default();
+            let dir = match path.strip_prefix("~/") {
+                Some(rest) => std::path::PathBuf::from(home).join(rest),
+                None => std::path::PathBuf::from(path),
+            };
+            units::refresh(store.as_ref(), &dir, tag.clone()).await
+        }
+        Command::Other(words) => Err(Error::Message(format!(
+            "`deisctl {}` is not a command of this deisctl (there is no fleet: components run as containers or Swarm services); see deisctl --help",
+            words.first().map(String::as_str).unwrap_or_default()
+        ))),
+    }
+}
+
 /// Connects to the config store, with an error that says what to check.
 pub(crate) async fn connect_store(
     endpoint: &str,
     namespace: &str,
 ) -> Result<Arc<dyn ConfigStore>, Error> {
     let endpoints: Vec<String> = endpoint.split(',').map(str::to_owned).collect();
+    connect_store_with(&endpoints, namespace, None).await
+}
+
+/// Connects to etcd at `endpoints`, with a client certificate when `tls` is given.
+pub(crate) async fn connect_store_with(
+    endpoints: &[String],
+    namespace: &str,
+    tls: Option<deis_store::EtcdTls>,
+) -> Result<Arc<dyn ConfigStore>, Error> {
     deis_store::connect(&deis_store::StoreConfig::Etcd {
-        endpoints,
+        endpoints: endpoints.to_vec(),
         namespace: namespace.to_owned(),
+        tls,
     })
     .await
     .map_err(|e| {
         Error::Message(format!(
-            "cannot reach etcd at {endpoint} ({e}); start it (deisctl install platform starts one) or check --endpoint or DEIS_ETCD_ENDPOINTS"
+            "cannot reach etcd at {} ({e}); start it (deisctl install platform starts one) or check --endpoint or DEIS_ETCD_ENDPOINTS",
+            endpoints.join(",")
         ))
     })
 }

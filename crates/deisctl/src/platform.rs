@@ -11,6 +11,8 @@ mod settings;
 mod show;
 mod spec;
 mod state;
+mod swarm;
+pub(crate) mod systemd;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +21,7 @@ pub(crate) use component::{Component, Target};
 use deis_store::ConfigStore;
 use engine::Engine;
 use spec::StoreAddr;
+pub(crate) use swarm::{AccessOptions, SwarmPlatform};
 
 use crate::Error;
 
@@ -78,6 +81,97 @@ impl Platform {
 
     async fn connect_store(&self) -> Result<Arc<dyn ConfigStore>, Error> {
         crate::connect_store(&self.store.endpoints, &self.store.namespace).await
+    }
+}
+
+/// The platform deisctl acts on: containers on one engine, services on a Swarm, or units on a
+/// host run by systemd.
+pub(crate) enum AnyPlatform {
+    Local(Platform),
+    Swarm(Box<SwarmPlatform>),
+    Systemd(systemd::SystemdPlatform),
+}
+
+impl AnyPlatform {
+    pub(crate) async fn install(
+        &self,
+        targets: &[Target],
+        routers: Option<u32>,
+    ) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.install(targets, routers.unwrap_or(1)).await,
+            AnyPlatform::Swarm(p) => p.install(targets, routers).await,
+            AnyPlatform::Systemd(p) => p.install(targets, routers).await,
+        }
+    }
+
+    pub(crate) async fn uninstall(&self, targets: &[Target], keep_data: bool) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.uninstall(targets, keep_data).await,
+            AnyPlatform::Swarm(p) => p.uninstall(targets, keep_data).await,
+            AnyPlatform::Systemd(p) => p.uninstall(targets, keep_data).await,
+        }
+    }
+
+    pub(crate) async fn start(&self, targets: &[Target]) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.start(targets).await,
+            AnyPlatform::Swarm(p) => p.start(targets).await,
+            AnyPlatform::Systemd(p) => p.start(targets).await,
+        }
+    }
+
+    pub(crate) async fn stop(&self, targets: &[Target]) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.stop(targets).await,
+            AnyPlatform::Swarm(p) => p.stop(targets).await,
+            AnyPlatform::Systemd(p) => p.stop(targets).await,
+        }
+    }
+
+    pub(crate) async fn restart(&self, targets: &[Target]) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.restart(targets).await,
+            AnyPlatform::Swarm(p) => p.restart(targets).await,
+            AnyPlatform::Systemd(p) => p.restart(targets).await,
+        }
+    }
+
+    pub(crate) async fn list(&self) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.list().await,
+            AnyPlatform::Swarm(p) => p.list().await,
+            AnyPlatform::Systemd(p) => p.list().await,
+        }
+    }
+
+    pub(crate) async fn status(&self, targets: &[Target]) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.status(targets).await,
+            AnyPlatform::Swarm(p) => p.status(targets).await,
+            AnyPlatform::Systemd(p) => p.status(targets).await,
+        }
+    }
+
+    pub(crate) async fn journal(
+        &self,
+        targets: &[Target],
+        lines: usize,
+        follow: bool,
+    ) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.journal(targets, lines, follow).await,
+            AnyPlatform::Swarm(p) => p.journal(targets, lines, follow).await,
+            AnyPlatform::Systemd(p) => p.journal(targets, lines, follow).await,
+        }
+    }
+
+    pub(crate) async fn scale(&self, component: Component, count: u32) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Local(p) => p.scale(component, count).await,
+            AnyPlatform::Swarm(p) => p.scale(component, count).await,
+            AnyPlatform::Systemd(p) => p.scale(component, count).await,
+        }
     }
 }
 

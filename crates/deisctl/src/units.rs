@@ -56,6 +56,38 @@ const UNITS: [(&str, Component, &str); 8] = [
     ),
 ];
 
+/// One unit file rendered with the platform's settings.
+pub(crate) struct Rendered {
+    /// Its file name (`deis-router@.service`).
+    pub(crate) file: &'static str,
+    /// The image its container runs.
+    pub(crate) image: String,
+    pub(crate) text: String,
+}
+
+/// Every unit rendered with the store's settings, and the tag it used.
+pub(crate) async fn render(
+    store: &dyn ConfigStore,
+    tag: Option<String>,
+) -> Result<(String, Vec<Rendered>), Error> {
+    let tag = match tag {
+        Some(t) => t,
+        None => value(store, &Key::platform_version())
+            .await?
+            .unwrap_or_else(|| "latest".to_owned()),
+    };
+    let mut rendered = Vec::with_capacity(UNITS.len());
+    for (file, component, template) in UNITS {
+        let image = match value(store, &Key::image(component)).await? {
+            Some(image) => image,
+            None => format!("deis/{component}:{tag}"),
+        };
+        let text = template.replace(&format!("deis/{component}:latest"), &image);
+        rendered.push(Rendered { file, image, text });
+    }
+    Ok((tag, rendered))
+}
+
 /// Renders every unit into `dir`.
 pub(crate) async fn refresh(
     store: &dyn ConfigStore,
@@ -64,22 +96,12 @@ pub(crate) async fn refresh(
 ) -> Result<(), Error> {
     std::fs::create_dir_all(dir)
         .map_err(|e| Error::Message(format!("cannot create {}: {e}", dir.display())))?;
-    let tag = match tag {
-        Some(t) => t,
-        None => value(store, &Key::platform_version())
-            .await?
-            .unwrap_or_else(|| "latest".to_owned()),
-    };
-    for (file, component, template) in UNITS {
-        let image = match value(store, &Key::image(component)).await? {
-            Some(image) => image,
-            None => format!("deis/{component}:{tag}"),
-        };
-        let rendered = template.replace(&format!("deis/{component}:latest"), &image);
-        let path = dir.join(file);
-        std::fs::write(&path, rendered)
+    let (tag, units) = render(store, tag).await?;
+    for unit in units {
+        let path = dir.join(unit.file);
+        std::fs::write(&path, unit.text)
             .map_err(|e| Error::Message(format!("cannot write {}: {e}", path.display())))?;
-        println!("Refreshed {file} unit from {tag}");
+        println!("Refreshed {} unit from {tag}", unit.file);
     }
     Ok(())
 }

@@ -14,7 +14,9 @@
 //! | `load::...` | both | no request fails while the app changes |
 //! | `faults::...` | both | components, the platform mid-deploy and app containers killed |
 //! | `deisctl::...` | [`Containers`] | deisctl's own commands |
+//! | `cluster::...` | [`ClusterPlatform`] (3 simulated hosts, deisctl through an SSH tunnel) | install and start across the hosts, a day's apps flow, the app on several hosts and every router, logs from every host, stop/start keeping data, uninstall leaving nothing |
 //! | `units::...` | none | the unit files |
+//! | `systemd::...` | a host of its own whose systemd runs the unit files | deisctl's systemd backend |
 //!
 //! The day (`day.rs`): an app's output in the logs, the README's example app (`quickstart`), a
 //! deploy through the API (`deploy`), `git push` of a Dockerfile app and its refusals (`push`),
@@ -27,10 +29,12 @@
 //! [`Setup`]: crate::setup::Setup
 //! [`SingleHost`]: crate::setup::SingleHost
 //! [`Containers`]: crate::setup::Containers
+//! [`ClusterPlatform`]: crate::setup::ClusterPlatform
 
 mod apps;
 mod attacks;
 mod buildpack;
+mod cluster;
 mod day;
 mod deisctl;
 mod deploy;
@@ -48,6 +52,7 @@ mod push;
 mod quickstart;
 mod registry;
 mod restart;
+mod systemd;
 mod units;
 
 use std::path::{Path, PathBuf};

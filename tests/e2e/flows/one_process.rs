@@ -22,6 +22,7 @@ async fn one_process_hosts_every_component_on_one_store() {
     let store = deis_store::connect(&StoreConfig::Etcd {
         endpoints: vec![etcd.endpoint()],
         namespace: String::new(),
+        tls: None,
     })
     .await
     .expect("etcd");

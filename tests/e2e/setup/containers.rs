@@ -17,7 +17,7 @@ pub(crate) const TAG: &str = "e2e";
 
 /// Builds the component images once per build of the binaries (a stamp of the binaries'
 /// sizes and times, under a lock shared by concurrent test processes).
-fn build_images() {
+pub(crate) fn build_images() {
     require("docker", "docker.io");
     require("dpkg-deb", "dpkg");
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
@@ -45,6 +45,7 @@ fn build_images() {
         "base",
         "stack",
         "etcd",
+        "cache",
         "database",
         "registry",
         "registry-proxy",
@@ -220,7 +221,7 @@ impl Setup for Containers {
     }
     fn platform_ports(&self) -> Vec<u16> {
         vec![
-            2379, 2380, 5432, 5000, 5001, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
+            2379, 2380, 6379, 5432, 5000, 5001, 8000, 8088, 514, 2222, 2224, 80, 443, 9090,
         ]
     }
     fn app_label(&self) -> String {

@@ -3,13 +3,15 @@
 //! README's `deis-platform` process (a configuration file and flags), and [`Containers`], a
 //! container per component as `deisctl` runs them.
 
+mod cluster;
 mod containers;
 mod single_host;
 
 use std::net::SocketAddr;
 use std::path::Path;
 
-pub(crate) use containers::{Containers, TAG};
+pub(crate) use cluster::ClusterPlatform;
+pub(crate) use containers::{Containers, TAG, build_images};
 pub(crate) use single_host::{Options, SingleHost};
 
 use crate::support::{API, Ran, SshKey, http};

@@ -57,6 +57,12 @@ pub(crate) struct Process {
 }
 
 impl Process {
+    /// Its PID (the cluster bench reads its memory).
+    #[allow(dead_code)]
+    pub(crate) fn pid(&self) -> u32 {
+        self.service.pid()
+    }
+
     /// What this run printed so far: its banner, then its log.
     pub(crate) fn output(&self) -> String {
         let all = self.service.output();

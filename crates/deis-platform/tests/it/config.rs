@@ -47,9 +47,26 @@ fn etcd_is_chosen_in_the_file() {
         config.store,
         StoreConfig::Etcd {
             endpoints: vec!["http://10.0.0.1:2379".into()],
-            namespace: String::new()
+            namespace: String::new(),
+            tls: None,
         }
     );
+}
+
+#[test]
+fn etcd_tls_files_are_read_from_the_file() {
+    let config = Config::parse(
+        "[store]\nbackend = \"etcd\"\nendpoints = [\"https://10.0.0.1:2379\"]\n\
+         [store.tls]\nca_file = \"/etc/deis/ca.pem\"\ncert_file = \"/etc/deis/platform.pem\"\n\
+         key_file = \"/etc/deis/platform-key.pem\"\n",
+    )
+    .expect("valid");
+    let StoreConfig::Etcd { tls: Some(tls), .. } = config.store else {
+        panic!("etcd with TLS: {:?}", config.store);
+    };
+    assert_eq!(tls.ca_file, Some("/etc/deis/ca.pem".into()));
+    assert_eq!(tls.cert_file, Some("/etc/deis/platform.pem".into()));
+    assert_eq!(tls.key_file, Some("/etc/deis/platform-key.pem".into()));
 }
 
 #[test]

@@ -4,6 +4,7 @@ mod binary;
 mod connect;
 mod failover;
 mod fixture;
+mod passthrough;
 mod routing;
 mod rules;
 mod spans;

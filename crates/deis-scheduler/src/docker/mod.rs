@@ -58,7 +58,7 @@ impl std::str::FromStr for EngineEndpoint {
 #[derive(Debug, Clone)]
 pub struct DockerConfig {
     /// The engines to run containers on; empty means the local engine with `bind_ip` and
-    /// `advertise_host` below.
+    /// `advertise_host` below. The Swarm backend uses the first as its manager.
     pub engines: Vec<EngineEndpoint>,
     /// The address host ports are bound on (`127.0.0.1` on one host, `0.0.0.0` to be reachable).
     pub bind_ip: String,
@@ -78,8 +78,8 @@ pub struct DockerConfig {
     pub run_keep: Duration,
     /// Labels added to every container (tests label theirs for clean-up).
     pub extra_labels: HashMap<String, String>,
-    /// The Docker network app and one-off containers join (see `AppNetwork`); the engine's
-    /// default bridge when absent.
+    /// The Docker network app and one-off containers join (see `AppNetwork`; on a Swarm,
+    /// services' tasks too, a `SwarmAppNetwork`); the engine's default bridge when absent.
     pub network: Option<String>,
     /// Memory, process and log limits of every app and one-off container.
     pub limits: crate::spec::ContainerLimits,

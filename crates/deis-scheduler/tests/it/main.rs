@@ -1,4 +1,5 @@
 mod docker;
+mod isolation;
 mod registry;
 mod supervise;
 mod swarm;

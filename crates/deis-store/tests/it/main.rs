@@ -7,3 +7,4 @@ mod etcd;
 mod follow;
 mod memory;
 mod schema;
+mod tls;

@@ -1,4 +1,5 @@
 //! The fixtures start the real services, and what they start works.
 
+mod cluster;
 mod docker;
 mod services;

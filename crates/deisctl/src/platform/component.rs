@@ -10,6 +10,8 @@ use crate::Error;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub(crate) enum Component {
     Etcd,
+    HostAgent,
+    Cache,
     Logger,
     Logspout,
     Database,
@@ -22,8 +24,10 @@ pub(crate) enum Component {
 
 /// The start order (§17.3 of the Deis reference, with the config store first): each waits
 /// for the ones before it to be healthy. Stopping goes the other way.
-pub(crate) const START_ORDER: [Component; 9] = [
+pub(crate) const START_ORDER: [Component; 11] = [
     Component::Etcd,
+    Component::HostAgent,
+    Component::Cache,
     Component::Logger,
     Component::Logspout,
     Component::Database,
@@ -39,6 +43,8 @@ impl Component {
     pub(crate) fn name(self) -> &'static str {
         match self {
             Component::Etcd => "etcd",
+            Component::HostAgent => "host-agent",
+            Component::Cache => "cache",
             Component::Logger => "logger",
             Component::Logspout => "logspout",
             Component::Database => "database",
@@ -55,10 +61,11 @@ impl Component {
     }
 
     /// The image it runs, unless `/deis/<component>/image` says otherwise (the shipper runs
-    /// in the logger's image).
+    /// in the logger's image, the host agent in the controller's).
     pub(crate) fn image_name(self) -> &'static str {
         match self {
             Component::Logspout => "logger",
+            Component::HostAgent => "controller",
             other => other.name(),
         }
     }
@@ -67,7 +74,8 @@ impl Component {
     pub(crate) fn phase(self) -> &'static str {
         match self {
             Component::Etcd => "Config store...",
-            Component::Logger | Component::Logspout => "Logging subsystem...",
+            Component::HostAgent => "Hosts' firewall...",
+            Component::Cache | Component::Logger | Component::Logspout => "Logging subsystem...",
             Component::Database
             | Component::Registry
             | Component::RegistryProxy
@@ -86,14 +94,21 @@ impl Component {
     pub(crate) fn volumes(self) -> &'static [(&'static str, &'static str)] {
         match self {
             Component::Etcd => &[("etcd-data", "/var/lib/etcd")],
+            Component::Cache => &[("cache-data", "/var/lib/redis")],
             Component::Logspout => &[("logspout-data", "/var/lib/deis/shipper")],
             Component::Database => &[("database-data", "/var/lib/postgresql/data")],
             Component::Registry => &[("registry-data", "/var/lib/docker-registry")],
             Component::RegistryProxy => &[("registry-proxy-cache", "/var/lib/deis/registry-proxy")],
             Component::Controller => &[("controller-data", "/var/lib/deis/controller")],
             Component::Builder => &[("builder-data", "/var/lib/deis/builder")],
-            Component::Logger | Component::Router => &[],
+            Component::Logger | Component::Router | Component::HostAgent => &[],
         }
+    }
+
+    /// Whether it exists only on a Swarm: the host agent keeps each host's firewall for the
+    /// apps there (on one host the controller does it).
+    pub(crate) fn swarm_only(self) -> bool {
+        self == Component::HostAgent
     }
 
     /// Whether it talks to the Docker engine.

@@ -23,7 +23,7 @@ fn wanted(targets: &[Target], routers: u32, installed: &BTreeSet<Unit>) -> BTree
             Target::Platform { .. } => {
                 for c in START_ORDER
                     .into_iter()
-                    .filter(|c| target.covers(Unit::single(*c)))
+                    .filter(|c| !c.swarm_only() && target.covers(Unit::single(*c)))
                 {
                     if c.scalable() {
                         units.extend((1..=routers.max(1)).map(|n| Unit {
@@ -116,6 +116,12 @@ impl Platform {
     pub(crate) async fn install(&self, targets: &[Target], routers: u32) -> Result<(), Error> {
         let installed = self.installed().await?;
         let mut units = wanted(targets, routers, &installed);
+        if let Some(unit) = units.iter().find(|u| u.component.swarm_only()) {
+            return Err(Error::Message(format!(
+                "{} runs only on a Swarm (DEISCTL_SCHEDULER=swarm); on one host the controller keeps the apps' firewall",
+                unit.component.name()
+            )));
+        }
         if self.etcd.is_none() && units.remove(&Unit::single(Component::Etcd)) {
             println!(
                 "etcd at {} is not on this host; the platform uses it as it is",
@@ -181,6 +187,8 @@ impl Platform {
                 ports::require_all_free(&settings, unit.component)?;
             }
         }
+        let cache_installed = installed.contains(&Unit::single(Component::Cache))
+            || units.contains(&Unit::single(Component::Cache));
         let database_installed = installed.contains(&Unit::single(Component::Database))
             || units.contains(&Unit::single(Component::Database));
         let router_ports = [
@@ -206,7 +214,9 @@ impl Platform {
                     store: &self.store,
                     settings: &settings,
                     database_installed,
+                    cache_installed,
                     app_network: &app_network.name,
+                    cluster: None,
                 };
                 // Recorded first: a failed create still has volumes to take back.
                 created.push(unit);

@@ -18,7 +18,8 @@ pub(crate) struct Port {
 }
 
 /// Every port setting: `(component, key under /deis/<component>/, default, udp too)`.
-const PORTS: [(Component, &str, u16, bool); 11] = [
+const PORTS: [(Component, &str, u16, bool); 12] = [
+    (Component::Cache, "listenPort", 6379, false),
     (Component::Logger, "listenPort", 8088, false),
     (Component::Logger, "syslogPort", 514, true),
     (Component::Database, "listenPort", 5432, false),
@@ -44,6 +45,8 @@ pub(crate) struct Settings {
     pub(crate) ports: Vec<Port>,
     /// `/deis/database/password`, made up on the first install.
     pub(crate) database_password: String,
+    /// `/deis/cache/password`, made up on the first install.
+    pub(crate) cache_password: String,
     /// `/deis/database/url`: an external PostgreSQL instead of the platform's.
     pub(crate) database_url: Option<String>,
     /// `/deis/builder/stackImage`, `/deis/builder/runnerImage`.
@@ -84,6 +87,11 @@ impl Settings {
     }
 
     pub(crate) fn image(&self, component: Component, tag: &str) -> String {
+        // The host agent is the controller's binary.
+        let component = match component {
+            Component::HostAgent => Component::Controller,
+            other => other,
+        };
         self.images
             .iter()
             .find(|(c, _)| *c == component)
@@ -156,21 +164,12 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
             udp,
         });
     }
-    let database_password = match get(store, &Key::database_password()).await? {
-        Some(password) => password,
-        None => {
-            let password = uuid::Uuid::new_v4().simple().to_string();
-            store
-                .put(&Key::database_password().path(), &password, None)
-                .await
-                .map_err(store_failed)?;
-            password
-        }
-    };
+    let database_password = made_up(store, &Key::database_password()).await?;
+    let cache_password = made_up(store, &Key::cache_password()).await?;
     let mut images = Vec::new();
     for component in super::component::START_ORDER {
         // etcd has no settings: it holds them, and its image is always the platform's tag.
-        if component == Component::Etcd {
+        if matches!(component, Component::Etcd | Component::HostAgent) {
             continue;
         }
         if let Some(image) = get(store, &Key::image(store_component(component)?)).await? {
@@ -190,9 +189,23 @@ pub(crate) async fn load(store: &dyn ConfigStore) -> Result<Settings, Error> {
         domain,
         ports,
         database_password,
+        cache_password,
         database_url: get(store, &Key::database_url()).await?,
         stack_image: get(store, &Key::stack_image()).await?,
         runner_image: get(store, &Key::runner_image()).await?,
         images,
     })
+}
+
+/// The secret at `key`, made up and written there the first time.
+async fn made_up(store: &dyn ConfigStore, key: &Key) -> Result<String, Error> {
+    if let Some(secret) = get(store, key).await? {
+        return Ok(secret);
+    }
+    let secret = uuid::Uuid::new_v4().simple().to_string();
+    store
+        .put(&key.path(), &secret, None)
+        .await
+        .map_err(store_failed)?;
+    Ok(secret)
 }

@@ -29,24 +29,12 @@ impl Platform {
                 ]
             })
             .collect();
-        let header = [
-            "UNIT", "MACHINE", "LOAD", "ACTIVE", "SUB", "HEALTH", "RESTARTS",
-        ]
-        .map(str::to_owned);
-        let mut widths = header.clone().map(|h| h.len());
-        for row in &rows {
-            for (w, cell) in widths.iter_mut().zip(row) {
-                *w = (*w).max(cell.len());
-            }
-        }
-        for row in std::iter::once(&header).chain(&rows) {
-            let line: Vec<String> = row
-                .iter()
-                .zip(widths)
-                .map(|(cell, w)| format!("{cell:<w$}"))
-                .collect();
-            println!("{}", line.join("  ").trim_end());
-        }
+        print_table(
+            [
+                "UNIT", "MACHINE", "LOAD", "ACTIVE", "SUB", "HEALTH", "RESTARTS",
+            ],
+            &rows,
+        );
         Ok(())
     }
 
@@ -137,5 +125,24 @@ impl Platform {
             }
         }
         Ok(())
+    }
+}
+
+/// Prints `rows` under `header`, in columns as wide as their widest cell.
+pub(crate) fn print_table<const N: usize>(header: [&str; N], rows: &[[String; N]]) {
+    let header = header.map(str::to_owned);
+    let mut widths = header.clone().map(|h| h.len());
+    for row in rows {
+        for (w, cell) in widths.iter_mut().zip(row) {
+            *w = (*w).max(cell.len());
+        }
+    }
+    for row in std::iter::once(&header).chain(rows) {
+        let line: Vec<String> = row
+            .iter()
+            .zip(widths)
+            .map(|(cell, w)| format!("{cell:<w$}"))
+            .collect();
+        println!("{}", line.join("  ").trim_end());
     }
 }

@@ -1,1 +1,2 @@
+mod cloud_init;
 mod config;

@@ -1,0 +1,111 @@
+//! The platform on a Docker Swarm (`DEISCTL_SCHEDULER=swarm`): every component a Swarm service
+//! across the cluster's hosts, created through a manager's Docker API, which deisctl reaches
+//! through an SSH tunnel (`DEISCTL_TUNNEL`) or on the host it runs on. The Swarm is the record
+//! of what is installed (services labelled `deis.platform`); etcd, with TLS and client
+//! certificates deisctl makes, holds the settings.
+//!
+//! deisctl also reaches each host's own engine (over SSH through the tunnel host) for what a
+//! Swarm does not spread: the component images, and on `uninstall` the volumes, containers and
+//! images a host keeps.
+
+mod access;
+mod certs;
+mod images;
+mod lifecycle;
+mod nodes;
+mod services;
+mod show;
+mod sweep;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bollard::Docker;
+use deis_store::ConfigStore;
+
+pub(crate) use access::{Access, AccessOptions};
+use nodes::Node;
+
+use crate::Error;
+
+/// A platform on a Swarm.
+pub(crate) struct SwarmPlatform {
+    /// A manager's engine.
+    docker: Docker,
+    access: Access,
+    prefix: String,
+    tag: String,
+    namespace: String,
+    /// The etcd client port on the members' hosts.
+    etcd_port: u16,
+    start_timeout: Duration,
+}
+
+/// What `--endpoint` says about etcd's client port (2379 unless it names another).
+fn etcd_port(endpoints: &str) -> u16 {
+    endpoints
+        .split(',')
+        .next()
+        .and_then(|e| e.trim_end_matches('/').rsplit_once(':'))
+        .and_then(|(_, port)| port.parse().ok())
+        .unwrap_or(2379)
+}
+
+impl SwarmPlatform {
+    pub(crate) async fn connect(
+        options: super::Options,
+        access: AccessOptions,
+    ) -> Result<SwarmPlatform, Error> {
+        let (access, docker) = Access::open(access).await?;
+        match docker.inspect_swarm().await {
+            Ok(_) => {}
+            Err(e) => {
+                return Err(Error::Message(format!(
+                    "the Docker engine at {} is not a Swarm manager ({e}); run docker swarm init there, or join this host to the Swarm as a manager",
+                    access.engine_name()
+                )));
+            }
+        }
+        Ok(SwarmPlatform {
+            docker,
+            access,
+            etcd_port: etcd_port(&options.endpoints),
+            prefix: options.prefix,
+            tag: options.tag,
+            namespace: options.namespace,
+            start_timeout: options.start_timeout,
+        })
+    }
+
+    async fn nodes(&self) -> Result<Vec<Node>, Error> {
+        nodes::list(&self.docker).await
+    }
+
+    /// The etcd endpoints components use: every member's host address.
+    fn member_endpoints(&self, etcd_hosts: &[Node]) -> String {
+        etcd_hosts
+            .iter()
+            .map(|n| format!("https://{}:{}", n.addr, self.etcd_port))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Connects to the cluster's etcd as deisctl (its client certificate), through the tunnel
+    /// when there is one.
+    pub(crate) async fn connect_store(&self) -> Result<Arc<dyn ConfigStore>, Error> {
+        let nodes = self.nodes().await?;
+        let hosts = nodes::etcd_hosts(&nodes);
+        if hosts.is_empty() {
+            return Err(Error::Message(
+                "the Swarm has no ready manager to run etcd on".to_owned(),
+            ));
+        }
+        let tls = certs::operator_files(&self.prefix)?;
+        let mut endpoints = Vec::new();
+        for host in &hosts {
+            endpoints.push(self.access.tcp_endpoint(&host.addr, self.etcd_port).await?);
+        }
+        let urls: Vec<String> = endpoints.iter().map(|a| format!("https://{a}")).collect();
+        crate::connect_store_with(&urls, &self.namespace, Some(tls)).await
+    }
+}

@@ -1,0 +1,97 @@
+//! The Swarm's hosts as deisctl sees them: id, name, address and role, read from a manager.
+
+use bollard::Docker;
+use bollard::models::{NodeSpecAvailabilityEnum, NodeSpecRoleEnum, NodeState};
+
+use crate::Error;
+
+/// One host of the Swarm.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Node {
+    pub(crate) id: String,
+    pub(crate) hostname: String,
+    /// The address the host joined the Swarm with (its cluster address).
+    pub(crate) addr: String,
+    pub(crate) manager: bool,
+    /// Ready and taking tasks.
+    pub(crate) ready: bool,
+}
+
+impl Node {
+    /// `h1/10.0.0.1`, fleet's MACHINE column.
+    pub(crate) fn machine(&self) -> String {
+        format!("{}/{}", self.hostname, self.addr)
+    }
+}
+
+/// Every host of the Swarm, managers first, each group by host name.
+pub(crate) async fn list(docker: &Docker) -> Result<Vec<Node>, Error> {
+    let nodes = docker
+        .list_nodes(None::<bollard::query_parameters::ListNodesOptions>)
+        .await
+        .map_err(|e| Error::Message(format!("cannot list the Swarm's hosts: {e}")))?;
+    let mut found: Vec<Node> = nodes
+        .into_iter()
+        .filter_map(|n| {
+            let spec = n.spec.unwrap_or_default();
+            let status = n.status.unwrap_or_default();
+            let addr = status.addr.filter(|a| !a.is_empty() && a != "0.0.0.0")?;
+            Some(Node {
+                id: n.id?,
+                hostname: n.description.and_then(|d| d.hostname).unwrap_or_default(),
+                addr,
+                manager: spec.role == Some(NodeSpecRoleEnum::MANAGER),
+                ready: status.state == Some(NodeState::READY)
+                    && spec.availability != Some(NodeSpecAvailabilityEnum::DRAIN),
+            })
+        })
+        .collect();
+    found.sort_by(|a, b| (!a.manager, &a.hostname).cmp(&(!b.manager, &b.hostname)));
+    Ok(found)
+}
+
+/// The hosts that run etcd's members: three managers when there are three, else one (two
+/// members would stop together at the loss of either).
+pub(crate) fn etcd_hosts(nodes: &[Node]) -> Vec<Node> {
+    let managers: Vec<Node> = nodes
+        .iter()
+        .filter(|n| n.manager && n.ready)
+        .cloned()
+        .collect();
+    let count = if managers.len() >= 3 { 3 } else { 1 };
+    managers.into_iter().take(count).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(name: &str, manager: bool) -> Node {
+        Node {
+            id: name.to_owned(),
+            hostname: name.to_owned(),
+            addr: format!("10.0.0.{}", name.len()),
+            manager,
+            ready: true,
+        }
+    }
+
+    #[test]
+    fn etcd_runs_on_three_managers_or_one() {
+        let three = [
+            node("a", true),
+            node("b", true),
+            node("c", true),
+            node("d", false),
+        ];
+        let names: Vec<String> = etcd_hosts(&three).into_iter().map(|n| n.hostname).collect();
+        assert_eq!(names, ["a", "b", "c"]);
+        let two = [node("a", true), node("b", true), node("c", false)];
+        assert_eq!(
+            etcd_hosts(&two).len(),
+            1,
+            "two members would halve availability"
+        );
+        assert!(etcd_hosts(&[node("w", false)]).is_empty());
+    }
+}

@@ -18,6 +18,7 @@ mod events;
 mod grpc;
 mod host_agent;
 mod images;
+mod leader;
 mod login_limit;
 mod logs;
 mod mirror;
@@ -74,6 +75,9 @@ pub enum Error {
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
+    /// The config store cannot say which controller leads.
+    #[error("cannot take the lead among the controllers: {0}")]
+    Leader(#[source] deis_store::StoreError),
 }
 
 /// Creates the controller's secrets in the store when they are missing (first start).
@@ -153,11 +157,24 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    // One controller leads at a time; the others stand by on their listener (see `leader`).
+    let me = match (&config.advertise_host, listeners.http.local_addr()) {
+        (Some(host), Ok(addr)) => format!("{host}:{}", addr.port()),
+        (None, Ok(addr)) => addr.to_string(),
+        (_, Err(_)) => String::new(),
+    };
+    let Some(lease) = leader::campaign(&store, &listeners.http, &me, &shutdown)
+        .await
+        .map_err(Error::Leader)?
+    else {
+        return Ok(());
+    };
+    let tasks = tokio_util::task::TaskTracker::new();
+    tasks.spawn(leader::hold(store.clone(), lease, shutdown.clone()));
     let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     ensure_defaults(&store).await;
     let scheduler = scheduler(&config, &store, &shutdown).await?;
     let backend = scheduler.clone();
-    let tasks = tokio_util::task::TaskTracker::new();
     let state = state::AppState {
         db: db.clone(),
         mirror: mirror::Mirror::new(store.clone()),

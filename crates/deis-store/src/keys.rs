@@ -306,6 +306,12 @@ impl Key {
         Key::known(Component::Database, "password")
     }
 
+    /// `/deis/controller/leader`: the controller that runs the API, reconciliation and deploys
+    /// (its address), under its lease; the others stand by.
+    pub fn controller_leader() -> Key {
+        Key::known(Component::Controller, "leader")
+    }
+
     /// `/deis/cache/password`: the password of the platform's Redis, made up on the first
     /// install.
     pub fn cache_password() -> Key {

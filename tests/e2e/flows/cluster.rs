@@ -206,7 +206,14 @@ async fn a_cluster_installed_from_a_workstation_runs_a_users_day_on_every_host()
     )
     .await;
 
-    // Fewer routers than hosts, then one on every host again.
+    // Fewer routers than hosts, then one on every host again; more than hosts is refused
+    // (they use the hosts' ports).
+    let more = platform.deisctl(&["scale", "router=4"]);
+    let said = String::from_utf8_lossy(&more.stderr);
+    assert!(
+        !more.status.success() && said.contains("one per host"),
+        "{said}"
+    );
     platform.ok(&["scale", "router=2"]);
     let routers = |list: &str| {
         let unit = format!("{}-router.service", platform.prefix);

@@ -167,8 +167,15 @@ impl Setup for ClusterPlatform {
         self.dir.path()
     }
     fn controller_url(&self) -> String {
-        let at = self.host_of(&format!("{}-controller", self.prefix));
-        format!("http://{}:8000", self.host(at))
+        // Two controllers: the one that leads serves the API, the other answers 503.
+        let leader = (0..self.cluster.hosts().len()).find(|i| {
+            let addr = SocketAddr::from((self.host(*i), 8000));
+            matches!(
+                deis_testkit::http_get(addr, "/v1/openapi.json"),
+                Ok((200, _))
+            )
+        });
+        format!("http://{}:8000", self.host(leader.unwrap_or(0)))
     }
     fn https(&self) -> SocketAddr {
         SocketAddr::from((self.host(0), 443))

@@ -18,6 +18,7 @@ mod grpc;
 mod hooks;
 mod host_agent;
 mod keys;
+mod leader;
 mod operator_log;
 mod perms;
 mod pull;

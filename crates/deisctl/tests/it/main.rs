@@ -1,2 +1,3 @@
 mod cloud_init;
 mod config;
+mod tunnel;

@@ -192,6 +192,7 @@ impl SwarmPlatform {
             etcd_hosts: &etcd_hosts,
             routers: routers.unwrap_or_else(|| u32::try_from(ready.len()).unwrap_or(1)),
             hosts: u32::try_from(ready.len()).unwrap_or(1),
+            managers: u32::try_from(ready.iter().filter(|n| n.manager).count()).unwrap_or(1),
         };
         let installed = self.services().await?;
         let wanted = self.wanted(targets, etcd_hosts.len());

@@ -1,7 +1,8 @@
 //! Each component as a Swarm service: its name, where its tasks run, and the service spec made
 //! from the same container settings a single host uses (`spec.rs`), on the hosts' own network.
 //!
-//! Placement: etcd's members each on their own manager; the database and the registry on the
+//! Placement: etcd's members each on their own manager; two controllers on two managers (one
+//! leads, the other stands by); the database and the registry on the
 //! first etcd host (their data stay in that host's volumes); the controller on a manager (it
 //! schedules apps through the Swarm); the router on every host unless scaled down (one per
 //! host: they share the hosts' ports); the log shipper, the registry proxy and the host agent on
@@ -61,6 +62,8 @@ pub(crate) struct Plan<'a> {
     pub(crate) routers: u32,
     /// The hosts ready to run tasks.
     pub(crate) hosts: u32,
+    /// The managers among them.
+    pub(crate) managers: u32,
 }
 
 impl Plan<'_> {
@@ -116,8 +119,9 @@ pub(crate) fn placement(unit: Unit, plan: &Plan<'_>) -> Placement {
             constraints: Vec::new(),
             one_per_host: true,
         },
+        // Two on two managers: one leads, the other stands by (see deis-controller's `leader`).
         Component::Controller => Placement {
-            mode: Mode::Replicated(1),
+            mode: Mode::Replicated(plan.managers.clamp(1, 2)),
             constraints: vec!["node.role==manager".to_owned()],
             one_per_host: true,
         },
@@ -367,6 +371,7 @@ mod tests {
             etcd_hosts: &nodes,
             routers: 3,
             hosts: 3,
+            managers: 3,
         };
         let db = placement(Unit::single(Component::Database), &plan);
         assert_eq!(db.constraints, ["node.id==id-a"]);

@@ -1,0 +1,108 @@
+//! Two controllers on one etcd: one leads (the API, reconciliation, deploys), the other stands
+//! by (its `/healthz` answers, the API does not) and takes over when the leader dies (within the
+//! lease's 10 s) or stops (at once).
+
+use std::time::Duration;
+
+use deis_store::keys::Key;
+use deis_store::{ConfigStore, EtcdStore};
+use deis_testkit::{Etcd, assert_stops_cleanly, eventually, free_addr, http_get, start_service};
+
+const BIN: &str = env!("CARGO_BIN_EXE_deis-controller");
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_controller_leads_and_a_stand_by_takes_over_when_it_dies_or_stops() {
+    let etcd = Etcd::start().await;
+    let namespace = format!("/{}", deis_testkit::unique_id());
+    let store = EtcdStore::connect(&[etcd.endpoint()], &namespace)
+        .await
+        .expect("connect to etcd");
+    let start = || {
+        let etcd = etcd.endpoint();
+        let namespace = namespace.clone();
+        async move {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let addr = free_addr();
+            let env = [
+                ("DEIS_CONTROLLER_LISTEN", addr.to_string()),
+                ("DEIS_DATA_DIR", dir.path().display().to_string()),
+                ("DEIS_ETCD_ENDPOINTS", etcd),
+                ("DEIS_ETCD_NAMESPACE", namespace),
+                ("DEIS_SCHEDULER", "none".to_owned()),
+            ];
+            let process = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+            (process, addr, dir)
+        }
+    };
+    let api = |addr| {
+        http_get(addr, "/v1/openapi.json")
+            .map(|(status, _)| status)
+            .ok()
+    };
+
+    let (mut first, first_addr, _first_dir) = start().await;
+    eventually(
+        Duration::from_secs(10),
+        "the first controller's API",
+        || async {
+            match api(first_addr) {
+                Some(200) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+    let (second, second_addr, _second_dir) = start().await;
+    assert_eq!(
+        api(second_addr),
+        Some(503),
+        "the second stands by: up, but not serving"
+    );
+    let leader = store
+        .get(&Key::controller_leader().path())
+        .await
+        .expect("get")
+        .expect("a leader");
+    assert!(
+        leader.value.ends_with(&format!(":{}", first_addr.port())),
+        "{leader:?}"
+    );
+    assert!(leader.lease.is_some(), "held by a lease");
+
+    // The leader dies: its lease lapses and the stand-by takes over.
+    first.kill();
+    let died = std::time::Instant::now();
+    eventually(Duration::from_secs(30), "the stand-by leading", || async {
+        match api(second_addr) {
+            Some(200) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        died.elapsed() < Duration::from_secs(20),
+        "took over within the lease's time: {:?}",
+        died.elapsed()
+    );
+
+    // A third stands by; the leader stops cleanly and the third leads at once.
+    let (third, third_addr, _third_dir) = start().await;
+    assert_eq!(api(third_addr), Some(503));
+    assert_stops_cleanly(second);
+    eventually(Duration::from_secs(5), "the third leading", || async {
+        match api(third_addr) {
+            Some(200) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert_stops_cleanly(third);
+    assert_eq!(
+        store
+            .get(&Key::controller_leader().path())
+            .await
+            .expect("get"),
+        None,
+        "the last one freed the place"
+    );
+}

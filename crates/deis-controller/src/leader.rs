@@ -7,14 +7,17 @@
 //! reach for a whole TTL) stops at once, so two controllers never deploy at the same time; the
 //! Swarm starts it again, as a stand-by.
 //!
-//! With the in-process store (one host) the one controller is the leader from the start.
+//! A controller that finds the place held in its own name (its address: its previous run,
+//! SIGKILLed before the lease lapsed) takes it back at once. With the in-process store (one
+//! host) the one controller is the leader from the start; a store out of reach keeps a
+//! controller standing by (it says why) until it answers.
 
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
 
 use deis_store::keys::Key;
-use deis_store::{ConfigStore, LeaseId, Op, StoreError, Txn};
+use deis_store::{Compare, ConfigStore, LeaseId, Op, StoreError, Txn};
 use http_body_util::Full;
 use hyper::body::Bytes;
 use hyper::{Request, Response, StatusCode};
@@ -34,29 +37,43 @@ pub(crate) async fn campaign(
     listener: &TcpListener,
     me: &str,
     shutdown: &CancellationToken,
-) -> Result<Option<LeaseId>, StoreError> {
+) -> Option<LeaseId> {
     let mut announced = false;
+    let mut last_error = String::new();
     loop {
-        if let Some(lease) = try_lead(store, me).await? {
-            if announced {
-                tracing::info!("This controller leads now");
+        match try_lead(store, me).await {
+            Ok(Some(lease)) => {
+                if announced {
+                    tracing::info!("This controller leads now");
+                }
+                return Some(lease);
             }
-            return Ok(Some(lease));
-        }
-        if !announced {
-            let holder = store
-                .get(&Key::controller_leader().path())
-                .await?
-                .map(|kv| kv.value)
-                .unwrap_or_default();
-            tracing::info!(leader = %holder, "Another controller leads; standing by");
-            announced = true;
+            Ok(None) if !announced => {
+                let holder = store
+                    .get(&Key::controller_leader().path())
+                    .await
+                    .ok()
+                    .flatten()
+                    .map(|kv| kv.value)
+                    .unwrap_or_default();
+                tracing::info!(leader = %holder, "Another controller leads; standing by");
+                announced = true;
+            }
+            Ok(None) => {}
+            // The store out of reach: standing by (up, not serving) until it answers.
+            Err(e) => {
+                let text = e.to_string();
+                if text != last_error {
+                    tracing::warn!(error = %text, "Cannot reach the config store to take the lead; standing by");
+                    last_error = text;
+                }
+            }
         }
         let retry = tokio::time::sleep(RETRY);
         tokio::pin!(retry);
         loop {
             tokio::select! {
-                _ = shutdown.cancelled() => return Ok(None),
+                _ = shutdown.cancelled() => return None,
                 _ = &mut retry => break,
                 accepted = listener.accept() => {
                     if let Ok((stream, _)) = accepted {
@@ -74,12 +91,35 @@ async fn try_lead(store: &Arc<dyn ConfigStore>, me: &str) -> Result<Option<Lease
     let key = Key::controller_leader().path();
     let mut txn = Txn::create(key.clone(), me);
     txn.success = vec![Op::Put {
-        key,
+        key: key.clone(),
         value: me.to_owned(),
         lease: Some(lease),
     }];
     if store.txn(txn).await?.succeeded {
         return Ok(Some(lease));
+    }
+    // Held in our own name: this controller's previous run, dead before its lease lapsed (no
+    // other live process can have this address: we hold its listener). Taken back at once.
+    let unspecified = me
+        .parse::<std::net::SocketAddr>()
+        .is_ok_and(|a| a.ip().is_unspecified());
+    if !me.is_empty() && !unspecified {
+        let reclaim = Txn {
+            compares: vec![Compare::Value {
+                key: key.clone(),
+                value: me.to_owned(),
+            }],
+            success: vec![Op::Put {
+                key,
+                value: me.to_owned(),
+                lease: Some(lease),
+            }],
+            failure: vec![],
+        };
+        if store.txn(reclaim).await?.succeeded {
+            tracing::info!("Took the lead back from this controller's previous run");
+            return Ok(Some(lease));
+        }
     }
     let _ = store.revoke_lease(lease).await;
     Ok(None)

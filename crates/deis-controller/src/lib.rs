@@ -75,9 +75,6 @@ pub enum Error {
     /// Serving the API failed.
     #[error("serving the API failed")]
     Serve(#[source] std::io::Error),
-    /// The config store cannot say which controller leads.
-    #[error("cannot take the lead among the controllers: {0}")]
-    Leader(#[source] deis_store::StoreError),
 }
 
 /// Creates the controller's secrets in the store when they are missing (first start).
@@ -163,10 +160,7 @@ pub async fn run(
         (None, Ok(addr)) => addr.to_string(),
         (_, Err(_)) => String::new(),
     };
-    let Some(lease) = leader::campaign(&store, &listeners.http, &me, &shutdown)
-        .await
-        .map_err(Error::Leader)?
-    else {
+    let Some(lease) = leader::campaign(&store, &listeners.http, &me, &shutdown).await else {
         return Ok(());
     };
     let tasks = tokio_util::task::TaskTracker::new();

@@ -106,3 +106,41 @@ async fn one_controller_leads_and_a_stand_by_takes_over_when_it_dies_or_stops() 
         "the last one freed the place"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_killed_and_started_again_on_its_address_leads_at_once() {
+    let etcd = Etcd::start().await;
+    let namespace = format!("/{}", deis_testkit::unique_id());
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = free_addr();
+    let env = [
+        ("DEIS_CONTROLLER_LISTEN", addr.to_string()),
+        ("DEIS_DATA_DIR", dir.path().display().to_string()),
+        ("DEIS_ETCD_ENDPOINTS", etcd.endpoint()),
+        ("DEIS_ETCD_NAMESPACE", namespace),
+        ("DEIS_SCHEDULER", "none".to_owned()),
+    ];
+    let api = || {
+        http_get(addr, "/v1/openapi.json")
+            .map(|(status, _)| status)
+            .ok()
+    };
+    let mut first = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+    first.kill();
+    // Its lease lives on for 10 s; the same controller back on the same address does not wait.
+    let again = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+    let back = std::time::Instant::now();
+    eventually(Duration::from_secs(30), "the API back", || async {
+        match api() {
+            Some(200) => Ok(()),
+            other => Err(format!("{other:?}")),
+        }
+    })
+    .await;
+    assert!(
+        back.elapsed() < Duration::from_secs(5),
+        "took its place back at once: {:?}",
+        back.elapsed()
+    );
+    assert_stops_cleanly(again);
+}

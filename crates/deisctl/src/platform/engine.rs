@@ -29,7 +29,8 @@ fn failed(what: &str, e: bollard::errors::Error) -> Error {
     Error::Message(format!("Docker could not {what}: {e}"))
 }
 
-fn not_found(e: &bollard::errors::Error) -> bool {
+/// Whether Docker said 404.
+pub(crate) fn not_found(e: &bollard::errors::Error) -> bool {
     matches!(
         e,
         bollard::errors::Error::DockerResponseServerError {

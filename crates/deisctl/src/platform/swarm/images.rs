@@ -8,16 +8,7 @@ use futures_util::StreamExt;
 use super::access::Access;
 use super::nodes::Node;
 use crate::Error;
-
-fn not_found(e: &bollard::errors::Error) -> bool {
-    matches!(
-        e,
-        bollard::errors::Error::DockerResponseServerError {
-            status_code: 404,
-            ..
-        }
-    )
-}
+use crate::platform::engine::not_found;
 
 async fn has_image(docker: &Docker, image: &str, machine: &str) -> Result<bool, Error> {
     match docker.inspect_image(image).await {

@@ -90,6 +90,17 @@ impl Component {
         self == Component::Router
     }
 
+    /// `scale`'s refusal of a component that does not scale.
+    pub(crate) fn require_scalable(self) -> Result<(), Error> {
+        if self.scalable() {
+            return Ok(());
+        }
+        Err(Error::Message(format!(
+            "cannot scale {} component; only router scales",
+            self.name()
+        )))
+    }
+
     /// Volumes it keeps its data in: `(suffix of the volume name, path in the container)`.
     pub(crate) fn volumes(self) -> &'static [(&'static str, &'static str)] {
         match self {

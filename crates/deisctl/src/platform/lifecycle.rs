@@ -470,12 +470,7 @@ impl Platform {
 
     /// `scale router=N`: starts `router@k` up to N, or removes the highest-numbered ones.
     pub(crate) async fn scale(&self, component: Component, count: u32) -> Result<(), Error> {
-        if !component.scalable() {
-            return Err(Error::Message(format!(
-                "cannot scale {} component; only router scales",
-                component.name()
-            )));
-        }
+        component.require_scalable()?;
         let present: Vec<Unit> = self
             .installed()
             .await?

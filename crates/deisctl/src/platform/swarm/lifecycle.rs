@@ -641,16 +641,20 @@ impl SwarmPlatform {
         Ok(refused.first().map(task_state))
     }
 
-    async fn refused_tasks(&self, service_id: &str) -> Result<Vec<Task>, Error> {
+    /// Every task of a service the Swarm still lists, whatever it wants of them.
+    async fn all_tasks(&self, service_id: &str) -> Result<Vec<Task>, Error> {
         let filters =
             std::collections::HashMap::from([("service".to_owned(), vec![service_id.to_owned()])]);
-        let tasks = self
-            .docker
+        self.docker
             .list_tasks(Some(
                 ListTasksOptionsBuilder::new().filters(&filters).build(),
             ))
             .await
-            .map_err(|e| failed("list tasks", e))?;
+            .map_err(|e| failed("list tasks", e))
+    }
+
+    async fn refused_tasks(&self, service_id: &str) -> Result<Vec<Task>, Error> {
+        let tasks = self.all_tasks(service_id).await?;
         Ok(tasks
             .into_iter()
             .filter(|t| {
@@ -664,15 +668,7 @@ impl SwarmPlatform {
 
     /// Tasks of a service that still have a container up, whatever the Swarm wants of them.
     async fn running_tasks(&self, service_id: &str) -> Result<usize, Error> {
-        let filters =
-            std::collections::HashMap::from([("service".to_owned(), vec![service_id.to_owned()])]);
-        let tasks = self
-            .docker
-            .list_tasks(Some(
-                ListTasksOptionsBuilder::new().filters(&filters).build(),
-            ))
-            .await
-            .map_err(|e| failed("list tasks", e))?;
+        let tasks = self.all_tasks(service_id).await?;
         Ok(tasks
             .iter()
             .filter(|t| {
@@ -728,12 +724,7 @@ impl SwarmPlatform {
 
     /// `scale router=N`: the number of routers (one per host at most).
     pub(crate) async fn scale(&self, component: Component, count: u32) -> Result<(), Error> {
-        if !component.scalable() {
-            return Err(Error::Message(format!(
-                "cannot scale {} component; only router scales",
-                component.name()
-            )));
-        }
+        component.require_scalable()?;
         let unit = Unit {
             component,
             instance: None,

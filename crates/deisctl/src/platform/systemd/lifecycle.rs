@@ -471,12 +471,7 @@ impl SystemdPlatform {
 
     /// `scale router=N`: a host runs one router, so N is 0 or 1.
     pub(crate) async fn scale(&self, component: Component, count: u32) -> Result<(), Error> {
-        if !component.scalable() {
-            return Err(Error::Message(format!(
-                "cannot scale {} component; only router scales",
-                component.name()
-            )));
-        }
+        component.require_scalable()?;
         let target = Target::Component {
             component,
             instance: None,

@@ -71,6 +71,7 @@ impl From<tonic::Status> for ControllerError {
 }
 
 /// What a build tells the controller.
+#[derive(Clone)]
 pub(crate) struct NewBuild {
     pub(crate) username: String,
     pub(crate) app: String,

@@ -1,8 +1,9 @@
 //! One controller at a time. Several replicas may run on one etcd (two on a cluster, on two
 //! hosts); a controller serves the API, reconciles and deploys only while it holds
 //! `/deis/controller/leader`, a key under a lease it keeps alive. The others stand by on their
-//! listener, answering `/healthz` (200: they are up, for the Swarm and deisctl) and 503 to
-//! everything else, and take over when the leader's lease lapses: at once when it stops (it
+//! listener, answering `/healthz` (200: they are up, for the Swarm and deisctl) and passing
+//! every other request on to the leader (a 503 that says why when there is none they can
+//! reach: with etcd out of reach, no controller leads and changes are refused), and take over when the leader's lease lapses: at once when it stops (it
 //! revokes the lease), within [`TTL`] when it dies. A leader that loses its lease (etcd out of
 //! reach for a whole TTL) stops at once, so two controllers never deploy at the same time; the
 //! Swarm starts it again, as a stand-by.
@@ -18,8 +19,9 @@ use std::time::Duration;
 
 use deis_store::keys::Key;
 use deis_store::{Compare, ConfigStore, LeaseId, Op, StoreError, Txn};
-use http_body_util::Full;
-use hyper::body::Bytes;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Bytes, Incoming};
 use hyper::{Request, Response, StatusCode};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
@@ -41,6 +43,8 @@ pub(crate) async fn campaign(
     let mut announced = false;
     let mut last_error = String::new();
     loop {
+        // What a stand-by does with the requests that reach it meanwhile.
+        let mut answer = Answer::Refuse(ANOTHER_LEADS);
         match try_lead(store, me).await {
             Ok(Some(lease)) => {
                 if announced {
@@ -48,7 +52,7 @@ pub(crate) async fn campaign(
                 }
                 return Some(lease);
             }
-            Ok(None) if !announced => {
+            Ok(None) => {
                 let holder = store
                     .get(&Key::controller_leader().path())
                     .await
@@ -56,12 +60,17 @@ pub(crate) async fn campaign(
                     .flatten()
                     .map(|kv| kv.value)
                     .unwrap_or_default();
-                tracing::info!(leader = %holder, "Another controller leads; standing by");
-                announced = true;
+                if !announced {
+                    tracing::info!(leader = %holder, "Another controller leads; standing by");
+                    announced = true;
+                }
+                if !holder.is_empty() && holder != me {
+                    answer = Answer::Forward(Arc::from(holder));
+                }
             }
-            Ok(None) => {}
             // The store out of reach: standing by (up, not serving) until it answers.
             Err(e) => {
+                answer = Answer::Refuse(STORE_AWAY);
                 let text = e.to_string();
                 if text != last_error {
                     tracing::warn!(error = %text, "Cannot reach the config store to take the lead; standing by");
@@ -77,7 +86,7 @@ pub(crate) async fn campaign(
                 _ = &mut retry => break,
                 accepted = listener.accept() => {
                     if let Ok((stream, _)) = accepted {
-                        tokio::spawn(stand_by(stream));
+                        tokio::spawn(stand_by(stream, answer.clone()));
                     }
                 }
             }
@@ -125,31 +134,107 @@ async fn try_lead(store: &Arc<dyn ConfigStore>, me: &str) -> Result<Option<Lease
     Ok(None)
 }
 
-/// Keeps the place until `shutdown` (then frees it); if the lease is lost anyway, cancels
-/// `shutdown`: a controller that may no longer lead stops.
+/// Keeps the place until `shutdown` (then frees it). If the lease is lost anyway, or cannot be
+/// renewed for a whole [`TTL`] (etcd without its majority never lets it lapse, and another
+/// controller may lead once it is back), cancels `shutdown`: a controller that may no longer
+/// lead stops.
 pub(crate) async fn hold(store: Arc<dyn ConfigStore>, lease: LeaseId, shutdown: CancellationToken) {
-    if let Err(e) = deis_store::keep_lease_alive(store, lease, TTL, shutdown.clone()).await {
-        tracing::error!(error = %e, "This controller lost the lead; stopping so that another one leads");
-        shutdown.cancel();
+    let mut ticker = tokio::time::interval(TTL / 4);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => {
+                let _ = store.revoke_lease(lease).await;
+                return;
+            }
+            _ = ticker.tick() => {}
+        }
+        let renewal = tokio::time::timeout(TTL / 4, store.keep_alive(lease)).await;
+        match renewal {
+            Ok(Ok(())) => renewed = tokio::time::Instant::now(),
+            Ok(Err(e @ StoreError::LeaseNotFound(_))) => {
+                tracing::error!(error = %e, "This controller lost the lead; stopping so that another one leads");
+                shutdown.cancel();
+                return;
+            }
+            Ok(Err(e)) => tracing::warn!(error = %e, "Renewing the lead failed; retrying"),
+            Err(_) => tracing::warn!("Renewing the lead took too long; retrying"),
+        }
+        if renewed.elapsed() >= TTL {
+            tracing::error!(
+                "The config store has not renewed this controller's lead for {} s; stopping so that no two controllers lead",
+                TTL.as_secs()
+            );
+            shutdown.cancel();
+            return;
+        }
     }
 }
 
-/// One request on one connection, as a stand-by answers it.
-async fn stand_by(stream: tokio::net::TcpStream) {
-    let service =
-        hyper::service::service_fn(|request: Request<hyper::body::Incoming>| async move {
-            let (status, body) = if request.uri().path() == "/healthz" {
-                (StatusCode::OK, "OK (standing by)\n")
-            } else {
-                (
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "{\"detail\": \"this controller stands by; another one leads\"}\n",
-                )
-            };
-            let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
-            *response.status_mut() = status;
-            Ok::<_, Infallible>(response)
-        });
+/// A stand-by's refusal while another controller leads but cannot be reached from here.
+const ANOTHER_LEADS: &str = "{\"detail\": \"this controller stands by; another one leads\"}\n";
+
+/// A stand-by's refusal while the config store is out of reach (no controller can lead).
+const STORE_AWAY: &str = "{\"detail\": \"the platform cannot reach its config store (etcd has lost its majority or is down): changes are refused until it answers again; apps keep serving\"}\n";
+
+/// What a stand-by does with a request: passes it to the leader at that address, or refuses it.
+#[derive(Clone)]
+enum Answer {
+    Forward(Arc<str>),
+    Refuse(&'static str),
+}
+
+type Body = BoxBody<Bytes, hyper::Error>;
+
+fn refusal(body: &'static str) -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(body.as_bytes()))
+            .map_err(|never| match never {})
+            .boxed(),
+    );
+    *response.status_mut() = StatusCode::SERVICE_UNAVAILABLE;
+    response
+}
+
+/// The leader's answer to `request`, over a connection of its own.
+async fn forward(request: Request<Incoming>, leader: &str) -> Option<Response<Body>> {
+    let stream = tokio::time::timeout(FORWARD_CONNECT, tokio::net::TcpStream::connect(leader))
+        .await
+        .ok()?
+        .ok()?;
+    let (mut sender, connection) =
+        hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(stream))
+            .await
+            .ok()?;
+    tokio::spawn(connection);
+    let response = sender.send_request(request).await.ok()?;
+    Some(response.map(BodyExt::boxed))
+}
+
+/// How long a stand-by tries to reach the leader before it refuses the request.
+const FORWARD_CONNECT: Duration = Duration::from_secs(3);
+
+/// One request on one connection, as a stand-by answers it: `/healthz` itself (it is up),
+/// anything else passed on to the leader, or refused with a 503 saying why.
+async fn stand_by(stream: tokio::net::TcpStream, answer: Answer) {
+    let service = hyper::service::service_fn(|request: Request<Incoming>| {
+        let answer = answer.clone();
+        async move {
+            if request.uri().path() == "/healthz" {
+                let ok = Full::new(Bytes::from_static(b"OK (standing by)\n"))
+                    .map_err(|never| match never {})
+                    .boxed();
+                return Ok::<_, Infallible>(Response::new(ok));
+            }
+            Ok(match answer {
+                Answer::Forward(leader) => forward(request, &leader)
+                    .await
+                    .unwrap_or_else(|| refusal(ANOTHER_LEADS)),
+                Answer::Refuse(why) => refusal(why),
+            })
+        }
+    });
     let _ = hyper::server::conn::http1::Builder::new()
         .keep_alive(false)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service)

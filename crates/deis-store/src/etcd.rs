@@ -186,6 +186,70 @@ fn lease_of(ops: &[Op]) -> Option<LeaseId> {
     })
 }
 
+/// A member of an etcd cluster, as its member list says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EtcdMember {
+    pub id: u64,
+    /// Empty until the member has started and joined.
+    pub name: String,
+    pub peer_urls: Vec<String>,
+    pub client_urls: Vec<String>,
+}
+
+impl EtcdMember {
+    fn from(member: &etcd_client::Member) -> EtcdMember {
+        EtcdMember {
+            id: member.id(),
+            name: member.name().to_owned(),
+            peer_urls: member.peer_urls().to_vec(),
+            client_urls: member.client_urls().to_vec(),
+        }
+    }
+}
+
+/// The cluster's membership, for the operator's tool (replacing a lost member).
+impl EtcdStore {
+    /// Every member, started or not.
+    pub async fn members(&self) -> Result<Vec<EtcdMember>, StoreError> {
+        let resp = self.client.cluster_client().member_list().await;
+        let resp = self
+            .checked(|| "list members".to_owned(), None, resp)
+            .await?;
+        Ok(resp.members().iter().map(EtcdMember::from).collect())
+    }
+
+    /// Removes the member `id` from the cluster.
+    pub async fn remove_member(&self, id: u64) -> Result<(), StoreError> {
+        let resp = self.client.cluster_client().member_remove(id).await;
+        self.checked(|| format!("remove member {id:x}"), None, resp)
+            .await
+            .map(|_| ())
+    }
+
+    /// Adds a voting member that will listen for peers at `peer_url`: the new member and
+    /// the cluster's members with it.
+    pub async fn add_member(
+        &self,
+        peer_url: &str,
+    ) -> Result<(EtcdMember, Vec<EtcdMember>), StoreError> {
+        let resp = self
+            .client
+            .cluster_client()
+            .member_add(vec![peer_url.to_owned()], None)
+            .await;
+        let resp = self
+            .checked(|| format!("add a member at {peer_url}"), None, resp)
+            .await?;
+        let added = resp.member().map(EtcdMember::from).ok_or_else(|| {
+            StoreError::InvalidRequest(format!("etcd added no member at {peer_url}"))
+        })?;
+        Ok((
+            added,
+            resp.member_list().iter().map(EtcdMember::from).collect(),
+        ))
+    }
+}
+
 #[async_trait::async_trait]
 impl ConfigStore for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {

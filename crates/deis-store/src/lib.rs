@@ -27,7 +27,7 @@ use std::time::Duration;
 
 pub use config::{StoreConfig, connect};
 pub use error::StoreError;
-pub use etcd::EtcdStore;
+pub use etcd::{EtcdMember, EtcdStore};
 pub use follow::{Follower, Update};
 pub use lease::keep_lease_alive;
 pub use memory::MemoryStore;

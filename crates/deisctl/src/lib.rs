@@ -183,6 +183,14 @@ enum Command {
         #[arg(required = true)]
         counts: Vec<String>,
     },
+    /// Replaces a lost etcd member by a new one on another host of the Swarm:
+    /// `deisctl replace etcd@3 host4` (the member is removed from etcd and added again there).
+    Replace {
+        /// The member's unit: `etcd@<n>`.
+        unit: String,
+        /// The Swarm host (name or address) to run it on.
+        host: String,
+    },
     /// Anything else of Deis v1's deisctl (machines, ssh, dock, upgrade-prep, ...).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -346,6 +354,22 @@ async fn execute(cli: Cli) -> Result<(), Error> {
                 platform.scale(component, n).await?;
             }
             Ok(())
+        }
+        Command::Replace { unit, host } => {
+            let Target::Component {
+                component,
+                instance: Some(k),
+            } = Target::parse(unit)?
+            else {
+                return Err(Error::Message(format!(
+                    "{unit}: name one member, e.g. etcd@3 (deisctl list shows them)"
+                )));
+            };
+            let unit = platform::Unit {
+                component,
+                instance: Some(k),
+            };
+            open(&cli, 300).await?.replace(unit, host).await
         }
         Command::Config { target, action } => {
             let (store, _open) = store_of(&cli).await?;

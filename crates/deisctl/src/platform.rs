@@ -17,7 +17,7 @@ pub(crate) mod systemd;
 use std::sync::Arc;
 use std::time::Duration;
 
-pub(crate) use component::{Component, Target};
+pub(crate) use component::{Component, Target, Unit};
 use deis_store::ConfigStore;
 use engine::Engine;
 use spec::StoreAddr;
@@ -172,6 +172,18 @@ impl AnyPlatform {
             AnyPlatform::Swarm(p) => p.scale(component, count).await,
             AnyPlatform::Systemd(p) => p.scale(component, count).await,
         }
+    }
+
+    /// Replaces a lost etcd member by a new one on another host (a Swarm's).
+    pub(crate) async fn replace(&self, unit: Unit, host: &str) -> Result<(), Error> {
+        let (AnyPlatform::Swarm(p), Component::Etcd, Some(k)) =
+            (self, unit.component, unit.instance)
+        else {
+            return Err(Error::Message(
+                "deisctl replace moves one of etcd's members (etcd@1, etcd@2, ...) on a Swarm (DEISCTL_SCHEDULER=swarm)".to_owned(),
+            ));
+        };
+        p.replace_member(k, host).await
     }
 }
 

@@ -30,8 +30,13 @@ pub(crate) struct ClusterPlatform {
 impl ClusterPlatform {
     /// Three hosts, each with sshd; the images built on this machine; nothing installed.
     pub(crate) async fn hosts() -> ClusterPlatform {
+        ClusterPlatform::with(3, 0).await
+    }
+
+    /// `managers` manager hosts and `workers` worker hosts (spares for what a lost host ran).
+    pub(crate) async fn with(managers: usize, workers: usize) -> ClusterPlatform {
         build_images();
-        let cluster = Cluster::start(3).await;
+        let cluster = Cluster::start_with(managers, workers).await;
         let key = SshKeyPair::generate();
         let mut sshds = Vec::new();
         for host in cluster.hosts() {
@@ -133,8 +138,81 @@ impl ClusterPlatform {
         text
     }
 
+    /// The host whose controller leads (two controllers: the other stands by, passing the API
+    /// on to the leader, and its health says so).
+    pub(crate) fn leader(&self) -> Option<usize> {
+        (0..self.cluster.hosts().len()).find(|i| {
+            let addr = SocketAddr::from((self.host(*i), 8000));
+            matches!(
+                deis_testkit::http_get(addr, "/healthz"),
+                Ok((200, body)) if !body.contains("standing by")
+            )
+        })
+    }
+
+    /// The Swarm service of a component (`controller`, `etcd-2`, ...).
+    pub(crate) fn service(&self, component: &str) -> String {
+        format!("{}-{component}", self.prefix)
+    }
+
+    /// Where a component's running task is: its host and container (a replicated one: the
+    /// first found); `None` while it has none running.
+    pub(crate) fn try_container_of(&self, component: &str) -> Option<(usize, String)> {
+        let service = self.service(component);
+        let out = self
+            .cluster
+            .docker(0)
+            .args([
+                "service",
+                "ps",
+                "--filter",
+                "desired-state=running",
+                "--format",
+                "{{.Node}}",
+                &service,
+            ])
+            .output()
+            .ok()?;
+        let nodes = String::from_utf8_lossy(&out.stdout).into_owned();
+        for node in nodes.lines() {
+            let Some(at) = self.cluster.hosts().iter().position(|h| h.name() == node) else {
+                continue;
+            };
+            let out = self
+                .cluster
+                .docker(at)
+                .args([
+                    "ps",
+                    "-q",
+                    "--filter",
+                    &format!("label=com.docker.swarm.service.name={service}"),
+                ])
+                .output()
+                .ok()?;
+            if let Some(id) = String::from_utf8_lossy(&out.stdout).lines().next() {
+                return Some((at, id.to_owned()));
+            }
+        }
+        None
+    }
+
+    /// Where a component's running task is: its host and container.
+    pub(crate) fn container_of(&self, component: &str) -> (usize, String) {
+        self.try_container_of(component)
+            .unwrap_or_else(|| panic!("no container of {} runs", self.service(component)))
+    }
+
+    /// `docker service scale <component>=<n>` on a manager that is alive (host `via`).
+    pub(crate) fn scale_service(&self, via: usize, component: &str, n: usize) {
+        let service = self.service(component);
+        self.docker(
+            via,
+            &["service", "scale", "--detach", &format!("{service}={n}")],
+        );
+    }
+
     /// The host (index) a service's running task is on.
-    fn host_of(&self, service: &str) -> usize {
+    pub(crate) fn host_of(&self, service: &str) -> usize {
         let nodes = self.docker(
             0,
             &[
@@ -167,15 +245,7 @@ impl Setup for ClusterPlatform {
         self.dir.path()
     }
     fn controller_url(&self) -> String {
-        // Two controllers: the one that leads serves the API, the other answers 503.
-        let leader = (0..self.cluster.hosts().len()).find(|i| {
-            let addr = SocketAddr::from((self.host(*i), 8000));
-            matches!(
-                deis_testkit::http_get(addr, "/v1/openapi.json"),
-                Ok((200, _))
-            )
-        });
-        format!("http://{}:8000", self.host(leader.unwrap_or(0)))
+        format!("http://{}:8000", self.host(self.leader().unwrap_or(0)))
     }
     fn https(&self) -> SocketAddr {
         SocketAddr::from((self.host(0), 443))

@@ -78,6 +78,10 @@ pub(crate) enum BuildError {
     TimedOut { app: String, after: Duration },
 }
 
+/// How long a push waits for a controller to answer its deploy again after the one it asked
+/// went away (a leader's lease lasts 10 s).
+const DEPLOY_RETRIES: Duration = Duration::from_secs(30);
+
 /// Everything builds share.
 pub(crate) struct Builds {
     pub(crate) config: Arc<Config>,
@@ -165,22 +169,35 @@ impl Builds {
         .await?;
         let built = started.elapsed();
         out.step("Launching...").await;
-        let (version, domains) = self
-            .controller
-            .create_build(NewBuild {
-                username: job.username.to_owned(),
-                app: job.app.to_owned(),
-                image: image.clone(),
-                sha: job.sha[..job.sha.len().min(8)].to_owned(),
-                procfile,
-                dockerfile,
-            })
-            .await
-            .map_err(|source| BuildError::Deploy {
-                app: job.app.to_owned(),
-                image,
-                source,
-            })?;
+        let new = NewBuild {
+            username: job.username.to_owned(),
+            app: job.app.to_owned(),
+            image: image.clone(),
+            sha: job.sha[..job.sha.len().min(8)].to_owned(),
+            procfile,
+            dockerfile,
+        };
+        // A controller lost while it deploys (another takes the lead within its lease) is
+        // asked again: the release it made is deployed, not made twice.
+        let deadline = tokio::time::Instant::now() + DEPLOY_RETRIES;
+        let (version, domains) = loop {
+            match self.controller.create_build(new.clone()).await {
+                Ok(made) => break made,
+                Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                    tracing::warn!(error = %e, "The controller went away while deploying; asking again");
+                    out.raw("       the controller went away; asking again\n")
+                        .await;
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+                Err(source) => {
+                    return Err(BuildError::Deploy {
+                        app: job.app.to_owned(),
+                        image,
+                        source,
+                    });
+                }
+            }
+        };
         tracing::info!(
             version,
             build_secs = built.as_secs_f64(),

@@ -69,6 +69,33 @@ impl BuildError {
 
 /// Checks `build` for `app`, brings a pulled image onto the platform, stores the build as
 /// `actor`'s and releases it (under the app's lock).
+/// The builder calls again with the same commit and image when the controller it called went
+/// away before answering (the leading controller lost mid-deploy): if that build is the
+/// latest release's already, the release is deployed (a no-op once it runs) and answered,
+/// not made a second time.
+async fn made_before(
+    state: &AppState,
+    app: &App,
+    build: &Build,
+) -> Result<Option<(Build, Release)>, DomainError> {
+    if build.sha.is_empty() {
+        return Ok(None);
+    }
+    let Some(latest) = state.db.latest_release(&app.id).await? else {
+        return Ok(None);
+    };
+    let Some(uuid) = &latest.build else {
+        return Ok(None);
+    };
+    match state.db.build(uuid).await? {
+        Some(made) if made.image == build.image && made.sha == build.sha => {
+            release::deploy(state, app, &latest, None).await?;
+            Ok(Some((made, latest)))
+        }
+        _ => Ok(None),
+    }
+}
+
 pub(crate) async fn create(
     state: &AppState,
     app: &App,
@@ -115,6 +142,9 @@ pub(crate) async fn create(
         updated: now,
     };
     let (_guard, app) = state.lock_app(app).await?;
+    if let Some(made) = made_before(state, &app, &build).await? {
+        return Ok(made);
+    }
     let release = release::create(
         state,
         &app,

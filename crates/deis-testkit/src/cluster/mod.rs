@@ -21,6 +21,7 @@ use std::ffi::OsStr;
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
 use ipnet::Ipv4Net;
@@ -121,7 +122,8 @@ pub struct Cluster {
     run_dir: PathBuf,
     hosts: Vec<ClusterHost>,
     /// Each host's engine; `None` once the host is killed.
-    engines: Vec<Option<ServiceProcess>>,
+    /// Each host's engine; `None` once the host is lost ([`Cluster::kill_host`]).
+    engines: Mutex<Vec<Option<ServiceProcess>>>,
 }
 
 impl Cluster {
@@ -159,7 +161,7 @@ impl Cluster {
             subnet,
             subnet_claim,
             hosts: Vec::new(),
-            engines: Vec::new(),
+            engines: Mutex::new(Vec::new()),
         };
         for dir in [&cluster.scratch, &cluster.run_dir] {
             std::fs::create_dir_all(dir)
@@ -174,7 +176,11 @@ impl Cluster {
             cluster.add_host(i, i < managers);
         }
         for i in 0..n {
-            let (host, process) = (&cluster.hosts[i], &mut cluster.engines[i]);
+            let engines = cluster
+                .engines
+                .get_mut()
+                .unwrap_or_else(PoisonError::into_inner);
+            let (host, process) = (&cluster.hosts[i], &mut engines[i]);
             if let Some(process) = process {
                 engine::wait_ready(process, &host.docker_host(), &host.name, ENGINE_START).await;
             }
@@ -203,7 +209,7 @@ impl Cluster {
         // The cgroup first: the teardown looks for the engine's processes there.
         let procs = cgroups::create_engine_group(&host.cgroup);
         self.hosts.push(host);
-        self.engines.push(None);
+        self.engines_mut().push(None);
         let host = &self.hosts[i];
         network::create_host(&self.hub, &host.netns, &format!("h{number}"), host.addr);
         let process = engine::spawn(&engine::EngineSpec {
@@ -215,7 +221,13 @@ impl Cluster {
             cgroup_parent: &format!("/{}/containers", host.cgroup),
         });
         self.hosts[i].dockerd_pid = process.pid();
-        self.engines[i] = Some(process);
+        self.engines_mut()[i] = Some(process);
+    }
+
+    fn engines_mut(&mut self) -> &mut Vec<Option<ServiceProcess>> {
+        self.engines
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
     }
 
     fn host_addr(&self, number: usize) -> Ipv4Addr {
@@ -405,6 +417,7 @@ impl Cluster {
         );
         let loads = self
             .live_hosts()
+            .into_iter()
             .map(|i| {
                 let mut load = tokio::process::Command::from(self.docker(i));
                 load.arg("load").arg("-i").arg(&tarball);
@@ -425,17 +438,26 @@ impl Cluster {
         }
     }
 
-    fn live_hosts(&self) -> impl Iterator<Item = usize> + '_ {
-        (0..self.hosts.len()).filter(|i| self.engines[*i].is_some())
+    fn live_hosts(&self) -> Vec<usize> {
+        let engines = self.engines.lock().unwrap_or_else(PoisonError::into_inner);
+        (0..self.hosts.len())
+            .filter(|i| engines.get(*i).is_some_and(Option::is_some))
+            .collect()
     }
 
     /// Host `i` fails: its link goes down, then its engine, its containerd and every process
     /// in its cgroup (its containers too) are killed. Its namespace and files stay until the
     /// cluster is dropped.
-    pub fn kill_host(&mut self, i: usize) {
+    pub fn kill_host(&self, i: usize) {
         let host = &self.hosts[i];
         network::ip(&["-n", &host.netns, "link", "set", "eth0", "down"]);
-        if let Some(mut process) = self.engines[i].take() {
+        let engine = self
+            .engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get_mut(i)
+            .and_then(Option::take);
+        if let Some(mut process) = engine {
             process.kill();
         }
         assert!(
@@ -451,7 +473,11 @@ impl Cluster {
     /// PID 1 ignores SIGTERM), SIGKILL after [`ENGINE_STOP`], then whatever is left in the
     /// hosts' cgroups.
     fn stop_engines(&mut self) {
-        for process in self.engines.iter().flatten() {
+        let engines = self
+            .engines
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner);
+        for process in engines.iter().flatten() {
             process.terminate();
         }
         let deadline = Instant::now() + ENGINE_STOP;
@@ -459,8 +485,7 @@ impl Cluster {
             for host in &self.hosts {
                 cgroups::kill_once(&host.cgroup, Some("containers"));
             }
-            let running = self
-                .engines
+            let running = engines
                 .iter_mut()
                 .flatten()
                 .map(ServiceProcess::is_running)
@@ -471,7 +496,7 @@ impl Cluster {
             }
             std::thread::sleep(Duration::from_millis(20));
         }
-        for (host, engine) in self.hosts.iter().zip(&mut self.engines) {
+        for (host, engine) in self.hosts.iter().zip(engines.iter_mut()) {
             if let Some(mut process) = engine.take() {
                 if process.is_running() {
                     eprintln!(

@@ -159,7 +159,7 @@ async fn three_hosts_form_a_swarm_that_serves_on_every_host_and_go_away() {
 async fn a_killed_host_goes_down_and_stops_serving_while_the_others_carry_on() {
     let docker = TestDocker::connect().await;
     let image = docker.base_image().await;
-    let mut cluster = Cluster::start_with(3, 1).await;
+    let cluster = Cluster::start_with(3, 1).await;
     let roles: Vec<bool> = cluster.hosts().iter().map(|h| h.is_manager()).collect();
     assert_eq!(roles, [true, true, true, false]);
     let out = cluster

@@ -224,7 +224,8 @@ impl Target {
             None => (name, None),
         };
         let component = Component::parse(base).ok_or_else(|| unknown(word))?;
-        if instance.is_some() && !component.scalable() {
+        // etcd runs one member per manager on a Swarm: etcd@1, etcd@2, ...
+        if instance.is_some() && !component.scalable() && component != Component::Etcd {
             return Err(Error::Message(format!(
                 "{base} has a single instance; use `{base}` without @N"
             )));

@@ -185,42 +185,52 @@ pub(super) async fn ensure_members(
     prefix: &str,
     hosts: &[Node],
 ) -> Result<Vec<Vec<SecretRef>>, Error> {
-    let (pki, ca) = authority(docker, prefix).await?;
-    let existing = secrets(docker, prefix).await?;
     let mut all = Vec::new();
     for (i, host) in hosts.iter().enumerate() {
-        let k = i + 1;
-        let ip: IpAddr = host
-            .addr
-            .parse()
-            .map_err(|_| Error::Message(format!("{} is not an IP address", host.addr)))?;
-        let loopback = IpAddr::from([127, 0, 0, 1]);
-        let (cert, key) = pki
-            .server_cert(
-                &format!("{prefix}-{k}"),
-                &[ip, loopback],
-                &[&host.hostname, "localhost"],
-            )
-            .map_err(|e| Error::Message(format!("cannot make etcd's certificate: {e}")))?;
-        let cert = ensure(
-            docker,
-            prefix,
-            &existing,
-            secret_name(prefix, &format!("etcd-{k}.pem")),
-            || Ok(cert),
-        )
-        .await?;
-        let key = ensure(
-            docker,
-            prefix,
-            &existing,
-            secret_name(prefix, &format!("etcd-{k}-key.pem")),
-            || Ok(key),
-        )
-        .await?;
-        all.push(vec![ca.clone(), cert, key]);
+        all.push(ensure_member(docker, prefix, i + 1, host).await?);
     }
     Ok(all)
+}
+
+/// Member `k`'s CA, certificate and key for its host `host` (a member moved to another host
+/// gets a certificate of its own there: secrets cannot change).
+pub(super) async fn ensure_member(
+    docker: &Docker,
+    prefix: &str,
+    k: usize,
+    host: &Node,
+) -> Result<Vec<SecretRef>, Error> {
+    let (pki, ca) = authority(docker, prefix).await?;
+    let existing = secrets(docker, prefix).await?;
+    let ip: IpAddr = host
+        .addr
+        .parse()
+        .map_err(|_| Error::Message(format!("{} is not an IP address", host.addr)))?;
+    let loopback = IpAddr::from([127, 0, 0, 1]);
+    let (cert, key) = pki
+        .server_cert(
+            &format!("{prefix}-{k}"),
+            &[ip, loopback],
+            &[&host.hostname, "localhost"],
+        )
+        .map_err(|e| Error::Message(format!("cannot make etcd's certificate: {e}")))?;
+    let cert = ensure(
+        docker,
+        prefix,
+        &existing,
+        secret_name(prefix, &format!("etcd-{k}-{ip}.pem")),
+        || Ok(cert),
+    )
+    .await?;
+    let key = ensure(
+        docker,
+        prefix,
+        &existing,
+        secret_name(prefix, &format!("etcd-{k}-{ip}-key.pem")),
+        || Ok(key),
+    )
+    .await?;
+    Ok(vec![ca, cert, key])
 }
 
 /// A component's CA, client certificate and key.

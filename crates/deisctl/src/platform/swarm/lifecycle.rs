@@ -198,6 +198,7 @@ impl SwarmPlatform {
         let wanted = self.wanted(targets, etcd_hosts.len());
         if is_platform(targets) {
             println!("Installing Deis...");
+            nodes::quicken_heartbeat(&self.docker).await?;
         }
         let (etcd, rest): (Vec<Unit>, Vec<Unit>) = wanted
             .iter()
@@ -228,23 +229,31 @@ impl SwarmPlatform {
                     certs::ensure_members(&self.docker, &self.prefix, &etcd_hosts).await?;
                 for unit in &missing {
                     let k = unit.instance.unwrap_or(1) as usize;
-                    let Some(member) = secrets.get(k.saturating_sub(1)) else {
+                    let Some(tls) = secrets.get(k.saturating_sub(1)) else {
                         continue;
+                    };
+                    let member = services::MemberSpec {
+                        k,
+                        me: members
+                            .get(k.saturating_sub(1))
+                            .cloned()
+                            .unwrap_or_default(),
+                        cluster: members.clone(),
+                        join: services::Join::New,
                     };
                     let body = services::etcd_member(
                         &self.prefix,
                         &self.tag,
-                        k,
-                        &members,
+                        &member,
                         self.etcd_port,
-                        (&member[0].name, &member[1].name, &member[2].name),
+                        (&tls[0].name, &tls[1].name, &tls[2].name),
                     );
                     let spec = services::service(
                         &self.prefix,
                         *unit,
                         body,
                         &services::placement(*unit, &plan),
-                        member,
+                        tls,
                         true,
                     );
                     created.push(self.create(spec).await?);
@@ -449,7 +458,7 @@ impl SwarmPlatform {
 
     /// Launches every service of `group` that is loaded, then waits until each runs all its
     /// tasks, printing each task's state as it changes.
-    async fn launch_and_wait(&self, group: &[Svc]) -> Result<(), Error> {
+    pub(super) async fn launch_and_wait(&self, group: &[Svc]) -> Result<(), Error> {
         let mut before = BTreeMap::new();
         for svc in group {
             before.insert(svc.id.clone(), self.refused_ids(&svc.id).await?);

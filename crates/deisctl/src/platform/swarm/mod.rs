@@ -13,6 +13,7 @@ mod certs;
 mod images;
 mod lifecycle;
 mod nodes;
+mod replace;
 mod services;
 mod show;
 mod sweep;
@@ -93,8 +94,16 @@ impl SwarmPlatform {
     /// Connects to the cluster's etcd as deisctl (its client certificate), through the tunnel
     /// when there is one.
     pub(crate) async fn connect_store(&self) -> Result<Arc<dyn ConfigStore>, Error> {
-        let nodes = self.nodes().await?;
-        let hosts = nodes::etcd_hosts(&nodes);
+        // The members installed (wherever they have moved), else the hosts they will run on.
+        let installed = replace::installed_members(&self.services().await?);
+        let hosts: Vec<String> = if installed.is_empty() {
+            nodes::etcd_hosts(&self.nodes().await?)
+                .into_iter()
+                .map(|n| n.addr)
+                .collect()
+        } else {
+            installed.into_values().map(|(_, addr)| addr).collect()
+        };
         if hosts.is_empty() {
             return Err(Error::Message(
                 "the Swarm has no ready manager to run etcd on".to_owned(),
@@ -103,7 +112,7 @@ impl SwarmPlatform {
         let tls = certs::operator_files(&self.prefix)?;
         let mut endpoints = Vec::new();
         for host in &hosts {
-            endpoints.push(self.access.tcp_endpoint(&host.addr, self.etcd_port).await?);
+            endpoints.push(self.access.tcp_endpoint(host, self.etcd_port).await?);
         }
         let urls: Vec<String> = endpoints.iter().map(|a| format!("https://{a}")).collect();
         crate::connect_store_with(&urls, &self.namespace, Some(tls)).await

@@ -50,6 +50,37 @@ pub(crate) async fn list(docker: &Docker) -> Result<Vec<Node>, Error> {
     Ok(found)
 }
 
+/// How often hosts report to the Swarm's managers. The Swarm declares a host down after three
+/// missed reports and only then starts its tasks elsewhere: Docker's default (5 s) makes that
+/// 15 s; this makes it about 6 s.
+pub(crate) const HEARTBEAT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Sets the Swarm's heartbeat to [`HEARTBEAT`] unless it is that already.
+pub(crate) async fn quicken_heartbeat(docker: &Docker) -> Result<(), Error> {
+    let failed = |e: bollard::errors::Error| {
+        Error::Message(format!("cannot set the Swarm's heartbeat period: {e}"))
+    };
+    let swarm = docker.inspect_swarm().await.map_err(failed)?;
+    let mut spec = swarm.spec.unwrap_or_default();
+    let period = i64::try_from(HEARTBEAT.as_nanos()).unwrap_or(i64::MAX);
+    let dispatcher = spec.dispatcher.get_or_insert_with(Default::default);
+    if dispatcher.heartbeat_period == Some(period) {
+        return Ok(());
+    }
+    dispatcher.heartbeat_period = Some(period);
+    let version = swarm.version.and_then(|v| v.index).unwrap_or(0);
+    let options = bollard::query_parameters::UpdateSwarmOptionsBuilder::new()
+        .version(i64::try_from(version).unwrap_or(i64::MAX))
+        .build();
+    docker.update_swarm(spec, options).await.map_err(failed)?;
+    println!(
+        "The Swarm's hosts now report every {} s (a lost host's tasks move after about {} s)",
+        HEARTBEAT.as_secs(),
+        HEARTBEAT.as_secs() * 3
+    );
+    Ok(())
+}
+
 /// The hosts that run etcd's members: three managers when there are three, else one (two
 /// members would stop together at the loss of either).
 pub(crate) fn etcd_hosts(nodes: &[Node]) -> Vec<Node> {

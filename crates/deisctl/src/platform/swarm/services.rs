@@ -273,22 +273,35 @@ pub(crate) fn service(
     }
 }
 
-/// The container settings of etcd's member `k` of `members` (`(name, address)`), with TLS for
-/// clients and peers from the secrets `ca`, `cert` and `key`; clients on `port` (the host's
-/// address and loopback), peers on `port + 1`, health on loopback `port + 2`.
+/// How an etcd member starts: with the cluster (all members at once) or joining one that runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Join {
+    New,
+    Existing,
+}
+
+/// One etcd member to run: the `k`th, `me` (its name and host address) among `cluster` (every
+/// member's, `me` included).
+pub(crate) struct MemberSpec {
+    pub(crate) k: usize,
+    pub(crate) me: (String, String),
+    pub(crate) cluster: Vec<(String, String)>,
+    pub(crate) join: Join,
+}
+
+/// The container settings of an etcd member, with TLS for clients and peers from the secrets
+/// `ca`, `cert` and `key`; clients on `port` (the host's address and loopback), peers on
+/// `port + 1`, health on loopback `port + 2`.
 pub(crate) fn etcd_member(
     prefix: &str,
     tag: &str,
-    k: usize,
-    members: &[(String, String)],
+    member: &MemberSpec,
     port: u16,
     tls: (&str, &str, &str),
 ) -> ContainerCreateBody {
     let (ca, cert, key) = tls;
-    let (name, addr) = members
-        .get(k.saturating_sub(1))
-        .cloned()
-        .unwrap_or_default();
+    let (name, addr) = member.me.clone();
+    let (k, members, join) = (member.k, &member.cluster, member.join);
     let peer_port = port.saturating_add(1);
     let health_port = port.saturating_add(2);
     let cluster: Vec<String> = members
@@ -312,6 +325,12 @@ pub(crate) fn etcd_member(
         cluster.join(","),
         "--initial-cluster-token".to_owned(),
         prefix.to_owned(),
+        "--initial-cluster-state".to_owned(),
+        match join {
+            Join::New => "new",
+            Join::Existing => "existing",
+        }
+        .to_owned(),
         "--listen-metrics-urls".to_owned(),
         format!("http://127.0.0.1:{health_port}"),
         "--client-cert-auth".to_owned(),

@@ -1,0 +1,527 @@
+//! Each fault of the survival test: made as an operator would meet it (a process SIGKILLed, a
+//! member gone, a host gone), measured, and checked from the users' side.
+
+use std::collections::BTreeSet;
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use deis_testkit::eventually;
+use tokio::io::AsyncBufReadExt;
+
+use super::kept;
+use super::traffic::Traffic;
+use super::{Cost, SCALE, app_tasks, at_full_scale};
+use crate::flows::Day;
+use crate::setup::ClusterPlatform;
+use crate::support::{Ran, commit};
+
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Fault {
+    RedisLost,
+    BuilderKilledMidPush,
+    LeaderKilledMidDeploy,
+    EtcdMajorityLost,
+}
+
+pub(crate) struct Faults<'a> {
+    pub(crate) platform: &'a ClusterPlatform,
+    pub(crate) day: &'a Day<'a, ClusterPlatform>,
+    pub(crate) traffic: &'a Traffic,
+    /// An app of the owner's whose config probes whether the platform takes changes.
+    pub(crate) probe: &'a str,
+}
+
+/// What `text` says, on one line (for "what users saw").
+fn said(text: &str) -> String {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.join(" ") {
+        line if line.is_empty() => "nothing".to_owned(),
+        line => line.chars().take(200).collect(),
+    }
+}
+
+impl Faults<'_> {
+    pub(crate) async fn run(&self, fault: Fault, hosts: &[usize]) -> Cost {
+        match fault {
+            Fault::RedisLost => self.redis_lost(hosts).await,
+            Fault::BuilderKilledMidPush => self.builder_killed_mid_push(hosts).await,
+            Fault::LeaderKilledMidDeploy => self.leader_killed_mid_deploy(hosts).await,
+            Fault::EtcdMajorityLost => self.etcd_majority_lost(hosts).await,
+        }
+    }
+
+    /// Waits until the app is at full scale on `hosts` again, answering from every container,
+    /// within `secs`.
+    async fn settled(&self, hosts: &[usize], secs: u64) {
+        at_full_scale(
+            self.platform,
+            self.traffic,
+            hosts,
+            &self.day.app,
+            Instant::now(),
+            Duration::from_secs(secs),
+        )
+        .await;
+    }
+
+    /// SIGKILL to a component's container; its service scaled to nothing so that the Swarm does
+    /// not bring it straight back.
+    fn lose(&self, component: &str) {
+        let (at, id) = self.platform.container_of(component);
+        self.platform.docker(at, &["kill", &id]);
+        self.platform.scale_service(0, component, 0);
+    }
+
+    /// Waits until a component's task runs and its container is healthy again.
+    async fn healthy(&self, component: &str) {
+        eventually(Duration::from_secs(120), component, || async {
+            let service = self.platform.service(component);
+            let Some((at, id)) = self.platform.try_container_of(component) else {
+                return Err(format!("no task of {service} yet"));
+            };
+            let health = self.platform.docker(
+                at,
+                &[
+                    "inspect",
+                    "--format",
+                    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
+                    &id,
+                ],
+            );
+            // Healthy, or running for components without a health check.
+            match health.first().map(String::as_str) {
+                Some("healthy" | "running") => Ok(()),
+                other => Err(format!("{service}: {other:?}")),
+            }
+        })
+        .await;
+    }
+
+    /// `deis config:set` on the probe app: what it printed, or an error with what it printed.
+    async fn change(&self, value: &str) -> Ran {
+        kept::run(
+            self.day,
+            &["config:set", &format!("PROBE={value}"), "-a", self.probe],
+        )
+        .await
+    }
+
+    /// Redis lost: the app keeps serving, a container started meanwhile has its line in the
+    /// logs once Redis is back (the log shippers keep what the logger cannot store yet).
+    async fn redis_lost(&self, hosts: &[usize]) -> Cost {
+        let app = &self.day.app;
+        let mark = self.traffic.mark();
+        let before: BTreeSet<String> = app_tasks(self.platform, hosts, app)
+            .into_iter()
+            .map(|(_, id, _)| id)
+            .collect();
+        self.lose("cache");
+        self.day
+            .deis(&["scale", &format!("cmd={}", SCALE + 1)])
+            .await;
+        let started = eventually(
+            Duration::from_secs(60),
+            "a container started while Redis is away",
+            || async {
+                let now = app_tasks(self.platform, hosts, app);
+                match now.iter().find(|(_, id, _)| !before.contains(id)) {
+                    Some((_, id, _)) if now.len() == SCALE + 1 => Ok(id.clone()),
+                    _ => Err(format!("{now:?}")),
+                }
+            },
+        )
+        .await;
+        let logs = kept::run(self.day, &["logs", "-n", "5"]).await;
+        self.platform.scale_service(0, "cache", 1);
+        self.healthy("cache").await;
+        eventually(
+            Duration::from_secs(90),
+            "the line of the container started while Redis was away",
+            || async {
+                let logs = kept::ok(self.day, &["logs", "-n", "1000"]).await;
+                if logs.contains(&format!("started {}", &started[..12])) {
+                    Ok(())
+                } else {
+                    Err(logs)
+                }
+            },
+        )
+        .await;
+        let recovered = mark.at.elapsed();
+        kept::ok(self.day, &["scale", &format!("cmd={SCALE}")]).await;
+        self.settled(hosts, 60).await;
+        let seen = self.traffic.since(mark);
+        assert_eq!(seen.failed, 0, "Redis lost: {:?}", seen.failures);
+        Cost {
+            fault: "Redis lost",
+            recovered,
+            seen,
+            users_saw: format!(
+                "`deis logs` while away: {}; every line there once Redis was back",
+                said(&logs.out)
+            ),
+        }
+    }
+
+    /// The builder SIGKILLed while it builds a push: git says the push failed; the next push,
+    /// once the Swarm has started the builder again, works.
+    async fn builder_killed_mid_push(&self, hosts: &[usize]) -> Cost {
+        let mark = self.traffic.mark();
+        commit(&self.day.work, &[("README", "builder killed\n")], "killed");
+        let mut push = self
+            .day
+            .owner
+            .push_command(&self.day.work)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("git push starts");
+        let stderr = push.stderr.take().expect("git's stderr");
+        let (lines, mut read) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut reader = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = reader.next_line().await {
+                if lines.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut output = String::new();
+        let building = tokio::time::timeout(Duration::from_secs(120), async {
+            while let Some(line) = read.recv().await {
+                output.push_str(&line);
+                output.push('\n');
+                if line.contains("Building Docker image") {
+                    return true;
+                }
+            }
+            false
+        })
+        .await;
+        assert_eq!(building, Ok(true), "the build started: {output}");
+        let (at, id) = self.platform.container_of("builder");
+        self.platform.docker(at, &["kill", &id]);
+        let status = tokio::time::timeout(Duration::from_secs(120), push.wait())
+            .await
+            .expect("git push ends once the builder is gone")
+            .expect("git push ran");
+        while let Ok(line) = read.try_recv() {
+            output.push_str(&line);
+            output.push('\n');
+        }
+        assert!(!status.success(), "the push of a killed builder: {output}");
+        let last = output
+            .lines()
+            .rev()
+            .find(|l| l.contains("fatal") || l.contains("error"))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(!last.is_empty(), "git says the push failed: {output}");
+        self.healthy("builder").await;
+        let pushed = self.day.owner.push(&self.day.work).await;
+        assert!(pushed.ok, "the next push: {}", pushed.out);
+        self.settled(hosts, 90).await;
+        let recovered = mark.at.elapsed();
+        let seen = self.traffic.since(mark);
+        assert_eq!(seen.failed, 0, "builder killed: {:?}", seen.failures);
+        Cost {
+            fault: "builder killed mid-push",
+            recovered,
+            seen,
+            users_saw: format!("git push: {last}; the next push worked"),
+        }
+    }
+
+    /// The leading controller SIGKILLed while it deploys a push: the other one (or the same one,
+    /// restarted) leads within the lease's TTL; afterwards the newest release runs at the app's
+    /// scale and nothing of the older ones is left.
+    async fn leader_killed_mid_deploy(&self, hosts: &[usize]) -> Cost {
+        let app = &self.day.app;
+        let releases_before: BTreeSet<String> = app_tasks(self.platform, hosts, app)
+            .into_iter()
+            .map(|(_, _, r)| r)
+            .collect();
+        let leader_host = self.platform.leader().expect("a leading controller");
+        commit(&self.day.work, &[("README", "leader killed\n")], "leader");
+        let mark = self.traffic.mark();
+        let push = tokio::spawn(self.day.owner.push_command(&self.day.work).output());
+        eventually(
+            Duration::from_secs(120),
+            "the new release's containers",
+            || async {
+                let now = app_tasks(self.platform, hosts, app);
+                if now.iter().any(|(_, _, r)| !releases_before.contains(r)) {
+                    Ok(())
+                } else {
+                    Err(format!("{now:?}"))
+                }
+            },
+        )
+        .await;
+        let ids = self.platform.docker(
+            leader_host,
+            &[
+                "ps",
+                "-q",
+                "--filter",
+                &format!(
+                    "label=com.docker.swarm.service.name={}",
+                    self.platform.service("controller")
+                ),
+            ],
+        );
+        let id = ids.first().expect("the leader's container");
+        self.platform.docker(leader_host, &["kill", id]);
+        let killed = Instant::now();
+        let pushed = Ran::from(push.await.expect("push task").expect("git push runs"));
+        // The builder asks the new leader again: the push succeeds, with one release.
+        assert!(
+            pushed.ok,
+            "the push through a leader's loss: {}",
+            pushed.out
+        );
+        let handover = eventually(Duration::from_secs(60), "a controller leading", || async {
+            match self.platform.leader() {
+                Some(_) => Ok(killed.elapsed()),
+                None => Err("none leads".to_owned()),
+            }
+        })
+        .await;
+        let release = at_full_scale(
+            self.platform,
+            self.traffic,
+            hosts,
+            app,
+            killed,
+            Duration::from_secs(120),
+        )
+        .await;
+        let recovered = mark.at.elapsed();
+        eventually(
+            Duration::from_secs(60),
+            "the older releases' services gone",
+            || async {
+                let services = self.platform.docker(
+                    0,
+                    &[
+                        "service",
+                        "ls",
+                        "--filter",
+                        &format!("label=deis.app={app}"),
+                        "--format",
+                        "{{.Name}}",
+                    ],
+                );
+                if services.len() == 1 {
+                    Ok(())
+                } else {
+                    Err(format!("{services:?}"))
+                }
+            },
+        )
+        .await;
+        let releases = kept::ok(self.day, &["releases"]).await;
+        let newest = releases
+            .lines()
+            .map(str::trim)
+            .find(|l| l.starts_with('v'))
+            .unwrap_or_default()
+            .to_owned();
+        assert!(
+            newest.starts_with(&format!("v{} ", release.trim_start_matches('v'))),
+            "the newest release ({newest}) is the one running ({release}); push: {}",
+            pushed.out
+        );
+        let seen = self.traffic.since(mark);
+        assert_eq!(seen.failed, 0, "leader killed: {:?}", seen.failures);
+        Cost {
+            fault: "controller leader killed mid-deploy",
+            recovered,
+            seen,
+            users_saw: format!(
+                "a new leader after {:.1} s; git push succeeded{}",
+                handover.as_secs_f64(),
+                if pushed.out.contains("asking again") {
+                    " (it said the controller went away and asked again)"
+                } else {
+                    ""
+                }
+            ),
+        }
+    }
+
+    /// Two of etcd's three members lost: the apps keep serving from the routers' tables, a
+    /// change is refused with a clear message; with the members back, changes are taken.
+    async fn etcd_majority_lost(&self, hosts: &[usize]) -> Cost {
+        let mark = self.traffic.mark();
+        self.lose("etcd-2");
+        self.lose("etcd-3");
+        // The leader stops once its lead is not renewed for its lease's time; the controllers
+        // then stand by and say why they refuse.
+        let refused = eventually(Duration::from_secs(90), "a change refused", || async {
+            let ran = self.change("majority-lost").await;
+            if !ran.ok && ran.out.contains("config store") {
+                Ok(ran.out)
+            } else {
+                Err(format!("{}: {}", ran.ok, ran.out))
+            }
+        })
+        .await;
+        // Until no controller leads any more (their leases lapse), and beyond.
+        eventually(Duration::from_secs(60), "no controller leading", || async {
+            match self.platform.leader() {
+                Some(i) => Err(format!("host {i}'s controller leads")),
+                None => Ok(()),
+            }
+        })
+        .await;
+        let served = self.traffic.sent();
+        eventually(Duration::from_secs(30), "more requests", || async {
+            if self.traffic.sent() > served + 200 {
+                Ok(())
+            } else {
+                Err(self.traffic.sent().to_string())
+            }
+        })
+        .await;
+        let again = self.change("still-lost").await;
+        assert!(!again.ok, "a change without etcd's majority: {}", again.out);
+        let back = Instant::now();
+        self.platform.scale_service(0, "etcd-2", 1);
+        self.platform.scale_service(0, "etcd-3", 1);
+        eventually(Duration::from_secs(120), "changes taken again", || async {
+            let ran = self.change("back").await;
+            if ran.ok { Ok(()) } else { Err(ran.out) }
+        })
+        .await;
+        let taken_after = back.elapsed();
+        self.settled(hosts, 60).await;
+        let seen = self.traffic.since(mark);
+        assert_eq!(seen.failed, 0, "etcd's majority lost: {:?}", seen.failures);
+        Cost {
+            fault: "etcd majority lost",
+            recovered: taken_after,
+            seen,
+            users_saw: format!("a change: {}", said(&refused)),
+        }
+    }
+
+    /// After `lost`'s loss, its etcd member replaced on the spare host by `deisctl`: the Swarm's
+    /// housekeeping first (the dead manager out, the spare promoted), then the member. The new
+    /// member votes: with another member lost afterwards, changes are still taken.
+    pub(crate) async fn etcd_member_replaced(&self, lost: usize, hosts: &[usize]) -> Cost {
+        let dead = self.platform.cluster.host(lost).name().to_owned();
+        let spare = self.platform.cluster.hosts().len() - 1;
+        let spare_name = self.platform.cluster.host(spare).name().to_owned();
+        let mark = self.traffic.mark();
+        self.platform.docker(0, &["node", "demote", &dead]);
+        self.platform.docker(0, &["node", "rm", "--force", &dead]);
+        self.platform.docker(0, &["node", "promote", &spare_name]);
+        let member = lost + 1;
+        let replaced = self
+            .platform
+            .ok(&["replace", &format!("etcd@{member}"), &spare_name]);
+        let list = self.platform.ok(&["list"]);
+        let unit = format!("{}-etcd@{member}.service", self.platform.prefix);
+        assert!(
+            list.lines()
+                .any(|l| l.starts_with(&unit) && l.contains(&spare_name) && l.contains("active")),
+            "{unit} on {spare_name}: {list}\n{replaced}"
+        );
+        let recovered = mark.at.elapsed();
+        let change = self.change("replaced").await;
+        assert!(change.ok, "a change with the new member: {}", change.out);
+        // The new member counts: the first one lost too, two of three still take changes.
+        self.lose("etcd-1");
+        let without_first = self.change("without-the-first").await;
+        self.platform.scale_service(0, "etcd-1", 1);
+        self.healthy("etcd-1").await;
+        assert!(
+            without_first.ok,
+            "a change with members 2 and {member}: {}",
+            without_first.out
+        );
+        self.settled(hosts, 60).await;
+        let seen = self.traffic.since(mark);
+        assert_eq!(seen.failed, 0, "etcd member replaced: {:?}", seen.failures);
+        Cost {
+            fault: "etcd member replaced",
+            recovered,
+            seen,
+            users_saw: "nothing".to_owned(),
+        }
+    }
+}
+
+/// A whole host lost (its link down, its engine and containers killed): the Swarm starts the
+/// app's lost containers on the other hosts, the routers drop the dead ones' routes, and the
+/// platform takes changes again (a new release deploys).
+pub(crate) async fn host_lost(
+    platform: &ClusterPlatform,
+    day: &Day<'_, ClusterPlatform>,
+    traffic: &Traffic,
+    lost: usize,
+    survivors: &[usize],
+) -> Cost {
+    let all: Vec<usize> = (0..platform.cluster.hosts().len()).collect();
+    // Requests already on their way through the lost host's router end first.
+    let settled = traffic.sent() + 50;
+    eventually(
+        Duration::from_secs(30),
+        "requests after the switch",
+        || async {
+            if traffic.sent() > settled {
+                Ok(())
+            } else {
+                Err(traffic.sent().to_string())
+            }
+        },
+    )
+    .await;
+    let on_lost = app_tasks(platform, &[lost], &day.app).len();
+    let before = app_tasks(platform, &all, &day.app).len();
+    assert_eq!(before, SCALE);
+    let mark = traffic.mark();
+    platform.cluster.kill_host(lost);
+    at_full_scale(
+        platform,
+        traffic,
+        survivors,
+        &day.app,
+        mark.at,
+        Duration::from_secs(120),
+    )
+    .await;
+    let full_scale = mark.at.elapsed();
+    // The platform takes changes: a new release, at full scale on the surviving hosts.
+    let changed = eventually(Duration::from_secs(120), "a change taken", || async {
+        let ran = kept::run(day, &["config:set", "AFTER=host-lost"]).await;
+        if ran.ok { Ok(ran.out) } else { Err(ran.out) }
+    })
+    .await;
+    assert!(changed.contains("AFTER"), "{changed}");
+    at_full_scale(
+        platform,
+        traffic,
+        survivors,
+        &day.app,
+        Instant::now(),
+        Duration::from_secs(90),
+    )
+    .await;
+    let seen = traffic.since(mark);
+    let late = seen.failed_after(full_scale);
+    assert!(
+        late.is_empty(),
+        "requests failed after the app was at full scale again ({full_scale:?}): {late:?}"
+    );
+    Cost {
+        fault: "host lost",
+        recovered: full_scale,
+        seen,
+        users_saw: format!(
+            "{on_lost} of {SCALE} containers were on the lost host; requests to them waited for \
+             the routers' retries"
+        ),
+    }
+}

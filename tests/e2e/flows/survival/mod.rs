@@ -1,0 +1,220 @@
+//! The cluster survives: on three managers and a spare host, with an app at three containers and
+//! a steady client going through the routers of the hosts that stay up, each fault in turn:
+//! Redis lost, the builder killed in the middle of a push, the leading controller killed in the
+//! middle of a deploy, etcd's majority lost and back, a whole host lost, and etcd's lost member
+//! replaced on the spare host. After each, nothing a user had is missing (account, apps,
+//! releases, config, log lines); each fault's cost is printed as figures for
+//! docs/benchmarks.md: requests made and failed during it, time until the app serves at full
+//! scale again, what users saw.
+
+mod faults;
+mod kept;
+mod traffic;
+
+use std::collections::BTreeSet;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use deis_testkit::eventually;
+
+use super::{Day, dockerfile};
+use crate::setup::{ClusterPlatform, Setup};
+use crate::support::{Deis, app_name, figure, work_tree};
+use kept::Kept;
+use traffic::Traffic;
+
+/// The app's scale throughout.
+const SCALE: usize = 3;
+
+/// One fault's cost, for the report.
+pub(crate) struct Cost {
+    pub(crate) fault: &'static str,
+    /// From the fault until the app served at full scale again (and the platform took changes).
+    pub(crate) recovered: Duration,
+    pub(crate) seen: traffic::Seen,
+    /// What users saw, in a few words.
+    pub(crate) users_saw: String,
+}
+
+impl Cost {
+    fn print(&self) {
+        figure(format_args!(
+            "fault: {}: back in {:.1} s; {}; users saw: {}",
+            self.fault,
+            self.recovered.as_secs_f64(),
+            self.seen.summary(),
+            self.users_saw
+        ));
+    }
+}
+
+/// The app's containers on the live hosts `hosts`: `(host, container id, release)`.
+pub(crate) fn app_tasks(
+    platform: &ClusterPlatform,
+    hosts: &[usize],
+    app: &str,
+) -> Vec<(usize, String, String)> {
+    let mut found = Vec::new();
+    for i in hosts {
+        for line in platform.docker(
+            *i,
+            &[
+                "ps",
+                "--filter",
+                &format!("label={}", platform.app_label()),
+                "--filter",
+                &format!("label=deis.app={app}"),
+                "--format",
+                "{{.ID}} {{.Label \"deis.release\"}}",
+            ],
+        ) {
+            let mut cells = line.split_whitespace();
+            if let (Some(id), Some(release)) = (cells.next(), cells.next()) {
+                found.push((*i, id.to_owned(), release.to_owned()));
+            }
+        }
+    }
+    found
+}
+
+/// Waits until the app runs `SCALE` containers of one release on `hosts` and the client has
+/// had answers from each of them since `since`: the release.
+pub(crate) async fn at_full_scale(
+    platform: &ClusterPlatform,
+    traffic: &Traffic,
+    hosts: &[usize],
+    app: &str,
+    since: Instant,
+    deadline: Duration,
+) -> String {
+    eventually(deadline, "the app at full scale", || async {
+        let tasks = app_tasks(platform, hosts, app);
+        let releases: BTreeSet<&String> = tasks.iter().map(|(_, _, r)| r).collect();
+        // Host names are the containers' short ids.
+        let answering = traffic.answering_since(since);
+        let all_answer = tasks
+            .iter()
+            .all(|(_, id, _)| answering.iter().any(|name| id.starts_with(name.as_str())));
+        match releases.first() {
+            Some(release) if tasks.len() == SCALE && releases.len() == 1 && all_answer => {
+                Ok((*release).clone())
+            }
+            _ => Err(format!(
+                "containers {tasks:?}; answering since the mark: {answering:?}"
+            )),
+        }
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_host() {
+    let platform = ClusterPlatform::with(3, 1).await;
+    platform.ok(&["config", "platform", "set", "domain=example.com"]);
+    platform.ok(&[
+        "config",
+        "builder",
+        "set",
+        &format!("stackImage=deis/stack:{}", crate::setup::TAG),
+    ]);
+    platform.ok(&["install", "platform"]);
+    let start = platform.deisctl(&["start", "platform"]);
+    assert!(
+        start.status.success(),
+        "start platform: {}{}",
+        String::from_utf8_lossy(&start.stdout),
+        String::from_utf8_lossy(&start.stderr),
+    );
+
+    let owner = Deis::register(&platform, "owner").await;
+    let app = app_name("sturdy");
+    let work = work_tree(
+        &platform.dir().join(&app),
+        &[("Dockerfile", &dockerfile(&platform.base_image()))],
+    );
+    let day = Day {
+        setup: &platform,
+        owner,
+        app: app.clone(),
+        work,
+    };
+    day.deis(&["create", &app]).await;
+    super::use_builder(&platform, &day.work, &app);
+    let pushed = day.owner.push(&day.work).await;
+    assert!(pushed.ok, "{}", pushed.out);
+    day.deis(&["scale", &format!("cmd={SCALE}")]).await;
+
+    let all: Vec<usize> = (0..platform.cluster.hosts().len()).collect();
+    let routers = |hosts: &[usize]| -> Vec<SocketAddr> {
+        hosts
+            .iter()
+            .map(|i| SocketAddr::from((platform.host(*i), 80)))
+            .collect()
+    };
+    let traffic = Traffic::start(routers(&all), &app, 4);
+    let began = traffic.mark();
+    at_full_scale(
+        &platform,
+        &traffic,
+        &all,
+        &app,
+        began.at,
+        Duration::from_secs(60),
+    )
+    .await;
+
+    // Between faults the API should answer; when it did not at once, why is printed.
+    let away = || {
+        figure(format_args!(
+            "the API was away between faults; the controllers' tasks:\n{}",
+            platform.diagnose("controller")
+        ));
+    };
+
+    // An app of the owner's whose config probes whether the platform takes changes.
+    let probe = app_name("probe");
+    day.deis(&["create", &probe, "--no-remote"]).await;
+
+    let mut costs = Vec::new();
+    let faults = faults::Faults {
+        platform: &platform,
+        day: &day,
+        traffic: &traffic,
+        probe: &probe,
+    };
+    for fault in [
+        faults::Fault::RedisLost,
+        faults::Fault::BuilderKilledMidPush,
+        faults::Fault::LeaderKilledMidDeploy,
+        faults::Fault::EtcdMajorityLost,
+    ] {
+        let before = Kept::take(&day, away).await;
+        let cost = faults.run(fault, &all).await;
+        cost.print();
+        before.still_there(&day, cost.fault).await;
+        costs.push(cost);
+    }
+
+    // A whole host: the third manager (etcd's third member, a router, some of the app).
+    let lost = 2;
+    let survivors: Vec<usize> = all.iter().copied().filter(|i| *i != lost).collect();
+    traffic.use_routers(routers(&survivors));
+    let before = Kept::take(&day, away).await;
+    let cost = faults::host_lost(&platform, &day, &traffic, lost, &survivors).await;
+    cost.print();
+    before.still_there(&day, cost.fault).await;
+    costs.push(cost);
+
+    let before = Kept::take(&day, away).await;
+    let cost = faults.etcd_member_replaced(lost, &survivors).await;
+    cost.print();
+    before.still_there(&day, cost.fault).await;
+    costs.push(cost);
+
+    let seen = traffic.stop(began).await;
+    figure(format_args!(
+        "faults: {} through all of them ({:?})",
+        seen.summary(),
+        seen.failures.iter().take(10).collect::<Vec<_>>()
+    ));
+}

@@ -3,10 +3,11 @@
 //! `/deis/controller/leader`, a key under a lease it keeps alive. The others stand by on their
 //! listener, answering `/healthz` (200: they are up, for the Swarm and deisctl) and passing
 //! every other request on to the leader (a 503 that says why when there is none they can
-//! reach: with etcd out of reach, no controller leads and changes are refused), and take over when the leader's lease lapses: at once when it stops (it
-//! revokes the lease), within [`TTL`] when it dies. A leader that loses its lease (etcd out of
-//! reach for a whole TTL) stops at once, so two controllers never deploy at the same time; the
-//! Swarm starts it again, as a stand-by.
+//! reach: with etcd out of reach, no controller leads and changes are refused), and take over
+//! when the leader's lease lapses: at once when it stops (it revokes the lease), within
+//! [`TTL`] when it dies. A leader that loses its lease, or cannot renew it for a whole TTL,
+//! stops at once, so two controllers never deploy at the same time; the Swarm starts it again,
+//! as a stand-by.
 //!
 //! A controller that finds the place held in its own name (its address: its previous run,
 //! SIGKILLed before the lease lapsed) takes it back at once. With the in-process store (one
@@ -139,35 +140,15 @@ async fn try_lead(store: &Arc<dyn ConfigStore>, me: &str) -> Result<Option<Lease
 /// controller may lead once it is back), cancels `shutdown`: a controller that may no longer
 /// lead stops.
 pub(crate) async fn hold(store: Arc<dyn ConfigStore>, lease: LeaseId, shutdown: CancellationToken) {
-    let mut ticker = tokio::time::interval(TTL / 4);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut renewed = tokio::time::Instant::now();
-    loop {
-        tokio::select! {
-            _ = shutdown.cancelled() => {
-                let _ = store.revoke_lease(lease).await;
-                return;
-            }
-            _ = ticker.tick() => {}
-        }
-        let renewal = tokio::time::timeout(TTL / 4, store.keep_alive(lease)).await;
-        match renewal {
-            Ok(Ok(())) => renewed = tokio::time::Instant::now(),
-            Ok(Err(e @ StoreError::LeaseNotFound(_))) => {
-                tracing::error!(error = %e, "This controller lost the lead; stopping so that another one leads");
-                shutdown.cancel();
-                return;
-            }
-            Ok(Err(e)) => tracing::warn!(error = %e, "Renewing the lead failed; retrying"),
-            Err(_) => tracing::warn!("Renewing the lead took too long; retrying"),
-        }
-        if renewed.elapsed() >= TTL {
-            tracing::error!(
-                "The config store has not renewed this controller's lead for {} s; stopping so that no two controllers lead",
-                TTL.as_secs()
-            );
+    match deis_store::hold_lease(store, lease, TTL, shutdown.clone()).await {
+        Ok(()) => {}
+        Err(e @ StoreError::LeaseNotFound(_)) => {
+            tracing::error!(error = %e, "This controller lost the lead; stopping so that another one leads");
             shutdown.cancel();
-            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "The config store has not renewed this controller's lead; stopping so that no two controllers lead");
+            shutdown.cancel();
         }
     }
 }

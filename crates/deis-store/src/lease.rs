@@ -17,9 +17,34 @@ pub async fn keep_lease_alive(
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
+    renew(store, lease, ttl, shutdown, false).await
+}
+
+/// [`keep_lease_alive`] for a holder that must not believe it holds the lease longer than the
+/// store would: when no renewal has succeeded for a whole `ttl`, it gives up with
+/// [`StoreError::Unavailable`]. (etcd without its majority cannot let a lease lapse, so
+/// [`StoreError::LeaseNotFound`] never comes; once the majority is back the lease may be gone
+/// and another holder in its place.)
+pub async fn hold_lease(
+    store: Arc<dyn ConfigStore>,
+    lease: LeaseId,
+    ttl: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
+    renew(store, lease, ttl, shutdown, true).await
+}
+
+async fn renew(
+    store: Arc<dyn ConfigStore>,
+    lease: LeaseId,
+    ttl: Duration,
+    shutdown: CancellationToken,
+    give_up: bool,
+) -> Result<(), StoreError> {
     let period = (ttl / 3).max(Duration::from_millis(100));
     let mut ticker = tokio::time::interval(period);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut renewed = tokio::time::Instant::now();
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -30,12 +55,31 @@ pub async fn keep_lease_alive(
             }
             _ = ticker.tick() => {}
         }
-        match store.keep_alive(lease).await {
-            Ok(()) => {}
+        // A holder that gives up must not wait on a renewal longer than a tick.
+        let renewal = if give_up {
+            tokio::time::timeout(period, store.keep_alive(lease))
+                .await
+                .unwrap_or_else(|_| {
+                    Err(StoreError::Unavailable {
+                        op: format!("keep lease {lease} alive"),
+                        source: format!("no answer within {} ms", period.as_millis()).into(),
+                    })
+                })
+        } else {
+            store.keep_alive(lease).await
+        };
+        match renewal {
+            Ok(()) => renewed = tokio::time::Instant::now(),
             Err(e @ StoreError::LeaseNotFound(_)) => return Err(e),
             Err(e) => {
                 tracing::warn!(lease.id = %lease, error = %e, "Lease renewal failed; retrying")
             }
+        }
+        if give_up && renewed.elapsed() >= ttl {
+            return Err(StoreError::Unavailable {
+                op: format!("keep lease {lease} alive"),
+                source: format!("no renewal succeeded for {} s", ttl.as_secs()).into(),
+            });
         }
     }
 }

@@ -116,3 +116,79 @@ async fn a_watch_survives_member_restarts_without_losing_or_repeating_events() {
         .await;
     }
 }
+
+/// With two of three members gone, etcd can neither renew a lease nor let it lapse: a holder
+/// that must not outlive its lease (`hold_lease`, a leading controller's) gives up after one
+/// TTL without a renewal, while `keep_lease_alive` (routes, endpoints) keeps trying. The member
+/// list names all three members, and a lost one can be removed through the others.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_held_lease_is_given_up_after_a_ttl_without_renewal_and_members_are_listed() {
+    let mut cluster = EtcdCluster::start().await;
+    let endpoints = cluster.endpoints();
+    let etcd = EtcdStore::connect(&endpoints, "").await.expect("connect");
+    let members = etcd.members().await.expect("member list");
+    assert_eq!(members.len(), 3, "{members:?}");
+    assert!(
+        members
+            .iter()
+            .all(|m| !m.name.is_empty() && !m.peer_urls.is_empty())
+    );
+
+    let store: Arc<dyn ConfigStore> = Arc::new(etcd);
+    let ttl = Duration::from_secs(3);
+    let held = store.grant_lease(ttl).await.expect("lease");
+    let kept = store.grant_lease(ttl).await.expect("lease");
+    let shutdown = tokio_util::sync::CancellationToken::new();
+    let holder = tokio::spawn(deis_store::hold_lease(
+        store.clone(),
+        held,
+        ttl,
+        shutdown.clone(),
+    ));
+    let keeper = tokio::spawn(deis_store::keep_lease_alive(
+        store.clone(),
+        kept,
+        ttl,
+        shutdown.clone(),
+    ));
+    cluster.kill(1);
+    cluster.kill(2);
+    let lost = std::time::Instant::now();
+    let given_up = tokio::time::timeout(Duration::from_secs(30), holder)
+        .await
+        .expect("hold_lease gives up")
+        .expect("task");
+    assert!(
+        matches!(given_up, Err(deis_store::StoreError::Unavailable { .. })),
+        "{given_up:?}"
+    );
+    // Renewed a third of a TTL apart, so the last renewal came at most that long before.
+    assert!(
+        lost.elapsed() >= ttl - ttl / 3,
+        "gave up only a whole TTL after its last renewal: {:?}",
+        lost.elapsed()
+    );
+    assert!(!keeper.is_finished(), "keep_lease_alive keeps trying");
+
+    // The majority back: the keeper renews again; member 3 removed through the others.
+    cluster.restart(1).await;
+    let etcd = EtcdStore::connect(&endpoints[..2], "")
+        .await
+        .expect("connect");
+    let gone = eventually(Duration::from_secs(20), "the member list", || async {
+        let members = etcd.members().await.map_err(|e| e.to_string())?;
+        members
+            .iter()
+            .find(|m| m.client_urls.iter().any(|u| *u == endpoints[2]))
+            .map(|m| m.id)
+            .ok_or_else(|| format!("{members:?}"))
+    })
+    .await;
+    etcd.remove_member(gone)
+        .await
+        .expect("remove the lost member");
+    let left = etcd.members().await.expect("member list");
+    assert_eq!(left.len(), 2, "{left:?}");
+    shutdown.cancel();
+    let _ = keeper.await;
+}

@@ -67,8 +67,6 @@ impl BuildError {
     }
 }
 
-/// Checks `build` for `app`, brings a pulled image onto the platform, stores the build as
-/// `actor`'s and releases it (under the app's lock).
 /// The builder calls again with the same commit and image when the controller it called went
 /// away before answering (the leading controller lost mid-deploy): if that build is the
 /// latest release's already, the release is deployed (a no-op once it runs) and answered,
@@ -96,6 +94,8 @@ async fn made_before(
     }
 }
 
+/// Checks `build` for `app`, brings a pulled image onto the platform, stores the build as
+/// `actor`'s and releases it (under the app's lock).
 pub(crate) async fn create(
     state: &AppState,
     app: &App,

@@ -1,6 +1,6 @@
 //! Two controllers on one etcd: one leads (the API, reconciliation, deploys), the other stands
-//! by (its `/healthz` answers, the API it passes on to the leader) and takes over when the leader dies (within the
-//! lease's 10 s) or stops (at once).
+//! by (its `/healthz` answers, the API it passes on to the leader) and takes over when the
+//! leader dies (within the lease's 10 s) or stops (at once).
 
 use std::time::Duration;
 

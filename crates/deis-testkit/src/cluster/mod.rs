@@ -121,7 +121,6 @@ pub struct Cluster {
     scratch: PathBuf,
     run_dir: PathBuf,
     hosts: Vec<ClusterHost>,
-    /// Each host's engine; `None` once the host is killed.
     /// Each host's engine; `None` once the host is lost ([`Cluster::kill_host`]).
     engines: Mutex<Vec<Option<ServiceProcess>>>,
 }

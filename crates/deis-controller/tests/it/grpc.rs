@@ -165,6 +165,44 @@ async fn builder_api(c: Controller) {
         .await
         .json();
     assert_eq!(release["summary"], "alice deployed ecdff91");
+    // The builder asks again when the controller went away mid-deploy: the same build is
+    // answered with the release it made, not a second one.
+    let again = client
+        .create_build(with_key(
+            &key,
+            CreateBuildRequest {
+                username: "alice".into(),
+                app: "go".into(),
+                image: "go:git-ecdff91".into(),
+                sha: "ecdff91c2244b73f9cdf944f880a2b3470a122f4".into(),
+                procfile: [("web".to_owned(), "./server".to_owned())].into(),
+                dockerfile: false,
+            },
+        ))
+        .await
+        .expect("the same build again")
+        .into_inner();
+    assert_eq!(again.release_version, 3);
+    let releases = c
+        .req("GET", "/v1/apps/go/releases", Some(&alice), None)
+        .await
+        .json();
+    assert_eq!(releases["count"], 3, "{releases}");
+    // Asked by a user who may not deploy the app, it is refused as before.
+    let stranger = client
+        .create_build(with_key(
+            &key,
+            CreateBuildRequest {
+                username: "bob".into(),
+                app: "go".into(),
+                image: "go:git-ecdff91".into(),
+                sha: "ecdff91c2244b73f9cdf944f880a2b3470a122f4".into(),
+                ..Default::default()
+            },
+        ))
+        .await
+        .expect_err("not bob's app");
+    assert_eq!(stranger.code(), Code::PermissionDenied, "{stranger:?}");
     let bad = client
         .create_build(with_key(
             &key,

@@ -185,9 +185,11 @@ pub(super) async fn ensure_members(
     prefix: &str,
     hosts: &[Node],
 ) -> Result<Vec<Vec<SecretRef>>, Error> {
+    let (pki, ca) = authority(docker, prefix).await?;
+    let existing = secrets(docker, prefix).await?;
     let mut all = Vec::new();
     for (i, host) in hosts.iter().enumerate() {
-        all.push(ensure_member(docker, prefix, i + 1, host).await?);
+        all.push(member_secrets(docker, prefix, (&pki, &ca), &existing, i + 1, host).await?);
     }
     Ok(all)
 }
@@ -202,6 +204,18 @@ pub(super) async fn ensure_member(
 ) -> Result<Vec<SecretRef>, Error> {
     let (pki, ca) = authority(docker, prefix).await?;
     let existing = secrets(docker, prefix).await?;
+    member_secrets(docker, prefix, (&pki, &ca), &existing, k, host).await
+}
+
+/// Member `k`'s secrets for `host`, made with the CA unless the Swarm has them.
+async fn member_secrets(
+    docker: &Docker,
+    prefix: &str,
+    (pki, ca): (&Pki, &SecretRef),
+    existing: &HashMap<String, String>,
+    k: usize,
+    host: &Node,
+) -> Result<Vec<SecretRef>, Error> {
     let ip: IpAddr = host
         .addr
         .parse()
@@ -217,7 +231,7 @@ pub(super) async fn ensure_member(
     let cert = ensure(
         docker,
         prefix,
-        &existing,
+        existing,
         secret_name(prefix, &format!("etcd-{k}-{ip}.pem")),
         || Ok(cert),
     )
@@ -225,12 +239,12 @@ pub(super) async fn ensure_member(
     let key = ensure(
         docker,
         prefix,
-        &existing,
+        existing,
         secret_name(prefix, &format!("etcd-{k}-{ip}-key.pem")),
         || Ok(key),
     )
     .await?;
-    Ok(vec![ca, cert, key])
+    Ok(vec![ca.clone(), cert, key])
 }
 
 /// A component's CA, client certificate and key.

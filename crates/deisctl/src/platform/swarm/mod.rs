@@ -109,12 +109,22 @@ impl SwarmPlatform {
                 "the Swarm has no ready manager to run etcd on".to_owned(),
             ));
         }
-        let tls = certs::operator_files(&self.prefix)?;
-        let mut endpoints = Vec::new();
-        for host in &hosts {
-            endpoints.push(self.access.tcp_endpoint(host, self.etcd_port).await?);
-        }
-        let urls: Vec<String> = endpoints.iter().map(|a| format!("https://{a}")).collect();
+        let (urls, tls) = self.etcd_urls(&hosts).await?;
         crate::connect_store_with(&urls, &self.namespace, Some(tls)).await
+    }
+
+    /// deisctl's URLs for the etcd members on `hosts` (through the tunnel when there is one),
+    /// and its client certificate.
+    async fn etcd_urls(
+        &self,
+        hosts: &[String],
+    ) -> Result<(Vec<String>, deis_store::EtcdTls), Error> {
+        let tls = certs::operator_files(&self.prefix)?;
+        let mut urls = Vec::new();
+        for host in hosts {
+            let endpoint = self.access.tcp_endpoint(host, self.etcd_port).await?;
+            urls.push(format!("https://{endpoint}"));
+        }
+        Ok((urls, tls))
     }
 }

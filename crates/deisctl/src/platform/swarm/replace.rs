@@ -199,12 +199,7 @@ impl SwarmPlatform {
 
     /// A membership client of etcd through the members at `addrs`.
     async fn connect_etcd(&self, addrs: &[String]) -> Result<EtcdStore, Error> {
-        let tls = certs::operator_files(&self.prefix)?;
-        let mut urls = Vec::new();
-        for addr in addrs {
-            let endpoint = self.access.tcp_endpoint(addr, self.etcd_port).await?;
-            urls.push(format!("https://{endpoint}"));
-        }
+        let (urls, tls) = self.etcd_urls(addrs).await?;
         EtcdStore::connect_with_tls(&urls, &self.namespace, Some(&tls))
             .await
             .map_err(|e| etcd_failed("be reached", e))

@@ -240,11 +240,26 @@ pub(crate) fn docker_lines(args: &[&str]) -> Vec<String> {
         .args(args)
         .output()
         .expect("docker runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
+    lines(&String::from_utf8_lossy(&out.stdout))
+}
+
+/// The non-empty lines of a command's output.
+pub(crate) fn lines(text: &str) -> Vec<String> {
+    text.lines()
         .map(str::to_owned)
         .filter(|l| !l.is_empty())
         .collect()
+}
+
+/// What a command (`what`, for the failure message) printed, expecting it to have succeeded.
+pub(crate) fn succeeded(what: &str, out: &Output) -> String {
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{what} failed: {stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    stdout
 }
 
 /// Prints a measured figure (`cargo nextest run -p deis-e2e --no-capture` shows them;
@@ -256,6 +271,8 @@ pub(crate) fn figure(line: std::fmt::Arguments<'_>) {
 
 /// The `deis` client of one user: its own `$HOME` (settings file) and SSH key.
 pub(crate) struct Deis {
+    /// The user name (the password is `pw`).
+    pub(crate) name: String,
     pub(crate) home: PathBuf,
     pub(crate) key: SshKey,
 }
@@ -287,7 +304,11 @@ impl Deis {
         let home = setup.dir().join(format!("home-{name}"));
         std::fs::create_dir_all(&home).expect("home directory");
         let key = SshKey::generate(&home, name);
-        let deis = Deis { home, key };
+        let deis = Deis {
+            name: name.to_owned(),
+            home,
+            key,
+        };
         let url = setup.controller_url();
         deis.ok(
             setup.dir(),
@@ -326,6 +347,25 @@ impl Deis {
             .await
             .expect("deis runs")
             .into()
+    }
+
+    /// Runs `deis`; when the controller it knows cannot be reached (it moved to another host:
+    /// users find it again through `deis.<domain>`, and with no DNS in tests the client logs in
+    /// at the leading controller's address), logs in there and runs it again.
+    pub(crate) async fn run_following(&self, setup: &impl Setup, cwd: &Path, args: &[&str]) -> Ran {
+        let ran = self.run(cwd, args).await;
+        if ran.ok || !ran.out.contains("cannot be reached") {
+            return ran;
+        }
+        let url = setup.controller_url();
+        let user = format!("--username={}", self.name);
+        let login = self
+            .run(cwd, &["login", &url, &user, "--password=pw"])
+            .await;
+        if !login.ok {
+            return login;
+        }
+        self.run(cwd, args).await
     }
 
     /// Runs `deis`, expecting success: what it printed.

@@ -183,10 +183,11 @@ enum Command {
         #[arg(required = true)]
         counts: Vec<String>,
     },
-    /// Replaces a lost etcd member by a new one on another host of the Swarm:
-    /// `deisctl replace etcd@3 host4` (the member is removed from etcd and added again there).
+    /// Replaces what a lost host ran on another host of the Swarm: an etcd member
+    /// (`deisctl replace etcd@3 host4`: removed from etcd and added again there) or its
+    /// controller (`deisctl replace controller host4`).
     Replace {
-        /// The member's unit: `etcd@<n>`.
+        /// `etcd@<n>` or `controller`.
         unit: String,
         /// The Swarm host (name or address) to run it on.
         host: String,
@@ -358,16 +359,16 @@ async fn execute(cli: Cli) -> Result<(), Error> {
         Command::Replace { unit, host } => {
             let Target::Component {
                 component,
-                instance: Some(k),
+                instance,
             } = Target::parse(unit)?
             else {
                 return Err(Error::Message(format!(
-                    "{unit}: name one member, e.g. etcd@3 (deisctl list shows them)"
+                    "{unit}: name one etcd member (etcd@3) or controller (deisctl list shows them)"
                 )));
             };
             let unit = platform::Unit {
                 component,
-                instance: Some(k),
+                instance,
             };
             open(&cli, 300).await?.replace(unit, host).await
         }

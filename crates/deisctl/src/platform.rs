@@ -174,16 +174,17 @@ impl AnyPlatform {
         }
     }
 
-    /// Replaces a lost etcd member by a new one on another host (a Swarm's).
+    /// Replaces what a lost host ran on a Swarm: an etcd member, or a controller.
     pub(crate) async fn replace(&self, unit: Unit, host: &str) -> Result<(), Error> {
-        let (AnyPlatform::Swarm(p), Component::Etcd, Some(k)) =
-            (self, unit.component, unit.instance)
-        else {
-            return Err(Error::Message(
-                "deisctl replace moves one of etcd's members (etcd@1, etcd@2, ...) on a Swarm (DEISCTL_SCHEDULER=swarm)".to_owned(),
-            ));
-        };
-        p.replace_member(k, host).await
+        match (self, unit.component, unit.instance) {
+            (AnyPlatform::Swarm(p), Component::Etcd, Some(k)) => p.replace_member(k, host).await,
+            (AnyPlatform::Swarm(p), Component::Controller, None) => {
+                p.replace_controller(host).await
+            }
+            _ => Err(Error::Message(
+                "deisctl replace moves one of etcd's members (etcd@1, etcd@2, ...) or the controller of a lost host to another host of a Swarm (DEISCTL_SCHEDULER=swarm)".to_owned(),
+            )),
+        }
     }
 }
 

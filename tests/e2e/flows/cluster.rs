@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 use std::net::Ipv4Addr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use deis_testkit::eventually;
 
@@ -48,30 +48,14 @@ fn leftovers(platform: &ClusterPlatform, i: usize) -> Vec<String> {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_cluster_installed_from_a_workstation_runs_a_users_day_on_every_host() {
     let platform = ClusterPlatform::hosts().await;
-    platform.ok(&["config", "platform", "set", "domain=example.com"]);
-    platform.ok(&[
-        "config",
-        "builder",
-        "set",
-        &format!("stackImage=deis/stack:{}", crate::setup::TAG),
-    ]);
-    let installed = platform.ok(&["install", "platform"]);
+    let (installed, start) = platform.install_and_start();
     assert!(
         installed.contains("deis/controller"),
         "images copied: {installed}"
     );
-    let started_at = Instant::now();
-    let start = platform.deisctl(&["start", "platform"]);
-    assert!(
-        start.status.success(),
-        "start platform: {}{}\nthe host agents: {}",
-        String::from_utf8_lossy(&start.stdout),
-        String::from_utf8_lossy(&start.stderr),
-        platform.diagnose("host-agent")
-    );
     figure(format_args!(
         "cluster: start platform on 3 hosts took {:.1} s",
-        started_at.elapsed().as_secs_f64()
+        start.as_secs_f64()
     ));
 
     // Every unit on the host it should be, running: the per-host ones on all three.
@@ -234,18 +218,10 @@ async fn a_cluster_installed_from_a_workstation_runs_a_users_day_on_every_host()
     // The controller may come back on another host: with no DNS here for deis.<domain> (which
     // the routers serve), the client logs in at the controller's new address.
     let config = eventually(Duration::from_secs(60), "the API back", || async {
-        let url = platform.controller_url();
-        let login = day
+        let ran = day
             .owner
-            .run(
-                &day.work,
-                &["login", &url, "--username=owner", "--password=pw"],
-            )
+            .run_following(&platform, &day.work, &["config", "-a", &kept])
             .await;
-        if !login.ok {
-            return Err(login.out);
-        }
-        let ran = day.owner.run(&day.work, &["config", "-a", &kept]).await;
         if ran.ok { Ok(ran.out) } else { Err(ran.out) }
     })
     .await;

@@ -28,6 +28,7 @@ async fn admin_registers_a_user(day: &Day<'_, impl Setup>) {
     )
     .expect("the owner's settings");
     let admin = Deis {
+        name: day.owner.name.clone(),
         home,
         key: day.owner.key.clone(),
     };

@@ -42,7 +42,7 @@ use std::time::{Duration, Instant};
 use deis_testkit::{Cluster, SshKeyPair, eventually};
 
 use crate::setup::{TAG, build_images};
-use crate::support::{bin_dir, figure, http, workspace_binary};
+use crate::support::{bin_dir, figure, http, lines, succeeded, workspace_binary};
 
 /// The port sshd listens on in the systemd container (on the host's network).
 const SSH_PORT: u16 = 2022;
@@ -232,16 +232,7 @@ impl SystemdHost {
     /// `docker <args>` against the host's engine, expecting success: its output lines.
     fn docker_lines(&self, args: &[&str]) -> Vec<String> {
         let out = self.docker(args);
-        assert!(
-            out.status.success(),
-            "docker {args:?} on the host: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .filter(|l| !l.is_empty())
-            .collect()
+        lines(&succeeded(&format!("docker {args:?} on the host"), &out))
     }
 
     /// `<args>` in the systemd container: what it printed, and whether it succeeded.

@@ -12,7 +12,7 @@ use deis_testkit::{Cluster, SshKeyPair, Sshd};
 
 use super::Setup;
 use super::containers::{TAG, build_images};
-use crate::support::workspace_binary;
+use crate::support::{lines, succeeded, workspace_binary};
 
 /// A platform across a simulated cluster of its own.
 ///
@@ -92,14 +92,31 @@ impl ClusterPlatform {
 
     /// deisctl, expecting success: what it printed.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
-        let out = self.deisctl(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        succeeded(&format!("deisctl {args:?}"), &self.deisctl(args))
+    }
+
+    /// An operator's first steps: the domain (which installs and starts etcd), the builder's
+    /// stack image, `install platform` and `start platform`, each expected to succeed: what
+    /// install printed and how long start took.
+    pub(crate) fn install_and_start(&self) -> (String, std::time::Duration) {
+        self.ok(&["config", "platform", "set", "domain=example.com"]);
+        self.ok(&[
+            "config",
+            "builder",
+            "set",
+            &format!("stackImage=deis/stack:{TAG}"),
+        ]);
+        let installed = self.ok(&["install", "platform"]);
+        let started_at = std::time::Instant::now();
+        let start = self.deisctl(&["start", "platform"]);
         assert!(
-            out.status.success(),
-            "deisctl {args:?} failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
+            start.status.success(),
+            "start platform: {}{}\nthe host agents: {}",
+            String::from_utf8_lossy(&start.stdout),
+            String::from_utf8_lossy(&start.stderr),
+            self.diagnose("host-agent")
         );
-        stdout
+        (installed, started_at.elapsed())
     }
 
     /// `docker <args>` against host `i`'s engine: its output lines.
@@ -110,16 +127,7 @@ impl ClusterPlatform {
             .args(args)
             .output()
             .expect("docker runs");
-        assert!(
-            out.status.success(),
-            "docker {args:?} on host {i}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        String::from_utf8_lossy(&out.stdout)
-            .lines()
-            .map(str::to_owned)
-            .filter(|l| !l.is_empty())
-            .collect()
+        lines(&succeeded(&format!("docker {args:?} on host {i}"), &out))
     }
 
     /// What the Swarm says of a component's tasks and what they printed, for failure messages.
@@ -245,7 +253,15 @@ impl Setup for ClusterPlatform {
         self.dir.path()
     }
     fn controller_url(&self) -> String {
-        format!("http://{}:8000", self.host(self.leader().unwrap_or(0)))
+        // The leader, else a stand-by (it passes requests on, or says why none leads).
+        let up = || {
+            (0..self.cluster.hosts().len()).find(|i| {
+                let addr = SocketAddr::from((self.host(*i), 8000));
+                matches!(deis_testkit::http_get(addr, "/healthz"), Ok((200, _)))
+            })
+        };
+        let at = self.leader().or_else(up).unwrap_or(0);
+        format!("http://{}:8000", self.host(at))
     }
     fn https(&self) -> SocketAddr {
         SocketAddr::from((self.host(0), 443))

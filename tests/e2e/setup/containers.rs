@@ -180,14 +180,7 @@ impl Containers {
 
     /// Runs deisctl, expecting success: what it printed.
     pub(crate) fn ok(&self, args: &[&str]) -> String {
-        let out = self.deisctl(args);
-        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-        assert!(
-            out.status.success(),
-            "deisctl {args:?} failed: {stdout}{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        stdout
+        crate::support::succeeded(&format!("deisctl {args:?}"), &self.deisctl(args))
     }
 
     pub(crate) fn addr(&self, port: u16) -> SocketAddr {

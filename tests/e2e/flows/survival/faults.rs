@@ -406,10 +406,11 @@ impl Faults<'_> {
         }
     }
 
-    /// After `lost`'s loss, its etcd member replaced on the spare host by `deisctl`: the Swarm's
-    /// housekeeping first (the dead manager out, the spare promoted), then the member. The new
-    /// member votes: with another member lost afterwards, changes are still taken.
-    pub(crate) async fn etcd_member_replaced(&self, lost: usize, hosts: &[usize]) -> Cost {
+    /// After `lost`'s loss, its etcd member and its controller replaced on the spare host by
+    /// `deisctl`: the Swarm's housekeeping first (the dead manager out, the spare promoted),
+    /// then the member and the controller. The new member votes: with another member lost
+    /// afterwards, changes are still taken.
+    pub(crate) async fn lost_host_replaced(&self, lost: usize, hosts: &[usize]) -> Cost {
         let dead = self.platform.cluster.host(lost).name().to_owned();
         let spare = self.platform.cluster.hosts().len() - 1;
         let spare_name = self.platform.cluster.host(spare).name().to_owned();
@@ -418,15 +419,55 @@ impl Faults<'_> {
         self.platform.docker(0, &["node", "rm", "--force", &dead]);
         self.platform.docker(0, &["node", "promote", &spare_name]);
         let member = lost + 1;
+        // Refused: a host that runs a member already, a unit that is not a member or controller.
+        let first = self.platform.cluster.host(0).name().to_owned();
+        let taken = self
+            .platform
+            .deisctl(&["replace", &format!("etcd@{member}"), &first]);
+        let said = String::from_utf8_lossy(&taken.stderr);
+        assert!(
+            !taken.status.success() && said.contains("already runs etcd@1"),
+            "{said}"
+        );
+        let router = self.platform.deisctl(&["replace", "router", &spare_name]);
+        let said = String::from_utf8_lossy(&router.stderr);
+        assert!(
+            !router.status.success() && said.contains("etcd's members"),
+            "{said}"
+        );
         let replaced = self
             .platform
             .ok(&["replace", &format!("etcd@{member}"), &spare_name]);
-        let list = self.platform.ok(&["list"]);
-        let unit = format!("{}-etcd@{member}.service", self.platform.prefix);
-        assert!(
+        // `deisctl list`'s machines (MACHINE: `host/address`) running a unit.
+        let running = |list: &str, unit: &str| -> Vec<String> {
+            let unit = format!("{}-{unit}.service", self.platform.prefix);
             list.lines()
-                .any(|l| l.starts_with(&unit) && l.contains(&spare_name) && l.contains("active")),
-            "{unit} on {spare_name}: {list}\n{replaced}"
+                .map(|l| l.split_whitespace().collect::<Vec<_>>())
+                .filter(|cells| {
+                    cells.first() == Some(&unit.as_str()) && cells.get(3) == Some(&"active")
+                })
+                .filter_map(|cells| cells.get(1).map(|m| (*m).to_owned()))
+                .collect()
+        };
+        let list = self.platform.ok(&["list"]);
+        let on = running(&list, &format!("etcd@{member}"));
+        assert!(
+            on.len() == 1 && on[0].starts_with(&spare_name),
+            "etcd@{member} on {spare_name}: {list}\n{replaced}"
+        );
+        let busy = self.platform.deisctl(&["replace", "controller", &first]);
+        let said = String::from_utf8_lossy(&busy.stderr);
+        assert!(
+            !busy.status.success() && said.contains("runs a controller already"),
+            "{said}"
+        );
+        let moved = self.platform.ok(&["replace", "controller", &spare_name]);
+        assert!(moved.contains(&spare_name), "{moved}");
+        let list = self.platform.ok(&["list"]);
+        let controllers = running(&list, "controller");
+        assert!(
+            controllers.len() == 2 && controllers.iter().any(|m| m.starts_with(&spare_name)),
+            "two controllers, one on {spare_name}: {list}"
         );
         let recovered = mark.at.elapsed();
         let change = self.change("replaced").await;
@@ -443,9 +484,9 @@ impl Faults<'_> {
         );
         self.settled(hosts, 60).await;
         let seen = self.traffic.since(mark);
-        assert_eq!(seen.failed, 0, "etcd member replaced: {:?}", seen.failures);
+        assert_eq!(seen.failed, 0, "lost host replaced: {:?}", seen.failures);
         Cost {
-            fault: "etcd member replaced",
+            fault: "lost host's etcd member and controller replaced",
             recovered,
             seen,
             users_saw: "nothing".to_owned(),

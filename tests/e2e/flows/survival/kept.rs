@@ -43,20 +43,10 @@ fn log_lines(text: &str) -> BTreeSet<String> {
         .collect()
 }
 
-/// `deis <args>` as the owner. A controller that moved to another host (the Swarm started the
-/// killed one elsewhere) is found again as users find it through `deis.<domain>`: with no DNS
-/// here, the client logs in at the leading controller's address and asks again.
+/// `deis <args>` as the owner, following the controller if it moved
+/// ([`crate::support::Deis::run_following`]).
 pub(crate) async fn run(day: &Day<'_, impl Setup>, args: &[&str]) -> Ran {
-    let ran = day.owner.run(&day.work, args).await;
-    if ran.ok || !ran.out.contains("cannot be reached") {
-        return ran;
-    }
-    let url = day.setup.controller_url();
-    let login = ["login", &url, "--username=owner", "--password=pw"];
-    if !day.owner.run(&day.work, &login).await.ok {
-        return ran;
-    }
-    day.owner.run(&day.work, args).await
+    day.owner.run_following(day.setup, &day.work, args).await
 }
 
 /// [`run`], expecting success: what it printed.

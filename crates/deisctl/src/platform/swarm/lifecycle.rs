@@ -189,6 +189,7 @@ impl SwarmPlatform {
         }
         let ready: Vec<Node> = nodes.iter().filter(|n| n.ready).cloned().collect();
         let plan = Plan {
+            prefix: &self.prefix,
             etcd_hosts: &etcd_hosts,
             routers: routers.unwrap_or_else(|| u32::try_from(ready.len()).unwrap_or(1)),
             hosts: u32::try_from(ready.len()).unwrap_or(1),
@@ -326,6 +327,16 @@ impl SwarmPlatform {
             if unit.component.phase() != phase {
                 phase = unit.component.phase();
                 println!("{phase}");
+            }
+            if unit.component == Component::Controller {
+                let managers: Vec<Node> = ready.iter().filter(|n| n.manager).cloned().collect();
+                nodes::pin_controllers(
+                    &self.docker,
+                    &services::controller_label(&self.prefix),
+                    &managers,
+                    plan.managers.clamp(1, 2) as usize,
+                )
+                .await?;
             }
             let secrets = certs::ensure_client(&self.docker, &self.prefix, unit.component).await?;
             let places = ClusterPlaces {

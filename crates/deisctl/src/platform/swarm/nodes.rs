@@ -50,6 +50,62 @@ pub(crate) async fn list(docker: &Docker) -> Result<Vec<Node>, Error> {
     Ok(found)
 }
 
+/// The hosts (ids) that carry the label `key` set to `true`, ready or not.
+pub(crate) async fn labelled(docker: &Docker, key: &str) -> Result<Vec<String>, Error> {
+    let filters =
+        std::collections::HashMap::from([("node.label".to_owned(), vec![format!("{key}=true")])]);
+    let nodes = docker
+        .list_nodes(Some(
+            bollard::query_parameters::ListNodesOptionsBuilder::new()
+                .filters(&filters)
+                .build(),
+        ))
+        .await
+        .map_err(|e| Error::Message(format!("cannot list the Swarm's hosts: {e}")))?;
+    Ok(nodes.into_iter().filter_map(|n| n.id).collect())
+}
+
+/// Sets the label `key` to `true` on a host, or (`on` false) removes it.
+pub(crate) async fn set_label(docker: &Docker, id: &str, key: &str, on: bool) -> Result<(), Error> {
+    let failed = |e: bollard::errors::Error| {
+        Error::Message(format!("cannot label the Swarm host {id}: {e}"))
+    };
+    let node = docker.inspect_node(id).await.map_err(failed)?;
+    let mut spec = node.spec.unwrap_or_default();
+    let labels = spec.labels.get_or_insert_with(Default::default);
+    if on {
+        labels.insert(key.to_owned(), "true".to_owned());
+    } else {
+        labels.remove(key);
+    }
+    let version = node.version.and_then(|v| v.index).unwrap_or(0);
+    let options = bollard::query_parameters::UpdateNodeOptionsBuilder::new()
+        .version(i64::try_from(version).unwrap_or(i64::MAX))
+        .build();
+    docker.update_node(id, spec, options).await.map_err(failed)
+}
+
+/// Labels hosts from `candidates` (in order) until `want` of them carry the controllers' label
+/// `key` (counting those that do already).
+pub(crate) async fn pin_controllers(
+    docker: &Docker,
+    key: &str,
+    candidates: &[Node],
+    want: usize,
+) -> Result<(), Error> {
+    let mut pinned = labelled(docker, key).await?;
+    for node in candidates {
+        if pinned.len() >= want {
+            break;
+        }
+        if !pinned.contains(&node.id) {
+            set_label(docker, &node.id, key, true).await?;
+            pinned.push(node.id.clone());
+        }
+    }
+    Ok(())
+}
+
 /// How often hosts report to the Swarm's managers. The Swarm declares a host down after three
 /// missed reports and only then starts its tasks elsewhere: Docker's default (5 s) makes that
 /// 15 s; this makes it about 6 s.

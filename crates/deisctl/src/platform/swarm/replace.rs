@@ -4,6 +4,9 @@
 //! added, and the unit's service is moved there, with a certificate for that host, an empty
 //! data folder, and `--initial-cluster-state existing` so that it joins and catches up.
 //!
+//! `deisctl replace controller <host>`: the controller of a lost host started on another
+//! manager (the label that pins the controllers to their hosts moves there).
+//!
 //! The other components keep the etcd addresses they were started with (the new host's is not
 //! among them until they are installed again); the remaining members serve them meanwhile.
 
@@ -13,7 +16,7 @@ use bollard::query_parameters::RemoveVolumeOptions;
 use deis_store::{EtcdMember, EtcdStore};
 
 use super::lifecycle::Svc;
-use super::nodes::Node;
+use super::nodes::{self, Node};
 use super::services::{self, Join, MemberSpec};
 use super::{SwarmPlatform, certs, images};
 use crate::Error;
@@ -171,6 +174,51 @@ impl SwarmPlatform {
             .ok_or_else(|| Error::Message(format!("etcd@{k} disappeared while it moved")))?;
         self.launch_and_wait(std::slice::from_ref(&moved)).await?;
         println!("etcd@{k}: running on {}", node.machine());
+        Ok(())
+    }
+
+    /// Moves the controller of a lost host to `host`: the controllers' label comes off the
+    /// lost host (if the Swarm still lists it) and goes on `host`, where the Swarm starts it.
+    pub(crate) async fn replace_controller(&self, host: &str) -> Result<(), Error> {
+        let installed = self.services().await?;
+        let Some(svc) = installed.get(&Unit::single(Component::Controller)) else {
+            return Err(Error::Message(
+                "the controller is not installed; run deisctl install controller".to_owned(),
+            ));
+        };
+        let nodes = self.nodes().await?;
+        let node = find_host(&nodes, host)?;
+        if !node.manager {
+            return Err(Error::Message(format!(
+                "{host} is not a manager and controllers run on managers; promote it first (docker node promote {host})"
+            )));
+        }
+        let key = services::controller_label(&self.prefix);
+        let pinned = nodes::labelled(&self.docker, &key).await?;
+        if pinned.contains(&node.id) {
+            return Err(Error::Message(format!(
+                "{host} runs a controller already; choose another manager"
+            )));
+        }
+        let lost = pinned
+            .iter()
+            .find(|id| !nodes.iter().any(|n| n.id == **id && n.ready));
+        let want = match svc.placement().mode {
+            services::Mode::Replicated(n) => n as usize,
+            services::Mode::Global => nodes.len(),
+        };
+        match lost {
+            Some(id) => nodes::set_label(&self.docker, id, &key, false).await?,
+            None if pinned.len() >= want => {
+                return Err(Error::Message(
+                    "every controller's host is up; there is no lost controller to replace (deisctl list shows where they run)".to_owned(),
+                ));
+            }
+            None => {}
+        }
+        nodes::set_label(&self.docker, &node.id, &key, true).await?;
+        self.launch_and_wait(std::slice::from_ref(svc)).await?;
+        println!("controller: running on {}", node.machine());
         Ok(())
     }
 

@@ -56,6 +56,8 @@ pub(crate) struct Placement {
 
 /// What placement depends on.
 pub(crate) struct Plan<'a> {
+    /// The platform's name (labels of the hosts it pins components to).
+    pub(crate) prefix: &'a str,
     /// The hosts of etcd's members, in member order.
     pub(crate) etcd_hosts: &'a [Node],
     /// Routers to run (every host by default).
@@ -71,6 +73,11 @@ impl Plan<'_> {
     pub(crate) fn data_host(&self) -> Option<&Node> {
         self.etcd_hosts.first()
     }
+}
+
+/// The label of the hosts a platform's controllers run on.
+pub(crate) fn controller_label(prefix: &str) -> String {
+    format!("{prefix}-controller")
 }
 
 /// The constraint that keeps a loaded service from running anywhere.
@@ -120,9 +127,15 @@ pub(crate) fn placement(unit: Unit, plan: &Plan<'_>) -> Placement {
             one_per_host: true,
         },
         // Two on two managers: one leads, the other stands by (see deis-controller's `leader`).
+        // Each stays on its host (labelled, `nodes::pin_controllers`): a killed one comes back
+        // on its own address, which the routers' tables and the clients know, and takes the
+        // lead back at once; a lost host's comes back with `deisctl replace controller`.
         Component::Controller => Placement {
             mode: Mode::Replicated(plan.managers.clamp(1, 2)),
-            constraints: vec!["node.role==manager".to_owned()],
+            constraints: vec![
+                "node.role==manager".to_owned(),
+                format!("node.labels.{}==true", controller_label(plan.prefix)),
+            ],
             one_per_host: true,
         },
         Component::Builder => Placement {
@@ -387,6 +400,7 @@ mod tests {
             node("c", "10.0.0.3", true),
         ];
         let plan = Plan {
+            prefix: "d",
             etcd_hosts: &nodes,
             routers: 3,
             hosts: 3,
@@ -410,6 +424,14 @@ mod tests {
         assert!(router.one_per_host);
         let shipper = placement(Unit::single(Component::Logspout), &plan);
         assert_eq!(shipper.mode, Mode::Global);
+        let controllers = placement(Unit::single(Component::Controller), &plan);
+        assert_eq!(controllers.mode, Mode::Replicated(2));
+        assert!(
+            controllers
+                .constraints
+                .contains(&"node.labels.d-controller==true".to_owned()),
+            "{controllers:?}"
+        );
     }
 
     #[test]

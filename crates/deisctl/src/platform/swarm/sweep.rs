@@ -1,5 +1,5 @@
 //! What `uninstall platform` takes away once no component's service is left: the apps'
-//! services, the certificates' secrets, and on every host the platform's containers, the apps'
+//! services, the certificates' secrets, the hosts' controller labels, and on every host the platform's containers, the apps'
 //! images and (unless `--keep-data`) the volumes.
 
 use std::time::{Duration, Instant};
@@ -16,7 +16,7 @@ use bollard::query_parameters::{
     ListVolumesOptionsBuilder, RemoveImageOptionsBuilder,
 };
 
-use super::{SwarmPlatform, certs};
+use super::{SwarmPlatform, certs, nodes, services};
 use crate::Error;
 use crate::platform::component::LABEL_PLATFORM;
 
@@ -73,6 +73,10 @@ pub(super) async fn everything(
         .remove(&engines, docker)
         .await
         .map_err(|e| Error::Message(format!("cannot remove the apps' network: {e}")))?;
+    let pin = services::controller_label(prefix);
+    for id in nodes::labelled(docker, &pin).await? {
+        nodes::set_label(docker, &id, &pin, false).await?;
+    }
     if keep_data {
         println!("Kept the data volumes and etcd's certificates (--keep-data).");
     } else {

@@ -71,9 +71,10 @@ impl ClusterPlatform {
         self.cluster.host(i).addr()
     }
 
-    /// deisctl on the workstation, through the tunnel to the first host.
-    pub(crate) fn deisctl(&self, args: &[&str]) -> Output {
-        Command::new(workspace_binary("deisctl"))
+    /// deisctl on the workstation, through the tunnel to the first host, ready to run.
+    pub(crate) fn deisctl_command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(workspace_binary("deisctl"));
+        command
             .args(args)
             .env("HOME", self.home.path())
             .env("DEISCTL_TUNNEL", format!("root@{}", self.host(0)))
@@ -85,9 +86,13 @@ impl ClusterPlatform {
             .env_remove("SSH_AUTH_SOCK")
             .env_remove("DOCKER_HOST")
             .env_remove("DEIS_ETCD_ENDPOINTS")
-            .env_remove("DEIS_ETCD_NAMESPACE")
-            .output()
-            .expect("deisctl runs")
+            .env_remove("DEIS_ETCD_NAMESPACE");
+        command
+    }
+
+    /// deisctl on the workstation, through the tunnel to the first host.
+    pub(crate) fn deisctl(&self, args: &[&str]) -> Output {
+        self.deisctl_command(args).output().expect("deisctl runs")
     }
 
     /// deisctl, expecting success: what it printed.

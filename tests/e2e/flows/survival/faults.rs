@@ -534,6 +534,27 @@ pub(crate) async fn host_lost(
     )
     .await;
     let full_scale = mark.at.elapsed();
+    // The operator reads the controllers' log: what the lost host kept is named, not waited
+    // for (the Swarm would wait for it for ever).
+    let journal = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::from(platform.deisctl_command(&[
+            "journal",
+            "controller",
+            "-n",
+            "20",
+        ]))
+        .kill_on_drop(true)
+        .output(),
+    )
+    .await
+    .expect("deisctl journal ends with a host down")
+    .expect("deisctl runs");
+    let said = String::from_utf8_lossy(&journal.stderr);
+    assert!(
+        journal.status.success() && said.contains("host that is down"),
+        "deisctl journal controller: {said}"
+    );
     // The platform takes changes: a new release, at full scale on the surviving hosts.
     let changed = eventually(Duration::from_secs(120), "a change taken", || async {
         let ran = kept::run(day, &["config:set", "AFTER=host-lost"]).await;

@@ -662,7 +662,7 @@ impl SwarmPlatform {
     }
 
     /// Every task of a service the Swarm still lists, whatever it wants of them.
-    async fn all_tasks(&self, service_id: &str) -> Result<Vec<Task>, Error> {
+    pub(super) async fn all_tasks(&self, service_id: &str) -> Result<Vec<Task>, Error> {
         let filters =
             std::collections::HashMap::from([("service".to_owned(), vec![service_id.to_owned()])]);
         self.docker

@@ -139,6 +139,7 @@ impl SwarmPlatform {
         follow: bool,
     ) -> Result<(), Error> {
         let svcs = self.matching(targets).await?;
+        let nodes = self.nodes().await?;
         for svc in svcs {
             let options = LogsOptionsBuilder::new()
                 .stdout(true)
@@ -146,7 +147,34 @@ impl SwarmPlatform {
                 .follow(follow)
                 .tail(&lines.to_string())
                 .build();
-            let mut logs = self.docker.service_logs(&svc.id, Some(options));
+            // The Swarm waits for a down host's share of a service's log for ever: then the
+            // log is read task by task from the hosts that are up, and the rest named.
+            let tasks = self.all_tasks(&svc.id).await?;
+            let on_down_host = |t: &Task| {
+                t.node_id
+                    .as_ref()
+                    .is_some_and(|id| !nodes.iter().any(|n| &n.id == id && n.ready))
+            };
+            let mut logs = if tasks.iter().any(on_down_host) {
+                let mut readable = Vec::new();
+                for task in &tasks {
+                    let Some(id) = task.id.as_deref() else {
+                        continue;
+                    };
+                    if on_down_host(task) {
+                        eprintln!(
+                            "{}: the log of task {id} is on a host that is down ({}); it cannot be read until the host is back",
+                            svc.unit.unit_name(&self.prefix),
+                            task.node_id.as_deref().unwrap_or("?")
+                        );
+                    } else if task.node_id.is_some() {
+                        readable.push(self.docker.task_logs(id, Some(options.clone())).boxed());
+                    }
+                }
+                futures_util::stream::select_all(readable).boxed()
+            } else {
+                self.docker.service_logs(&svc.id, Some(options)).boxed()
+            };
             let mut out = std::io::stdout();
             while let Some(chunk) = logs.next().await {
                 let chunk = chunk.map_err(|e| {

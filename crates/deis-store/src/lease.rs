@@ -10,7 +10,8 @@ use crate::{ConfigStore, LeaseId, StoreError};
 /// Renews `lease` three times per `ttl` until `shutdown`, then revokes it so its keys vanish at
 /// once instead of at expiry. Returns [`StoreError::LeaseNotFound`] if the lease expired anyway
 /// (the store was unreachable for a whole TTL): the caller grants a new one and publishes again.
-/// Transient failures are retried at the next tick.
+/// Transient failures, and renewals without an answer within a tick, are retried at the next
+/// tick.
 pub async fn keep_lease_alive(
     store: Arc<dyn ConfigStore>,
     lease: LeaseId,
@@ -55,19 +56,16 @@ async fn renew(
             }
             _ = ticker.tick() => {}
         }
-        // A holder that gives up must not wait on a renewal longer than a tick.
-        let renewal = if give_up {
-            tokio::time::timeout(period, store.keep_alive(lease))
-                .await
-                .unwrap_or_else(|_| {
-                    Err(StoreError::Unavailable {
-                        op: format!("keep lease {lease} alive"),
-                        source: format!("no answer within {} ms", period.as_millis()).into(),
-                    })
+        // A renewal gets a tick: one stuck on a member that went away (its connection not yet
+        // known dead) must not eat the lease's whole TTL; the next goes to another member.
+        let renewal = tokio::time::timeout(period, store.keep_alive(lease))
+            .await
+            .unwrap_or_else(|_| {
+                Err(StoreError::Unavailable {
+                    op: format!("keep lease {lease} alive"),
+                    source: format!("no answer within {} ms", period.as_millis()).into(),
                 })
-        } else {
-            store.keep_alive(lease).await
-        };
+            });
         match renewal {
             Ok(()) => renewed = tokio::time::Instant::now(),
             Err(e @ StoreError::LeaseNotFound(_)) => return Err(e),

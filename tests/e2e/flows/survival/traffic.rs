@@ -1,5 +1,5 @@
-//! A steady client of one app through a set of routers (the surviving hosts' ones), one new
-//! connection per request so that each is routed afresh, taking turns over the routers. It
+//! A steady client of one app through a set of routers (the surviving hosts' ones), each
+//! worker at most one request per [`PACE`], one new connection per request so that each is routed afresh, taking turns over the routers. It
 //! counts what it sent and what failed (anything but 200, or no answer within
 //! [`REQUEST_TIMEOUT`]), keeps when each failure happened and which containers answered when,
 //! so a fault's cost can be read off afterwards.
@@ -17,6 +17,10 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// An answer slower than this is counted as slow (it succeeded, but a user noticed).
 const SLOW: Duration = Duration::from_secs(1);
+
+/// Each worker's pace: a steady client, not a load test (the cluster's hosts share this
+/// machine's cores with the other tests).
+const PACE: Duration = Duration::from_millis(20);
 
 /// Failures kept for the report (the count goes on).
 const KEPT_FAILURES: usize = 200;
@@ -94,7 +98,10 @@ impl Traffic {
             .map(|_| {
                 let shared = shared.clone();
                 tokio::spawn(async move {
+                    let mut pace = tokio::time::interval(PACE);
+                    pace.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
                     while !shared.stop.load(Ordering::Relaxed) {
+                        pace.tick().await;
                         shared.once().await;
                     }
                 })

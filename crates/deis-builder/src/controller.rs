@@ -59,6 +59,21 @@ impl ControllerError {
     }
 }
 
+impl ControllerError {
+    /// Whether the call was lost with its connection (the controller went away in the middle,
+    /// or none could be reached), as opposed to answered: a controller's own answer, a refusal
+    /// or a failed deploy (503 over REST), carries no transport error under it.
+    pub(crate) fn went_away(&self) -> bool {
+        match self {
+            ControllerError::Connect { .. } | ControllerError::NotPublished => true,
+            ControllerError::Unreachable(status) => {
+                std::error::Error::source(status.as_ref()).is_some()
+            }
+            ControllerError::BadUrl { .. } | ControllerError::Refused(_) => false,
+        }
+    }
+}
+
 impl From<tonic::Status> for ControllerError {
     fn from(status: tonic::Status) -> Self {
         match status.code() {
@@ -253,5 +268,18 @@ mod tests {
             );
         }
         assert!(ControllerError::NotPublished.is_retryable());
+    }
+
+    #[test]
+    fn a_lost_connection_went_away_and_a_failed_deploy_was_answered() {
+        let answered = ControllerError::from(tonic::Status::unavailable(
+            "the release could not be deployed",
+        ));
+        assert!(!answered.went_away(), "the controller's own 503");
+        let lost = ControllerError::from(tonic::Status::from_error(Box::new(
+            std::io::Error::from(std::io::ErrorKind::ConnectionReset),
+        )));
+        assert!(lost.went_away(), "{lost}");
+        assert!(ControllerError::NotPublished.went_away());
     }
 }

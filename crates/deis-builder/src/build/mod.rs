@@ -183,7 +183,7 @@ impl Builds {
         let (version, domains) = loop {
             match self.controller.create_build(new.clone()).await {
                 Ok(made) => break made,
-                Err(e) if e.is_retryable() && tokio::time::Instant::now() < deadline => {
+                Err(e) if e.went_away() && tokio::time::Instant::now() < deadline => {
                     tracing::warn!(error = %e, "The controller went away while deploying; asking again");
                     out.raw("       the controller went away; asking again\n")
                         .await;

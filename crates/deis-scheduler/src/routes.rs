@@ -83,6 +83,37 @@ impl Routes {
         Ok(())
     }
 
+    /// Takes over the routes in the store: a previous scheduler's (a controller that died or
+    /// lost the lead), under a lease that will lapse. Each is put again under this one's lease,
+    /// so that the apps keep their routes until convergence confirms or replaces them (the
+    /// routers' health marks step over the dead ones meanwhile). Only the leading controller's
+    /// scheduler writes routes: the number taken over.
+    pub(crate) async fn adopt(&self) -> Result<usize, SchedulerError> {
+        let listing = self
+            .inner
+            .store
+            .list(prefix::SERVICES)
+            .await
+            .map_err(store_error)?;
+        if listing.kvs.is_empty() {
+            return Ok(0);
+        }
+        let lease = self.lease().await?;
+        for kv in &listing.kvs {
+            self.inner
+                .store
+                .put(&kv.key, &kv.value, Some(lease))
+                .await
+                .map_err(store_error)?;
+            self.inner
+                .published
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(kv.key.clone(), kv.value.clone());
+        }
+        Ok(listing.kvs.len())
+    }
+
     /// Withdraws a container's route.
     pub(crate) async fn withdraw(&self, name: &ContainerName) -> Result<(), SchedulerError> {
         let key = Key::Route(name.clone()).path();
@@ -157,5 +188,31 @@ async fn keep(inner: Arc<Inner>, mut lease: LeaseId) {
                 tracing::warn!(route = %key, error = %e, "Republishing a route failed");
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use deis_store::MemoryStore;
+
+    #[tokio::test]
+    async fn a_new_scheduler_takes_over_the_routes_of_one_whose_lease_lapses() {
+        let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+        let dead = store.grant_lease(ROUTE_TTL).await.expect("lease");
+        let route = "/deis/services/web/web_v2.web.1";
+        store
+            .put(route, "10.0.0.2:32768", Some(dead))
+            .await
+            .expect("put");
+        let shutdown = CancellationToken::new();
+        let routes = Routes::new(store.clone(), crate::tasks::Tasks::new(shutdown.clone()));
+        assert_eq!(routes.adopt().await.expect("adopt"), 1);
+        // The dead scheduler's lease lapses: the route stays, now under the new one's lease.
+        store.revoke_lease(dead).await.expect("revoke");
+        let kept = store.get(route).await.expect("get").expect("the route");
+        assert_eq!(kept.value, "10.0.0.2:32768");
+        assert!(kept.lease.is_some() && kept.lease != Some(dead), "{kept:?}");
+        shutdown.cancel();
     }
 }

@@ -98,7 +98,7 @@ impl SwarmScheduler {
         })?;
         let tasks = crate::tasks::Tasks::new(shutdown);
         let pulls = Pulls::new(store.clone(), config.registries.clone());
-        Ok(SwarmScheduler {
+        let scheduler = SwarmScheduler {
             engine: Engine::new(
                 docker.clone(),
                 config.clone(),
@@ -116,7 +116,17 @@ impl SwarmScheduler {
             tasks,
             config,
             pulls,
-        })
+        };
+        // The routes of the controller that led before (its lease lapses): kept, not lost
+        // until the first convergence.
+        match scheduler.routes.adopt().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(routes = n, "Took over the routes in the config store"),
+            Err(e) => {
+                tracing::warn!(error = %e, "Taking over the routes in the config store failed")
+            }
+        }
+        Ok(scheduler)
     }
 
     async fn services(&self, app: &AppName) -> Result<Vec<Svc>, SchedulerError> {

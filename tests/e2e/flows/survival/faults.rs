@@ -520,6 +520,7 @@ pub(crate) async fn host_lost(
     )
     .await;
     let on_lost = app_tasks(platform, &[lost], &day.app).len();
+    let led = platform.leader() == Some(lost);
     let before = app_tasks(platform, &all, &day.app).len();
     assert_eq!(before, SCALE);
     let mark = traffic.mark();
@@ -572,6 +573,20 @@ pub(crate) async fn host_lost(
     )
     .await;
     let seen = traffic.since(mark);
+    // Requests on their way to the lost container may fail; the app is never without routes
+    // (the new leader takes over the old one's routes, whose lease lapses).
+    let unrouted: Vec<&(Duration, String)> = seen
+        .failures
+        .iter()
+        .filter(|(_, what)| what.contains(": 503 "))
+        .collect();
+    assert!(
+        unrouted.is_empty(),
+        "the app had no routes during the host loss ({} of {} requests failed): {:?}",
+        seen.failed,
+        seen.sent,
+        unrouted.iter().take(5).collect::<Vec<_>>()
+    );
     let late = seen.failed_after(full_scale);
     assert!(
         late.is_empty(),
@@ -582,8 +597,13 @@ pub(crate) async fn host_lost(
         recovered: full_scale,
         seen,
         users_saw: format!(
-            "{on_lost} of {SCALE} containers were on the lost host; requests to them waited for \
-             the routers' retries"
+            "{on_lost} of {SCALE} containers and {} were on the lost host; requests to them \
+             waited for the routers' retries",
+            if led {
+                "the leading controller"
+            } else {
+                "a standing-by controller"
+            }
         ),
     }
 }

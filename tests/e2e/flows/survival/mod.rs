@@ -39,8 +39,9 @@ pub(crate) struct Cost {
 impl Cost {
     fn print(&self) {
         figure(format_args!(
-            "fault: {}: back in {:.1} s; {}; users saw: {}",
+            "fault: {} (from {:.1} s): back in {:.1} s; {}; users saw: {}",
             self.fault,
+            self.seen.from.as_secs_f64(),
             self.recovered.as_secs_f64(),
             self.seen.summary(),
             self.users_saw

@@ -40,6 +40,7 @@ struct Shared {
 
 pub(crate) struct Traffic {
     shared: Arc<Shared>,
+    started: Instant,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -55,6 +56,8 @@ pub(crate) struct Mark {
 /// What the client saw between a mark and now.
 #[derive(Debug)]
 pub(crate) struct Seen {
+    /// When the mark was, from the client's start (to place failures between faults).
+    pub(crate) from: Duration,
     pub(crate) sent: u64,
     pub(crate) failed: u64,
     pub(crate) slow: u64,
@@ -107,7 +110,11 @@ impl Traffic {
                 })
             })
             .collect();
-        Traffic { shared, tasks }
+        Traffic {
+            shared,
+            started: Instant::now(),
+            tasks,
+        }
     }
 
     /// From now on, requests go through these routers only.
@@ -141,6 +148,7 @@ impl Traffic {
             })
             .unwrap_or_default();
         Seen {
+            from: mark.at.saturating_duration_since(self.started),
             sent: s.sent.load(Ordering::Relaxed) - mark.sent,
             failed: s.failed.load(Ordering::Relaxed) - mark.failed,
             slow: s.slow.load(Ordering::Relaxed) - mark.slow,

@@ -13,7 +13,7 @@ use super::traffic::Traffic;
 use super::{Cost, SCALE, app_tasks, at_full_scale};
 use crate::flows::Day;
 use crate::setup::ClusterPlatform;
-use crate::support::{Ran, commit};
+use crate::support::{Ran, commit, figure};
 
 #[derive(Clone, Copy, Debug)]
 pub(crate) enum Fault {
@@ -463,12 +463,27 @@ impl Faults<'_> {
         );
         let moved = self.platform.ok(&["replace", "controller", &spare_name]);
         assert!(moved.contains(&spare_name), "{moved}");
-        let list = self.platform.ok(&["list"]);
-        let controllers = running(&list, "controller");
-        assert!(
-            controllers.len() == 2 && controllers.iter().any(|m| m.starts_with(&spare_name)),
-            "two controllers, one on {spare_name}: {list}"
-        );
+        let mut looked = 0;
+        eventually(
+            Duration::from_secs(60),
+            "two controllers, one on the spare host",
+            || {
+                looked += 1;
+                let list = self.platform.ok(&["list"]);
+                let controllers = running(&list, "controller");
+                let found = controllers.len() == 2
+                    && controllers.iter().any(|m| m.starts_with(&spare_name));
+                async move { if found { Ok(()) } else { Err(list) } }
+            },
+        )
+        .await;
+        if looked > 1 {
+            // Not both at once: what the controllers said (a restart is worth knowing about).
+            figure(format_args!(
+                "lost host replaced: a controller was not running at first; their log:\n{}",
+                self.platform.ok(&["journal", "controller", "-n", "40"])
+            ));
+        }
         let recovered = mark.at.elapsed();
         let change = self.change("replaced").await;
         assert!(change.ok, "a change with the new member: {}", change.out);

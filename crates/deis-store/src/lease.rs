@@ -10,8 +10,8 @@ use crate::{ConfigStore, LeaseId, StoreError};
 /// Renews `lease` three times per `ttl` until `shutdown`, then revokes it so its keys vanish at
 /// once instead of at expiry. Returns [`StoreError::LeaseNotFound`] if the lease expired anyway
 /// (the store was unreachable for a whole TTL): the caller grants a new one and publishes again.
-/// Transient failures, and renewals without an answer within a tick, are retried at the next
-/// tick.
+/// Transient failures, and renewals without an answer within [`ATTEMPT`], are retried after
+/// [`RETRY`] (the next attempt may reach another member).
 pub async fn keep_lease_alive(
     store: Arc<dyn ConfigStore>,
     lease: LeaseId,
@@ -35,6 +35,13 @@ pub async fn hold_lease(
     renew(store, lease, ttl, shutdown, true).await
 }
 
+/// How soon a failed renewal is tried again (the next may reach another member).
+const RETRY: Duration = Duration::from_millis(500);
+
+/// The longest one renewal may take before it counts as failed: one stuck on a member that went
+/// away (its connection not yet known dead) must not eat the lease's TTL.
+const ATTEMPT: Duration = Duration::from_secs(3);
+
 async fn renew(
     store: Arc<dyn ConfigStore>,
     lease: LeaseId,
@@ -43,9 +50,9 @@ async fn renew(
     give_up: bool,
 ) -> Result<(), StoreError> {
     let period = (ttl / 3).max(Duration::from_millis(100));
-    let mut ticker = tokio::time::interval(period);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let attempt = period.min(ATTEMPT);
     let mut renewed = tokio::time::Instant::now();
+    let mut next = renewed;
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
@@ -54,23 +61,25 @@ async fn renew(
                     Err(e) => Err(e),
                 };
             }
-            _ = ticker.tick() => {}
+            _ = tokio::time::sleep_until(next) => {}
         }
-        // A renewal gets a tick: one stuck on a member that went away (its connection not yet
-        // known dead) must not eat the lease's whole TTL; the next goes to another member.
-        let renewal = tokio::time::timeout(period, store.keep_alive(lease))
+        let renewal = tokio::time::timeout(attempt, store.keep_alive(lease))
             .await
             .unwrap_or_else(|_| {
                 Err(StoreError::Unavailable {
                     op: format!("keep lease {lease} alive"),
-                    source: format!("no answer within {} ms", period.as_millis()).into(),
+                    source: format!("no answer within {} ms", attempt.as_millis()).into(),
                 })
             });
         match renewal {
-            Ok(()) => renewed = tokio::time::Instant::now(),
+            Ok(()) => {
+                renewed = tokio::time::Instant::now();
+                next = renewed + period;
+            }
             Err(e @ StoreError::LeaseNotFound(_)) => return Err(e),
             Err(e) => {
-                tracing::warn!(lease.id = %lease, error = %e, "Lease renewal failed; retrying")
+                tracing::warn!(lease.id = %lease, error = %e, "Lease renewal failed; retrying");
+                next = tokio::time::Instant::now() + RETRY;
             }
         }
         if give_up && renewed.elapsed() >= ttl {

@@ -106,8 +106,9 @@ pub(super) async fn wait_ready(
             .output()
             .await
             .unwrap_or_else(|e| panic!("cannot run docker: {e}"));
-        if out.status.success() {
-            let driver = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        let driver = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        // An engine still starting may answer `info` before it names its driver.
+        if out.status.success() && !driver.is_empty() {
             assert_eq!(
                 driver,
                 STORAGE_DRIVER,

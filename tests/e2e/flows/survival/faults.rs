@@ -218,6 +218,28 @@ impl Faults<'_> {
             .to_owned();
         assert!(!last.is_empty(), "git says the push failed: {output}");
         self.healthy("builder").await;
+        // Back for users once the routers relay to it (its address may have moved host).
+        let ssh = crate::setup::Setup::ssh(self.platform);
+        eventually(
+            Duration::from_secs(60),
+            "the builder answering through the router",
+            || async move {
+                let banner = async {
+                    let mut stream = tokio::net::TcpStream::connect(ssh).await.ok()?;
+                    let mut line = String::new();
+                    let mut reader = tokio::io::BufReader::new(&mut stream);
+                    tokio::io::AsyncBufReadExt::read_line(&mut reader, &mut line)
+                        .await
+                        .ok()?;
+                    Some(line)
+                };
+                match tokio::time::timeout(Duration::from_secs(5), banner).await {
+                    Ok(Some(line)) if line.starts_with("SSH-") => Ok(()),
+                    other => Err(format!("{other:?}")),
+                }
+            },
+        )
+        .await;
         let pushed = self.day.owner.push(&self.day.work).await;
         assert!(pushed.ok, "the next push: {}", pushed.out);
         self.settled(hosts, 90).await;

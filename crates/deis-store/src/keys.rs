@@ -91,11 +91,13 @@ pub enum Component {
     Logspout,
     /// Redis, where the loggers keep the apps' lines (Deis's `/deis/cache`).
     Cache,
+    /// The continuous copy of the database and the registry on another host (its image).
+    Backup,
 }
 
 impl Component {
     /// Every component, in the order of the schema table.
-    pub const ALL: [Component; 11] = [
+    pub const ALL: [Component; 12] = [
         Component::Platform,
         Component::Controller,
         Component::Builder,
@@ -107,6 +109,7 @@ impl Component {
         Component::Logger,
         Component::Logspout,
         Component::Cache,
+        Component::Backup,
     ];
 
     /// The path segment.
@@ -123,6 +126,7 @@ impl Component {
             Component::Logger => "logger",
             Component::Logspout => "logspout",
             Component::Cache => "cache",
+            Component::Backup => "backup",
         }
     }
 }

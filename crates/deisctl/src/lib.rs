@@ -192,6 +192,15 @@ enum Command {
         /// The Swarm host (name or address) to run it on.
         host: String,
     },
+    /// Brings the database (with Redis) or the registry of a lost host back on another host of
+    /// the Swarm from the backup's copy (`deisctl restore database host4`), and gives the
+    /// components that use it its new address.
+    Restore {
+        /// `database` or `registry`.
+        component: String,
+        /// The Swarm host (name or address) to run it on.
+        host: String,
+    },
     /// Anything else of Deis v1's deisctl (machines, ssh, dock, upgrade-prep, ...).
     #[command(external_subcommand)]
     Other(Vec<String>),
@@ -371,6 +380,17 @@ async fn execute(cli: Cli) -> Result<(), Error> {
                 instance,
             };
             open(&cli, 300).await?.replace(unit, host).await
+        }
+        Command::Restore { component, host } => {
+            let component = match platform::Component::parse(component) {
+                Some(c @ (platform::Component::Database | platform::Component::Registry)) => c,
+                _ => {
+                    return Err(Error::Message(format!(
+                        "{component}: deisctl restore brings back the database or the registry"
+                    )));
+                }
+            };
+            open(&cli, 600).await?.restore(component, host).await
         }
         Command::Config { target, action } => {
             let (store, _open) = store_of(&cli).await?;

@@ -174,6 +174,16 @@ impl AnyPlatform {
         }
     }
 
+    /// Restores the database or the registry of a lost host onto `host` from the backup.
+    pub(crate) async fn restore(&self, component: Component, host: &str) -> Result<(), Error> {
+        match self {
+            AnyPlatform::Swarm(p) => p.restore(component, host).await,
+            _ => Err(Error::Message(
+                "deisctl restore brings the database or the registry of a lost host back on another host of a Swarm (DEISCTL_SCHEDULER=swarm); on one host they keep their data in its volumes".to_owned(),
+            )),
+        }
+    }
+
     /// Replaces what a lost host ran on a Swarm: an etcd member, or a controller.
     pub(crate) async fn replace(&self, unit: Unit, host: &str) -> Result<(), Error> {
         match (self, unit.component, unit.instance) {

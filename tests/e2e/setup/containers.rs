@@ -27,6 +27,12 @@ pub(crate) fn build_images() {
     let lock = std::fs::File::create(work.join("e2e.lock")).expect("lock file");
     lock.lock().expect("lock");
     let mut stamp = std::fs::read_to_string(&script).expect("the build script");
+    for entrypoint in ["database-entrypoint", "backup-entrypoint"] {
+        stamp.push_str(
+            &std::fs::read_to_string(root.join("deploy/images").join(entrypoint))
+                .expect("an image's entrypoint"),
+        );
+    }
     for name in [
         "deis-controller",
         "deis-builder",
@@ -48,6 +54,7 @@ pub(crate) fn build_images() {
         "cache",
         "database",
         "registry",
+        "backup",
         "registry-proxy",
         "logger",
         "controller",

@@ -16,6 +16,8 @@ pub(crate) enum Component {
     Logspout,
     Database,
     Registry,
+    /// On a Swarm: the database and the registry copied continuously onto another host.
+    Backup,
     RegistryProxy,
     Controller,
     Builder,
@@ -24,7 +26,7 @@ pub(crate) enum Component {
 
 /// The start order (§17.3 of the Deis reference, with the config store first): each waits
 /// for the ones before it to be healthy. Stopping goes the other way.
-pub(crate) const START_ORDER: [Component; 11] = [
+pub(crate) const START_ORDER: [Component; 12] = [
     Component::Etcd,
     Component::HostAgent,
     Component::Cache,
@@ -32,6 +34,7 @@ pub(crate) const START_ORDER: [Component; 11] = [
     Component::Logspout,
     Component::Database,
     Component::Registry,
+    Component::Backup,
     Component::RegistryProxy,
     Component::Controller,
     Component::Builder,
@@ -49,6 +52,7 @@ impl Component {
             Component::Logspout => "logspout",
             Component::Database => "database",
             Component::Registry => "registry",
+            Component::Backup => "backup",
             Component::RegistryProxy => "registry-proxy",
             Component::Controller => "controller",
             Component::Builder => "builder",
@@ -78,6 +82,7 @@ impl Component {
             Component::Cache | Component::Logger | Component::Logspout => "Logging subsystem...",
             Component::Database
             | Component::Registry
+            | Component::Backup
             | Component::RegistryProxy
             | Component::Controller
             | Component::Builder => "Control plane...",
@@ -109,6 +114,7 @@ impl Component {
             Component::Logspout => &[("logspout-data", "/var/lib/deis/shipper")],
             Component::Database => &[("database-data", "/var/lib/postgresql/data")],
             Component::Registry => &[("registry-data", "/var/lib/docker-registry")],
+            Component::Backup => &[("backup-data", "/var/lib/deis/backup")],
             Component::RegistryProxy => &[("registry-proxy-cache", "/var/lib/deis/registry-proxy")],
             Component::Controller => &[("controller-data", "/var/lib/deis/controller")],
             Component::Builder => &[("builder-data", "/var/lib/deis/builder")],
@@ -117,9 +123,10 @@ impl Component {
     }
 
     /// Whether it exists only on a Swarm: the host agent keeps each host's firewall for the
-    /// apps there (on one host the controller does it).
+    /// apps there (on one host the controller does it); the backup copies the data onto
+    /// another host (one host has no other).
     pub(crate) fn swarm_only(self) -> bool {
-        self == Component::HostAgent
+        matches!(self, Component::HostAgent | Component::Backup)
     }
 
     /// Whether it talks to the Docker engine.

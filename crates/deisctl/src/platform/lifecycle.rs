@@ -118,7 +118,7 @@ impl Platform {
         let mut units = wanted(targets, routers, &installed);
         if let Some(unit) = units.iter().find(|u| u.component.swarm_only()) {
             return Err(Error::Message(format!(
-                "{} runs only on a Swarm (DEISCTL_SCHEDULER=swarm); on one host the controller keeps the apps' firewall",
+                "{} runs only on a Swarm (DEISCTL_SCHEDULER=swarm): on one host the controller keeps the apps' firewall and there is no other host to copy the data to",
                 unit.component.name()
             )));
         }

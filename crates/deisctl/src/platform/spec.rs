@@ -15,6 +15,10 @@ use super::settings::Settings;
 /// The host agent's health port (loopback).
 const HOST_AGENT_PORT: u16 = 2226;
 
+/// Where the backup keeps its copies (its volume): `pg/current/{base,wal}` and `registry/`;
+/// `ready` once the first base backup is complete.
+pub(crate) const BACKUP_DIR: &str = "/var/lib/deis/backup";
+
 /// Where the platform's etcd is and which key prefix it uses.
 #[derive(Debug, Clone)]
 pub(crate) struct StoreAddr {
@@ -328,6 +332,29 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
             // cluster the apps' firewall keeps app containers away from it).
             env.push(format!("REGISTRY_HTTP_ADDR={}", at(registry_host, c)));
             Some(http_check(format!("http://{}/v2/", at(registry_host, c))))
+        }
+        Component::Backup => {
+            // deploy/images/backup-entrypoint: a base backup, then every WAL record as it is
+            // written; the registry's repositories copied into a registry of its own.
+            env.push(format!("POSTGRES_PASSWORD={}", s.database_password));
+            env.push(format!(
+                "DEIS_DATABASE_ADDR={}",
+                at(database_host, Component::Database)
+            ));
+            env.push(format!(
+                "DEIS_REGISTRY_ADDR={}",
+                at(registry_host, Component::Registry)
+            ));
+            env.push(format!(
+                "DEIS_BACKUP_REGISTRY_ADDR={}",
+                s.local(c, "registryPort")
+            ));
+            Some(health(vec![
+                "CMD".into(),
+                "test".into(),
+                "-e".into(),
+                format!("{BACKUP_DIR}/ready"),
+            ]))
         }
         Component::RegistryProxy => {
             env.push(format!(

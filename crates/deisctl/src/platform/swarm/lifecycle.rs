@@ -31,6 +31,19 @@ pub(super) struct Svc {
 }
 
 impl Svc {
+    /// The host a pinned service runs on (its `node.id==` constraint).
+    pub(super) fn pinned_to(&self) -> Option<&str> {
+        self.spec
+            .task_template
+            .as_ref()?
+            .placement
+            .as_ref()?
+            .constraints
+            .as_ref()?
+            .iter()
+            .find_map(|c| c.strip_prefix("node.id=="))
+    }
+
     pub(super) fn placement(&self) -> Placement {
         let task = self.spec.task_template.clone().unwrap_or_default();
         let placement = task.placement.unwrap_or_default();
@@ -50,6 +63,23 @@ impl Svc {
 
 fn failed(what: &str, e: bollard::errors::Error) -> Error {
     Error::Message(format!("the Swarm could not {what}: {e}"))
+}
+
+/// The hosts of the database and the registry: where their services are pinned, else (not
+/// installed yet) the first etcd host.
+pub(super) fn data_hosts<'a>(
+    installed: &BTreeMap<Unit, Svc>,
+    nodes: &'a [Node],
+    etcd_hosts: &'a [Node],
+) -> (Option<&'a Node>, Option<&'a Node>) {
+    let pinned = |component| {
+        installed
+            .get(&Unit::single(component))
+            .and_then(Svc::pinned_to)
+            .and_then(|id| nodes.iter().find(|n| n.id == id))
+            .or(etcd_hosts.first())
+    };
+    (pinned(Component::Database), pinned(Component::Registry))
 }
 
 fn is_platform(targets: &[Target]) -> bool {
@@ -188,14 +218,17 @@ impl SwarmPlatform {
             ));
         }
         let ready: Vec<Node> = nodes.iter().filter(|n| n.ready).cloned().collect();
+        let installed = self.services().await?;
+        let (database, registry) = data_hosts(&installed, &nodes, &etcd_hosts);
         let plan = Plan {
             prefix: &self.prefix,
             etcd_hosts: &etcd_hosts,
             routers: routers.unwrap_or_else(|| u32::try_from(ready.len()).unwrap_or(1)),
             hosts: u32::try_from(ready.len()).unwrap_or(1),
             managers: u32::try_from(ready.iter().filter(|n| n.manager).count()).unwrap_or(1),
+            database,
+            registry,
         };
-        let installed = self.services().await?;
         let wanted = self.wanted(targets, etcd_hosts.len());
         if is_platform(targets) {
             println!("Installing Deis...");
@@ -301,7 +334,6 @@ impl SwarmPlatform {
             || rest.contains(&Unit::single(Component::Cache));
         let database_installed = installed.contains_key(&Unit::single(Component::Database))
             || rest.contains(&Unit::single(Component::Database));
-        let data_host = plan.data_host().map(|n| n.addr.clone()).unwrap_or_default();
         let store_addr = StoreAddr {
             endpoints: self.member_endpoints(&etcd_hosts),
             namespace: self.namespace.clone(),
@@ -340,8 +372,8 @@ impl SwarmPlatform {
             }
             let secrets = certs::ensure_client(&self.docker, &self.prefix, unit.component).await?;
             let places = ClusterPlaces {
-                database_host: data_host.clone(),
-                registry_host: data_host.clone(),
+                database_host: database.map(|n| n.addr.clone()).unwrap_or_default(),
+                registry_host: registry.map(|n| n.addr.clone()).unwrap_or_default(),
                 etcd_tls_env: certs::tls_env(&secrets),
             };
             let ctx = Context {

@@ -14,6 +14,7 @@ mod images;
 mod lifecycle;
 mod nodes;
 mod replace;
+mod restore;
 mod services;
 mod show;
 mod sweep;

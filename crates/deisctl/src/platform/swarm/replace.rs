@@ -255,7 +255,7 @@ impl SwarmPlatform {
 }
 
 /// A ready host of the Swarm by name or address.
-fn find_host(nodes: &[Node], host: &str) -> Result<Node, Error> {
+pub(super) fn find_host(nodes: &[Node], host: &str) -> Result<Node, Error> {
     let node = nodes
         .iter()
         .find(|n| n.hostname == host || n.addr == host)

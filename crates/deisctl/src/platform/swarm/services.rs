@@ -66,13 +66,11 @@ pub(crate) struct Plan<'a> {
     pub(crate) hosts: u32,
     /// The managers among them.
     pub(crate) managers: u32,
-}
-
-impl Plan<'_> {
-    /// The host the database and the registry are pinned to.
-    pub(crate) fn data_host(&self) -> Option<&Node> {
-        self.etcd_hosts.first()
-    }
+    /// The host the database (and Redis) are pinned to: the first etcd host at install, another
+    /// after `deisctl restore database`.
+    pub(crate) database: Option<&'a Node>,
+    /// The host the registry is pinned to, likewise.
+    pub(crate) registry: Option<&'a Node>,
 }
 
 /// The label of the hosts a platform's controllers run on.
@@ -115,7 +113,23 @@ pub(crate) fn placement(unit: Unit, plan: &Plan<'_>) -> Placement {
             let member = unit.instance.unwrap_or(1) as usize;
             pinned(plan.etcd_hosts.get(member.saturating_sub(1)))
         }
-        Component::Database | Component::Registry | Component::Cache => pinned(plan.data_host()),
+        Component::Database | Component::Cache => pinned(plan.database),
+        Component::Registry => pinned(plan.registry),
+        // Anywhere but the data's hosts (none on a single host); when its host is lost, the
+        // Swarm starts it on another, where it makes a new copy.
+        Component::Backup => {
+            let mut constraints: Vec<String> = [plan.database, plan.registry]
+                .into_iter()
+                .flatten()
+                .map(|n| format!("node.id!={}", n.id))
+                .collect();
+            constraints.dedup();
+            Placement {
+                mode: Mode::Replicated(u32::from(plan.hosts > 1)),
+                constraints,
+                one_per_host: false,
+            }
+        }
         Component::Logspout | Component::RegistryProxy | Component::HostAgent => Placement {
             mode: Mode::Global,
             constraints: Vec::new(),
@@ -405,6 +419,8 @@ mod tests {
             routers: 3,
             hosts: 3,
             managers: 3,
+            database: nodes.first(),
+            registry: nodes.first(),
         };
         let db = placement(Unit::single(Component::Database), &plan);
         assert_eq!(db.constraints, ["node.id==id-a"]);
@@ -432,6 +448,33 @@ mod tests {
                 .contains(&"node.labels.d-controller==true".to_owned()),
             "{controllers:?}"
         );
+    }
+
+    #[test]
+    fn the_backup_runs_anywhere_but_on_the_data_hosts_and_not_on_one_host() {
+        let nodes = [
+            node("a", "10.0.0.1", true),
+            node("b", "10.0.0.2", true),
+            node("c", "10.0.0.3", true),
+        ];
+        let mut plan = Plan {
+            prefix: "d",
+            etcd_hosts: &nodes,
+            routers: 3,
+            hosts: 3,
+            managers: 3,
+            database: nodes.first(),
+            registry: nodes.get(1),
+        };
+        let backup = placement(Unit::single(Component::Backup), &plan);
+        assert_eq!(backup.mode, Mode::Replicated(1));
+        assert_eq!(backup.constraints, ["node.id!=id-a", "node.id!=id-b"]);
+        plan.registry = nodes.first();
+        let backup = placement(Unit::single(Component::Backup), &plan);
+        assert_eq!(backup.constraints, ["node.id!=id-a"]);
+        plan.hosts = 1;
+        let alone = placement(Unit::single(Component::Backup), &plan);
+        assert_eq!(alone.mode, Mode::Replicated(0));
     }
 
     #[test]

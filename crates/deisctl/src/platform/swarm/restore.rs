@@ -1,0 +1,418 @@
+//! `deisctl restore database <host>` and `deisctl restore registry <host>`: the database (with
+//! Redis, which sits with it) or the registry of a lost host started again on another host from
+//! the backup's copy (`deploy/images/backup-entrypoint`).
+//!
+//! The copy travels through deisctl: a tar stream out of the backup's volume on its host and
+//! into a new data volume on the chosen one (each through that host's own engine). The
+//! database's entrypoint recovers from it (the base backup, then every WAL record streamed
+//! after it); the registry's storage is the copy itself. Then the services that use the moved
+//! one are updated with its new address (the controllers, the loggers, the registry proxies),
+//! and the backup starts a new copy from the restored data, on a host other than theirs.
+
+use std::collections::BTreeMap;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptions,
+};
+use bollard::models::VolumeCreateRequest;
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::lifecycle::{Svc, data_hosts};
+use super::nodes::{self, Node};
+use super::replace::{find_host, installed_members};
+use super::services::{self, Plan};
+use super::{SwarmPlatform, certs};
+use crate::Error;
+use crate::platform::component::{Component, LABEL_PLATFORM, Unit};
+use crate::platform::settings::{self, Settings};
+use crate::platform::spec::{self, BACKUP_DIR, ClusterPlaces, Context, StoreAddr};
+
+/// What a restore moves: the component, where its copy is in the backup's volume, and the
+/// services that change with it.
+struct Restored {
+    component: Component,
+    /// Under the backup's volume.
+    copy: &'static str,
+    /// The moved services, then the ones that reach them.
+    moved: &'static [Component],
+    users: &'static [Component],
+    /// The shell that puts the copy (uploaded into the volume's root) in place.
+    place: &'static str,
+}
+
+const DATABASE: Restored = Restored {
+    component: Component::Database,
+    copy: "pg/current",
+    moved: &[Component::Database, Component::Cache],
+    users: &[Component::Controller, Component::Logger, Component::Backup],
+    // The entrypoint recovers from restore/{base,wal}.
+    place: "mv /data/current /data/restore && chown 999:999 /data && chmod 0700 /data",
+};
+
+const REGISTRY: Restored = Restored {
+    component: Component::Registry,
+    copy: "registry",
+    moved: &[Component::Registry],
+    users: &[Component::RegistryProxy, Component::Backup],
+    // The backup's registry storage is the registry's.
+    place: "mv /data/registry/docker /data/docker && rmdir /data/registry",
+};
+
+fn docker_failed(what: &str, node: &Node, e: bollard::errors::Error) -> Error {
+    Error::Message(format!(
+        "could not {what} on {} ({e}); see docker info there",
+        node.machine()
+    ))
+}
+
+impl SwarmPlatform {
+    /// Restores `component` (the database or the registry) from the backup onto `host`.
+    pub(crate) async fn restore(&self, component: Component, host: &str) -> Result<(), Error> {
+        let what = match component {
+            Component::Database => &DATABASE,
+            Component::Registry => &REGISTRY,
+            _ => {
+                return Err(Error::Message(
+                    "deisctl restore brings back the database or the registry of a lost host (deisctl restore database <host>)".to_owned(),
+                ));
+            }
+        };
+        let installed = self.services().await?;
+        let name = component.name();
+        let Some(svc) = installed.get(&Unit::single(component)) else {
+            return Err(Error::Message(format!(
+                "the {name} is not installed; nothing to restore"
+            )));
+        };
+        let Some(backup) = installed.get(&Unit::single(Component::Backup)) else {
+            return Err(Error::Message(
+                "the backup is not installed, so there is no copy to restore from; deisctl install backup keeps one from now on".to_owned(),
+            ));
+        };
+        let nodes = self.nodes().await?;
+        let target = find_host(&nodes, host)?;
+        if let Some(now) = svc
+            .pinned_to()
+            .and_then(|id| nodes.iter().find(|n| n.id == id))
+            .filter(|n| n.ready)
+        {
+            return Err(Error::Message(format!(
+                "the {name}'s host {} is up; restore is for a lost host (docker node ls shows it Down)",
+                now.machine()
+            )));
+        }
+        let source = self.backup_host(backup, &nodes).await?;
+        let store = self.connect_store().await?;
+        let settings = settings::load(store.as_ref()).await?;
+        let source_engine = self.access.node_engine(&source).await?;
+        let target_engine = self.access.node_engine(&target).await?;
+        let volume = self.fresh_volume(&target_engine, &target, component).await?;
+        println!(
+            "{name}: copying the backup from {} to {}...",
+            source.machine(),
+            target.machine()
+        );
+        let bytes = self
+            .copy(
+                (&source_engine, &source, &settings),
+                (&target_engine, &target, &volume),
+                what,
+            )
+            .await?;
+        println!("{name}: {} MB copied", bytes / 1_000_000);
+        self.move_services(what, &target, &settings).await?;
+        println!("{name}: running on {}", target.machine());
+        Ok(())
+    }
+
+    /// The host whose backup holds a complete copy: where its task runs.
+    async fn backup_host(&self, backup: &Svc, nodes: &[Node]) -> Result<Node, Error> {
+        let tasks = self.tasks(&backup.id).await?;
+        tasks
+            .iter()
+            .filter(|t| {
+                t.status.as_ref().and_then(|s| s.state) == Some(bollard::models::TaskState::RUNNING)
+            })
+            .filter_map(|t| t.node_id.as_deref())
+            .find_map(|id| nodes.iter().find(|n| n.id == id && n.ready))
+            .cloned()
+            .ok_or_else(|| {
+                Error::Message(
+                    "the backup runs on no host that is up, so its copy cannot be read; deisctl status backup says why".to_owned(),
+                )
+            })
+    }
+
+    /// The component's data volume made on `node`, refused if one is there already (the data
+    /// of an earlier run, which a restore must not mix with the copy).
+    async fn fresh_volume(
+        &self,
+        engine: &Docker,
+        node: &Node,
+        component: Component,
+    ) -> Result<String, Error> {
+        let Some((suffix, _)) = component.volumes().first() else {
+            return Err(Error::Message(format!(
+                "the {} keeps no volume",
+                component.name()
+            )));
+        };
+        let volume = spec::volume_name(&self.prefix, suffix);
+        if engine.inspect_volume(&volume).await.is_ok() {
+            return Err(Error::Message(format!(
+                "{} has a volume {volume} already; remove it there (docker volume rm {volume}) or choose another host",
+                node.machine()
+            )));
+        }
+        engine
+            .create_volume(VolumeCreateRequest {
+                name: Some(volume.clone()),
+                labels: Some(std::collections::HashMap::from([(
+                    LABEL_PLATFORM.to_owned(),
+                    self.prefix.clone(),
+                )])),
+                ..Default::default()
+            })
+            .await
+            .map_err(|e| docker_failed("create a volume", node, e))?;
+        Ok(volume)
+    }
+
+    /// Streams the copy out of the backup's volume into `volume` and puts it in place; the
+    /// bytes copied.
+    async fn copy(
+        &self,
+        (source_engine, source, settings): (&Docker, &Node, &Settings),
+        (target_engine, target, volume): (&Docker, &Node, &str),
+        what: &Restored,
+    ) -> Result<u64, Error> {
+        let backup_volume = Component::Backup
+            .volumes()
+            .first()
+            .map(|(suffix, _)| spec::volume_name(&self.prefix, suffix))
+            .unwrap_or_default();
+        let image = settings.image(Component::Backup, &self.tag);
+        let reader = helper(
+            source_engine,
+            source,
+            &format!("{}-restore-read", self.prefix),
+            &image,
+            (&backup_volume, BACKUP_DIR),
+            None,
+        )
+        .await?;
+        let writer = helper(
+            target_engine,
+            target,
+            &format!("{}-restore-write", self.prefix),
+            &image,
+            (volume, "/data"),
+            Some(what.place),
+        )
+        .await;
+        let writer = match writer {
+            Ok(w) => w,
+            Err(e) => {
+                remove(source_engine, &reader).await;
+                return Err(e);
+            }
+        };
+        let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+        let count = counted.clone();
+        let tar = source_engine
+            .download_from_container(
+                &reader,
+                Some(
+                    DownloadFromContainerOptionsBuilder::new()
+                        .path(&format!("{BACKUP_DIR}/{}", what.copy))
+                        .build(),
+                ),
+            )
+            .inspect_ok(move |chunk| {
+                count.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
+            })
+            .map_err(std::io::Error::other);
+        let uploaded = target_engine
+            .upload_to_container(
+                &writer,
+                Some(UploadToContainerOptionsBuilder::new().path("/data").build()),
+                bollard::body_try_stream(tar),
+            )
+            .await
+            .map_err(|e| {
+                Error::Message(format!(
+                    "the copy from {} to {} failed ({e}); run deisctl restore again",
+                    source.machine(),
+                    target.machine()
+                ))
+            });
+        remove(source_engine, &reader).await;
+        let placed = match uploaded {
+            Ok(()) => run_to_end(target_engine, target, &writer).await,
+            Err(e) => Err(e),
+        };
+        remove(target_engine, &writer).await;
+        placed?;
+        Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
+    }
+
+    /// Pins the moved services to `target` and gives every service that reaches them the new
+    /// address; waits until they run.
+    async fn move_services(
+        &self,
+        what: &Restored,
+        target: &Node,
+        settings: &Settings,
+    ) -> Result<(), Error> {
+        let installed = self.services().await?;
+        let nodes = self.nodes().await?;
+        let etcd_hosts = nodes::etcd_hosts(&nodes);
+        let (mut database, mut registry) = data_hosts(&installed, &nodes, &etcd_hosts);
+        match what.component {
+            Component::Database => database = Some(target),
+            _ => registry = Some(target),
+        }
+        let ready = nodes.iter().filter(|n| n.ready).count();
+        let plan = Plan {
+            prefix: &self.prefix,
+            etcd_hosts: &etcd_hosts,
+            routers: 0,
+            hosts: u32::try_from(ready).unwrap_or(1),
+            managers: u32::try_from(nodes.iter().filter(|n| n.ready && n.manager).count())
+                .unwrap_or(1),
+            database,
+            registry,
+        };
+        // The members where they run now (some may have moved since the install).
+        let members: BTreeMap<u32, (String, String)> = installed_members(&installed);
+        let store = StoreAddr {
+            endpoints: members
+                .values()
+                .map(|(_, addr)| format!("https://{addr}:{}", self.etcd_port))
+                .collect::<Vec<_>>()
+                .join(","),
+            namespace: self.namespace.clone(),
+        };
+        let app_network = self.app_network();
+        let mut updated = Vec::new();
+        for component in what.moved.iter().chain(what.users) {
+            let Some(svc) = installed.get(&Unit::single(*component)) else {
+                continue;
+            };
+            let secrets = certs::ensure_client(&self.docker, &self.prefix, *component).await?;
+            let places = ClusterPlaces {
+                database_host: database.map(|n| n.addr.clone()).unwrap_or_default(),
+                registry_host: registry.map(|n| n.addr.clone()).unwrap_or_default(),
+                etcd_tls_env: certs::tls_env(&secrets),
+            };
+            let ctx = Context {
+                prefix: &self.prefix,
+                tag: &self.tag,
+                store: &store,
+                settings,
+                database_installed: installed.contains_key(&Unit::single(Component::Database)),
+                cache_installed: installed.contains_key(&Unit::single(Component::Cache)),
+                app_network: &app_network.name,
+                cluster: Some(&places),
+            };
+            let body = spec::component(&ctx, svc.unit);
+            let placement = if what.moved.contains(component) || *component == Component::Backup {
+                services::placement(svc.unit, &plan)
+            } else {
+                let mut kept = svc.placement();
+                let stopped = services::stopped_constraint(&self.prefix);
+                kept.constraints.retain(|c| *c != stopped);
+                kept
+            };
+            let spec = services::service(
+                &self.prefix,
+                svc.unit,
+                body,
+                &placement,
+                &secrets,
+                svc.launched,
+            );
+            self.update(svc, spec).await?;
+            updated.push(svc.unit);
+        }
+        let now = self.services().await?;
+        let group: Vec<Svc> = updated
+            .iter()
+            .filter_map(|u| now.get(u).cloned())
+            .collect();
+        self.launch_and_wait(&group).await
+    }
+}
+
+/// A stopped container on `node` with `volume` mounted at `at`, running `script` (as root)
+/// when started; its id.
+async fn helper(
+    engine: &Docker,
+    node: &Node,
+    name: &str,
+    image: &str,
+    (volume, at): (&str, &str),
+    script: Option<&str>,
+) -> Result<String, Error> {
+    // One left by an interrupted restore goes first.
+    remove(engine, name).await;
+    let body = ContainerCreateBody {
+        image: Some(image.to_owned()),
+        user: Some("0".to_owned()),
+        entrypoint: Some(vec!["/bin/sh".to_owned(), "-c".to_owned()]),
+        cmd: Some(vec![script.unwrap_or("true").to_owned()]),
+        host_config: Some(HostConfig {
+            mounts: Some(vec![Mount {
+                typ: Some(MountType::VOLUME),
+                source: Some(volume.to_owned()),
+                target: Some(at.to_owned()),
+                ..Default::default()
+            }]),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    engine
+        .create_container(
+            Some(CreateContainerOptionsBuilder::new().name(name).build()),
+            body,
+        )
+        .await
+        .map(|c| c.id)
+        .map_err(|e| docker_failed(&format!("create a container of {image}"), node, e))
+}
+
+/// Starts the helper and waits for its script to succeed.
+async fn run_to_end(engine: &Docker, node: &Node, id: &str) -> Result<(), Error> {
+    engine
+        .start_container(id, None::<bollard::query_parameters::StartContainerOptions>)
+        .await
+        .map_err(|e| docker_failed("start the restore's helper container", node, e))?;
+    let mut wait = engine.wait_container(id, None::<WaitContainerOptions>);
+    match wait.next().await {
+        Some(Ok(r)) if r.status_code == 0 => Ok(()),
+        // bollard reports a non-zero exit as an error.
+        Some(Ok(r)) => Err(Error::Message(format!(
+            "putting the copy in place on {} exited with {}; run deisctl restore again",
+            node.machine(),
+            r.status_code
+        ))),
+        Some(Err(e)) => Err(docker_failed("put the copy in place", node, e)),
+        None => Err(Error::Message(format!(
+            "the restore's helper container on {} vanished",
+            node.machine()
+        ))),
+    }
+}
+
+async fn remove(engine: &Docker, id: &str) {
+    let _ = engine
+        .remove_container(
+            id,
+            Some(RemoveContainerOptionsBuilder::new().force(true).build()),
+        )
+        .await;
+}

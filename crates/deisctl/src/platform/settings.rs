@@ -18,13 +18,14 @@ pub(crate) struct Port {
 }
 
 /// Every port setting: `(component, key under /deis/<component>/, default, udp too)`.
-const PORTS: [(Component, &str, u16, bool); 13] = [
+const PORTS: [(Component, &str, u16, bool); 14] = [
     (Component::Cache, "listenPort", 6379, false),
     (Component::Logger, "listenPort", 8088, false),
     (Component::Logger, "syslogPort", 514, true),
     (Component::Database, "listenPort", 5432, false),
     (Component::Registry, "listenPort", 5001, false),
     (Component::Backup, "registryPort", 5002, false),
+    (Component::Backup, "cachePort", 6380, false),
     (Component::RegistryProxy, "listenPort", 5000, false),
     (Component::Controller, "listenPort", 8000, false),
     (Component::Builder, "listenPort", 2222, false),

@@ -349,6 +349,17 @@ pub(crate) fn component(ctx: &Context<'_>, unit: Unit) -> ContainerCreateBody {
                 "DEIS_BACKUP_REGISTRY_ADDR={}",
                 s.local(c, "registryPort")
             ));
+            if ctx.cache_installed {
+                env.push(format!(
+                    "DEIS_CACHE_ADDR={}",
+                    at(cache_host, Component::Cache)
+                ));
+                env.push(format!("DEIS_CACHE_PASSWORD={}", s.cache_password));
+                env.push(format!(
+                    "DEIS_BACKUP_CACHE_ADDR={}",
+                    s.local(c, "cachePort")
+                ));
+            }
             Some(health(vec![
                 "CMD".into(),
                 "test".into(),

@@ -1,6 +1,7 @@
 //! `deisctl restore database <host>` and `deisctl restore registry <host>`: the database (with
 //! Redis, which sits with it) or the registry of a lost host started again on another host from
-//! the backup's copy (`deploy/images/backup-entrypoint`).
+//! the backup's copies (`deploy/images/backup-entrypoint`: a base backup and the WAL streamed
+//! since, a Redis replica's append-only file, a registry's storage).
 //!
 //! The copy travels through deisctl: a tar stream out of the backup's volume on its host and
 //! into a new data volume on the chosen one (each through that host's own engine). The
@@ -30,35 +31,54 @@ use crate::platform::component::{Component, LABEL_PLATFORM, Unit};
 use crate::platform::settings::{self, Settings};
 use crate::platform::spec::{self, BACKUP_DIR, ClusterPlaces, Context, StoreAddr};
 
-/// What a restore moves: the component, where its copy is in the backup's volume, and the
-/// services that change with it.
+/// What a restore moves: the copies it brings, the services it moves and the ones that reach
+/// them.
 struct Restored {
     component: Component,
-    /// Under the backup's volume.
-    copy: &'static str,
-    /// The moved services, then the ones that reach them.
+    copies: &'static [Copy],
     moved: &'static [Component],
     users: &'static [Component],
-    /// The shell that puts the copy (uploaded into the volume's root) in place.
+}
+
+/// One copy in the backup's volume and the component whose volume it goes to.
+struct Copy {
+    to: Component,
+    /// Under the backup's volume.
+    from: &'static str,
+    /// The shell that puts the copy (uploaded into the volume's root, `/data`) in place.
     place: &'static str,
 }
 
 const DATABASE: Restored = Restored {
     component: Component::Database,
-    copy: "pg/current",
+    copies: &[
+        Copy {
+            to: Component::Database,
+            from: "pg/current",
+            // The entrypoint recovers from restore/{base,wal}.
+            place: "mv /data/current /data/restore && chown 999:999 /data && chmod 0700 /data",
+        },
+        Copy {
+            to: Component::Cache,
+            from: "redis",
+            // The replica's append-only file (and snapshot) are the new Redis's.
+            place: "cd /data/redis && for f in *; do mv \"$f\" /data/; done && cd / && rmdir /data/redis",
+        },
+    ],
     moved: &[Component::Database, Component::Cache],
     users: &[Component::Controller, Component::Logger, Component::Backup],
-    // The entrypoint recovers from restore/{base,wal}.
-    place: "mv /data/current /data/restore && chown 999:999 /data && chmod 0700 /data",
 };
 
 const REGISTRY: Restored = Restored {
     component: Component::Registry,
-    copy: "registry",
+    copies: &[Copy {
+        to: Component::Registry,
+        from: "registry",
+        // The backup's registry storage is the registry's.
+        place: "mv /data/registry/docker /data/docker && rmdir /data/registry",
+    }],
     moved: &[Component::Registry],
     users: &[Component::RegistryProxy, Component::Backup],
-    // The backup's registry storage is the registry's.
-    place: "mv /data/registry/docker /data/docker && rmdir /data/registry",
 };
 
 fn docker_failed(what: &str, node: &Node, e: bollard::errors::Error) -> Error {
@@ -109,20 +129,46 @@ impl SwarmPlatform {
         let settings = settings::load(store.as_ref()).await?;
         let source_engine = self.access.node_engine(&source).await?;
         let target_engine = self.access.node_engine(&target).await?;
-        let volume = self.fresh_volume(&target_engine, &target, component).await?;
+        let copies: Vec<&Copy> = what
+            .copies
+            .iter()
+            .filter(|c| installed.contains_key(&Unit::single(c.to)))
+            .collect();
+        let mut volumes = Vec::new();
+        for copy in &copies {
+            volumes.push(self.fresh_volume(&target_engine, &target, copy.to).await?);
+        }
         println!(
             "{name}: copying the backup from {} to {}...",
             source.machine(),
             target.machine()
         );
-        let bytes = self
-            .copy(
-                (&source_engine, &source, &settings),
-                (&target_engine, &target, &volume),
-                what,
-            )
-            .await?;
-        println!("{name}: {} MB copied", bytes / 1_000_000);
+        for (copy, volume) in copies.iter().zip(&volumes) {
+            let copied = self
+                .copy(
+                    (&source_engine, &source, &settings),
+                    (&target_engine, &target, volume),
+                    copy,
+                )
+                .await;
+            let bytes = match copied {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    // Nothing half-copied is left to refuse the next attempt.
+                    for volume in &volumes {
+                        let _ = target_engine
+                            .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                            .await;
+                    }
+                    return Err(e);
+                }
+            };
+            println!(
+                "{}: {:.1} MB copied",
+                copy.to.name(),
+                bytes as f64 / 1_000_000.0
+            );
+        }
         self.move_services(what, &target, &settings).await?;
         println!("{name}: running on {}", target.machine());
         Ok(())
@@ -187,7 +233,7 @@ impl SwarmPlatform {
         &self,
         (source_engine, source, settings): (&Docker, &Node, &Settings),
         (target_engine, target, volume): (&Docker, &Node, &str),
-        what: &Restored,
+        what: &Copy,
     ) -> Result<u64, Error> {
         let backup_volume = Component::Backup
             .volumes()
@@ -227,7 +273,7 @@ impl SwarmPlatform {
                 &reader,
                 Some(
                     DownloadFromContainerOptionsBuilder::new()
-                        .path(&format!("{BACKUP_DIR}/{}", what.copy))
+                        .path(&format!("{BACKUP_DIR}/{}", what.from))
                         .build(),
                 ),
             )

@@ -25,6 +25,9 @@ pub(crate) struct ClusterPlatform {
     /// The workstation's home: `~/.ssh/known_hosts` and deisctl's `~/.deis/`.
     home: tempfile::TempDir,
     dir: tempfile::TempDir,
+    /// The host the workstation goes through: deisctl's tunnel, the manager asked about
+    /// services, the router and git port users reach (the first, until it is lost).
+    entry: std::sync::atomic::AtomicUsize,
 }
 
 impl ClusterPlatform {
@@ -63,7 +66,19 @@ impl ClusterPlatform {
             key,
             home,
             dir: tempfile::tempdir().expect("temporary directory"),
+            entry: std::sync::atomic::AtomicUsize::new(0),
         }
+    }
+
+    /// The host the workstation goes through (see `use_entry`).
+    pub(crate) fn entry(&self) -> usize {
+        self.entry.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// From now on the workstation goes through host `i` (a manager), as an operator does
+    /// when the first host is lost.
+    pub(crate) fn use_entry(&self, i: usize) {
+        self.entry.store(i, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The address of host `i` (0-based).
@@ -77,7 +92,7 @@ impl ClusterPlatform {
         command
             .args(args)
             .env("HOME", self.home.path())
-            .env("DEISCTL_TUNNEL", format!("root@{}", self.host(0)))
+            .env("DEISCTL_TUNNEL", format!("root@{}", self.host(self.entry())))
             .env("DEISCTL_SSH_KEY", self.key.private_key())
             .env("DEISCTL_SCHEDULER", "swarm")
             .env("DEISCTL_PREFIX", &self.prefix)
@@ -143,7 +158,7 @@ impl ClusterPlatform {
             vec!["service", "ps", "--no-trunc", service.as_str()],
             vec!["service", "logs", "--tail", "30", service.as_str()],
         ] {
-            if let Ok(out) = self.cluster.docker(0).args(&args).output() {
+            if let Ok(out) = self.cluster.docker(self.entry()).args(&args).output() {
                 text.push_str(&String::from_utf8_lossy(&out.stdout));
                 text.push_str(&String::from_utf8_lossy(&out.stderr));
             }
@@ -174,7 +189,7 @@ impl ClusterPlatform {
         let service = self.service(component);
         let out = self
             .cluster
-            .docker(0)
+            .docker(self.entry())
             .args([
                 "service",
                 "ps",
@@ -227,7 +242,7 @@ impl ClusterPlatform {
     /// The host (index) a service's running task is on.
     pub(crate) fn host_of(&self, service: &str) -> usize {
         let nodes = self.docker(
-            0,
+            self.entry(),
             &[
                 "service",
                 "ps",
@@ -249,10 +264,10 @@ impl ClusterPlatform {
 
 impl Setup for ClusterPlatform {
     fn router(&self) -> SocketAddr {
-        SocketAddr::from((self.host(0), 80))
+        SocketAddr::from((self.host(self.entry()), 80))
     }
     fn ssh(&self) -> SocketAddr {
-        SocketAddr::from((self.host(0), 2222))
+        SocketAddr::from((self.host(self.entry()), 2222))
     }
     fn dir(&self) -> &Path {
         self.dir.path()
@@ -269,7 +284,7 @@ impl Setup for ClusterPlatform {
         format!("http://{}:8000", self.host(at))
     }
     fn https(&self) -> SocketAddr {
-        SocketAddr::from((self.host(0), 443))
+        SocketAddr::from((self.host(self.entry()), 443))
     }
     fn logger(&self) -> SocketAddr {
         let at = self.host_of(&format!("{}-logger", self.prefix));
@@ -288,7 +303,7 @@ impl Setup for ClusterPlatform {
         format!("deis/base:{TAG}")
     }
     fn registry(&self) -> Option<String> {
-        Some(format!("{}:5000", self.host(0)))
+        Some(format!("{}:5000", self.host(self.entry())))
     }
     fn platform_log(&self) -> String {
         let out = self.deisctl(&["journal", "builder", "controller", "-n", "10000"]);

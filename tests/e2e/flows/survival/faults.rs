@@ -32,7 +32,7 @@ pub(crate) struct Faults<'a> {
 }
 
 /// What `text` says, on one line (for "what users saw").
-fn said(text: &str) -> String {
+pub(super) fn said(text: &str) -> String {
     let words: Vec<&str> = text.split_whitespace().collect();
     match words.join(" ") {
         line if line.is_empty() => "nothing".to_owned(),
@@ -52,7 +52,7 @@ impl Faults<'_> {
 
     /// Waits until the app is at full scale on `hosts` again, answering from every container,
     /// within `secs`.
-    async fn settled(&self, hosts: &[usize], secs: u64) {
+    pub(super) async fn settled(&self, hosts: &[usize], secs: u64) {
         at_full_scale(
             self.platform,
             self.traffic,
@@ -73,7 +73,7 @@ impl Faults<'_> {
     }
 
     /// Waits until a component's task runs and its container is healthy again.
-    async fn healthy(&self, component: &str) {
+    pub(super) async fn healthy(&self, component: &str) {
         eventually(Duration::from_secs(120), component, || async {
             let service = self.platform.service(component);
             let Some((at, id)) = self.platform.try_container_of(component) else {
@@ -98,7 +98,7 @@ impl Faults<'_> {
     }
 
     /// `deis config:set` on the probe app: what it printed, or an error with what it printed.
-    async fn change(&self, value: &str) -> Ran {
+    pub(super) async fn change(&self, value: &str) -> Ran {
         kept::run(
             self.day,
             &["config:set", &format!("PROBE={value}"), "-a", self.probe],

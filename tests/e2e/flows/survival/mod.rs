@@ -1,12 +1,14 @@
 //! The cluster survives: on three managers and a spare host, with an app at three containers and
 //! a steady client going through the routers of the hosts that stay up, each fault in turn:
 //! Redis lost, the builder killed in the middle of a push, the leading controller killed in the
-//! middle of a deploy, etcd's majority lost and back, a whole host lost, and etcd's lost member
-//! replaced on the spare host. After each, nothing a user had is missing (account, apps,
+//! middle of a deploy, etcd's majority lost and back, a whole host lost, etcd's lost member
+//! replaced on the spare host, and the data host lost (the database, Redis and the registry
+//! restored from the backup onto another host). After each, nothing a user had is missing (account, apps,
 //! releases, config, log lines); each fault's cost is printed as figures for
 //! docs/benchmarks.md: requests made and failed during it, time until the app serves at full
 //! scale again, what users saw.
 
+mod data;
 mod faults;
 mod kept;
 mod traffic;
@@ -195,6 +197,17 @@ async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_ho
 
     let before = Kept::take(&day, away).await;
     let cost = faults.lost_host_replaced(lost, &survivors).await;
+    cost.print();
+    before.still_there(&day, cost.fault).await;
+    costs.push(cost);
+
+    // The data host: the first (the database, Redis, the registry, etcd's first member, a
+    // router, the operator's tunnel), restored from the backup onto another.
+    let data = 0;
+    let left: Vec<usize> = survivors.iter().copied().filter(|i| *i != data).collect();
+    traffic.use_routers(routers(&left));
+    let before = Kept::take(&day, away).await;
+    let cost = faults.data_host_lost(data, &left).await;
     cost.print();
     before.still_there(&day, cost.fault).await;
     costs.push(cost);

@@ -823,3 +823,65 @@ impl SwarmPlatform {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::{TaskSpec, TaskSpecPlacement};
+
+    use super::*;
+
+    fn node(id: &str, ready: bool) -> Node {
+        Node {
+            id: id.to_owned(),
+            hostname: id.to_owned(),
+            addr: format!("10.0.0.{}", id.len()),
+            manager: true,
+            ready,
+        }
+    }
+
+    fn pinned(component: Component, to: &str) -> Svc {
+        Svc {
+            unit: Unit::single(component),
+            id: component.name().to_owned(),
+            version: 1,
+            spec: ServiceSpec {
+                task_template: Some(TaskSpec {
+                    placement: Some(TaskSpecPlacement {
+                        constraints: Some(vec![
+                            "node.role==manager".to_owned(),
+                            format!("node.id=={to}"),
+                        ]),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
+            launched: true,
+        }
+    }
+
+    #[test]
+    fn the_data_hosts_are_where_their_services_are_pinned_even_when_down() {
+        let nodes = [node("a", true), node("bb", false), node("ccc", true)];
+        let etcd_hosts = [nodes[0].clone()];
+        let none = BTreeMap::new();
+        let (database, registry) = data_hosts(&none, &nodes, &etcd_hosts);
+        assert_eq!(database.map(|n| n.id.as_str()), Some("a"));
+        assert_eq!(registry.map(|n| n.id.as_str()), Some("a"));
+        let installed = BTreeMap::from([
+            (
+                Unit::single(Component::Database),
+                pinned(Component::Database, "ccc"),
+            ),
+            (
+                Unit::single(Component::Registry),
+                pinned(Component::Registry, "bb"),
+            ),
+        ]);
+        let (database, registry) = data_hosts(&installed, &nodes, &etcd_hosts);
+        assert_eq!(database.map(|n| n.id.as_str()), Some("ccc"));
+        assert_eq!(registry.map(|n| n.id.as_str()), Some("bb"));
+    }
+}

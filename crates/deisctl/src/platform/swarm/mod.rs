@@ -97,13 +97,17 @@ impl SwarmPlatform {
     pub(crate) async fn connect_store(&self) -> Result<Arc<dyn ConfigStore>, Error> {
         // The members installed (wherever they have moved), else the hosts they will run on.
         let installed = replace::installed_members(&self.services().await?);
+        let nodes = self.nodes().await?;
         let hosts: Vec<String> = if installed.is_empty() {
-            nodes::etcd_hosts(&self.nodes().await?)
+            nodes::etcd_hosts(&nodes)
                 .into_iter()
                 .map(|n| n.addr)
                 .collect()
         } else {
-            installed.into_values().map(|(_, addr)| addr).collect()
+            nodes::up(
+                &nodes,
+                installed.into_values().map(|(_, addr)| addr).collect(),
+            )
         };
         if hosts.is_empty() {
             return Err(Error::Message(

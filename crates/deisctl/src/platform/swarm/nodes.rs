@@ -149,6 +149,18 @@ pub(crate) fn etcd_hosts(nodes: &[Node]) -> Vec<Node> {
     managers.into_iter().take(count).collect()
 }
 
+/// The addresses among `addrs` of hosts the Swarm does not know to be down (all of them if
+/// every one is): a connection through the tunnel to a lost host is reset, and etcd's client
+/// gives up on such an error instead of trying the next member.
+pub(crate) fn up(nodes: &[Node], addrs: Vec<String>) -> Vec<String> {
+    let live: Vec<String> = addrs
+        .iter()
+        .filter(|a| !nodes.iter().any(|n| n.addr == **a && !n.ready))
+        .cloned()
+        .collect();
+    if live.is_empty() { addrs } else { live }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -180,5 +192,15 @@ mod tests {
             "two members would halve availability"
         );
         assert!(etcd_hosts(&[node("w", false)]).is_empty());
+    }
+
+    #[test]
+    fn members_on_hosts_known_down_are_left_out_unless_all_are() {
+        let mut down = node("bb", true);
+        down.ready = false;
+        let nodes = [node("a", true), down];
+        let addrs = vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned(), "10.0.0.9".to_owned()];
+        assert_eq!(up(&nodes, addrs), ["10.0.0.1", "10.0.0.9"]);
+        assert_eq!(up(&nodes, vec!["10.0.0.2".to_owned()]), ["10.0.0.2"]);
     }
 }

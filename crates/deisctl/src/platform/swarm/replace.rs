@@ -100,7 +100,7 @@ impl SwarmPlatform {
             .filter(|(j, _)| **j != k)
             .map(|(_, (_, addr))| addr.clone())
             .collect();
-        let etcd = self.connect_etcd(&others).await?;
+        let etcd = self.connect_etcd(&nodes::up(&nodes, others)).await?;
         let peer_port = self.etcd_port.saturating_add(1);
         let new_peer = format!("https://{}:{peer_port}", node.addr);
         let listed = etcd

@@ -89,88 +89,109 @@ fn docker_failed(what: &str, node: &Node, e: bollard::errors::Error) -> Error {
 }
 
 impl SwarmPlatform {
-    /// Restores `component` (the database or the registry) from the backup onto `host`.
+    /// Restores `component` (the database or the registry) from the backup onto `host`; the
+    /// other one too when its host is lost as well (the backup moves with the first, and the
+    /// copy of the second would stay behind on its old host).
     pub(crate) async fn restore(&self, component: Component, host: &str) -> Result<(), Error> {
-        let what = match component {
-            Component::Database => &DATABASE,
-            Component::Registry => &REGISTRY,
-            _ => {
-                return Err(Error::Message(
-                    "deisctl restore brings back the database or the registry of a lost host (deisctl restore database <host>)".to_owned(),
-                ));
+        let installed = self.services().await?;
+        let nodes = self.nodes().await?;
+        let lost = |c: Component| -> Result<bool, Error> {
+            let Some(svc) = installed.get(&Unit::single(c)) else {
+                return Ok(false);
+            };
+            match svc
+                .pinned_to()
+                .and_then(|id| nodes.iter().find(|n| n.id == id))
+                .filter(|n| n.ready)
+            {
+                Some(up) if c == component => Err(Error::Message(format!(
+                    "the {}'s host {} is up; restore is for a lost host (docker node ls shows it Down)",
+                    c.name(),
+                    up.machine()
+                ))),
+                Some(_) => Ok(false),
+                None => Ok(true),
             }
         };
-        let installed = self.services().await?;
-        let name = component.name();
-        let Some(svc) = installed.get(&Unit::single(component)) else {
-            return Err(Error::Message(format!(
-                "the {name} is not installed; nothing to restore"
-            )));
-        };
+        let mut restored: Vec<&Restored> = Vec::new();
+        for what in [&DATABASE, &REGISTRY] {
+            if what.component == component {
+                if !installed.contains_key(&Unit::single(component)) {
+                    return Err(Error::Message(format!(
+                        "the {} is not installed; nothing to restore",
+                        component.name()
+                    )));
+                }
+                lost(component)?;
+                restored.push(what);
+            } else if lost(what.component)? {
+                println!(
+                    "{}: its host is lost too; restoring it as well",
+                    what.component.name()
+                );
+                restored.push(what);
+            }
+        }
+        if restored.iter().all(|r| r.component != component) {
+            return Err(Error::Message(
+                "deisctl restore brings back the database or the registry of a lost host (deisctl restore database <host>)".to_owned(),
+            ));
+        }
         let Some(backup) = installed.get(&Unit::single(Component::Backup)) else {
             return Err(Error::Message(
                 "the backup is not installed, so there is no copy to restore from; deisctl install backup keeps one from now on".to_owned(),
             ));
         };
-        let nodes = self.nodes().await?;
         let target = find_host(&nodes, host)?;
-        if let Some(now) = svc
-            .pinned_to()
-            .and_then(|id| nodes.iter().find(|n| n.id == id))
-            .filter(|n| n.ready)
-        {
-            return Err(Error::Message(format!(
-                "the {name}'s host {} is up; restore is for a lost host (docker node ls shows it Down)",
-                now.machine()
-            )));
-        }
         let source = self.backup_host(backup, &nodes).await?;
         let store = self.connect_store().await?;
         let settings = settings::load(store.as_ref()).await?;
         let source_engine = self.access.node_engine(&source).await?;
         let target_engine = self.access.node_engine(&target).await?;
-        let copies: Vec<&Copy> = what
-            .copies
+        let copies: Vec<&Copy> = restored
             .iter()
+            .flat_map(|r| r.copies)
             .filter(|c| installed.contains_key(&Unit::single(c.to)))
             .collect();
-        let mut volumes = Vec::new();
-        for copy in &copies {
-            volumes.push(self.fresh_volume(&target_engine, &target, copy.to).await?);
-        }
         println!(
-            "{name}: copying the backup from {} to {}...",
+            "copying the backup from {} to {}...",
             source.machine(),
             target.machine()
         );
-        for (copy, volume) in copies.iter().zip(&volumes) {
-            let copied = self
-                .copy(
-                    (&source_engine, &source, &settings),
-                    (&target_engine, &target, volume),
-                    copy,
-                )
-                .await;
-            let bytes = match copied {
-                Ok(bytes) => bytes,
-                Err(e) => {
-                    // Nothing half-copied is left to refuse the next attempt.
-                    for volume in &volumes {
-                        let _ = target_engine
-                            .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
-                            .await;
-                    }
-                    return Err(e);
-                }
-            };
-            println!(
-                "{}: {:.1} MB copied",
-                copy.to.name(),
-                bytes as f64 / 1_000_000.0
-            );
+        let mut volumes = Vec::new();
+        let copied = async {
+            for copy in &copies {
+                let volume = self.fresh_volume(&target_engine, &target, copy.to).await?;
+                volumes.push(volume.clone());
+                let bytes = self
+                    .copy(
+                        (&source_engine, &source, &settings),
+                        (&target_engine, &target, &volume),
+                        copy,
+                    )
+                    .await?;
+                println!(
+                    "{}: {:.1} MB copied",
+                    copy.to.name(),
+                    bytes as f64 / 1_000_000.0
+                );
+            }
+            Ok::<(), Error>(())
         }
-        self.move_services(what, &target, &settings).await?;
-        println!("{name}: running on {}", target.machine());
+        .await;
+        if let Err(e) = copied {
+            // Nothing half-copied is left to refuse the next attempt.
+            for volume in &volumes {
+                let _ = target_engine
+                    .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                    .await;
+            }
+            return Err(e);
+        }
+        self.move_services(&restored, &target, &settings).await?;
+        for what in &restored {
+            println!("{}: running on {}", what.component.name(), target.machine());
+        }
         Ok(())
     }
 
@@ -309,7 +330,7 @@ impl SwarmPlatform {
     /// address; waits until they run.
     async fn move_services(
         &self,
-        what: &Restored,
+        restored: &[&Restored],
         target: &Node,
         settings: &Settings,
     ) -> Result<(), Error> {
@@ -317,9 +338,18 @@ impl SwarmPlatform {
         let nodes = self.nodes().await?;
         let etcd_hosts = nodes::etcd_hosts(&nodes);
         let (mut database, mut registry) = data_hosts(&installed, &nodes, &etcd_hosts);
-        match what.component {
-            Component::Database => database = Some(target),
-            _ => registry = Some(target),
+        for what in restored {
+            match what.component {
+                Component::Database => database = Some(target),
+                _ => registry = Some(target),
+            }
+        }
+        let moved: Vec<Component> = restored.iter().flat_map(|r| r.moved).copied().collect();
+        let mut touched = moved.clone();
+        for user in restored.iter().flat_map(|r| r.users) {
+            if !touched.contains(user) {
+                touched.push(*user);
+            }
         }
         let ready = nodes.iter().filter(|n| n.ready).count();
         let plan = Plan {
@@ -344,7 +374,7 @@ impl SwarmPlatform {
         };
         let app_network = self.app_network();
         let mut updated = Vec::new();
-        for component in what.moved.iter().chain(what.users) {
+        for component in &touched {
             let Some(svc) = installed.get(&Unit::single(*component)) else {
                 continue;
             };
@@ -365,7 +395,7 @@ impl SwarmPlatform {
                 cluster: Some(&places),
             };
             let body = spec::component(&ctx, svc.unit);
-            let placement = if what.moved.contains(component) || *component == Component::Backup {
+            let placement = if moved.contains(component) || *component == Component::Backup {
                 services::placement(svc.unit, &plan)
             } else {
                 let mut kept = svc.placement();
@@ -381,15 +411,53 @@ impl SwarmPlatform {
                 &secrets,
                 svc.launched,
             );
+            let env = spec
+                .task_template
+                .as_ref()
+                .and_then(|t| t.container_spec.as_ref())
+                .and_then(|c| c.env.clone())
+                .unwrap_or_default();
             self.update(svc, spec).await?;
-            updated.push(svc.unit);
+            if svc.launched {
+                updated.push((svc.clone(), env));
+            }
         }
-        let now = self.services().await?;
-        let group: Vec<Svc> = updated
-            .iter()
-            .filter_map(|u| now.get(u).cloned())
-            .collect();
-        self.launch_and_wait(&group).await
+        self.wait_updated(&updated).await
+    }
+
+    /// Waits until each service runs a task with its new settings (one is enough: a
+    /// controller pinned to a lost host waits for `deisctl replace controller`).
+    async fn wait_updated(&self, updated: &[(Svc, Vec<String>)]) -> Result<(), Error> {
+        let deadline = std::time::Instant::now() + self.start_timeout;
+        for (svc, env) in updated {
+            let name = svc.unit.unit_name(&self.prefix);
+            loop {
+                let tasks = self.tasks(&svc.id).await?;
+                let up = tasks.iter().any(|t| {
+                    t.status.as_ref().and_then(|s| s.state)
+                        == Some(bollard::models::TaskState::RUNNING)
+                        && t.spec
+                            .as_ref()
+                            .and_then(|s| s.container_spec.as_ref())
+                            .and_then(|c| c.env.as_ref())
+                            == Some(env)
+                });
+                if up {
+                    println!("{name}: running with the new address");
+                    break;
+                }
+                if std::time::Instant::now() > deadline {
+                    return Err(Error::Message(format!(
+                        "{name} did not run with the new address within {} s; see deisctl status {} and deisctl journal {}",
+                        self.start_timeout.as_secs(),
+                        svc.unit.component.name(),
+                        svc.unit.component.name()
+                    )));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,5 +1,6 @@
 //! Routes in the config store: `/deis/services/<app>/<container>` = `host:port`, all attached to
-//! one lease that this scheduler keeps alive, so that a dead controller's routes expire. If the
+//! one lease that this scheduler keeps alive, so that a dead controller's routes expire (a
+//! stopping one leaves them for its successor to take over rather than revoking them). If the
 //! lease is lost anyway (the store was unreachable for a whole TTL), a new one is granted and
 //! every route put back.
 
@@ -8,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use deis_store::keys::{Key, prefix};
-use deis_store::{ConfigStore, LeaseId, StoreError, keep_lease_alive};
+use deis_store::{ConfigStore, LeaseId, StoreError, keep_lease_alive_for_successor};
 use deis_types::{AppName, ContainerName};
 use tokio_util::sync::CancellationToken;
 
@@ -146,7 +147,9 @@ impl Routes {
 /// Keeps the routes' lease alive until shutdown; on loss, re-grants and republishes.
 async fn keep(inner: Arc<Inner>, mut lease: LeaseId) {
     loop {
-        match keep_lease_alive(
+        // Not revoked when this scheduler stops: the next leader takes the routes over (its
+        // `adopt`), and until then they stay for the routers.
+        match keep_lease_alive_for_successor(
             inner.store.clone(),
             lease,
             ROUTE_TTL,

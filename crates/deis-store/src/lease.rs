@@ -18,7 +18,30 @@ pub async fn keep_lease_alive(
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
-    renew(store, lease, ttl, shutdown, false).await
+    renew(store, lease, ttl, shutdown, Renewal::KEEP).await
+}
+
+/// [`keep_lease_alive`] for keys another holder takes over when this one stops (the routes a
+/// leading controller published: the next leader puts them under its own lease): at
+/// `shutdown` the lease is left to lapse after its TTL instead of revoked, so that the keys
+/// never vanish between two holders.
+pub async fn keep_lease_alive_for_successor(
+    store: Arc<dyn ConfigStore>,
+    lease: LeaseId,
+    ttl: Duration,
+    shutdown: CancellationToken,
+) -> Result<(), StoreError> {
+    renew(
+        store,
+        lease,
+        ttl,
+        shutdown,
+        Renewal {
+            revoke: false,
+            ..Renewal::KEEP
+        },
+    )
+    .await
 }
 
 /// [`keep_lease_alive`] for a holder that must not believe it holds the lease longer than the
@@ -32,7 +55,33 @@ pub async fn hold_lease(
     ttl: Duration,
     shutdown: CancellationToken,
 ) -> Result<(), StoreError> {
-    renew(store, lease, ttl, shutdown, true).await
+    renew(
+        store,
+        lease,
+        ttl,
+        shutdown,
+        Renewal {
+            give_up: true,
+            ..Renewal::KEEP
+        },
+    )
+    .await
+}
+
+/// How a lease is renewed.
+#[derive(Clone, Copy)]
+struct Renewal {
+    /// Stop with an error after a TTL without a renewal.
+    give_up: bool,
+    /// Revoke the lease at shutdown.
+    revoke: bool,
+}
+
+impl Renewal {
+    const KEEP: Renewal = Renewal {
+        give_up: false,
+        revoke: true,
+    };
 }
 
 /// How soon a failed renewal is tried again (the next may reach another member).
@@ -47,7 +96,7 @@ async fn renew(
     lease: LeaseId,
     ttl: Duration,
     shutdown: CancellationToken,
-    give_up: bool,
+    how: Renewal,
 ) -> Result<(), StoreError> {
     let period = (ttl / 3).max(Duration::from_millis(100));
     let attempt = period.min(ATTEMPT);
@@ -56,6 +105,9 @@ async fn renew(
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => {
+                if !how.revoke {
+                    return Ok(());
+                }
                 return match store.revoke_lease(lease).await {
                     Ok(()) | Err(StoreError::LeaseNotFound(_)) => Ok(()),
                     Err(e) => Err(e),
@@ -82,11 +134,51 @@ async fn renew(
                 next = tokio::time::Instant::now() + RETRY;
             }
         }
-        if give_up && renewed.elapsed() >= ttl {
+        if how.give_up && renewed.elapsed() >= ttl {
             return Err(StoreError::Unavailable {
                 op: format!("keep lease {lease} alive"),
                 source: format!("no renewal succeeded for {} s", ttl.as_secs()).into(),
             });
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStore;
+
+    async fn stopped(keep_for_successor: bool) -> bool {
+        let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
+        let ttl = Duration::from_secs(20);
+        let lease = store.grant_lease(ttl).await.expect("lease");
+        store
+            .put("/deis/services/web/web_v1.web.1", "10.0.0.2:5000", Some(lease))
+            .await
+            .expect("put");
+        let shutdown = CancellationToken::new();
+        let keeper = if keep_for_successor {
+            tokio::spawn(keep_lease_alive_for_successor(
+                store.clone(),
+                lease,
+                ttl,
+                shutdown.clone(),
+            ))
+        } else {
+            tokio::spawn(keep_lease_alive(store.clone(), lease, ttl, shutdown.clone()))
+        };
+        shutdown.cancel();
+        keeper.await.expect("keeper").expect("stopped cleanly");
+        store
+            .get("/deis/services/web/web_v1.web.1")
+            .await
+            .expect("get")
+            .is_some()
+    }
+
+    #[tokio::test]
+    async fn a_stopping_holder_revokes_its_keys_unless_a_successor_takes_them_over() {
+        assert!(!stopped(false).await, "revoked at shutdown");
+        assert!(stopped(true).await, "left for the successor");
     }
 }

@@ -29,7 +29,7 @@ pub use config::{StoreConfig, connect};
 pub use error::StoreError;
 pub use etcd::{EtcdMember, EtcdStore};
 pub use follow::{Follower, Update};
-pub use lease::{hold_lease, keep_lease_alive};
+pub use lease::{hold_lease, keep_lease_alive, keep_lease_alive_for_successor};
 pub use memory::MemoryStore;
 pub use model::{
     Compare, Event, EventKind, KeyValue, LeaseId, Listing, Op, Revision, Txn, TxnOutcome,

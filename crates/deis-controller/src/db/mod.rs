@@ -5,6 +5,7 @@
 mod apps;
 mod keys;
 mod releases;
+mod callers;
 mod users;
 
 use std::path::Path;
@@ -58,6 +59,8 @@ pub(crate) type DbResult<T> = Result<T, DbError>;
 #[derive(Clone)]
 pub(crate) struct Db {
     pool: AnyPool,
+    /// Users by token hash as last read (the token check of most requests).
+    callers: std::sync::Arc<callers::Callers>,
 }
 
 impl Db {
@@ -93,7 +96,10 @@ impl Db {
             .run(&pool)
             .await
             .map_err(DbError::Migrate)?;
-        Ok(Db { pool })
+        Ok(Db {
+            pool,
+            callers: std::sync::Arc::default(),
+        })
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

@@ -102,13 +102,21 @@ impl Db {
     }
 
     pub(crate) async fn user_by_token_hash(&self, hash: &str) -> DbResult<Option<User>> {
-        Ok(sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
+        let generation = match self.callers.get(hash) {
+            Ok(user) => return Ok(Some(user)),
+            Err(generation) => generation,
+        };
+        let user = sqlx::query_as::<_, UserRow>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM users WHERE token_hash = $1"
         )))
         .bind(hash)
         .fetch_optional(self.pool())
         .await?
-        .map(User::from))
+        .map(User::from);
+        if let Some(user) = &user {
+            self.callers.keep(hash, user, generation);
+        }
+        Ok(user)
     }
 
     pub(crate) async fn users(&self, limit: i64, offset: i64) -> DbResult<(Vec<User>, i64)> {
@@ -153,6 +161,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        self.callers.forget_all();
         Ok(())
     }
 
@@ -163,6 +172,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        self.callers.forget_all();
         Ok(())
     }
 
@@ -172,6 +182,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        self.callers.forget_all();
         Ok(())
     }
 
@@ -181,6 +192,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        self.callers.forget_all();
         Ok(())
     }
 
@@ -226,6 +238,7 @@ impl Db {
         }
         sqlx::query(sql).bind(username).execute(&mut *tx).await?;
         tx.commit().await?;
+        self.callers.forget_all();
         Ok(true)
     }
 }

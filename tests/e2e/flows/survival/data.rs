@@ -144,15 +144,19 @@ impl Faults<'_> {
             Duration::from_secs(120),
             "deisctl restore database",
             || async {
-                let out = tokio::process::Command::from(platform.deisctl_command(&[
+                let run = tokio::process::Command::from(platform.deisctl_command(&[
                     "restore",
                     "database",
                     &target_name,
                 ]))
                 .kill_on_drop(true)
-                .output()
-                .await
-                .map_err(|e| e.to_string())?;
+                .output();
+                let out = tokio::time::timeout(Duration::from_secs(300), run)
+                    .await
+                    .unwrap_or_else(|_| {
+                        panic!("deisctl restore database {target_name} did not end in 5 minutes")
+                    })
+                    .map_err(|e| e.to_string())?;
                 let said = format!(
                     "{}{}",
                     String::from_utf8_lossy(&out.stdout),

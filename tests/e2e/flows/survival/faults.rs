@@ -617,13 +617,18 @@ pub(crate) async fn host_lost(
         .iter()
         .filter(|(_, what)| what.contains(": 503 "))
         .collect();
-    assert!(
-        unrouted.is_empty(),
-        "the app had no routes during the host loss ({} of {} requests failed): {:?}",
-        seen.failed,
-        seen.sent,
-        unrouted.iter().take(5).collect::<Vec<_>>()
-    );
+    if !unrouted.is_empty() {
+        // What the controllers did about it.
+        let journal = platform.deisctl(&["journal", "controller", "-n", "80"]);
+        panic!(
+            "the app had no routes during the host loss ({} of {} requests failed): {:?}\nthe controllers' log:\n{}{}",
+            seen.failed,
+            seen.sent,
+            unrouted.iter().take(5).collect::<Vec<_>>(),
+            String::from_utf8_lossy(&journal.stdout),
+            String::from_utf8_lossy(&journal.stderr)
+        );
+    }
     let late = seen.failed_after(full_scale);
     assert!(
         late.is_empty(),

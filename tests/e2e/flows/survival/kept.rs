@@ -123,7 +123,11 @@ impl Kept {
         // Lines acknowledged before the fault may reach the logger's store a little later
         // (shippers retry); none may be missing for good.
         eventually(Duration::from_secs(60), "the log lines kept", || async {
-            let logs = log_lines(&ok(day, &["logs", "-n", "1000"]).await);
+            let ran = run(day, &["logs", "-n", "1000"]).await;
+            if !ran.ok {
+                return Err(format!("after {after}, deis logs: {}", ran.out));
+            }
+            let logs = log_lines(&ran.out);
             let lost: Vec<&String> = self.log_lines.difference(&logs).collect();
             if lost.is_empty() {
                 Ok(())

@@ -19,7 +19,7 @@ use bollard::query_parameters::{
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptions,
 };
 use bollard::models::VolumeCreateRequest;
-use futures_util::{StreamExt, TryStreamExt};
+use futures_util::StreamExt;
 
 use super::lifecycle::{Svc, data_hosts};
 use super::nodes::{self, Node};
@@ -287,43 +287,48 @@ impl SwarmPlatform {
                 return Err(e);
             }
         };
-        let counted = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
-        let count = counted.clone();
-        let tar = source_engine
-            .download_from_container(
-                &reader,
-                Some(
-                    DownloadFromContainerOptionsBuilder::new()
-                        .path(&format!("{BACKUP_DIR}/{}", what.from))
-                        .build(),
-                ),
-            )
-            .inspect_ok(move |chunk| {
-                count.fetch_add(chunk.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            })
-            .map_err(std::io::Error::other);
+        let failed = |e: String| {
+            Error::Message(format!(
+                "the copy from {} to {} failed ({e}); run deisctl restore again",
+                source.machine(),
+                target.machine()
+            ))
+        };
+        // Spooled through a temporary file here: both engines are reached over one SSH
+        // connection, where a download and an upload streamed into each other wait on each
+        // other's flow control.
+        let spooled = spool(source_engine.download_from_container(
+            &reader,
+            Some(
+                DownloadFromContainerOptionsBuilder::new()
+                    .path(&format!("{BACKUP_DIR}/{}", what.from))
+                    .build(),
+            ),
+        ))
+        .await;
+        remove(source_engine, &reader).await;
+        let (file, bytes) = match spooled {
+            Ok(spooled) => spooled,
+            Err(e) => {
+                remove(target_engine, &writer).await;
+                return Err(failed(e));
+            }
+        };
         let uploaded = target_engine
             .upload_to_container(
                 &writer,
                 Some(UploadToContainerOptionsBuilder::new().path("/data").build()),
-                bollard::body_try_stream(tar),
+                bollard::body_try_stream(chunks(file)),
             )
             .await
-            .map_err(|e| {
-                Error::Message(format!(
-                    "the copy from {} to {} failed ({e}); run deisctl restore again",
-                    source.machine(),
-                    target.machine()
-                ))
-            });
-        remove(source_engine, &reader).await;
+            .map_err(|e| failed(e.to_string()));
         let placed = match uploaded {
             Ok(()) => run_to_end(target_engine, target, &writer).await,
             Err(e) => Err(e),
         };
         remove(target_engine, &writer).await;
         placed?;
-        Ok(counted.load(std::sync::atomic::Ordering::Relaxed))
+        Ok(bytes)
     }
 
     /// Pins the moved services to `target` and gives every service that reaches them the new
@@ -459,6 +464,51 @@ impl SwarmPlatform {
         }
         Ok(())
     }
+}
+
+/// The tar stream written to a temporary file (removed when dropped), rewound: the file and
+/// its size.
+async fn spool(
+    tar: impl futures_util::Stream<Item = Result<bytes::Bytes, bollard::errors::Error>>,
+) -> Result<(tokio::fs::File, u64), String> {
+    use tokio::io::{AsyncSeekExt, AsyncWriteExt};
+    let file = tempfile::tempfile().map_err(|e| format!("a temporary file: {e}"))?;
+    let mut file = tokio::fs::File::from_std(file);
+    let mut tar = std::pin::pin!(tar);
+    let mut bytes = 0;
+    while let Some(chunk) = tar.next().await {
+        let chunk = chunk.map_err(|e| e.to_string())?;
+        file.write_all(&chunk)
+            .await
+            .map_err(|e| format!("the temporary file: {e}"))?;
+        bytes += chunk.len() as u64;
+    }
+    file.flush()
+        .await
+        .map_err(|e| format!("the temporary file: {e}"))?;
+    file.rewind()
+        .await
+        .map_err(|e| format!("the temporary file: {e}"))?;
+    Ok((file, bytes))
+}
+
+/// A file as a stream of chunks (ending at its end or at its first error).
+fn chunks(
+    file: tokio::fs::File,
+) -> impl futures_util::Stream<Item = Result<bytes::Bytes, std::io::Error>> {
+    futures_util::stream::unfold(Some(file), |file| async move {
+        use tokio::io::AsyncReadExt;
+        let mut file = file?;
+        let mut buf = vec![0; 256 * 1024];
+        match file.read(&mut buf).await {
+            Ok(0) => None,
+            Ok(n) => {
+                buf.truncate(n);
+                Some((Ok(bytes::Bytes::from(buf)), Some(file)))
+            }
+            Err(e) => Some((Err(e), None)),
+        }
+    })
 }
 
 /// A stopped container on `node` with `volume` mounted at `at`, running `script` (as root)

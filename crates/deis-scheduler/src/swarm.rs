@@ -297,6 +297,8 @@ impl SwarmScheduler {
             .map_err(|e| docker_error(&format!("{service} (tasks)"), e))
     }
 
+    /// The address of each node the Swarm knows to be up. A lost host's tasks may still be
+    /// listed as running (the Swarm cannot hear from it), and are not counted.
     async fn node_addrs(&self) -> Result<HashMap<String, String>, SchedulerError> {
         let nodes = self
             .docker
@@ -305,7 +307,11 @@ impl SwarmScheduler {
             .map_err(|e| docker_error("listing the swarm's nodes", e))?;
         Ok(nodes
             .into_iter()
-            .filter_map(|n| Some((n.id?, n.status?.addr?)))
+            .filter_map(|n| {
+                let status = n.status?;
+                (status.state == Some(bollard::models::NodeState::READY))
+                    .then_some((n.id?, status.addr?))
+            })
             .collect())
     }
 
@@ -318,8 +324,9 @@ impl SwarmScheduler {
         traffic: bool,
     ) -> Result<BTreeMap<u32, String>, SchedulerError> {
         let until = tokio::time::Instant::now() + self.config.health_timeout;
-        let running = loop {
+        let (running, nodes) = loop {
             let tasks = self.tasks(service).await?;
+            let nodes = self.node_addrs().await?;
             if let Some(failed) = tasks.iter().find(|t| {
                 matches!(t.desired_state, Some(TaskState::RUNNING))
                     && matches!(
@@ -337,18 +344,9 @@ impl SwarmScheduler {
                     why,
                 });
             }
-            let running: Vec<Task> = tasks
-                .into_iter()
-                .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING)))
-                .filter(|t| {
-                    matches!(
-                        t.status.as_ref().and_then(|s| s.state),
-                        Some(TaskState::RUNNING)
-                    )
-                })
-                .collect();
+            let running = live_tasks(tasks, &nodes);
             if running.len() >= replicas as usize {
-                break running;
+                break (running, nodes);
             }
             if tokio::time::Instant::now() >= until {
                 return Err(SchedulerError::TasksNotRunning {
@@ -364,7 +362,6 @@ impl SwarmScheduler {
         if !traffic {
             return Ok(routes);
         }
-        let nodes = self.node_addrs().await?;
         for task in running {
             let slot = task.slot.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
             let node = task
@@ -419,6 +416,28 @@ impl SwarmScheduler {
         }
         Ok(())
     }
+}
+
+/// The tasks that run on hosts known to be up (`nodes`), one per slot (the newest: a lost
+/// host's task may still be listed beside its replacement).
+fn live_tasks(tasks: Vec<Task>, nodes: &HashMap<String, String>) -> Vec<Task> {
+    let mut running: Vec<Task> = tasks
+        .into_iter()
+        .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING)))
+        .filter(|t| {
+            matches!(
+                t.status.as_ref().and_then(|s| s.state),
+                Some(TaskState::RUNNING)
+            )
+        })
+        .filter(|t| t.node_id.as_ref().is_none_or(|n| nodes.contains_key(n)))
+        .collect();
+    running.sort_by(|a, b| a.created_at.cmp(&b.created_at));
+    let mut by_slot: BTreeMap<i64, Task> = BTreeMap::new();
+    for task in running {
+        by_slot.insert(task.slot.unwrap_or(0), task);
+    }
+    by_slot.into_values().collect()
 }
 
 #[async_trait::async_trait]
@@ -594,5 +613,47 @@ impl Scheduler for SwarmScheduler {
             out.push(ContainerStatus { state, restarts });
         }
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use bollard::models::TaskStatus;
+
+    use super::*;
+
+    fn task(id: &str, node: &str, slot: i64, created: &str) -> Task {
+        Task {
+            id: Some(id.to_owned()),
+            node_id: Some(node.to_owned()),
+            slot: Some(slot),
+            created_at: Some(created.to_owned()),
+            desired_state: Some(TaskState::RUNNING),
+            status: Some(TaskStatus {
+                state: Some(TaskState::RUNNING),
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn a_lost_hosts_task_does_not_count_and_a_slot_has_its_newest_task() {
+        let nodes = HashMap::from([
+            ("up-1".to_owned(), "10.0.0.1".to_owned()),
+            ("up-2".to_owned(), "10.0.0.2".to_owned()),
+        ]);
+        let tasks = vec![
+            task("lost", "down", 1, "2026-01-01T00:00:00Z"),
+            task("new-1", "up-1", 1, "2026-01-01T00:01:00Z"),
+            task("old-2", "up-2", 2, "2026-01-01T00:00:00Z"),
+            task("new-2", "up-1", 2, "2026-01-01T00:02:00Z"),
+            task("three", "up-2", 3, "2026-01-01T00:00:00Z"),
+        ];
+        let live: Vec<String> = live_tasks(tasks, &nodes)
+            .into_iter()
+            .filter_map(|t| t.id)
+            .collect();
+        assert_eq!(live, ["new-1", "new-2", "three"]);
     }
 }

@@ -26,6 +26,8 @@ pub struct EtcdStore {
     client: Client,
     namespace: String,
     transport: Transport,
+    /// Keeps the client's endpoints to the members that answer (several endpoints only).
+    _prober: Option<std::sync::Arc<crate::endpoints::Prober>>,
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
@@ -93,6 +95,7 @@ impl EtcdStore {
             }
         };
         Ok(EtcdStore {
+            _prober: crate::endpoints::watch(&client, endpoints),
             client,
             namespace: namespace.to_owned(),
             transport,

@@ -37,4 +37,4 @@ pub use redis::Redis;
 pub use registry::Registry;
 pub use service::{STOP_GRACE, assert_stops_cleanly, start_service};
 pub use sshd::{SshKeyPair, Sshd};
-pub use wait::eventually;
+pub use wait::{eventually, within};

@@ -61,6 +61,26 @@ fn whole(addr: SocketAddr, repo: &str, tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What the routers of `hosts` and the controllers say about backends (for a failure).
+fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
+    let mut text = String::new();
+    for i in hosts {
+        let metrics = deis_testkit::http_get(SocketAddr::from((platform.host(*i), 9090)), "/metrics")
+            .map(|(_, body)| body)
+            .unwrap_or_else(|e| e.to_string());
+        text.push_str(&format!("router on host {i}:\n"));
+        for line in metrics.lines().filter(|l| l.contains("backend") && !l.starts_with('#')) {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
+    let journal = platform.deisctl(&["journal", "controller", "-n", "60"]);
+    text.push_str("the controllers' log:\n");
+    text.push_str(&String::from_utf8_lossy(&journal.stdout));
+    text.push_str(&String::from_utf8_lossy(&journal.stderr));
+    text
+}
+
 impl Faults<'_> {
     /// Host `data` (0) lost while the workstation and the client go through `survivors`.
     pub(crate) async fn data_host_lost(&self, data: usize, survivors: &[usize]) -> Cost {
@@ -199,7 +219,21 @@ impl Faults<'_> {
         }
         // The app at full scale on the surviving hosts, and a copy being made again
         // elsewhere than the restored data.
-        self.settled(survivors, 120).await;
+        let scaled = super::try_at_full_scale(
+            platform,
+            self.traffic,
+            survivors,
+            &self.day.app,
+            Instant::now(),
+            Duration::from_secs(120),
+        )
+        .await;
+        if let Err(last) = scaled {
+            panic!(
+                "the app not at full scale 120 s after the restore: {last}\n{}",
+                routes_seen(platform, survivors)
+            );
+        }
         let full_scale = mark.at.elapsed();
         self.healthy("backup").await;
         let (backup_at, _) = platform.container_of("backup");

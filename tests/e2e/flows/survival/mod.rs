@@ -17,7 +17,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use deis_testkit::eventually;
 
 use super::{Day, dockerfile};
 use crate::setup::{ClusterPlatform, Setup};
@@ -90,7 +89,23 @@ pub(crate) async fn at_full_scale(
     since: Instant,
     deadline: Duration,
 ) -> String {
-    eventually(deadline, "the app at full scale", || async {
+    try_at_full_scale(platform, traffic, hosts, app, since, deadline)
+        .await
+        .unwrap_or_else(|last| {
+            panic!("timed out after {deadline:?} waiting for the app at full scale; {last}")
+        })
+}
+
+/// [`at_full_scale`], or the last state seen when `deadline` passed.
+pub(crate) async fn try_at_full_scale(
+    platform: &ClusterPlatform,
+    traffic: &Traffic,
+    hosts: &[usize],
+    app: &str,
+    since: Instant,
+    deadline: Duration,
+) -> Result<String, String> {
+    deis_testkit::within(deadline, || async {
         let tasks = app_tasks(platform, hosts, app);
         let releases: BTreeSet<&String> = tasks.iter().map(|(_, _, r)| r).collect();
         // Host names are the containers' short ids.

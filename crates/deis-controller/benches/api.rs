@@ -29,7 +29,13 @@ struct Run {
 }
 
 /// `method path` with a JSON body and an optional token: the status and the body.
-fn call(addr: SocketAddr, method: &str, path: &str, token: Option<&str>, body: &str) -> (u16, String) {
+fn call(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    token: Option<&str>,
+    body: &str,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(addr).expect("connect to the controller");
     let auth = token.map_or(String::new(), |t| format!("Authorization: token {t}\r\n"));
     write!(
@@ -95,7 +101,10 @@ fn parse(text: &str) -> Option<Run> {
 
 /// A controller on `database` (SQLite when `None`), with an administrator and a user who owns
 /// `APPS` apps: the process, its address, the user's token and one app.
-async fn controller(database: Option<&str>, dir: &std::path::Path) -> (ServiceProcess, SocketAddr, String, String) {
+async fn controller(
+    database: Option<&str>,
+    dir: &std::path::Path,
+) -> (ServiceProcess, SocketAddr, String, String) {
     let addr = free_addr();
     let mut command = Command::new(CONTROLLER);
     command
@@ -110,12 +119,16 @@ async fn controller(database: Option<&str>, dir: &std::path::Path) -> (ServicePr
         command.env("DATABASE_URL", url);
     }
     let process = ServiceProcess::spawn("controller", command, &dir.join("controller.log"));
-    eventually(Duration::from_secs(60), "the controller answering", || async {
-        match deis_testkit::http_get(addr, "/healthz") {
-            Ok((200, _)) => Ok(()),
-            other => Err(format!("{other:?}")),
-        }
-    })
+    eventually(
+        Duration::from_secs(60),
+        "the controller answering",
+        || async {
+            match deis_testkit::http_get(addr, "/healthz") {
+                Ok((200, _)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
     .await;
     let register = |name: &str| {
         let body = format!(

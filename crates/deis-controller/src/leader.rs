@@ -178,6 +178,36 @@ fn refusal(body: &'static str) -> Response<Body> {
     response
 }
 
+/// The `deis` client's check that it talks to a controller (`GET /v1/` without a token): a
+/// stand-by answers it as the leader would, so that the client goes on to the request and
+/// shows why it is refused instead of doubting it reached a controller.
+fn is_probe(request: &Request<Incoming>) -> bool {
+    request.method() == hyper::Method::GET
+        && matches!(request.uri().path(), "/v1/" | "/v1")
+        && !request.headers().contains_key(hyper::header::AUTHORIZATION)
+}
+
+/// The API's answer to a request without credentials.
+fn unauthenticated() -> Response<Body> {
+    let mut response = Response::new(
+        Full::new(Bytes::from_static(
+            b"{\"detail\": \"Authentication credentials were not provided.\"}\n",
+        ))
+        .map_err(|never| match never {})
+        .boxed(),
+    );
+    *response.status_mut() = StatusCode::UNAUTHORIZED;
+    response.headers_mut().insert(
+        hyper::header::WWW_AUTHENTICATE,
+        hyper::header::HeaderValue::from_static("Token"),
+    );
+    response.headers_mut().insert(
+        hyper::header::CONTENT_TYPE,
+        hyper::header::HeaderValue::from_static("application/json"),
+    );
+    response
+}
+
 /// The leader's answer to `request`, over a connection of its own.
 async fn forward(request: Request<Incoming>, leader: &str) -> Option<Response<Body>> {
     let stream = tokio::time::timeout(FORWARD_CONNECT, tokio::net::TcpStream::connect(leader))
@@ -207,6 +237,9 @@ async fn stand_by(stream: tokio::net::TcpStream, answer: Answer) {
                     .map_err(|never| match never {})
                     .boxed();
                 return Ok::<_, Infallible>(Response::new(ok));
+            }
+            if is_probe(&request) {
+                return Ok(unauthenticated());
             }
             Ok(match answer {
                 Answer::Forward(leader) => forward(request, &leader)

@@ -153,7 +153,11 @@ mod tests {
         let ttl = Duration::from_secs(20);
         let lease = store.grant_lease(ttl).await.expect("lease");
         store
-            .put("/deis/services/web/web_v1.web.1", "10.0.0.2:5000", Some(lease))
+            .put(
+                "/deis/services/web/web_v1.web.1",
+                "10.0.0.2:5000",
+                Some(lease),
+            )
             .await
             .expect("put");
         let shutdown = CancellationToken::new();
@@ -165,7 +169,12 @@ mod tests {
                 shutdown.clone(),
             ))
         } else {
-            tokio::spawn(keep_lease_alive(store.clone(), lease, ttl, shutdown.clone()))
+            tokio::spawn(keep_lease_alive(
+                store.clone(),
+                lease,
+                ttl,
+                shutdown.clone(),
+            ))
         };
         shutdown.cancel();
         keeper.await.expect("keeper").expect("stopped cleanly");

@@ -92,7 +92,10 @@ impl ClusterPlatform {
         command
             .args(args)
             .env("HOME", self.home.path())
-            .env("DEISCTL_TUNNEL", format!("root@{}", self.host(self.entry())))
+            .env(
+                "DEISCTL_TUNNEL",
+                format!("root@{}", self.host(self.entry())),
+            )
             .env("DEISCTL_SSH_KEY", self.key.private_key())
             .env("DEISCTL_SCHEDULER", "swarm")
             .env("DEISCTL_PREFIX", &self.prefix)

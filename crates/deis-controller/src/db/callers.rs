@@ -88,7 +88,10 @@ mod tests {
         let callers = Callers::default();
         let generation = callers.get("h-a").expect_err("nothing kept yet");
         callers.keep("h-a", &user("a"), generation);
-        assert_eq!(callers.get("h-a").map(|u| u.token).ok(), Some("a".to_owned()));
+        assert_eq!(
+            callers.get("h-a").map(|u| u.token).ok(),
+            Some("a".to_owned())
+        );
         callers.forget_all();
         let before = callers.get("h-a").expect_err("forgotten");
         // A read started before a change is not kept.

@@ -3,9 +3,9 @@
 //! Timestamps are microseconds since the epoch; maps are JSON text.
 
 mod apps;
+mod callers;
 mod keys;
 mod releases;
-mod callers;
 mod users;
 
 use std::path::Path;

@@ -75,6 +75,19 @@ async fn one_controller_leads_and_a_stand_by_takes_over_when_it_dies_or_stops() 
     // The leader dies: its lease lapses and the stand-by takes over.
     first.kill();
     let died = std::time::Instant::now();
+    // Until then it answers the client's probe itself and refuses the rest saying why.
+    if !leads(second_addr) {
+        assert_eq!(
+            http_get(second_addr, "/v1/").map(|(status, _)| status).ok(),
+            Some(401),
+            "the stand-by answers the deis client's probe"
+        );
+        let refused = http_get(second_addr, "/v1/apps").expect("an answer");
+        assert!(
+            refused.0 == 503 && refused.1.contains("stands by") || leads(second_addr),
+            "{refused:?}"
+        );
+    }
     eventually(Duration::from_secs(30), "the stand-by leading", || async {
         if leads(second_addr) {
             Ok(())

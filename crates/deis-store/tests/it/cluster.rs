@@ -203,7 +203,10 @@ async fn requests_go_to_the_members_that_answer() {
     let store = EtcdStore::connect(&cluster.endpoints(), "")
         .await
         .expect("connect");
-    store.put(&format!("{ns}/warm"), "1", None).await.expect("put");
+    store
+        .put(&format!("{ns}/warm"), "1", None)
+        .await
+        .expect("put");
     cluster.kill(0);
     // Found out within a few probes: then a run of puts without a failure.
     eventually(Duration::from_secs(20), "100 puts in a row", || async {
@@ -217,13 +220,17 @@ async fn requests_go_to_the_members_that_answer() {
     .await;
     cluster.restart(0).await;
     cluster.kill(1);
-    eventually(Duration::from_secs(20), "100 puts in a row with member 1 lost", || async {
-        for i in 0..100 {
-            if let Err(e) = store.put(&format!("{ns}/k/{i}"), "w", None).await {
-                return Err(format!("put {i}: {e}"));
+    eventually(
+        Duration::from_secs(20),
+        "100 puts in a row with member 1 lost",
+        || async {
+            for i in 0..100 {
+                if let Err(e) = store.put(&format!("{ns}/k/{i}"), "w", None).await {
+                    return Err(format!("put {i}: {e}"));
+                }
             }
-        }
-        Ok(())
-    })
+            Ok(())
+        },
+    )
     .await;
 }

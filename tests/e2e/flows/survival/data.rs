@@ -44,8 +44,9 @@ fn images(addr: SocketAddr) -> Result<BTreeMap<String, BTreeSet<String>>, String
 fn whole(addr: SocketAddr, repo: &str, tag: &str) -> Result<(), String> {
     let path = format!("/v2/{repo}/manifests/{tag}");
     let manifest = match deis_testkit::http_request(addr, "GET", &path, &[("Accept", MANIFESTS)]) {
-        Ok((200, body)) => serde_json::from_str::<serde_json::Value>(&body)
-            .map_err(|e| format!("{path}: {e}"))?,
+        Ok((200, body)) => {
+            serde_json::from_str::<serde_json::Value>(&body).map_err(|e| format!("{path}: {e}"))?
+        }
         other => return Err(format!("{path}: {other:?}")),
     };
     let blobs = std::iter::once(&manifest["config"])
@@ -65,11 +66,15 @@ fn whole(addr: SocketAddr, repo: &str, tag: &str) -> Result<(), String> {
 fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
     let mut text = String::new();
     for i in hosts {
-        let metrics = deis_testkit::http_get(SocketAddr::from((platform.host(*i), 9090)), "/metrics")
-            .map(|(_, body)| body)
-            .unwrap_or_else(|e| e.to_string());
+        let metrics =
+            deis_testkit::http_get(SocketAddr::from((platform.host(*i), 9090)), "/metrics")
+                .map(|(_, body)| body)
+                .unwrap_or_else(|e| e.to_string());
         text.push_str(&format!("router on host {i}:\n"));
-        for line in metrics.lines().filter(|l| l.contains("backend") && !l.starts_with('#')) {
+        for line in metrics
+            .lines()
+            .filter(|l| l.contains("backend") && !l.starts_with('#'))
+        {
             text.push_str(line);
             text.push('\n');
         }
@@ -237,7 +242,10 @@ impl Faults<'_> {
         let full_scale = mark.at.elapsed();
         self.healthy("backup").await;
         let (backup_at, _) = platform.container_of("backup");
-        assert_ne!(backup_at, target, "the backup left the restored data's host");
+        assert_ne!(
+            backup_at, target,
+            "the backup left the restored data's host"
+        );
         let logs = kept::ok(self.day, &["logs", "-n", "5"]).await;
         assert!(!logs.trim().is_empty(), "the app's log after the restore");
 

@@ -17,7 +17,6 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-
 use super::{Day, dockerfile};
 use crate::setup::{ClusterPlatform, Setup};
 use crate::support::{Deis, app_name, figure, work_tree};

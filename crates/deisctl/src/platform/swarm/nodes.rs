@@ -199,7 +199,11 @@ mod tests {
         let mut down = node("bb", true);
         down.ready = false;
         let nodes = [node("a", true), down];
-        let addrs = vec!["10.0.0.1".to_owned(), "10.0.0.2".to_owned(), "10.0.0.9".to_owned()];
+        let addrs = vec![
+            "10.0.0.1".to_owned(),
+            "10.0.0.2".to_owned(),
+            "10.0.0.9".to_owned(),
+        ];
         assert_eq!(up(&nodes, addrs), ["10.0.0.1", "10.0.0.9"]);
         assert_eq!(up(&nodes, vec!["10.0.0.2".to_owned()]), ["10.0.0.2"]);
     }

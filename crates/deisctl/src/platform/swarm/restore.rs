@@ -13,12 +13,12 @@
 use std::collections::BTreeMap;
 
 use bollard::Docker;
+use bollard::models::VolumeCreateRequest;
 use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, DownloadFromContainerOptionsBuilder,
     RemoveContainerOptionsBuilder, UploadToContainerOptionsBuilder, WaitContainerOptions,
 };
-use bollard::models::VolumeCreateRequest;
 use futures_util::StreamExt;
 
 use super::lifecycle::{Svc, data_hosts};
@@ -183,7 +183,10 @@ impl SwarmPlatform {
             // Nothing half-copied is left to refuse the next attempt.
             for volume in &volumes {
                 let _ = target_engine
-                    .remove_volume(volume, None::<bollard::query_parameters::RemoveVolumeOptions>)
+                    .remove_volume(
+                        volume,
+                        None::<bollard::query_parameters::RemoveVolumeOptions>,
+                    )
                     .await;
             }
             return Err(e);
@@ -297,14 +300,16 @@ impl SwarmPlatform {
         // Spooled through a temporary file here: both engines are reached over one SSH
         // connection, where a download and an upload streamed into each other wait on each
         // other's flow control.
-        let spooled = spool(source_engine.download_from_container(
-            &reader,
-            Some(
-                DownloadFromContainerOptionsBuilder::new()
-                    .path(&format!("{BACKUP_DIR}/{}", what.from))
-                    .build(),
+        let spooled = spool(
+            source_engine.download_from_container(
+                &reader,
+                Some(
+                    DownloadFromContainerOptionsBuilder::new()
+                        .path(&format!("{BACKUP_DIR}/{}", what.from))
+                        .build(),
+                ),
             ),
-        ))
+        )
         .await;
         remove(source_engine, &reader).await;
         let (file, bytes) = match spooled {

@@ -79,10 +79,21 @@ fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> Str
             text.push('\n');
         }
     }
-    let journal = platform.deisctl(&["journal", "controller", "-n", "60"]);
-    text.push_str("the controllers' log:\n");
-    text.push_str(&String::from_utf8_lossy(&journal.stdout));
-    text.push_str(&String::from_utf8_lossy(&journal.stderr));
+    for (component, lines) in [("controller", "400"), ("router", "60")] {
+        let journal = platform.deisctl(&["journal", component, "-n", lines]);
+        text.push_str(&format!(
+            "the {component}s' log (lines that are not about leases):\n"
+        ));
+        let out = String::from_utf8_lossy(&journal.stdout).into_owned()
+            + &String::from_utf8_lossy(&journal.stderr);
+        for line in out
+            .lines()
+            .filter(|l| !l.contains("Lease renewal") && !l.contains("Advertising"))
+        {
+            text.push_str(line);
+            text.push('\n');
+        }
+    }
     text
 }
 

@@ -26,8 +26,6 @@ pub struct EtcdStore {
     client: Client,
     namespace: String,
     transport: Transport,
-    /// Keeps the client's endpoints to the members that answer (several endpoints only).
-    _prober: Option<std::sync::Arc<crate::endpoints::Prober>>,
 }
 
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
@@ -95,7 +93,6 @@ impl EtcdStore {
             }
         };
         Ok(EtcdStore {
-            _prober: crate::endpoints::watch(&client, endpoints),
             client,
             namespace: namespace.to_owned(),
             transport,

@@ -14,7 +14,6 @@
 //! store holds what other components must see or watch. Values are UTF-8 text.
 
 mod config;
-mod endpoints;
 mod error;
 mod etcd;
 mod follow;

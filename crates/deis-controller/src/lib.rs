@@ -90,15 +90,10 @@ async fn ensure_defaults(store: &Arc<dyn ConfigStore>) {
 /// The scheduler the configuration asks for.
 async fn scheduler(
     config: &Config,
+    engines: Vec<deis_scheduler::EngineEndpoint>,
     store: &Arc<dyn ConfigStore>,
     shutdown: &CancellationToken,
 ) -> Result<Arc<dyn deis_scheduler::Scheduler>, Error> {
-    let engines = config
-        .docker_engines
-        .iter()
-        .map(|e| e.parse::<deis_scheduler::EngineEndpoint>())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(Error::Config)?;
     let advertise_host = config
         .advertise_host
         .clone()
@@ -154,6 +149,13 @@ pub async fn run(
     listeners: Listeners,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    // A bad engine list is refused before anything is started or opened.
+    let engines = config
+        .docker_engines
+        .iter()
+        .map(|e| e.parse::<deis_scheduler::EngineEndpoint>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(Error::Config)?;
     // One controller leads at a time; the others stand by on their listener (see `leader`).
     let me = match (&config.advertise_host, listeners.http.local_addr()) {
         (Some(host), Ok(addr)) => format!("{host}:{}", addr.port()),
@@ -167,7 +169,7 @@ pub async fn run(
     tasks.spawn(leader::hold(store.clone(), lease, shutdown.clone()));
     let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
     ensure_defaults(&store).await;
-    let scheduler = scheduler(&config, &store, &shutdown).await?;
+    let scheduler = scheduler(&config, engines, &store, &shutdown).await?;
     let backend = scheduler.clone();
     let state = state::AppState {
         db: db.clone(),

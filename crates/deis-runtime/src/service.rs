@@ -45,6 +45,8 @@ where
         }
         result
     });
+    // A blocking task still running (a stuck file or DNS call) must not hold the exit.
+    runtime.shutdown_timeout(Duration::from_secs(5));
     match result {
         Ok(()) => {
             tracing::info!("Stopped");

@@ -30,6 +30,8 @@ pub struct EtcdStore {
 
 const RECONNECT_MIN: Duration = Duration::from_millis(50);
 const RECONNECT_MAX: Duration = Duration::from_secs(2);
+/// How many times a request that reached no member is sent (see [`EtcdStore::send`]).
+const UNSENT_ATTEMPTS: u32 = 6;
 
 impl EtcdStore {
     /// Connects to the cluster at `endpoints` over plain HTTP/2; every key is stored under
@@ -97,6 +99,29 @@ impl EtcdStore {
             namespace: namespace.to_owned(),
             transport,
         })
+    }
+
+    /// Sends a request, again when it never reached a member: the client spreads requests over
+    /// every endpoint, and one whose host is lost fails them at connect time (a third of all
+    /// requests with one member of three lost). Only such failures are retried, so a request
+    /// etcd received is never applied twice, and a cluster without a majority still answers
+    /// with its own error at once.
+    async fn send<T, F, Fut>(&self, call: F) -> Result<T, etcd_client::Error>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        let mut attempt = 1;
+        loop {
+            match call(self.client.clone()).await {
+                Err(e) if attempt < UNSENT_ATTEMPTS && never_sent(&e) => {
+                    tracing::debug!(error = %e, attempt, "An etcd request reached no member; sending it again");
+                    tokio::time::sleep(RECONNECT_MIN * attempt).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     fn full(&self, key: &str) -> String {
@@ -179,6 +204,26 @@ impl EtcdStore {
     }
 }
 
+/// Whether `e` says the request never left this process: no connection to the member it was
+/// sent to could be made.
+fn never_sent(e: &etcd_client::Error) -> bool {
+    let mut text = e.to_string();
+    let mut source = std::error::Error::source(e);
+    while let Some(cause) = source {
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let text = text.to_ascii_lowercase();
+    [
+        "tcp connect error",
+        "error trying to connect",
+        "connection refused",
+        "no route to host",
+    ]
+    .iter()
+    .any(|m| text.contains(m))
+}
+
 fn lease_of(ops: &[Op]) -> Option<LeaseId> {
     ops.iter().find_map(|op| match op {
         Op::Put { lease, .. } => *lease,
@@ -211,7 +256,9 @@ impl EtcdMember {
 impl EtcdStore {
     /// Every member, started or not.
     pub async fn members(&self) -> Result<Vec<EtcdMember>, StoreError> {
-        let resp = self.client.cluster_client().member_list().await;
+        let resp = self
+            .send(|c| async move { c.cluster_client().member_list().await })
+            .await;
         let resp = self
             .checked(|| "list members".to_owned(), None, resp)
             .await?;
@@ -253,16 +300,28 @@ impl EtcdStore {
 #[async_trait::async_trait]
 impl ConfigStore for EtcdStore {
     async fn get(&self, key: &str) -> Result<Option<KeyValue>, StoreError> {
-        let resp = self.client.kv_client().get(self.full(key), None).await;
+        let full = self.full(key);
+        let resp = self
+            .send(|c| {
+                let full = full.clone();
+                async move { c.kv_client().get(full, None).await }
+            })
+            .await;
         let resp = self.checked(|| format!("get {key}"), None, resp).await?;
         resp.kvs().first().map(|kv| self.kv(kv)).transpose()
     }
 
     async fn list(&self, prefix: &str) -> Result<Listing, StoreError> {
+        let full = self.full(prefix);
         let resp = self
-            .client
-            .kv_client()
-            .get(self.full(prefix), Some(GetOptions::new().with_prefix()))
+            .send(|c| {
+                let full = full.clone();
+                async move {
+                    c.kv_client()
+                        .get(full, Some(GetOptions::new().with_prefix()))
+                        .await
+                }
+            })
             .await;
         let resp = self
             .checked(|| format!("list {prefix}"), None, resp)
@@ -283,11 +342,13 @@ impl ConfigStore for EtcdStore {
         lease: Option<LeaseId>,
     ) -> Result<Revision, StoreError> {
         check_key(key)?;
-        let options = lease.map(|l| PutOptions::new().with_lease(l.0));
+        let full = self.full(key);
         let resp = self
-            .client
-            .kv_client()
-            .put(self.full(key), value, options)
+            .send(|c| {
+                let (full, value) = (full.clone(), value.to_owned());
+                let options = lease.map(|l| PutOptions::new().with_lease(l.0));
+                async move { c.kv_client().put(full, value, options).await }
+            })
             .await;
         let resp = self.checked(|| format!("put {key}"), lease, resp).await?;
         Ok(resp.header().map_or(0, |h| h.revision()))
@@ -295,16 +356,28 @@ impl ConfigStore for EtcdStore {
 
     async fn delete(&self, key: &str) -> Result<bool, StoreError> {
         check_key(key)?;
-        let resp = self.client.kv_client().delete(self.full(key), None).await;
+        let full = self.full(key);
+        let resp = self
+            .send(|c| {
+                let full = full.clone();
+                async move { c.kv_client().delete(full, None).await }
+            })
+            .await;
         let resp = self.checked(|| format!("delete {key}"), None, resp).await?;
         Ok(resp.deleted() > 0)
     }
 
     async fn delete_prefix(&self, prefix: &str) -> Result<u64, StoreError> {
+        let full = self.full(prefix);
         let resp = self
-            .client
-            .kv_client()
-            .delete(self.full(prefix), Some(DeleteOptions::new().with_prefix()))
+            .send(|c| {
+                let full = full.clone();
+                async move {
+                    c.kv_client()
+                        .delete(full, Some(DeleteOptions::new().with_prefix()))
+                        .await
+                }
+            })
             .await;
         let resp = self
             .checked(|| format!("delete {prefix}*"), None, resp)
@@ -337,7 +410,12 @@ impl ConfigStore for EtcdStore {
             .and_then(txn.success.iter().map(|op| self.op(op)).collect::<Vec<_>>())
             .or_else(txn.failure.iter().map(|op| self.op(op)).collect::<Vec<_>>());
         let lease = lease_of(&txn.success).or_else(|| lease_of(&txn.failure));
-        let resp = self.client.kv_client().txn(request).await;
+        let resp = self
+            .send(|c| {
+                let request = request.clone();
+                async move { c.kv_client().txn(request).await }
+            })
+            .await;
         let resp = self.checked(|| "txn".to_owned(), lease, resp).await?;
         Ok(TxnOutcome {
             succeeded: resp.succeeded(),
@@ -347,7 +425,9 @@ impl ConfigStore for EtcdStore {
 
     async fn grant_lease(&self, ttl: Duration) -> Result<LeaseId, StoreError> {
         let ttl = ttl_seconds(ttl)?;
-        let resp = self.client.lease_client().grant(ttl, None).await;
+        let resp = self
+            .send(|c| async move { c.lease_client().grant(ttl, None).await })
+            .await;
         let resp = self
             .checked(|| "grant lease".to_owned(), None, resp)
             .await?;
@@ -356,14 +436,18 @@ impl ConfigStore for EtcdStore {
 
     async fn keep_alive(&self, lease: LeaseId) -> Result<(), StoreError> {
         // Opening the keep-alive stream sends one renewal and checks its answer.
-        let resp = self.client.lease_client().keep_alive(lease.0).await;
+        let resp = self
+            .send(|c| async move { c.lease_client().keep_alive(lease.0).await })
+            .await;
         self.checked(|| format!("keep lease {lease} alive"), Some(lease), resp)
             .await
             .map(|_| ())
     }
 
     async fn revoke_lease(&self, lease: LeaseId) -> Result<(), StoreError> {
-        let resp = self.client.lease_client().revoke(lease.0).await;
+        let resp = self
+            .send(|c| async move { c.lease_client().revoke(lease.0).await })
+            .await;
         self.checked(|| format!("revoke lease {lease}"), Some(lease), resp)
             .await
             .map(|_| ())
@@ -374,13 +458,15 @@ impl ConfigStore for EtcdStore {
         let start = if from > 0 {
             from
         } else {
+            let full = self.full(prefix);
             let resp = self
-                .client
-                .kv_client()
-                .get(
-                    self.full(prefix),
-                    Some(GetOptions::new().with_prefix().with_count_only()),
-                )
+                .send(|c| {
+                    let full = full.clone();
+                    async move {
+                        let options = GetOptions::new().with_prefix().with_count_only();
+                        c.kv_client().get(full, Some(options)).await
+                    }
+                })
                 .await;
             let resp = self
                 .checked(|| format!("watch {prefix}"), None, resp)

@@ -120,8 +120,8 @@ impl ClusterPlatform {
 
     /// An operator's first steps: the domain (which installs and starts etcd), the builder's
     /// stack image, `install platform` and `start platform`, each expected to succeed: what
-    /// install printed and how long start took.
-    pub(crate) fn install_and_start(&self) -> (String, std::time::Duration) {
+    /// install printed and how long install and start took.
+    pub(crate) fn install_and_start(&self) -> (String, std::time::Duration, std::time::Duration) {
         self.ok(&["config", "platform", "set", "domain=example.com"]);
         self.ok(&[
             "config",
@@ -129,7 +129,9 @@ impl ClusterPlatform {
             "set",
             &format!("stackImage=deis/stack:{TAG}"),
         ]);
+        let install_at = std::time::Instant::now();
         let installed = self.ok(&["install", "platform"]);
+        let install = install_at.elapsed();
         let started_at = std::time::Instant::now();
         let start = self.deisctl(&["start", "platform"]);
         assert!(
@@ -139,7 +141,7 @@ impl ClusterPlatform {
             String::from_utf8_lossy(&start.stderr),
             self.diagnose("host-agent")
         );
-        (installed, started_at.elapsed())
+        (installed, install, started_at.elapsed())
     }
 
     /// `docker <args>` against host `i`'s engine: its output lines.

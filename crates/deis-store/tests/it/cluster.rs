@@ -192,3 +192,51 @@ async fn a_held_lease_is_given_up_after_a_ttl_without_renewal_and_members_are_li
     shutdown.cancel();
     let _ = keeper.await;
 }
+
+/// With one member of three down, every request succeeds at once: the client spreads requests
+/// over all endpoints, and one sent to the lost member's is sent again to another (a third of
+/// them used to fail). Without a majority, a write still fails with etcd's own error.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn with_one_member_lost_no_request_fails() {
+    let mut cluster = EtcdCluster::start().await;
+    let ns = format!("/{}", deis_testkit::unique_id());
+    let store = EtcdStore::connect(&cluster.endpoints(), "")
+        .await
+        .expect("connect");
+    store
+        .put(&format!("{ns}/warm"), "1", None)
+        .await
+        .expect("put");
+    for lost in [0, 1] {
+        cluster.kill(lost);
+        for i in 0..100 {
+            let key = format!("{ns}/k/{i}");
+            if let Err(e) = store.put(&key, "v", None).await {
+                panic!("put {i} with member {lost} lost: {e}");
+            }
+            if let Err(e) = store.get(&key).await {
+                panic!("get {i} with member {lost} lost: {e}");
+            }
+        }
+        let lease = store
+            .grant_lease(Duration::from_secs(10))
+            .await
+            .unwrap_or_else(|e| panic!("lease with member {lost} lost: {e}"));
+        for _ in 0..20 {
+            if let Err(e) = store.keep_alive(lease).await {
+                panic!("renewal with member {lost} lost: {e}");
+            }
+        }
+        cluster.restart(lost).await;
+    }
+    cluster.kill(0);
+    cluster.kill(1);
+    let started = std::time::Instant::now();
+    let refused = store.put(&format!("{ns}/no-majority"), "v", None).await;
+    assert!(refused.is_err(), "a write without a majority: {refused:?}");
+    assert!(
+        started.elapsed() < Duration::from_secs(30),
+        "the refusal took {:?}",
+        started.elapsed()
+    );
+}

@@ -76,11 +76,15 @@ impl Routes {
             .put(&key, target, Some(lease))
             .await
             .map_err(store_error)?;
-        self.inner
+        let before = self
+            .inner
             .published
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .insert(key, target.to_owned());
+        if before.as_deref() != Some(target) {
+            tracing::info!(container = %name, route = target, before = before.as_deref().unwrap_or("-"), "Route published");
+        }
         Ok(())
     }
 

@@ -62,6 +62,31 @@ fn whole(addr: SocketAddr, repo: &str, tag: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// The routes in etcd, read through the members on `hosts` (for a failure).
+async fn route_keys(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
+    let endpoints = hosts
+        .iter()
+        .map(|i| format!("http://{}:2379", platform.host(*i)))
+        .collect();
+    let config = deis_store::StoreConfig::Etcd {
+        endpoints,
+        namespace: String::new(),
+        tls: None,
+    };
+    let listing = match deis_store::connect(&config).await {
+        Ok(store) => store.list("/deis/services/").await,
+        Err(e) => Err(e),
+    };
+    match listing {
+        Ok(listing) => listing
+            .kvs
+            .iter()
+            .map(|kv| format!("{} = {} (lease {:?})\n", kv.key, kv.value, kv.lease))
+            .collect(),
+        Err(e) => format!("routes not read: {e}\n"),
+    }
+}
+
 /// What the routers of `hosts` and the controllers say about backends (for a failure).
 fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
     let mut text = String::new();
@@ -79,7 +104,7 @@ fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> Str
             text.push('\n');
         }
     }
-    for (component, lines) in [("controller", "400"), ("router", "60")] {
+    for (component, lines) in [("controller", "1000"), ("router", "400")] {
         let journal = platform.deisctl(&["journal", component, "-n", lines]);
         text.push_str(&format!(
             "the {component}s' log (lines that are not about leases):\n"
@@ -89,6 +114,7 @@ fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> Str
         for line in out
             .lines()
             .filter(|l| !l.contains("Lease renewal") && !l.contains("Advertising"))
+            .filter(|l| !l.contains("deis_router::access"))
         {
             text.push_str(line);
             text.push('\n');
@@ -246,7 +272,8 @@ impl Faults<'_> {
         .await;
         if let Err(last) = scaled {
             panic!(
-                "the app not at full scale 120 s after the restore: {last}\n{}",
+                "the app not at full scale 120 s after the restore: {last}\nroutes in etcd:\n{}{}",
+                route_keys(platform, survivors).await,
                 routes_seen(platform, survivors)
             );
         }

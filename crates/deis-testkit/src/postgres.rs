@@ -2,6 +2,7 @@
 //! system cluster. As root, the server runs as the `postgres` user, which refuses root.
 
 use std::net::SocketAddr;
+use std::os::unix::process::CommandExt;
 use std::process::Command;
 use std::time::Duration;
 
@@ -12,19 +13,31 @@ use crate::{ServiceProcess, eventually, free_port, require};
 /// A PostgreSQL server of its own, with a superuser `postgres` and trust authentication.
 pub struct Postgres {
     port: u16,
-    _process: ServiceProcess,
+    process: ServiceProcess,
     _dir: TempDir,
 }
 
-/// Runs `program` as the `postgres` user when we are root, as ourselves otherwise.
-fn as_server_user(program: &std::path::Path) -> Command {
-    if nix::unistd::Uid::effective().is_root() {
-        let mut cmd = Command::new(require("runuser", "util-linux"));
-        cmd.args(["-u", "postgres", "--"]).arg(program);
-        cmd
-    } else {
-        Command::new(program)
+impl Drop for Postgres {
+    fn drop(&mut self) {
+        self.stop_now();
     }
+}
+
+/// Runs `program` as the `postgres` user when we are root (the process itself, so that it can
+/// be stopped by its PID), as ourselves otherwise.
+fn as_server_user(program: &std::path::Path) -> Command {
+    let mut cmd = Command::new(program);
+    if nix::unistd::Uid::effective().is_root() {
+        let user = nix::unistd::User::from_name("postgres")
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                panic!("running as root needs a `postgres` user: apt-get install -y postgresql")
+            });
+        // std drops root's supplementary groups along with the ids.
+        cmd.uid(user.uid.as_raw()).gid(user.gid.as_raw());
+    }
+    cmd
 }
 
 impl Postgres {
@@ -89,8 +102,25 @@ impl Postgres {
         .await;
         Postgres {
             port,
-            _process: process,
+            process,
             _dir: dir,
+        }
+    }
+
+    /// Stops the server at once (PostgreSQL's immediate shutdown: every session ends now, as
+    /// when its host is lost), and waits until it is gone.
+    pub fn stop_now(&mut self) {
+        if !self.process.is_running() {
+            return;
+        }
+        if let Ok(pid) = i32::try_from(self.process.pid()) {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGQUIT,
+            );
+        }
+        if self.process.wait_exit(Duration::from_secs(10)).is_none() {
+            self.process.kill();
         }
     }
 

@@ -35,13 +35,38 @@ pub enum DbError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     /// A query failed.
     #[error("database query failed")]
-    Query(#[from] sqlx::Error),
+    Query(#[source] sqlx::Error),
+    /// The database could not be reached (its host is lost, it restarts): nothing was changed.
+    #[error(
+        "the platform's database cannot be reached: changes are refused until it answers again (apps keep serving); try again in a moment"
+    )]
+    Unreachable(#[source] sqlx::Error),
     /// A stored JSON value is not what the schema says.
     #[error("corrupt JSON in the database")]
     Corrupt(#[source] serde_json::Error),
 }
 
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        match e {
+            sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed => DbError::Unreachable(e),
+            e => DbError::Query(e),
+        }
+    }
+}
+
 impl DbError {
+    /// How the failure is reported: a database out of reach is a passing unavailability.
+    pub(crate) fn code(&self) -> deis_types::Code {
+        match self {
+            DbError::Unreachable(_) => deis_types::Code::Unavailable,
+            _ => deis_types::Code::Internal,
+        }
+    }
+
     /// Whether this is a unique-constraint violation (someone else got there first).
     pub(crate) fn is_unique_violation(&self) -> bool {
         match self {
@@ -82,8 +107,13 @@ impl Db {
             }
         };
         let shown = redact(&url);
+        // A request waits this long for a connection: a database out of reach is then a 503
+        // within the client's patience, not a hang (SQLite's one connection may be busy longer
+        // under load, which is a queue, not an outage).
+        let acquire = if url.starts_with("sqlite:") { 60 } else { 5 };
         let pool = AnyPoolOptions::new()
             .max_connections(max)
+            .acquire_timeout(std::time::Duration::from_secs(acquire))
             .connect(&url)
             .await
             .map_err(|source| DbError::Open { url: shown, source })?;

@@ -55,7 +55,7 @@ impl AccessError {
             | AccessError::Missing { .. } => Code::NotFound,
             AccessError::Forbidden { .. } => Code::PermissionDenied,
             AccessError::Busy { .. } => Code::Conflict,
-            AccessError::Db(_) => Code::Internal,
+            AccessError::Db(e) => e.code(),
         }
     }
 }

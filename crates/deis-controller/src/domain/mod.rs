@@ -57,7 +57,7 @@ impl DomainError {
             DomainError::Build(e) => e.code(),
             DomainError::Pull(e) => e.code(),
             DomainError::Release(e) => e.code(),
-            DomainError::Db(_) => Code::Internal,
+            DomainError::Db(e) => e.code(),
         }
     }
 

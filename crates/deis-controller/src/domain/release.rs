@@ -59,8 +59,8 @@ impl ReleaseError {
             ReleaseError::Deploy { .. } | ReleaseError::Scheduler { .. } => Code::Unavailable,
             ReleaseError::Missing { .. }
             | ReleaseError::Name { .. }
-            | ReleaseError::Structure { .. }
-            | ReleaseError::Db(_) => Code::Internal,
+            | ReleaseError::Structure { .. } => Code::Internal,
+            ReleaseError::Db(e) => e.code(),
         }
     }
 }

@@ -169,6 +169,13 @@ impl Controller {
     }
 
     /// Stops the controller (as SIGTERM would) and hands back its data directory.
+    /// Stops the controller's PostgreSQL at once (its host lost): the controller keeps running.
+    pub(crate) fn lose_database(&mut self) {
+        if let Some(postgres) = self._postgres.as_mut() {
+            postgres.stop_now();
+        }
+    }
+
     pub(crate) async fn stop(mut self) -> tempfile::TempDir {
         self.shutdown.cancel();
         if let Some(task) = self.task.take() {

@@ -211,3 +211,27 @@ async fn nul_characters_are_a_400_on_postgresql_too() {
         .await
         .expect(200, "OK");
 }
+
+/// With the database out of reach (its host lost), a change is refused with a 503 that says so
+/// and what to do, not a 500; the client can try again later.
+#[tokio::test]
+async fn a_lost_database_is_a_503_that_says_so() {
+    let mut c = Controller::start(Backend::Postgres).await;
+    let token = c.user("alice").await;
+    c.app(&token, "before").await;
+    c.lose_database();
+    let refused = c
+        .req(
+            "POST",
+            "/v1/apps",
+            Some(&token),
+            Some(json!({"id": "after"})),
+        )
+        .await;
+    refused.expect(503, "SERVICE UNAVAILABLE");
+    assert!(
+        refused.body.contains("database cannot be reached") && refused.body.contains("try again"),
+        "{}",
+        refused.body
+    );
+}

@@ -193,6 +193,8 @@ impl Faults<'_> {
                 let ran = self.change("data-lost").await;
                 if ran.ok {
                     Err(format!("taken: {}", ran.out))
+                } else if !ran.out.contains("database cannot be reached") {
+                    Err(format!("refused without saying why: {}", ran.out))
                 } else {
                     Ok(ran.out)
                 }

@@ -225,8 +225,6 @@ async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_ho
 /// The data host (the first: the database, Redis, the registry, etcd's first member, a router,
 /// the operator's tunnel) lost, and restored from the backup onto another host.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 20, in progress: after the restore the app does not come back to full scale \
-            (one of its three containers answers); run with --run-ignored all"]
 async fn the_cluster_survives_its_data_hosts_loss() {
     let platform = ClusterPlatform::with(3, 0).await;
     platform.install_and_start();

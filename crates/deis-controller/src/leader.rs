@@ -95,6 +95,65 @@ pub(crate) async fn campaign(
     }
 }
 
+/// Answers every request with the refusal `why` (a 503; `/healthz` and the client's probe as a
+/// stand-by answers them) until `attempt` succeeds, trying it again every [`RETRY`] while it
+/// fails with an error `passing` says will pass; its value, the error that will not pass, or
+/// `None` at shutdown. The leader opens its database this way: while the database's host is
+/// lost, users are told why their changes are refused instead of finding no controller.
+pub(crate) async fn refuse_until<T, E, F, Fut>(
+    listener: &TcpListener,
+    why: &'static str,
+    shutdown: &CancellationToken,
+    passing: impl Fn(&E) -> bool,
+    mut attempt: F,
+) -> Option<Result<T, E>>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let mut last_error = String::new();
+    let mut first = true;
+    loop {
+        let tried = attempt();
+        tokio::pin!(tried);
+        let failed = loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                result = &mut tried => match result {
+                    Err(e) if passing(&e) => break e,
+                    other => return Some(other),
+                },
+                // The first attempt is the usual start: requests wait in the backlog for it.
+                accepted = listener.accept(), if !first => {
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(stand_by(stream, Answer::Refuse(why)));
+                    }
+                }
+            }
+        };
+        first = false;
+        let text = failed.to_string();
+        if text != last_error {
+            tracing::warn!(error = %text, "Leading, but refusing requests until this passes");
+            last_error = text;
+        }
+        let retry = tokio::time::sleep(RETRY);
+        tokio::pin!(retry);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return None,
+                _ = &mut retry => break,
+                accepted = listener.accept() => {
+                    if let Ok((stream, _)) = accepted {
+                        tokio::spawn(stand_by(stream, Answer::Refuse(why)));
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// Takes the place if it is free: the lease it holds it with.
 async fn try_lead(store: &Arc<dyn ConfigStore>, me: &str) -> Result<Option<LeaseId>, StoreError> {
     let lease = store.grant_lease(TTL).await?;
@@ -158,6 +217,9 @@ const ANOTHER_LEADS: &str = "{\"detail\": \"this controller stands by; another o
 
 /// A stand-by's refusal while the config store is out of reach (no controller can lead).
 const STORE_AWAY: &str = "{\"detail\": \"the platform cannot reach its config store (etcd has lost its majority or is down): changes are refused until it answers again; apps keep serving\"}\n";
+
+/// The leader's refusal while its database is out of reach (its host lost, say).
+pub(crate) const DATABASE_AWAY: &str = "{\"detail\": \"the platform's database cannot be reached: changes are refused until it answers again (apps keep serving); try again in a moment\"}\n";
 
 /// What a stand-by does with a request: passes it to the leader at that address, or refuses it.
 #[derive(Clone)]

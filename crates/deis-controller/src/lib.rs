@@ -167,7 +167,19 @@ pub async fn run(
     };
     let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(leader::hold(store.clone(), lease, shutdown.clone()));
-    let db = db::Db::open(config.database_url.as_deref(), &config.data_dir).await?;
+    let opened = leader::refuse_until(
+        &listeners.http,
+        leader::DATABASE_AWAY,
+        &shutdown,
+        db::DbError::is_unreachable,
+        || db::Db::open(config.database_url.as_deref(), &config.data_dir),
+    )
+    .await;
+    let Some(db) = opened.transpose()? else {
+        tasks.close();
+        tasks.wait().await;
+        return Ok(());
+    };
     ensure_defaults(&store).await;
     let scheduler = scheduler(&config, engines, &store, &shutdown).await?;
     let backend = scheduler.clone();

@@ -181,17 +181,23 @@ pub(crate) fn with_progress<T>(f: impl FnOnce() -> T) -> T {
     if !std::io::stderr().is_terminal() {
         return f();
     }
+    let frames = ["...", "o..", ".o.", "..o"];
+    // The first frame at once, so that even an instant answer shows the spinner had started.
+    eprint!("{}\x08\x08\x08", frames[0]);
+    let _ = std::io::stderr().flush();
     let done = Arc::new(AtomicBool::new(false));
     let spinner = {
         let done = done.clone();
         std::thread::spawn(move || {
-            let frames = ["...", "o..", ".o.", "..o"];
-            let mut i = 0;
-            while !done.load(Ordering::Relaxed) {
+            let mut i = 1;
+            loop {
+                std::thread::park_timeout(std::time::Duration::from_millis(250));
+                if done.load(Ordering::Relaxed) {
+                    break;
+                }
                 eprint!("{}\x08\x08\x08", frames[i % frames.len()]);
                 let _ = std::io::stderr().flush();
                 i += 1;
-                std::thread::park_timeout(std::time::Duration::from_millis(250));
             }
             eprint!("   \x08\x08\x08");
         })

@@ -24,7 +24,22 @@ pub(crate) async fn list(
     State(state): State<AppState>,
     Caller(caller): Caller,
     page: Page,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
+    // A page is rendered once per change of the apps: most lists are the same as the last.
+    let domain = state.domain().await;
+    let (base, limit, offset) = page.key();
+    let key = (
+        caller.username.clone(),
+        caller.is_superuser,
+        base,
+        limit,
+        offset,
+        domain.clone(),
+    );
+    let generation = match state.db.app_pages().get(&key) {
+        Ok(body) => return Ok(render::json_body(body)),
+        Err(generation) => generation,
+    };
     let (apps, count) = state
         .db
         .apps_visible(
@@ -34,12 +49,15 @@ pub(crate) async fn list(
             page.offset,
         )
         .await?;
-    let domain = state.domain().await;
     let results = apps
         .iter()
         .map(|a| render::app(a, &domain))
         .collect::<Result<_, _>>()?;
-    Ok(Json(page.envelope(count, results)))
+    let body = bytes::Bytes::from(
+        serde_json::to_vec(&page.envelope(count, results)).map_err(ApiError::internal)?,
+    );
+    state.db.app_pages().keep(key, body.clone(), generation);
+    Ok(render::json_body(body))
 }
 
 /// Names that cannot be apps: the controller's own subdomain.

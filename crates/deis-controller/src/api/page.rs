@@ -51,6 +51,11 @@ impl<S: Send + Sync> FromRequestParts<S> for Page {
 }
 
 impl Page {
+    /// What tells this page apart from another one of the same list for the same caller.
+    pub(crate) fn key(&self) -> (String, i64, i64) {
+        (self.base.clone(), self.limit, self.offset)
+    }
+
     /// The envelope around one page of `results` out of `count`.
     pub(crate) fn envelope(&self, count: i64, results: Vec<Value>) -> Value {
         let link =

@@ -23,6 +23,19 @@ pub(crate) fn user(u: &User) -> Value {
     })
 }
 
+/// A JSON body already serialised, as `Json` would send it.
+pub(crate) fn json_body(body: bytes::Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
 pub(crate) fn app(a: &App, domain: &str) -> DbResult<Value> {
     Ok(json!({
         "uuid": a.uuid,

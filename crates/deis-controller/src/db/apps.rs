@@ -66,16 +66,23 @@ impl Db {
         .execute(&mut *tx)
         .await?;
         tx.commit().await?;
+        self.reads.forget_all();
         Ok(app)
     }
 
     pub(crate) async fn app(&self, id: &str) -> DbResult<Option<App>> {
-        Ok(sqlx::query_as::<_, App>(sqlx::AssertSqlSafe(format!(
+        let generation = match self.reads.apps.get(id) {
+            Ok(app) => return Ok(app),
+            Err(generation) => generation,
+        };
+        let app = sqlx::query_as::<_, App>(sqlx::AssertSqlSafe(format!(
             "SELECT {COLUMNS} FROM apps WHERE id = $1"
         )))
         .bind(id)
         .fetch_optional(self.pool())
-        .await?)
+        .await?;
+        self.reads.apps.keep(id.to_owned(), app.clone(), generation);
+        Ok(app)
     }
 
     /// The apps `user` may see: all for an admin, else owned and shared ones.
@@ -86,6 +93,11 @@ impl Db {
         limit: i64,
         offset: i64,
     ) -> DbResult<(Vec<App>, i64)> {
+        let key = (user.to_owned(), admin, limit, offset);
+        let generation = match self.reads.visible.get(&key) {
+            Ok(page) => return Ok(page),
+            Err(generation) => generation,
+        };
         let filter = if admin {
             "($1 = $1)"
         } else {
@@ -105,6 +117,9 @@ impl Db {
         .bind(user)
         .fetch_one(self.pool())
         .await?;
+        self.reads
+            .visible
+            .keep(key, (rows.clone(), count), generation);
         Ok((rows, count))
     }
 
@@ -115,6 +130,7 @@ impl Db {
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -125,10 +141,10 @@ impl Db {
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.reads.forget_all();
         Ok(())
     }
 
-    /// Deletes an app and, by cascade, everything that belongs to it.
     /// The id of every app.
     pub(crate) async fn all_app_ids(&self) -> DbResult<Vec<String>> {
         Ok(sqlx::query_scalar("SELECT id FROM apps ORDER BY id")
@@ -136,11 +152,13 @@ impl Db {
             .await?)
     }
 
+    /// Deletes an app and, by cascade, everything that belongs to it.
     pub(crate) async fn delete_app(&self, id: &str) -> DbResult<()> {
         sqlx::query("DELETE FROM apps WHERE id = $1")
             .bind(id)
             .execute(self.pool())
             .await?;
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -150,12 +168,18 @@ impl Db {
     }
 
     pub(crate) async fn is_collaborator(&self, app: &str, user: &str) -> DbResult<bool> {
+        let key = (app.to_owned(), user.to_owned());
+        let generation = match self.reads.collaborators.get(&key) {
+            Ok(is) => return Ok(is),
+            Err(generation) => generation,
+        };
         let n: i64 =
             sqlx::query_scalar("SELECT COUNT(*) FROM app_perms WHERE app = $1 AND username = $2")
                 .bind(app)
                 .bind(user)
                 .fetch_one(self.pool())
                 .await?;
+        self.reads.collaborators.keep(key, n > 0, generation);
         Ok(n > 0)
     }
 
@@ -175,6 +199,7 @@ impl Db {
                 .bind(user)
                 .execute(self.pool())
                 .await;
+            self.reads.forget_all();
             match inserted.map_err(super::DbError::from) {
                 Err(e) if e.is_unique_violation() => {}
                 other => {
@@ -191,6 +216,7 @@ impl Db {
             .bind(user)
             .execute(self.pool())
             .await?;
+        self.reads.forget_all();
         Ok(done.rows_affected() > 0)
     }
 }

@@ -3,8 +3,8 @@
 //! Timestamps are microseconds since the epoch; maps are JSON text.
 
 mod apps;
-mod callers;
 mod keys;
+mod recent;
 mod releases;
 mod users;
 
@@ -59,6 +59,26 @@ impl From<sqlx::Error> for DbError {
 }
 
 impl DbError {
+    /// Whether the database could not be reached (as opposed to refusing or failing): that
+    /// passes once it is back.
+    pub(crate) fn is_unreachable(&self) -> bool {
+        match self {
+            DbError::Unreachable(_) => true,
+            // A SQLite file is never "out of reach": its failures are for the operator.
+            DbError::Open { url, source } => {
+                url.starts_with("postgres")
+                    && matches!(
+                        source,
+                        sqlx::Error::Io(_)
+                            | sqlx::Error::Tls(_)
+                            | sqlx::Error::PoolTimedOut
+                            | sqlx::Error::PoolClosed
+                    )
+            }
+            _ => false,
+        }
+    }
+
     /// How the failure is reported: a database out of reach is a passing unavailability.
     pub(crate) fn code(&self) -> deis_types::Code {
         match self {
@@ -84,8 +104,8 @@ pub(crate) type DbResult<T> = Result<T, DbError>;
 #[derive(Clone)]
 pub(crate) struct Db {
     pool: AnyPool,
-    /// Users by token hash as last read (the token check of most requests).
-    callers: std::sync::Arc<callers::Callers>,
+    /// Rows as last read (the token check, the app and who sees it, of most requests).
+    reads: std::sync::Arc<recent::Reads>,
 }
 
 impl Db {
@@ -128,8 +148,13 @@ impl Db {
             .map_err(DbError::Migrate)?;
         Ok(Db {
             pool,
-            callers: std::sync::Arc::default(),
+            reads: std::sync::Arc::default(),
         })
+    }
+
+    /// Pages as last rendered, forgotten at every write (see `recent`).
+    pub(crate) fn app_pages(&self) -> &recent::Recent<recent::PageKey, bytes::Bytes> {
+        &self.reads.app_pages
     }
 
     pub(crate) fn pool(&self) -> &AnyPool {

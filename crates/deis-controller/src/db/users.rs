@@ -102,7 +102,7 @@ impl Db {
     }
 
     pub(crate) async fn user_by_token_hash(&self, hash: &str) -> DbResult<Option<User>> {
-        let generation = match self.callers.get(hash) {
+        let generation = match self.reads.callers.get(hash) {
             Ok(user) => return Ok(Some(user)),
             Err(generation) => generation,
         };
@@ -114,7 +114,9 @@ impl Db {
         .await?
         .map(User::from);
         if let Some(user) = &user {
-            self.callers.keep(hash, user, generation);
+            self.reads
+                .callers
+                .keep(hash.to_owned(), user.clone(), generation);
         }
         Ok(user)
     }
@@ -161,7 +163,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
-        self.callers.forget_all();
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -172,7 +174,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
-        self.callers.forget_all();
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -182,7 +184,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
-        self.callers.forget_all();
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -192,7 +194,7 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
-        self.callers.forget_all();
+        self.reads.forget_all();
         Ok(())
     }
 
@@ -238,7 +240,7 @@ impl Db {
         }
         sqlx::query(sql).bind(username).execute(&mut *tx).await?;
         tx.commit().await?;
-        self.callers.forget_all();
+        self.reads.forget_all();
         Ok(true)
     }
 }

@@ -78,3 +78,22 @@ async fn a_malformed_engine_list_is_one_clear_line_and_exit_1() {
         .unwrap_or_else(|| panic!("no error line in:\n{stderr}"));
     assert!(line.contains("ADVERTISE_HOST=URL"), "{line}");
 }
+
+/// A leading controller whose PostgreSQL cannot be reached (its host lost) does not exit: it
+/// answers every request with a 503 that says why, `/healthz` as a stand-by, and stops cleanly.
+#[tokio::test]
+async fn without_its_database_the_leader_refuses_saying_why() {
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let addr = free_addr();
+    let nowhere = free_addr();
+    let env = [
+        ("DEIS_CONTROLLER_LISTEN", addr.to_string()),
+        ("DEIS_DATA_DIR", dir.path().display().to_string()),
+        ("DATABASE_URL", format!("postgres://deis@{nowhere}/deis")),
+    ];
+    let process = start_service(BIN, &env, &[(addr, "/healthz")], dir.path()).await;
+    let (status, body) = deis_testkit::http_get(addr, "/v1/apps").expect("an answer");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database cannot be reached"), "{body}");
+    assert_stops_cleanly(process);
+}

@@ -420,7 +420,9 @@ impl Engine {
             .map_err(|e| docker_error(&format!("{name} (run)"), e))?;
         let outcome = async {
             // Attached before it starts, so the output is read as it is written and whole:
-            // the stream ends when the container's output closes.
+            // the stream ends when the container's output closes. Not with `logs`: the engine
+            // attaches the streams before it answers, then replays the log, so output written
+            // in between came twice.
             let attached = self
                 .docker
                 .attach_container(
@@ -430,7 +432,7 @@ impl Engine {
                             .stdout(true)
                             .stderr(true)
                             .stream(true)
-                            .logs(true)
+                            .logs(false)
                             .build(),
                     ),
                 )

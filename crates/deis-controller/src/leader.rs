@@ -79,16 +79,29 @@ pub(crate) async fn campaign(
                 }
             }
         }
-        let retry = tokio::time::sleep(RETRY);
-        tokio::pin!(retry);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                _ = &mut retry => break,
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        tokio::spawn(stand_by(stream, answer.clone()));
-                    }
+        if !answer_for(RETRY, listener, &answer, shutdown).await {
+            return None;
+        }
+    }
+}
+
+/// Answers the requests that arrive within `period` with `answer`: `false` if shutdown came
+/// first.
+async fn answer_for(
+    period: Duration,
+    listener: &TcpListener,
+    answer: &Answer,
+    shutdown: &CancellationToken,
+) -> bool {
+    let retry = tokio::time::sleep(period);
+    tokio::pin!(retry);
+    loop {
+        tokio::select! {
+            _ = shutdown.cancelled() => return false,
+            _ = &mut retry => return true,
+            accepted = listener.accept() => {
+                if let Ok((stream, _)) = accepted {
+                    tokio::spawn(stand_by(stream, answer.clone()));
                 }
             }
         }
@@ -138,18 +151,8 @@ where
             tracing::warn!(error = %text, "Leading, but refusing requests until this passes");
             last_error = text;
         }
-        let retry = tokio::time::sleep(RETRY);
-        tokio::pin!(retry);
-        loop {
-            tokio::select! {
-                _ = shutdown.cancelled() => return None,
-                _ = &mut retry => break,
-                accepted = listener.accept() => {
-                    if let Ok((stream, _)) = accepted {
-                        tokio::spawn(stand_by(stream, Answer::Refuse(why)));
-                    }
-                }
-            }
+        if !answer_for(RETRY, listener, &Answer::Refuse(why), shutdown).await {
+            return None;
         }
     }
 }

@@ -5,6 +5,7 @@
 //! build to the next.
 
 use std::path::Path;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 
 use super::Day;
@@ -18,12 +19,19 @@ const COMPILE: &str = "#!/bin/sh\nset -e\nmkdir -p \"$1/public\"\ncp \"$1/index.
 const COMPILE_CACHED: &str = "#!/bin/sh\nset -e\nbuild=$1 cache=$2 env=$3\nif [ -f \"$cache/builds\" ]; then echo \"cache: reused after $(cat \"$cache/builds\") build(s)\"; else echo 'cache: empty'; fi\necho $(( $(cat \"$cache/builds\" 2>/dev/null || echo 0) + 1 )) > \"$cache/builds\"\necho \"greeting from env dir: $(cat \"$env/GREETING\")\"\nmkdir -p \"$build/public\"\ncp \"$build/index.html\" \"$build/public/index.html\"\necho '-----> Static site ready'\n";
 const RELEASE: &str = "#!/bin/sh\ncat <<EOF\n---\ndefault_process_types:\n  web: httpd -f -p \\$PORT -h /app/public\nEOF\n";
 
-/// `git daemon` serving `base`'s repositories; killed when dropped.
+/// `git daemon` serving `base`'s repositories, in a process group of its own; the whole group
+/// is killed when dropped (`git` runs `git-daemon` as a child, which killing `git` alone left
+/// running).
 struct GitDaemon(std::process::Child);
 
 impl Drop for GitDaemon {
     fn drop(&mut self) {
-        let _ = self.0.kill();
+        if let Ok(pid) = i32::try_from(self.0.id()) {
+            let _ = nix::sys::signal::killpg(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGKILL,
+            );
+        }
         let _ = self.0.wait();
     }
 }
@@ -45,6 +53,7 @@ impl GitDaemon {
                 .arg(path_str(base))
                 .stdout(Stdio::null())
                 .stderr(Stdio::null())
+                .process_group(0)
                 .spawn()
                 .expect("git daemon runs"),
         )

@@ -6,10 +6,11 @@
 //! [`pools`]. The router's own answers are in [`answer`]. Every request runs in a `request`
 //! span with its id, host and app, so its log lines can be followed.
 
-mod admission;
+pub(crate) mod admission;
 mod answer;
-mod balance;
-mod headers;
+pub(crate) mod balance;
+pub(crate) mod fields;
+pub(crate) mod headers;
 mod pools;
 mod retry;
 
@@ -38,11 +39,13 @@ use crate::upgrade;
 pub(crate) struct Proxy {
     pub(crate) tables: watch::Receiver<Arc<Table>>,
     pools: pools::Pools,
+    /// The fast path's idle backend connections.
+    pub(crate) idle: crate::fast::Pool,
     /// The round-robin position.
     next: AtomicUsize,
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<Metrics>,
-    request_cache: RequestCache,
+    pub(crate) request_cache: RequestCache,
     pub(crate) shutdown: CancellationToken,
     /// The worker's tasks: connections, upgraded connections, health probes.
     pub(crate) tasks: TaskTracker,
@@ -59,7 +62,8 @@ pub(crate) struct Conn {
 
 impl Proxy {
     /// A proxy with its own connection pools and tasks; `health` and `metrics` are shared by
-    /// all.
+    /// all. `shutdown` is the worker's own token (a child of the router's, so that waiting on
+    /// it takes no lock shared with the other workers).
     pub(crate) fn new(
         tables: watch::Receiver<Arc<Table>>,
         health: Arc<Health>,
@@ -70,6 +74,7 @@ impl Proxy {
         Arc::new(Proxy {
             tables,
             pools,
+            idle: crate::fast::Pool::default(),
             next: AtomicUsize::new(0),
             health,
             metrics,
@@ -81,7 +86,7 @@ impl Proxy {
 }
 
 /// The request's host, lower-case, without port.
-fn host_of(request: &Request<Incoming>) -> String {
+pub(crate) fn host_of(request: &Request<Incoming>) -> String {
     let raw = request
         .headers()
         .get(header::HOST)

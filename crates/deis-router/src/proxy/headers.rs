@@ -12,11 +12,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, Version, header};
 use hyper::body::Incoming;
 
 use super::admission::Admitted;
+use super::fields::Head;
 
 /// The header carrying a request's id to the backend.
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
-const HOP_BY_HOP: [&str; 8] = [
+/// Headers that concern one connection only, never passed on (with those `Connection` names
+/// and `Proxy-Connection`).
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -28,9 +31,9 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// The request's id: the `X-Request-Id` it came with, else a new one.
-pub(super) fn request_id(headers: &HeaderMap) -> String {
-    match headers.get(REQUEST_ID) {
-        Some(given) => String::from_utf8_lossy(given.as_bytes()).into_owned(),
+pub(crate) fn request_id(headers: &impl Head) -> String {
+    match headers.first(REQUEST_ID) {
+        Some(given) => String::from_utf8_lossy(given).into_owned(),
         None => new_request_id(),
     }
 }

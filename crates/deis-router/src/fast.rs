@@ -170,8 +170,13 @@ where
     let answered = async {
         let outcome = match decision {
             Decision::Unknown => {
-                let written =
-                    own(&mut client.io, Answer::NotFound.status_and_body(), None, !may_go_on).await;
+                let written = own(
+                    &mut client.io,
+                    Answer::NotFound.status_and_body(),
+                    None,
+                    !may_go_on,
+                )
+                .await;
                 exchange::Outcome::own(StatusCode::NOT_FOUND, written && may_go_on)
             }
             Decision::Backends(target) => {
@@ -212,7 +217,11 @@ async fn own<W: AsyncWrite + Unpin>(
     let mut out = Vec::with_capacity(160 + body.len());
     response::write_status(&mut out, status.as_u16(), "");
     head::field(&mut out, b"content-type", b"text/plain; charset=utf-8");
-    head::field(&mut out, b"content-length", body.len().to_string().as_bytes());
+    head::field(
+        &mut out,
+        b"content-length",
+        body.len().to_string().as_bytes(),
+    );
     if let Some(location) = location {
         head::field(&mut out, b"location", location.as_bytes());
     }

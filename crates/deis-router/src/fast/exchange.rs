@@ -102,7 +102,10 @@ where
     head.write_upstream(&admitted, conn.port, request_id, &mut upstream_head);
     let ask = Ask {
         head_request: head.method() == "HEAD",
-        hsts: settings.hsts.as_deref().filter(|_| admitted.scheme == "https"),
+        hsts: settings
+            .hsts
+            .as_deref()
+            .filter(|_| admitted.scheme == "https"),
         close: head.close() || proxy.shutdown.is_cancelled(),
     };
     let repeatable = admitted.empty_body && is_idempotent(head.method());
@@ -125,7 +128,16 @@ where
                     }
                 },
             };
-            let sent = send(client, &mut upstream, &upstream_head, head.framing(), settings.body_size, timeouts, ask).await;
+            let sent = send(
+                client,
+                &mut upstream,
+                &upstream_head,
+                head.framing(),
+                settings.body_size,
+                timeouts,
+                ask,
+            )
+            .await;
             let error = match sent {
                 Ok(received) => return relay(proxy, backend, client, upstream, received).await,
                 Err(Failure::Closed) if reused && admitted.empty_body => continue,
@@ -140,7 +152,9 @@ where
                     proxy.metrics.upstream_error(target.app, "other");
                     return fail(client, may_go_on, Answer::PayloadTooLarge, backend).await;
                 }
-                Failure::BadBody => return fail(client, may_go_on, Answer::BadRequest, backend).await,
+                Failure::BadBody => {
+                    return fail(client, may_go_on, Answer::BadRequest, backend).await;
+                }
                 Failure::Client => return Outcome::own(StatusCode::BAD_REQUEST, false),
                 Failure::Closed | Failure::Upstream(_) | Failure::Invalid => {
                     proxy.metrics.upstream_error(target.app, "other");
@@ -189,13 +203,22 @@ where
     let body_sent = match framing {
         Framing::Empty | Framing::Length(0) | Framing::Close => {
             let written = tokio::time::timeout_at(deadline, upstream.stream.write_all(head)).await;
-            written.map_err(|_| Failure::Timeout)?.map_err(Failure::Upstream)?;
+            written
+                .map_err(|_| Failure::Timeout)?
+                .map_err(Failure::Upstream)?;
             true
         }
         Framing::Length(_) | Framing::Chunked => {
             let mut out = head.to_vec();
             let (mut from_backend, mut to_backend) = upstream.stream.split();
-            let copy = body::copy(framing, &mut client.io, &mut client.buf, &mut to_backend, &mut out, limit);
+            let copy = body::copy(
+                framing,
+                &mut client.io,
+                &mut client.buf,
+                &mut to_backend,
+                &mut out,
+                limit,
+            );
             let copied = tokio::select! {
                 copied = copy => Some(copied),
                 // The backend answers (or closes) before it has the whole body.
@@ -205,7 +228,9 @@ where
             let _ = &mut from_backend;
             match copied {
                 Some(Ok(())) => true,
-                Some(Err(BodyError::Read(_) | BodyError::Truncated)) => return Err(Failure::Client),
+                Some(Err(BodyError::Read(_) | BodyError::Truncated)) => {
+                    return Err(Failure::Client);
+                }
                 Some(Err(BodyError::Invalid)) => return Err(Failure::BadBody),
                 Some(Err(BodyError::TooLarge)) => return Err(Failure::TooLarge),
                 Some(Err(BodyError::Write(_))) | None => false,
@@ -226,7 +251,11 @@ where
                 }
                 response::Parsed::Final(meta) => {
                     upstream.buf.advance(meta.len);
-                    return Ok(Received { meta, out, body_sent });
+                    return Ok(Received {
+                        meta,
+                        out,
+                        body_sent,
+                    });
                 }
             }
         }

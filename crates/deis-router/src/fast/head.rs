@@ -13,8 +13,8 @@ use std::ops::Range;
 
 use bytes::Bytes;
 
-use crate::proxy::admission::Admitted;
 use crate::proxy::Answer;
+use crate::proxy::admission::Admitted;
 use crate::proxy::fields::{Head, parse_length};
 use crate::proxy::headers::{HOP_BY_HOP, REQUEST_ID};
 
@@ -116,8 +116,8 @@ fn layout(buf: &[u8], len: usize, request: &httparse::Request<'_, '_>) -> Result
         1 => {}
         _ => return Err(Parsed::Refused(Answer::BadRequest)),
     }
-    let framing = framing(request.headers.iter().map(|h| (h.name, h.value)))
-        .map_err(Parsed::Refused)?;
+    let framing =
+        framing(request.headers.iter().map(|h| (h.name, h.value))).map_err(Parsed::Refused)?;
     Ok(Layout {
         len,
         method: range_in(buf, request.method.unwrap_or("").as_bytes()),
@@ -199,7 +199,10 @@ impl RequestHead {
 
     fn fields(&self) -> impl Iterator<Item = (&[u8], &[u8])> {
         let slice = |r: &Range<usize>| self.raw.get(r.clone()).unwrap_or_default();
-        self.layout.fields.iter().map(move |(n, v)| (slice(n), slice(v)))
+        self.layout
+            .fields
+            .iter()
+            .map(move |(n, v)| (slice(n), slice(v)))
     }
 
     /// Writes the head as the backend gets it: hop-by-hop fields out, `X-Forwarded-*` and
@@ -222,8 +225,12 @@ impl RequestHead {
             .collect();
         let mut has_id = false;
         for (name, value) in self.fields() {
-            let dropped = HOP_BY_HOP.iter().any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
-                || REPLACED.iter().any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+            let dropped = HOP_BY_HOP
+                .iter()
+                .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
+                || REPLACED
+                    .iter()
+                    .any(|h| name.eq_ignore_ascii_case(h.as_bytes()))
                 || connection.iter().any(|t| name.eq_ignore_ascii_case(t));
             if dropped {
                 continue;
@@ -235,7 +242,11 @@ impl RequestHead {
         field(out, b"x-forwarded-for", client.as_bytes());
         field(out, b"x-forwarded-proto", admitted.scheme.as_bytes());
         field(out, b"x-forwarded-port", port.to_string().as_bytes());
-        let ssl: &[u8] = if admitted.scheme == "https" { b"on" } else { b"off" };
+        let ssl: &[u8] = if admitted.scheme == "https" {
+            b"on"
+        } else {
+            b"off"
+        };
         field(out, b"x-forwarded-ssl", ssl);
         if !has_id {
             field(out, REQUEST_ID.as_bytes(), request_id.as_bytes());
@@ -316,37 +327,85 @@ mod tests {
     fn heads_are_served_refused_or_left_to_hyper() {
         let get = "GET / HTTP/1.1\r\nHost: a\r\n";
         check(&format!("{get}\r\n"), "fast Empty close=false");
-        check(&format!("{get}Connection: keep-alive, close\r\n\r\n"), "fast Empty close=true");
-        check(&format!("{get}Content-Length: 5\r\n\r\n"), "fast Length(5) close=false");
-        check(&format!("{get}Content-Length: 5\r\nContent-Length: 5\r\n\r\n"), "fast Length(5) close=false");
-        check(&format!("{get}Transfer-Encoding: Chunked\r\n\r\n"), "fast Chunked close=false");
+        check(
+            &format!("{get}Connection: keep-alive, close\r\n\r\n"),
+            "fast Empty close=true",
+        );
+        check(
+            &format!("{get}Content-Length: 5\r\n\r\n"),
+            "fast Length(5) close=false",
+        );
+        check(
+            &format!("{get}Content-Length: 5\r\nContent-Length: 5\r\n\r\n"),
+            "fast Length(5) close=false",
+        );
+        check(
+            &format!("{get}Transfer-Encoding: Chunked\r\n\r\n"),
+            "fast Chunked close=false",
+        );
         check(get, "partial");
         // Smuggling.
-        check(&format!("{get}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"), "BadRequest");
-        check(&format!("{get}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"), "BadRequest");
-        check(&format!("{get}Content-Length: 5\r\nContent-Length: 6\r\n\r\n"), "BadRequest");
+        check(
+            &format!("{get}Content-Length: 5\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            "BadRequest",
+        );
+        check(
+            &format!("{get}Transfer-Encoding: chunked\r\nContent-Length: 5\r\n\r\n"),
+            "BadRequest",
+        );
+        check(
+            &format!("{get}Content-Length: 5\r\nContent-Length: 6\r\n\r\n"),
+            "BadRequest",
+        );
         check(&format!("{get}Content-Length: 5, 6\r\n\r\n"), "BadRequest");
         check(&format!("{get}Content-Length: +5\r\n\r\n"), "BadRequest");
         check(&format!("{get}Content-Length: 0x5\r\n\r\n"), "BadRequest");
-        check(&format!("{get}Transfer-Encoding: gzip, chunked\r\n\r\n"), "BadRequest");
-        check(&format!("{get}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"), "BadRequest");
-        check(&format!("{get}Transfer-Encoding: identity\r\n\r\n"), "BadRequest");
+        check(
+            &format!("{get}Transfer-Encoding: gzip, chunked\r\n\r\n"),
+            "BadRequest",
+        );
+        check(
+            &format!("{get}Transfer-Encoding: chunked\r\nTransfer-Encoding: chunked\r\n\r\n"),
+            "BadRequest",
+        );
+        check(
+            &format!("{get}Transfer-Encoding: identity\r\n\r\n"),
+            "BadRequest",
+        );
         check(&format!("{get}Host: b\r\n\r\n"), "BadRequest");
-        check(&format!("{get}X-Folded: a\r\n continued\r\n\r\n"), "BadRequest");
+        check(
+            &format!("{get}X-Folded: a\r\n continued\r\n\r\n"),
+            "BadRequest",
+        );
         check(&format!("{get}Bad Name: a\r\n\r\n"), "BadRequest");
         check(&format!("{get}Content-Length : 5\r\n\r\n"), "BadRequest");
         check(&format!("{get}X-Nul: a\0b\r\n\r\n"), "BadRequest");
-        check("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", "BadRequest");
-        check(&format!("{get}{}\r\n", "X-Many: 1\r\n".repeat(MAX_HEADERS)), "HeadersTooLarge");
-        check(&format!("{get}X-Big: {}", "a".repeat(MAX_HEAD)), "HeadersTooLarge");
+        check("GET /a\x01 HTTP/1.1\r\nHost: a\r\n\r\n", "BadRequest");
+        check("GET\x01 / HTTP/1.1\r\nHost: a\r\n\r\n", "BadRequest");
+        check(
+            &format!("{get}{}\r\n", "X-Many: 1\r\n".repeat(MAX_HEADERS)),
+            "HeadersTooLarge",
+        );
+        check(
+            &format!("{get}X-Big: {}", "a".repeat(MAX_HEAD)),
+            "HeadersTooLarge",
+        );
         // For hyper.
         check("PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", "fallback");
         check("GET / HTTP/1.0\r\nHost: a\r\n\r\n", "fallback");
         check("GET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n", "fallback");
+        // (hyper answers 400 to a space in the target.)
+        check("GET /a b HTTP/1.1\r\nHost: a\r\n\r\n", "fallback");
         check("OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n", "fallback");
         check("GET / HTTP/1.1\r\n\r\n", "fallback");
-        check(&format!("{get}Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"), "fallback");
-        check(&format!("{get}Expect: 100-continue\r\nContent-Length: 1\r\n\r\n"), "fallback");
+        check(
+            &format!("{get}Connection: upgrade\r\nUpgrade: websocket\r\n\r\n"),
+            "fallback",
+        );
+        check(
+            &format!("{get}Expect: 100-continue\r\nContent-Length: 1\r\n\r\n"),
+            "fallback",
+        );
     }
 
     #[test]

@@ -86,7 +86,9 @@ pub(crate) fn parse(buf: &[u8], ask: Ask<'_>, out: &mut Vec<u8>) -> Result<Parse
             || name.eq_ignore_ascii_case("proxy-connection")
             || name.eq_ignore_ascii_case("content-length")
             || (ask.hsts.is_some() && name.eq_ignore_ascii_case("strict-transport-security"))
-            || connection.iter().any(|t| name.as_bytes().eq_ignore_ascii_case(t));
+            || connection
+                .iter()
+                .any(|t| name.as_bytes().eq_ignore_ascii_case(t));
         if !dropped {
             field(out, name.as_bytes(), value);
         }
@@ -162,7 +164,10 @@ mod tests {
         );
         check(
             "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nStrict-Transport-Security: max-age=1\r\n\r\n",
-            Ask { hsts: Some("max-age=9"), ..plain },
+            Ask {
+                hsts: Some("max-age=9"),
+                ..plain
+            },
             "Chunked reusable=true close=false\nHTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\nstrict-transport-security: max-age=9\r\n\r\n",
         );
         check(
@@ -177,16 +182,36 @@ mod tests {
         );
         check(
             "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\n",
-            Ask { head_request: true, close: true, ..plain },
+            Ask {
+                head_request: true,
+                close: true,
+                ..plain
+            },
             "Empty reusable=true close=true\nHTTP/1.1 200 OK\r\ncontent-length: 9\r\nconnection: close\r\n\r\n",
         );
-        check("HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n", plain, "Interim(42)");
+        check(
+            "HTTP/1.1 103 Early Hints\r\nLink: </a>\r\n\r\n",
+            plain,
+            "Interim(40)",
+        );
         check("HTTP/1.1 200 OK\r\nContent-Length: 2\r\n", plain, "Partial");
         let invalid = "the backend's response head is invalid";
         check("HTTP/1.1 101 Switching Protocols\r\n\r\n", plain, invalid);
-        check("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n", plain, invalid);
-        check("HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n", plain, invalid);
-        check("HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n", plain, invalid);
+        check(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nTransfer-Encoding: chunked\r\n\r\n",
+            plain,
+            invalid,
+        );
+        check(
+            "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n",
+            plain,
+            invalid,
+        );
+        check(
+            "HTTP/1.1 200 OK\r\nTransfer-Encoding: gzip\r\n\r\n",
+            plain,
+            invalid,
+        );
         check("garbage\r\n\r\n", plain, invalid);
     }
 }

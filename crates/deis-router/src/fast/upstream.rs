@@ -30,7 +30,9 @@ impl Upstream {
     pub(crate) async fn connect(backend: &str, timeout: Duration) -> std::io::Result<Upstream> {
         let stream = tokio::time::timeout(timeout, TcpStream::connect(backend))
             .await
-            .map_err(|_| std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out"))??;
+            .map_err(|_| {
+                std::io::Error::new(std::io::ErrorKind::TimedOut, "connect timed out")
+            })??;
         stream.set_nodelay(true)?;
         Ok(Upstream {
             stream,
@@ -85,7 +87,10 @@ impl Pool {
             upstream.buf = BytesMut::new();
         }
         let mut idle = self.lock();
-        if idle.swept.is_none_or(|t| now.duration_since(t) > SWEEP_EVERY) {
+        if idle
+            .swept
+            .is_none_or(|t| now.duration_since(t) > SWEEP_EVERY)
+        {
             idle.swept = Some(now);
             idle.by_backend.retain(|_, list| {
                 list.retain(|u| u.usable(now));

@@ -76,7 +76,10 @@ mod tests {
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_secs(3600));
         let counts: Vec<u64> =
-            h.0.buckets.iter().map(|b| b.load(Ordering::Relaxed)).collect();
+            h.0.buckets
+                .iter()
+                .map(|b| b.load(Ordering::Relaxed))
+                .collect();
         assert_eq!(counts[0], 1, "0.1 ms <= 0.5 ms");
         assert_eq!(counts[3], 1, "3 ms <= 4 ms");
         assert_eq!(counts[BUCKETS], 1, "an hour is past the last bound");

@@ -78,7 +78,12 @@ mod tests {
     #[test]
     fn lengths_are_plain_digits() {
         let check = |input: &[u8], expect: Option<u64>| {
-            assert_eq!(parse_length(input), expect, "{:?}", String::from_utf8_lossy(input));
+            assert_eq!(
+                parse_length(input),
+                expect,
+                "{:?}",
+                String::from_utf8_lossy(input)
+            );
         };
         check(b"0", Some(0));
         check(b"1048576", Some(1 << 20));

@@ -204,13 +204,23 @@ async fn main() {
             Ok::<u16, String>(status)
         }
     };
-    for proxy in &proxies {
-        eventually(Duration::from_secs(20), "the proxies to serve", || async {
-            match status(proxy.http, HOST.to_owned()).await {
-                Ok(200) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+    for (proxy, name) in proxies.iter().zip(NAMES) {
+        let log = ["reference.log", "haproxy.log", "router.log"]
+            [NAMES.iter().position(|n| *n == name).unwrap_or(0)];
+        let log = dir.path().join(log);
+        eventually(
+            Duration::from_secs(20),
+            &format!("{name} to serve"),
+            || async {
+                match status(proxy.http, HOST.to_owned()).await {
+                    Ok(200) => Ok(()),
+                    other => Err(format!(
+                        "{other:?}; its log: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )),
+                }
+            },
+        )
         .await;
     }
 

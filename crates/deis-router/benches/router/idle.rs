@@ -16,7 +16,7 @@ const AT_ONCE: usize = 200;
 
 /// The client side: `count` connections to `addr`, one `GET /` with `Host: host` on each, then
 /// "ready" on stdout, open until stdin closes.
-pub async fn client(addr: SocketAddr, host: &str, count: usize) {
+pub(crate) async fn client(addr: SocketAddr, host: &str, count: usize) {
     let request = format!("GET / HTTP/1.1\r\nHost: {host}\r\n\r\n");
     let mut open = Vec::with_capacity(count);
     let mut failed = 0;
@@ -55,7 +55,12 @@ pub async fn client(addr: SocketAddr, host: &str, count: usize) {
 
 /// The proxy's memory (KiB) before and with `count` idle keep-alive connections, and how many
 /// were made.
-pub fn measure(proxy_pid: u32, addr: SocketAddr, host: &str, count: usize) -> (u64, u64, usize) {
+pub(crate) fn measure(
+    proxy_pid: u32,
+    addr: SocketAddr,
+    host: &str,
+    count: usize,
+) -> (u64, u64, usize) {
     let before = rss_kib(proxy_pid);
     let me = std::env::current_exe().expect("the bench's own path");
     let line = format!("{} --idle-client {addr} {host} {count}", me.display());

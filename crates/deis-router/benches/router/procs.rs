@@ -9,17 +9,17 @@ use deis_testkit::{ServiceProcess, require};
 
 /// One wrk run's figures.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Run {
-    pub rps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
-    pub errors: u64,
-    pub requests: u64,
+pub(crate) struct Run {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) errors: u64,
+    pub(crate) requests: u64,
 }
 
 /// A process stopped with SIGTERM (nginx's master then stops its workers, which a SIGKILL of
 /// the master would leave running), killed only if it does not exit within 5 s.
-pub struct Stopped(pub ServiceProcess);
+pub(crate) struct Stopped(pub(crate) ServiceProcess);
 
 impl Drop for Stopped {
     fn drop(&mut self) {
@@ -31,7 +31,7 @@ impl Drop for Stopped {
 }
 
 /// A shell line run with a high file descriptor limit (1000 connections and more need it).
-pub fn sh(line: &str) -> Command {
+pub(crate) fn sh(line: &str) -> Command {
     let mut c = Command::new("sh");
     c.arg("-c")
         .arg(format!("ulimit -n \"$(ulimit -Hn)\"; exec {line}"));
@@ -39,7 +39,7 @@ pub fn sh(line: &str) -> Command {
 }
 
 /// nginx in the foreground with `body` as its configuration after the common lines.
-pub fn nginx(dir: &Path, name: &str, body: &str) -> Stopped {
+pub(crate) fn nginx(dir: &Path, name: &str, body: &str) -> Stopped {
     let conf = dir.join(format!("{name}.conf"));
     let config = format!(
         "daemon off;\nworker_rlimit_nofile 65536;\npid {pid};\nerror_log {dir}/{name}-error.log warn;\n{body}",
@@ -62,7 +62,7 @@ pub fn nginx(dir: &Path, name: &str, body: &str) -> Stopped {
 }
 
 /// nginx's temporary directories inside `dir`.
-pub fn temp_paths(dir: &Path) -> String {
+pub(crate) fn temp_paths(dir: &Path) -> String {
     let t = |n: &str| dir.join(n).display().to_string();
     format!(
         "client_body_temp_path {}; proxy_temp_path {}; fastcgi_temp_path {}; uwsgi_temp_path {}; scgi_temp_path {};",
@@ -75,7 +75,7 @@ pub fn temp_paths(dir: &Path) -> String {
 }
 
 /// HAProxy with `haproxy.cfg` (next to this bench), its placeholders filled in.
-pub fn haproxy(
+pub(crate) fn haproxy(
     dir: &Path,
     listen: SocketAddr,
     tls_listen: SocketAddr,
@@ -101,7 +101,7 @@ pub fn haproxy(
 }
 
 /// `wrk -t2` for `duration` at `connections` on `url`, with `Host: host` and `extra` header.
-pub fn wrk(url: &str, host: &str, connections: usize, duration: &str, extra: &str) -> Run {
+pub(crate) fn wrk(url: &str, host: &str, connections: usize, duration: &str, extra: &str) -> Run {
     let wrk = require("wrk", "wrk");
     let header = if extra.is_empty() {
         String::new()
@@ -155,7 +155,7 @@ fn parse_wrk(text: &str) -> Option<Run> {
 }
 
 /// The resident memory of `pid` and its children (nginx's workers), in KiB.
-pub fn rss_kib(pid: u32) -> u64 {
+pub(crate) fn rss_kib(pid: u32) -> u64 {
     let mut pids = vec![pid];
     let mut total = 0;
     while let Some(p) = pids.pop() {

@@ -152,7 +152,7 @@ where
     I: AsyncRead + AsyncWrite + Unpin + Send,
 {
     let started = Instant::now();
-    let table = proxy.tables.borrow().clone();
+    let table = proxy.table();
     let host = normalize_host(head.host());
     let decision = table.route(&host);
     let path = head.path_and_query().split('?').next().unwrap_or("/");

@@ -15,8 +15,8 @@ mod pools;
 mod retry;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -37,7 +37,8 @@ use crate::upgrade;
 
 /// What every request handler of one worker shares.
 pub(crate) struct Proxy {
-    pub(crate) tables: watch::Receiver<Arc<Table>>,
+    /// The routing table as this worker last saw it, and the channel of new ones.
+    table: Mutex<WorkerTable>,
     pools: pools::Pools,
     /// The fast path's idle backend connections.
     pub(crate) idle: crate::fast::Pool,
@@ -71,8 +72,9 @@ impl Proxy {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let pools = pools::Pools::new(&tables.borrow().settings);
+        let table = Mutex::new(WorkerTable::new(tables));
         Arc::new(Proxy {
-            tables,
+            table,
             pools,
             idle: crate::fast::Pool::default(),
             next: AtomicUsize::new(0),
@@ -82,6 +84,32 @@ impl Proxy {
             shutdown,
             tasks: TaskTracker::new(),
         })
+    }
+}
+
+/// A worker's own copy of the current table: the workers then share no reference count, and
+/// the check for a new table is a read of the channel's version.
+struct WorkerTable {
+    tables: watch::Receiver<Arc<Table>>,
+    current: Arc<Table>,
+}
+
+impl WorkerTable {
+    fn new(mut tables: watch::Receiver<Arc<Table>>) -> Self {
+        let current = Arc::new(Table::clone(&tables.borrow_and_update()));
+        WorkerTable { tables, current }
+    }
+}
+
+impl Proxy {
+    /// The current routing table.
+    pub(crate) fn table(&self) -> Arc<Table> {
+        let mut cached = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.tables.has_changed().unwrap_or(false) {
+            let fresh = Table::clone(&cached.tables.borrow_and_update());
+            cached.current = Arc::new(fresh);
+        }
+        cached.current.clone()
     }
 }
 
@@ -115,7 +143,7 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let table = proxy.tables.borrow().clone();
+    let table = proxy.table();
     let host = host_of(&request);
     let decision = table.route(&host);
     if decision == Decision::Unknown && request.uri().path() == "/health-check" {

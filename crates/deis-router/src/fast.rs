@@ -230,5 +230,5 @@ async fn own<W: AsyncWrite + Unpin>(
     }
     out.extend_from_slice(b"\r\n");
     out.extend_from_slice(body.as_bytes());
-    io.write_all(&out).await.is_ok()
+    io.write_all(&out).await.is_ok() && io.flush().await.is_ok()
 }

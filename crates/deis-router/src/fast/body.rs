@@ -80,7 +80,9 @@ where
             }
         };
         if done || out.len() >= FLUSH_AT || buf.is_empty() {
+            // Flushed too: TLS keeps what the socket did not take until then.
             dst.write_all(out).await.map_err(BodyError::Write)?;
+            dst.flush().await.map_err(BodyError::Write)?;
             out.clear();
         }
         if done {

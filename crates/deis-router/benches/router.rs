@@ -284,6 +284,27 @@ async fn main() {
             deltas[2] / deltas[0]
         );
     }
+    if std::env::var("ROUTER_BENCH").is_ok_and(|p| p == "profile") {
+        // Not a part of the run: `perf record` on the router under wrk at 1000 connections,
+        // its report written to `ROUTER_PROFILE` (default /tmp/router-profile.txt).
+        let data = dir.path().join("perf.data");
+        let perf = sh(&format!(
+            "perf record -F 1999 -g -p {} -o {} -- sleep 8",
+            router.0.pid(),
+            data.display()
+        ))
+        .spawn()
+        .expect("perf");
+        let run = wrk(&format!("http://{router_http}/"), HOST, 1000, "10s", "");
+        println!("profiled: {run:?}");
+        let _ = perf.wait_with_output();
+        let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
+        let _ = sh(&format!(
+            "perf report -i {} --no-children --percent-limit 0.7 --stdio -g none > {out} 2>&1",
+            data.display()
+        ))
+        .status();
+    }
     if wants("routes") {
         routes(&store, router_http, up_a, up_b, &status, &mut report).await;
     }

@@ -50,6 +50,28 @@ thread_local! {
     static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
 }
 
+/// A connection whose readiness can be forgotten once a read came back short of the room it had:
+/// the socket is then most likely empty, and the next read waits for the next event instead of
+/// trying the socket first and finding nothing (as nginx clears `ready` after a short `recv`).
+/// An edge-triggered epoll reports whatever arrives later, so nothing is missed.
+pub(crate) trait Drained {
+    /// Says that the last read found the socket empty.
+    fn drained(&self);
+}
+
+impl Drained for tokio::net::TcpStream {
+    fn drained(&self) {
+        let _ = self.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+        });
+    }
+}
+
+impl<I> Drained for tokio_rustls::server::TlsStream<I> {
+    /// TLS may hold decrypted bytes of its own: its reads go on as they are.
+    fn drained(&self) {}
+}
+
 /// A client's connection and what was read from it but not yet used.
 pub(crate) struct Client<I> {
     pub(crate) io: I,
@@ -68,7 +90,7 @@ enum Next {
 /// what the fast path does not serve.
 pub(crate) async fn serve<I, F, Fut>(proxy: &Proxy, conn: Conn, io: I, fallback: F)
 where
-    I: AsyncRead + AsyncWrite + Unpin + Send,
+    I: AsyncRead + AsyncWrite + Drained + Unpin + Send,
     F: FnOnce(Rewind<I>) -> Fut,
     Fut: Future<Output = ()>,
 {
@@ -98,7 +120,7 @@ where
 }
 
 /// Reads until the buffer starts with a whole request head (or what else to do).
-async fn next_head<I: AsyncRead + Unpin>(client: &mut Client<I>, proxy: &Proxy) -> Next {
+async fn next_head<I: AsyncRead + Drained + Unpin>(client: &mut Client<I>, proxy: &Proxy) -> Next {
     loop {
         if !client.buf.is_empty() {
             match head::parse(&client.buf) {
@@ -130,20 +152,32 @@ async fn next_head<I: AsyncRead + Unpin>(client: &mut Client<I>, proxy: &Proxy) 
 
 /// Reads more of a connection: into the worker's scratch buffer when the connection holds
 /// none (keeping only what arrived), else into its own.
-async fn read_more<I: AsyncRead + Unpin>(io: &mut I, buf: &mut BytesMut) -> std::io::Result<usize> {
+async fn read_more<I: AsyncRead + Drained + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
     if !buf.is_empty() {
         buf.reserve(READ_SIZE);
-        return io.read_buf(buf).await;
+        let room = buf.capacity() - buf.len();
+        let n = io.read_buf(buf).await?;
+        if n < room {
+            io.drained();
+        }
+        return Ok(n);
     }
-    std::future::poll_fn(|cx| {
+    let n = std::future::poll_fn(|cx| {
         SCRATCH.with_borrow_mut(|scratch| {
             let mut read = ReadBuf::new(scratch.as_mut_slice());
             ready!(Pin::new(&mut *io).poll_read(cx, &mut read))?;
             buf.extend_from_slice(read.filled());
-            Poll::Ready(Ok(read.filled().len()))
+            Poll::Ready(Ok::<_, std::io::Error>(read.filled().len()))
         })
     })
-    .await
+    .await?;
+    if n < READ_SIZE {
+        io.drained();
+    }
+    Ok(n)
 }
 
 /// Serves one request in its span (as `proxy::handle`); whether the connection may go on.

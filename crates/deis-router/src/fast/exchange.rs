@@ -14,7 +14,7 @@ use super::body::{self, BodyError};
 use super::head::{Framing, RequestHead};
 use super::response::{self, Ask, Meta};
 use super::upstream::Upstream;
-use super::{Client, own};
+use super::{Client, Drained, own};
 use crate::proxy::admission;
 use crate::proxy::balance::backend_order;
 use crate::proxy::fields::Head;
@@ -110,7 +110,7 @@ where
     };
     let repeatable = admitted.empty_body && is_idempotent(head.method());
     'backends: for backend in order {
-        let mut pooled = proxy.idle.take(backend);
+        let mut pooled = proxy.idle.take(backend, !admitted.empty_body);
         loop {
             let reused = pooled.is_some();
             let mut upstream = match pooled.take() {
@@ -261,6 +261,7 @@ where
         }
         let nothing_back = upstream.buf.is_empty() && !interim;
         upstream.buf.reserve(super::READ_SIZE);
+        let room = upstream.buf.capacity() - upstream.buf.len();
         let read = tokio::time::timeout_at(deadline, upstream.stream.read_buf(&mut upstream.buf));
         match read.await.map_err(|_| Failure::Timeout)? {
             Ok(0) if nothing_back => return Err(Failure::Closed),
@@ -269,6 +270,7 @@ where
             }
             Ok(0) => return Err(Failure::Upstream(std::io::ErrorKind::UnexpectedEof.into())),
             Err(e) => return Err(Failure::Upstream(e)),
+            Ok(n) if n < room => upstream.stream.drained(),
             Ok(_) => {}
         }
     }

@@ -14,6 +14,9 @@ use tokio::net::TcpStream;
 const MAX_IDLE: usize = 1024;
 /// How long a connection may stay idle (hyper's pool: 90 s).
 const IDLE_TIMEOUT: Duration = Duration::from_secs(60);
+/// How long a connection is taken without a check (backends close idle connections after
+/// seconds at the least: Node.js after 5).
+const FRESH: Duration = Duration::from_secs(1);
 /// How often idle connections are swept for those expired or closed.
 const SWEEP_EVERY: Duration = Duration::from_secs(10);
 
@@ -43,9 +46,13 @@ impl Upstream {
 
     /// Whether the backend may still take a request on it: not closed, nothing unasked for
     /// sent, not idle too long.
-    fn usable(&self, now: Instant) -> bool {
-        if !self.buf.is_empty() || now.duration_since(self.idle_since) > IDLE_TIMEOUT {
+    fn usable(&self, now: Instant, check: bool) -> bool {
+        let idle = now.duration_since(self.idle_since);
+        if !self.buf.is_empty() || idle > IDLE_TIMEOUT {
             return false;
+        }
+        if !check && idle < FRESH {
+            return true;
         }
         let mut probe = [0u8; 1];
         matches!(self.stream.try_read(&mut probe), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock)
@@ -65,13 +72,14 @@ struct Idle {
 }
 
 impl Pool {
-    /// An idle connection to `backend` that can be used, if any.
-    pub(crate) fn take(&self, backend: &str) -> Option<Upstream> {
+    /// An idle connection to `backend` that can be used, if any; `check` checks it for a close
+    /// by the backend however fresh it is.
+    pub(crate) fn take(&self, backend: &str, check: bool) -> Option<Upstream> {
         let now = Instant::now();
         let mut idle = self.lock();
         let list = idle.by_backend.get_mut(backend)?;
         while let Some(upstream) = list.pop() {
-            if upstream.usable(now) {
+            if upstream.usable(now, check) {
                 return Some(upstream);
             }
         }
@@ -93,7 +101,7 @@ impl Pool {
         {
             idle.swept = Some(now);
             idle.by_backend.retain(|_, list| {
-                list.retain(|u| u.usable(now));
+                list.retain(|u| u.usable(now, true));
                 !list.is_empty()
             });
         }

@@ -1,146 +1,128 @@
-//! Router benchmarks, each against its reference in the same run:
+//! Router benchmarks, each against its references in the same run:
 //!
-//! - throughput and latency: `wrk` (2 threads, keep-alive, small responses) through the
-//!   `deis-router` binary and through Debian's nginx configured as the equivalent reverse proxy
-//!   (2 worker processes, the router's 2 worker threads; upstream keep-alive; no access log on
-//!   either), to the same upstream (a third nginx answering a fixed 13-byte body), at 100 and
-//!   1000 connections, alternating nginx and router, `ROUNDS` times each.
+//! - throughput and latency: `wrk` (2 threads, keep-alive, small responses) through Debian's
+//!   nginx and HAProxy, each configured as the equivalent reverse proxy (2 workers or threads,
+//!   the router's 2 worker threads; upstream keep-alive; no access log; `haproxy.cfg` beside
+//!   this file), and through the `deis-router` binary, to the same upstream (a third nginx
+//!   answering a fixed 13-byte body), at 100 and 1000 connections, alternating the three,
+//!   `ROUNDS` times each (`plain`).
+//! - the same over HTTPS at 1000 keep-alive connections (`tls`), and new TLS connections per
+//!   second: wrk with `Connection: close` over HTTPS at 100 connections (`handshakes`). One
+//!   self-signed ECDSA P-256 certificate for all three.
+//! - memory for 10,000 idle keep-alive client connections: resident memory of each proxy (nginx's
+//!   master and workers summed) before and with them open (`idle`).
 //! - route propagation: the time from a route written to etcd until the router serves it,
-//!   p50/p99 over 200 new apps.
-//! - route churn under load: `wrk` at 100 connections while 100 deploy-like route changes happen
-//!   (new backend key written, old one deleted, alternating two upstream ports): failed requests.
+//!   p50/p99 over 200 new apps; route churn under load: `wrk` at 100 connections while 100
+//!   deploy-like route changes happen (new backend key written, old one deleted, alternating two
+//!   upstream ports): failed requests (`routes`).
 //!
 //! Run: `cargo bench -p deis-router --bench router` (needs `apt-get install -y nginx wrk
-//! etcd-server`). Results go in docs/benchmarks.md.
+//! haproxy etcd-server`); `ROUTER_BENCH=plain,tls` runs only those parts (`plain`, `tls`,
+//! `handshakes`, `idle`, `routes`). Results go in docs/benchmarks.md.
 
 #![allow(clippy::print_stdout)]
+
+#[path = "router/idle.rs"]
+mod idle;
+#[path = "router/procs.rs"]
+mod procs;
 
 use std::fmt::Write as _;
 use std::net::SocketAddr;
 use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use deis_store::{ConfigStore, StoreConfig};
-use deis_testkit::{Etcd, ServiceProcess, eventually, free_addr, require};
+use deis_testkit::{Etcd, ServiceProcess, eventually, free_addr};
 use http_body_util::{BodyExt, Empty};
 use hyper_util::client::legacy::Client;
 use hyper_util::rt::TokioExecutor;
+
+use procs::{Run, Stopped, haproxy, nginx, sh, temp_paths, wrk};
 
 const ROUTER: &str = env!("CARGO_BIN_EXE_deis-router");
 const HOST: &str = "bench.example.com";
 const DURATION: &str = "10s";
 const ROUNDS: usize = 2;
+const IDLE_CONNECTIONS: usize = 10_000;
+const NAMES: [&str; 3] = ["nginx 1.22.1", "HAProxy 2.6.12", "deis-router"];
 
-/// One wrk run's figures.
-#[derive(Debug, Default, Clone, Copy)]
-struct Run {
-    rps: f64,
-    p50_ms: f64,
-    p99_ms: f64,
-    errors: u64,
-    requests: u64,
+/// A proxy under test: its plain and TLS addresses and its process id.
+#[derive(Clone, Copy)]
+struct Proxy {
+    http: SocketAddr,
+    https: SocketAddr,
+    pid: u32,
 }
 
-/// Runs a shell line with a high file descriptor limit (1000 connections need it).
-fn sh(line: &str) -> Command {
-    let mut c = Command::new("sh");
-    c.arg("-c")
-        .arg(format!("ulimit -n \"$(ulimit -Hn)\"; exec {line}"));
-    c
-}
-
-fn nginx(dir: &Path, name: &str, body: &str) -> ServiceProcess {
-    let conf = dir.join(format!("{name}.conf"));
-    let config = format!(
-        "daemon off;\nworker_rlimit_nofile 16384;\npid {pid};\nerror_log {dir}/{name}-error.log warn;\n{body}",
-        pid = dir.join(format!("{name}.pid")).display(),
-        dir = dir.display(),
-    );
-    std::fs::write(&conf, config).expect("write nginx config");
-    let nginx = require("nginx", "nginx");
-    let line = format!(
-        "{} -p {} -c {}",
-        nginx.display(),
-        dir.display(),
-        conf.display()
-    );
-    ServiceProcess::spawn(name, sh(&line), &dir.join(format!("{name}.log")))
-}
-
-fn temp_paths(dir: &Path) -> String {
-    let t = |n: &str| dir.join(n).display().to_string();
-    format!(
-        "client_body_temp_path {}; proxy_temp_path {}; fastcgi_temp_path {}; uwsgi_temp_path {}; scgi_temp_path {};",
-        t("body"),
-        t("proxy"),
-        t("fastcgi"),
-        t("uwsgi"),
-        t("scgi")
-    )
-}
-
-fn wrk(addr: SocketAddr, connections: usize, duration: &str) -> Run {
-    let wrk = require("wrk", "wrk");
-    let line = format!(
-        "{} -t2 -c{connections} -d{duration} --latency -H 'Host: {HOST}' http://{addr}/",
-        wrk.display()
-    );
-    let out = sh(&line).output().expect("run wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    parse_wrk(&text).unwrap_or_else(|| panic!("cannot read wrk's output:\n{text}"))
-}
-
-fn ms(value: &str) -> Option<f64> {
-    let split = value.find(|c: char| c.is_ascii_alphabetic())?;
-    let (n, unit) = value.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    Some(match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        "m" => n * 60_000.0,
-        _ => return None,
-    })
-}
-
-fn parse_wrk(text: &str) -> Option<Run> {
-    let mut run = Run::default();
-    for line in text.lines().map(str::trim) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", v] => run.rps = v.parse().ok()?,
-            ["50%", v] => run.p50_ms = ms(v)?,
-            ["99%", v] => run.p99_ms = ms(v)?,
-            [n, "requests", "in", ..] => run.requests = n.parse().ok()?,
-            ["Non-2xx", "or", "3xx", "responses:", n] => run.errors += n.parse::<u64>().ok()?,
-            ["Socket", "errors:", rest @ ..] => {
-                // "connect 0, read 0, write 0, timeout 0"
-                for pair in rest.chunks(2) {
-                    if let [_, n] = pair {
-                        run.errors += n.trim_end_matches(',').parse::<u64>().ok()?;
-                    }
-                }
-            }
-            _ => {}
+/// Runs `wrk` against the three proxies in turn, `ROUNDS` times; the averages.
+fn alternate(proxies: &[Proxy; 3], what: &str, run: impl Fn(&Proxy) -> Run) -> [Run; 3] {
+    let mut sums = [Run::default(); 3];
+    for _ in 0..ROUNDS {
+        for (i, proxy) in proxies.iter().enumerate() {
+            let r = run(proxy);
+            println!("{what}, {}: {r:?}", NAMES[i]);
+            sums[i].rps += r.rps / ROUNDS as f64;
+            sums[i].p50_ms += r.p50_ms / ROUNDS as f64;
+            sums[i].p99_ms += r.p99_ms / ROUNDS as f64;
+            sums[i].errors += r.errors;
         }
     }
-    (run.rps > 0.0).then_some(run)
+    sums
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i.min(sorted.len() - 1)]
+/// The rows of one comparison and the router's ratios to each reference.
+fn rows(report: &mut String, label: &str, runs: &[Run; 3]) {
+    for (name, r) in NAMES.iter().zip(runs) {
+        let _ = writeln!(
+            report,
+            "| {label} | {name} | {:.0} | {:.2} | {:.2} | {} |",
+            r.rps, r.p50_ms, r.p99_ms, r.errors
+        );
+    }
+    for (i, name) in ["nginx", "HAProxy"].iter().enumerate() {
+        let _ = writeln!(
+            report,
+            "| {label} | **router/{name}** | **{:.2}** | {:.2} | **{:.2}** | |",
+            runs[2].rps / runs[i].rps,
+            runs[2].p50_ms / runs[i].p50_ms,
+            runs[2].p99_ms / runs[i].p99_ms,
+        );
+    }
+}
+
+fn wants(part: &str) -> bool {
+    std::env::var("ROUTER_BENCH").map_or(true, |parts| parts.split(',').any(|p| p.trim() == part))
+}
+
+/// Certificate, key and both in one file (HAProxy's form), for `*.example.com`.
+fn certificate(dir: &Path) -> (String, String) {
+    let names = vec![HOST.to_owned(), "*.example.com".to_owned()];
+    let c = rcgen::generate_simple_self_signed(names).expect("certificate");
+    let (cert, key) = (c.cert.pem(), c.signing_key.serialize_pem());
+    std::fs::write(dir.join("cert.pem"), &cert).expect("write cert");
+    std::fs::write(dir.join("key.pem"), &key).expect("write key");
+    std::fs::write(dir.join("both.pem"), format!("{cert}{key}")).expect("write pem");
+    (cert, key)
 }
 
 #[tokio::main]
 async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    if let [_, flag, addr, host, count] = args.as_slice()
+        && flag == "--idle-client"
+    {
+        let addr = addr.parse().expect("address");
+        return idle::client(addr, host, count.parse().expect("count")).await;
+    }
     let dir = tempfile::tempdir().expect("temporary directory");
     let etcd = Etcd::start().await;
     let store = deis_store::connect(&StoreConfig::from_endpoints(&[etcd.endpoint()]))
         .await
         .expect("connect to etcd");
+    let (cert, key) = certificate(dir.path());
+    let temp = temp_paths(dir.path());
 
     // The upstream: nginx answering a fixed body on two ports.
     let (up_a, up_b) = (free_addr(), free_addr());
@@ -148,45 +130,66 @@ async fn main() {
         dir.path(),
         "upstream",
         &format!(
-            "worker_processes 1;\nevents {{ worker_connections 8192; }}\nhttp {{ access_log off; {temp} keepalive_requests 1000000;\n server {{ listen {up_a} backlog=4096; listen {up_b} backlog=4096; location / {{ return 200 \"hello, world\\n\"; }} }} }}\n",
-            temp = temp_paths(dir.path()),
+            "worker_processes 1;\nevents {{ worker_connections 30000; }}\nhttp {{ access_log off; {temp} keepalive_requests 1000000;\n server {{ listen {up_a} backlog=4096; listen {up_b} backlog=4096; location / {{ return 200 \"hello, world\\n\"; }} }} }}\n",
         ),
     );
 
-    // The reference: nginx as the equivalent reverse proxy.
-    let reference = free_addr();
-    let _reference = nginx(
+    // The references: nginx and HAProxy as the equivalent reverse proxy.
+    let (nginx_http, nginx_https) = (free_addr(), free_addr());
+    let reference = nginx(
         dir.path(),
         "reference",
         &format!(
-            "worker_processes 2;\nevents {{ worker_connections 8192; }}\nhttp {{ access_log off; {temp} keepalive_requests 1000000;\n upstream app {{ server {up_a}; keepalive 512; }}\n server {{ listen {reference} backlog=4096; location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering off; }} }} }}\n",
-            temp = temp_paths(dir.path()),
+            "worker_processes 2;\nevents {{ worker_connections 30000; }}\nhttp {{ access_log off; {temp} keepalive_requests 1000000;\n upstream app {{ server {up_a}; keepalive 512; }}\n server {{ listen {nginx_http} backlog=4096; listen {nginx_https} ssl backlog=4096; ssl_certificate {d}/cert.pem; ssl_certificate_key {d}/key.pem; ssl_protocols TLSv1.2 TLSv1.3; location / {{ proxy_pass http://app; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_set_header Host $host; proxy_set_header X-Forwarded-For $remote_addr; proxy_set_header X-Forwarded-Proto $scheme; proxy_buffering off; }} }} }}\n",
+            d = dir.path().display(),
         ),
+    );
+    let (haproxy_http, haproxy_https) = (free_addr(), free_addr());
+    let second = haproxy(
+        dir.path(),
+        haproxy_http,
+        haproxy_https,
+        &dir.path().join("both.pem"),
+        up_a,
     );
 
     // Ours, fed by etcd.
-    let (router, admin) = (free_addr(), free_addr());
+    let (router_http, router_https, admin) = (free_addr(), free_addr(), free_addr());
+    for (key, value) in [
+        ("/deis/router/accessLog", "off"),
+        ("/deis/router/sslCert", cert.as_str()),
+        ("/deis/router/sslKey", key.as_str()),
+        ("/deis/services/bench", "bench"),
+        ("/deis/services/bench/bench_v1.web.1", &up_a.to_string()),
+    ] {
+        store.put(key, value, None).await.expect("store");
+    }
     let line = format!(
-        "env RUST_LOG=warn TOKIO_WORKER_THREADS=2 DEIS_ETCD_ENDPOINTS={} DEIS_ROUTER_LISTEN={router} DEIS_ROUTER_ADMIN_LISTEN={admin} DEIS_ROUTER_HTTPS_LISTEN=off DEIS_PLATFORM_DOMAIN=example.com {ROUTER}",
+        "env RUST_LOG=warn DEIS_ROUTER_WORKERS=2 DEIS_ETCD_ENDPOINTS={} DEIS_ROUTER_LISTEN={router_http} DEIS_ROUTER_ADMIN_LISTEN={admin} DEIS_ROUTER_HTTPS_LISTEN={router_https} DEIS_PLATFORM_DOMAIN=example.com {ROUTER}",
         etcd.endpoint()
     );
-    let _router = ServiceProcess::spawn("deis-router", sh(&line), &dir.path().join("router.log"));
-    store
-        .put("/deis/router/accessLog", "off", None)
-        .await
-        .expect("store");
-    store
-        .put("/deis/services/bench", "bench", None)
-        .await
-        .expect("store");
-    store
-        .put(
-            "/deis/services/bench/bench_v1.web.1",
-            &up_a.to_string(),
-            None,
-        )
-        .await
-        .expect("store");
+    let router = Stopped(ServiceProcess::spawn(
+        "deis-router",
+        sh(&line),
+        &dir.path().join("router.log"),
+    ));
+    let proxies = [
+        Proxy {
+            http: nginx_http,
+            https: nginx_https,
+            pid: reference.0.pid(),
+        },
+        Proxy {
+            http: haproxy_http,
+            https: haproxy_https,
+            pid: second.0.pid(),
+        },
+        Proxy {
+            http: router_http,
+            https: router_https,
+            pid: router.0.pid(),
+        },
+    ];
     let client: Client<_, Empty<bytes::Bytes>> = Client::builder(TokioExecutor::new()).build_http();
     let status = |addr: SocketAddr, host: String| {
         let client = client.clone();
@@ -201,54 +204,126 @@ async fn main() {
             Ok::<u16, String>(status)
         }
     };
-    for addr in [reference, router] {
-        eventually(Duration::from_secs(20), "the proxies to serve", || async {
-            match status(addr, HOST.to_owned()).await {
-                Ok(200) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
-        })
+    for (proxy, name) in proxies.iter().zip(NAMES) {
+        let log = ["reference.log", "haproxy.log", "router.log"]
+            [NAMES.iter().position(|n| *n == name).unwrap_or(0)];
+        let log = dir.path().join(log);
+        eventually(
+            Duration::from_secs(20),
+            &format!("{name} to serve"),
+            || async {
+                match status(proxy.http, HOST.to_owned()).await {
+                    Ok(200) => Ok(()),
+                    other => Err(format!(
+                        "{other:?}; its log: {}",
+                        std::fs::read_to_string(&log).unwrap_or_default()
+                    )),
+                }
+            },
+        )
         .await;
     }
 
     let mut report = String::new();
     let _ = writeln!(
         report,
-        "| connections | proxy | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
+        "| load | proxy | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
     );
-    for connections in [100, 1000] {
-        let mut sums = [Run::default(); 2];
-        for _ in 0..ROUNDS {
-            for (i, addr) in [reference, router].into_iter().enumerate() {
-                let run = wrk(addr, connections, DURATION);
-                println!(
-                    "{connections} conns, {}: {run:?}",
-                    ["nginx", "deis-router"][i]
-                );
-                sums[i].rps += run.rps / ROUNDS as f64;
-                sums[i].p50_ms += run.p50_ms / ROUNDS as f64;
-                sums[i].p99_ms += run.p99_ms / ROUNDS as f64;
-                sums[i].errors += run.errors;
-            }
+    if wants("plain") {
+        for connections in [100, 1000] {
+            let label = format!("HTTP, {connections} connections");
+            let runs = alternate(&proxies, &label, |p| {
+                wrk(
+                    &format!("http://{}/", p.http),
+                    HOST,
+                    connections,
+                    DURATION,
+                    "",
+                )
+            });
+            rows(&mut report, &label, &runs);
         }
-        for (i, name) in ["nginx 1.22", "deis-router"].iter().enumerate() {
-            let r = sums[i];
+    }
+    if wants("tls") {
+        let label = "HTTPS keep-alive, 1000 connections";
+        let runs = alternate(&proxies, label, |p| {
+            wrk(&format!("https://{}/", p.https), HOST, 1000, DURATION, "")
+        });
+        rows(&mut report, label, &runs);
+    }
+    if wants("handshakes") {
+        let label = "new TLS connections (Connection: close), 100 connections";
+        let runs = alternate(&proxies, label, |p| {
+            let url = format!("https://{}/", p.https);
+            wrk(&url, HOST, 100, DURATION, "Connection: close")
+        });
+        rows(&mut report, label, &runs);
+    }
+    if wants("idle") {
+        let _ = writeln!(
+            report,
+            "\nMemory for {IDLE_CONNECTIONS} idle keep-alive connections (resident, MiB):\n\n| proxy | before | with the connections | for the connections | connections made |\n|---|---|---|---|---|"
+        );
+        let mut deltas = [0.0; 3];
+        for (i, proxy) in proxies.iter().enumerate() {
+            let (before, with, made) = idle::measure(proxy.pid, proxy.http, HOST, IDLE_CONNECTIONS);
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            deltas[i] = mib(with.saturating_sub(before));
             let _ = writeln!(
                 report,
-                "| {connections} | {name} | {:.0} | {:.2} | {:.2} | {} |",
-                r.rps, r.p50_ms, r.p99_ms, r.errors
+                "| {} | {:.1} | {:.1} | {:.1} | {made} |",
+                NAMES[i],
+                mib(before),
+                mib(with),
+                deltas[i]
             );
         }
         let _ = writeln!(
             report,
-            "| {connections} | **ratio router/nginx** | **{:.2}** | {:.2} | {:.2} | |",
-            sums[1].rps / sums[0].rps,
-            sums[1].p50_ms / sums[0].p50_ms,
-            sums[1].p99_ms / sums[0].p99_ms,
+            "| **router/nginx** | | | **{:.2}** | |",
+            deltas[2] / deltas[0]
         );
     }
+    if std::env::var("ROUTER_BENCH").is_ok_and(|p| p == "profile") {
+        // Not a part of the run: `perf record` on the router under wrk at 1000 connections,
+        // its report written to `ROUTER_PROFILE` (default /tmp/router-profile.txt).
+        let data = dir.path().join("perf.data");
+        let perf = sh(&format!(
+            "perf record -F 1999 -g -p {} -o {} -- sleep 8",
+            router.0.pid(),
+            data.display()
+        ))
+        .spawn()
+        .expect("perf");
+        let run = wrk(&format!("http://{router_http}/"), HOST, 1000, "10s", "");
+        println!("profiled: {run:?}");
+        let _ = perf.wait_with_output();
+        let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
+        let _ = sh(&format!(
+            "perf report -i {} --no-children --percent-limit 0.7 --stdio -g none > {out} 2>&1",
+            data.display()
+        ))
+        .status();
+    }
+    if wants("routes") {
+        routes(&store, router_http, up_a, up_b, &status, &mut report).await;
+    }
+    println!("\n{report}");
+    drop((router, second, reference));
+}
 
-    // Route propagation: a new app's route, written to etcd, until the router serves it.
+/// Route propagation and route churn under load.
+async fn routes<F, Fut>(
+    store: &Arc<dyn ConfigStore>,
+    router: SocketAddr,
+    up_a: SocketAddr,
+    up_b: SocketAddr,
+    status: &F,
+    report: &mut String,
+) where
+    F: Fn(SocketAddr, String) -> Fut,
+    Fut: std::future::Future<Output = Result<u16, String>>,
+{
     let mut times = Vec::new();
     for i in 0..200 {
         let app = format!("prop{i}");
@@ -288,16 +363,20 @@ async fn main() {
         times.push(started.elapsed());
     }
     times.sort();
+    let percentile = |p: f64| {
+        let i = ((times.len() as f64 - 1.0) * p).round() as usize;
+        times[i.min(times.len() - 1)].as_secs_f64() * 1000.0
+    };
     let _ = writeln!(
         report,
         "\nRoute propagation (etcd write → first 200), 200 changes: p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-        percentile(&times, 0.5).as_secs_f64() * 1000.0,
-        percentile(&times, 0.99).as_secs_f64() * 1000.0,
-        times.last().map_or(0.0, |t| t.as_secs_f64() * 1000.0),
+        percentile(0.5),
+        percentile(0.99),
+        percentile(1.0),
     );
 
     // Route churn under load: deploy-like changes (new container key, then the old one goes).
-    let churn_store: Arc<dyn ConfigStore> = store.clone();
+    let churn_store = store.clone();
     let churn = tokio::spawn(async move {
         let mut previous = "bench_v1.web.1".to_owned();
         for version in 2..102 {
@@ -320,7 +399,8 @@ async fn main() {
             previous = key;
         }
     });
-    let load = tokio::task::spawn_blocking(move || wrk(router, 100, "10s"));
+    let url = format!("http://{router}/");
+    let load = tokio::task::spawn_blocking(move || wrk(&url, HOST, 100, "10s", ""));
     churn.await.expect("churn");
     let run = load.await.expect("wrk");
     let _ = writeln!(
@@ -328,5 +408,4 @@ async fn main() {
         "\nRoute churn: 100 route changes during {} requests at 100 connections ({:.0} req/s): {} failed",
         run.requests, run.rps, run.errors
     );
-    println!("\n{report}");
 }

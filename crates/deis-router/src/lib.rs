@@ -17,6 +17,7 @@
 //! (yet): gzip, PROXY protocol.
 
 mod config;
+mod fast;
 mod health;
 mod metrics;
 mod passthrough;
@@ -131,7 +132,7 @@ pub async fn run(
             table.clone(),
             health.clone(),
             metrics.clone(),
-            shutdown.clone(),
+            shutdown.child_token(),
         )
     };
     let workers = config.workers.unwrap_or_else(|| {

@@ -1,5 +1,7 @@
 //! Prometheus metrics of one router, served as text on the admin listener's `/metrics`.
 
+mod histogram;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -13,7 +15,8 @@ use prometheus_client::encoding::text::encode;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+
+use histogram::DurationHistogram;
 use prometheus_client::registry::Registry;
 
 type Labels = Vec<(&'static str, String)>;
@@ -24,7 +27,7 @@ pub(crate) struct Metrics {
     /// Requests answered, by app and status code.
     requests: Family<Labels, Counter>,
     /// Time to the response's head, by app.
-    durations: Family<Labels, Histogram, fn() -> Histogram>,
+    durations: Family<Labels, DurationHistogram>,
     /// Failures talking to backends, by app and kind (`connect`, `timeout`, `other`).
     upstream_errors: Family<Labels, Counter>,
     /// Routing tables built from the store.
@@ -46,8 +49,7 @@ impl Metrics {
     pub(crate) fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("deis_router");
         let requests = Family::<Labels, Counter>::default();
-        let durations: Family<Labels, Histogram, fn() -> Histogram> =
-            Family::new_with_constructor(|| Histogram::new(exponential_buckets(0.0005, 2.0, 16)));
+        let durations = Family::<Labels, DurationHistogram>::default();
         let upstream_errors = Family::<Labels, Counter>::default();
         let table_updates = Counter::default();
         let backends_down = Gauge::default();
@@ -133,7 +135,7 @@ impl Metrics {
         let Some(counters) = apps.get_mut(app) else {
             return;
         };
-        counters.duration.observe(elapsed.as_secs_f64());
+        counters.duration.observe(elapsed);
         match counters.codes.iter().find(|(code, _)| *code == status) {
             Some((_, counter)) => {
                 counter.inc();
@@ -185,7 +187,7 @@ pub(crate) struct RequestCache(Mutex<HashMap<String, AppCounters>>);
 
 struct AppCounters {
     codes: Vec<(u16, Counter)>,
-    duration: Histogram,
+    duration: DurationHistogram,
 }
 
 /// `GET /metrics` in the Prometheus text format.

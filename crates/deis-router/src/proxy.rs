@@ -6,16 +6,17 @@
 //! [`pools`]. The router's own answers are in [`answer`]. Every request runs in a `request`
 //! span with its id, host and app, so its log lines can be followed.
 
-mod admission;
+pub(crate) mod admission;
 mod answer;
-mod balance;
-mod headers;
+pub(crate) mod balance;
+pub(crate) mod fields;
+pub(crate) mod headers;
 mod pools;
 mod retry;
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::AtomicUsize;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Instant;
 
 use axum::body::Body;
@@ -36,13 +37,16 @@ use crate::upgrade;
 
 /// What every request handler of one worker shares.
 pub(crate) struct Proxy {
-    pub(crate) tables: watch::Receiver<Arc<Table>>,
+    /// The routing table as this worker last saw it, and the channel of new ones.
+    table: Mutex<WorkerTable>,
     pools: pools::Pools,
+    /// The fast path's idle backend connections.
+    pub(crate) idle: crate::fast::Pool,
     /// The round-robin position.
     next: AtomicUsize,
     pub(crate) health: Arc<Health>,
     pub(crate) metrics: Arc<Metrics>,
-    request_cache: RequestCache,
+    pub(crate) request_cache: RequestCache,
     pub(crate) shutdown: CancellationToken,
     /// The worker's tasks: connections, upgraded connections, health probes.
     pub(crate) tasks: TaskTracker,
@@ -59,7 +63,8 @@ pub(crate) struct Conn {
 
 impl Proxy {
     /// A proxy with its own connection pools and tasks; `health` and `metrics` are shared by
-    /// all.
+    /// all. `shutdown` is the worker's own token (a child of the router's, so that waiting on
+    /// it takes no lock shared with the other workers).
     pub(crate) fn new(
         tables: watch::Receiver<Arc<Table>>,
         health: Arc<Health>,
@@ -67,9 +72,11 @@ impl Proxy {
         shutdown: CancellationToken,
     ) -> Arc<Self> {
         let pools = pools::Pools::new(&tables.borrow().settings);
+        let table = Mutex::new(WorkerTable::new(tables));
         Arc::new(Proxy {
-            tables,
+            table,
             pools,
+            idle: crate::fast::Pool::default(),
             next: AtomicUsize::new(0),
             health,
             metrics,
@@ -80,8 +87,34 @@ impl Proxy {
     }
 }
 
+/// A worker's own copy of the current table: the workers then share no reference count, and
+/// the check for a new table is a read of the channel's version.
+struct WorkerTable {
+    tables: watch::Receiver<Arc<Table>>,
+    current: Arc<Table>,
+}
+
+impl WorkerTable {
+    fn new(mut tables: watch::Receiver<Arc<Table>>) -> Self {
+        let current = Arc::new(Table::clone(&tables.borrow_and_update()));
+        WorkerTable { tables, current }
+    }
+}
+
+impl Proxy {
+    /// The current routing table.
+    pub(crate) fn table(&self) -> Arc<Table> {
+        let mut cached = self.table.lock().unwrap_or_else(PoisonError::into_inner);
+        if cached.tables.has_changed().unwrap_or(false) {
+            let fresh = Table::clone(&cached.tables.borrow_and_update());
+            cached.current = Arc::new(fresh);
+        }
+        cached.current.clone()
+    }
+}
+
 /// The request's host, lower-case, without port.
-fn host_of(request: &Request<Incoming>) -> String {
+pub(crate) fn host_of(request: &Request<Incoming>) -> String {
     let raw = request
         .headers()
         .get(header::HOST)
@@ -110,7 +143,7 @@ pub(crate) async fn handle(
     request: Request<Incoming>,
 ) -> Response<Body> {
     let started = Instant::now();
-    let table = proxy.tables.borrow().clone();
+    let table = proxy.table();
     let host = host_of(&request);
     let decision = table.route(&host);
     if decision == Decision::Unknown && request.uri().path() == "/health-check" {

@@ -1,5 +1,6 @@
-//! The accept loops of the HTTP and HTTPS listeners: HTTP/1.1 with keep-alive and upgrades, and
-//! HTTP/2 (by ALPN over TLS, or prior knowledge in clear text, h2c). On shutdown the listener
+//! The accept loops of the HTTP and HTTPS listeners: HTTP/1.1 with keep-alive on the fast path
+//! (`fast.rs`), and through hyper upgrades, HTTP/2 (by ALPN over TLS, or prior knowledge in
+//! clear text, h2c) and whatever else the fast path hands over. On shutdown the listener
 //! closes, idle connections are closed and requests in flight get the drain period to finish;
 //! so do the rest of each worker's tasks (upgraded connections, health probes), which all
 //! belong to the worker's `TaskTracker`.
@@ -21,6 +22,7 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 
+use crate::fast;
 use crate::proxy::{Conn, Proxy, handle};
 
 /// How long a client has to finish its TLS handshake or send a request head.
@@ -122,20 +124,29 @@ async fn worker(
             tls: tls.is_some(),
             port,
         };
-        let proxy = proxy.clone();
+        let handler = proxy.clone();
         let service = service_fn(move |request| {
-            let proxy = proxy.clone();
+            let proxy = handler.clone();
             async move { Ok::<_, Infallible>(handle(proxy, conn, request).await) }
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
         let acceptor = tls.clone();
+        let proxy = proxy.clone();
         tasks.spawn(async move {
+            // hyper serves what the fast path hands over.
             let Some(acceptor) = acceptor else {
-                return serve_io(builder, stream, service, watcher, peer).await;
+                let hyper = |io| serve_io(builder, io, service, watcher, peer);
+                return fast::serve(&proxy, conn, stream, hyper).await;
             };
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_io(builder, stream, service, watcher, peer).await,
+                Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
+                    serve_io(builder, stream, service, watcher, peer).await;
+                }
+                Ok(Ok(stream)) => {
+                    let hyper = |io| serve_io(builder, io, service, watcher, peer);
+                    fast::serve(&proxy, conn, stream, hyper).await;
+                }
                 Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
             }

@@ -5,34 +5,39 @@
 use std::net::IpAddr;
 
 use axum::body::Body;
-use axum::http::{HeaderMap, HeaderValue, Request, Response, header};
-use hyper::body::Incoming;
+use axum::http::{HeaderValue, Response, header};
 
 use super::Conn;
 use super::answer::Answer;
+use super::fields::Head;
 use crate::settings::Settings;
 use crate::table::Target;
 
 /// What admission learnt about a request it let through.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Admitted {
+pub(crate) struct Admitted {
     /// The client's address (`X-Forwarded-For` from a trusted proxy).
-    pub(super) client: IpAddr,
+    pub(crate) client: IpAddr,
     /// `https` or `http`, as the client reached the platform.
-    pub(super) scheme: &'static str,
+    pub(crate) scheme: &'static str,
     /// Whether the request carries no body at all (so it can be sent again).
-    pub(super) empty_body: bool,
+    pub(crate) empty_body: bool,
 }
 
 /// A request that was not let through: the router's answer, with where to go for the HTTPS
 /// redirect.
 #[derive(Debug)]
-pub(super) struct Refused {
+pub(crate) struct Refused {
     answer: Answer,
     location: Option<HeaderValue>,
 }
 
 impl Refused {
+    /// The router's answer and, for the HTTPS redirect, where to go.
+    pub(crate) fn parts(&self) -> (Answer, Option<&HeaderValue>) {
+        (self.answer, self.location.as_ref())
+    }
+
     /// The answer as a response.
     pub(super) fn response(self) -> Response<Body> {
         let mut response = self.answer.response();
@@ -53,14 +58,14 @@ impl From<Answer> for Refused {
 }
 
 /// Lets `request` through to `target`'s backends, or refuses it with the router's answer.
-pub(super) fn admit(
+pub(crate) fn admit(
     settings: &Settings,
     target: &Target<'_>,
     conn: &Conn,
     host: &str,
-    request: &Request<Incoming>,
+    request: &impl Head,
 ) -> Result<Admitted, Refused> {
-    let client = client_ip(conn, request.headers(), settings);
+    let client = client_ip(conn, request, settings);
     let allowed = match target.whitelist {
         Some(list) => list.allows(client),
         None => target.controller || !settings.enforce_whitelist,
@@ -68,15 +73,11 @@ pub(super) fn admit(
     if !allowed {
         return Err(Answer::Forbidden.into());
     }
-    let scheme = scheme(conn, request.headers(), settings);
+    let scheme = scheme(conn, request, settings);
     if settings.enforce_https && scheme != "https" {
         return Err(redirect_to_https(host, request));
     }
-    let length = request
-        .headers()
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<u64>().ok());
+    let length = request.content_length();
     if let (Some(limit), Some(length)) = (settings.body_size, length)
         && length > limit
     {
@@ -88,47 +89,39 @@ pub(super) fn admit(
     Ok(Admitted {
         client,
         scheme,
-        empty_body: length.is_none_or(|l| l == 0) && is_end_stream(request.body()),
+        empty_body: request.body_is_empty(),
     })
 }
 
 /// `301` to the same host and path over HTTPS.
-fn redirect_to_https(host: &str, request: &Request<Incoming>) -> Refused {
-    let path = request.uri().path_and_query().map_or("/", |p| p.as_str());
+fn redirect_to_https(host: &str, request: &impl Head) -> Refused {
+    let path = request.path_and_query();
     Refused {
         answer: Answer::MovedPermanently,
         location: HeaderValue::from_str(&format!("https://{host}{path}")).ok(),
     }
 }
 
-/// Whether a body without `Content-Length` is over before it starts (neither chunked nor
-/// HTTP/2 data frames to come).
-fn is_end_stream(body: &Incoming) -> bool {
-    use hyper::body::Body as _;
-    body.is_end_stream()
-}
-
 /// The client's address: the peer's, or the last `X-Forwarded-For` entry when the peer is a
 /// trusted proxy (`proxyRealIpCidr`).
-fn client_ip(conn: &Conn, headers: &HeaderMap, settings: &Settings) -> IpAddr {
+fn client_ip(conn: &Conn, headers: &impl Head, settings: &Settings) -> IpAddr {
     let peer = conn.peer.ip();
     if !settings.real_ip_from.allows(peer) {
         return peer;
     }
     headers
-        .get_all("x-forwarded-for")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
+        .values("x-forwarded-for")
+        .filter_map(|v| std::str::from_utf8(v).ok())
         .flat_map(|v| v.split(','))
         .filter_map(|ip| ip.trim().parse().ok())
-        .next_back()
+        .last()
         .unwrap_or(peer)
 }
 
 /// `https` on TLS; otherwise the last `X-Forwarded-Proto` entry when the peer is a trusted
 /// proxy (`proxyRealIpCidr`: a TLS-terminating balancer in front), else `http`. A client cannot
 /// claim HTTPS for itself.
-fn scheme(conn: &Conn, headers: &HeaderMap, settings: &Settings) -> &'static str {
+fn scheme(conn: &Conn, headers: &impl Head, settings: &Settings) -> &'static str {
     if conn.tls {
         return "https";
     }
@@ -136,8 +129,8 @@ fn scheme(conn: &Conn, headers: &HeaderMap, settings: &Settings) -> &'static str
         return "http";
     }
     let forwarded = headers
-        .get("x-forwarded-proto")
-        .and_then(|v| v.to_str().ok())
+        .first("x-forwarded-proto")
+        .and_then(|v| std::str::from_utf8(v).ok())
         .and_then(|v| v.rsplit(',').next())
         .map(str::trim);
     match forwarded {

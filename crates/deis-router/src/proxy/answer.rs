@@ -19,6 +19,10 @@ pub(crate) enum Answer {
     BadGateway,
     /// The target has no backends.
     ServiceUnavailable,
+    /// A request the router cannot read safely (ambiguous framing, bad header syntax).
+    BadRequest,
+    /// A request head larger than the router reads.
+    HeadersTooLarge,
     /// The backend did not answer in time.
     GatewayTimeout,
 }
@@ -26,7 +30,13 @@ pub(crate) enum Answer {
 impl Answer {
     /// The answer as a response.
     pub(crate) fn response(self) -> Response<Body> {
-        let (status, body) = match self {
+        let (status, body) = self.status_and_body();
+        text(status, body)
+    }
+
+    /// The status and the page's text.
+    pub(crate) fn status_and_body(self) -> (StatusCode, &'static str) {
+        match self {
             Answer::NotFound => (StatusCode::NOT_FOUND, "404 Not Found\n"),
             Answer::Forbidden => (StatusCode::FORBIDDEN, "403 Forbidden\n"),
             Answer::MovedPermanently => (StatusCode::MOVED_PERMANENTLY, "301 Moved Permanently\n"),
@@ -39,8 +49,12 @@ impl Answer {
                 (StatusCode::SERVICE_UNAVAILABLE, "503 Service Unavailable\n")
             }
             Answer::GatewayTimeout => (StatusCode::GATEWAY_TIMEOUT, "504 Gateway Timeout\n"),
-        };
-        text(status, body)
+            Answer::BadRequest => (StatusCode::BAD_REQUEST, "400 Bad Request\n"),
+            Answer::HeadersTooLarge => (
+                StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                "431 Request Header Fields Too Large\n",
+            ),
+        }
     }
 }
 

@@ -8,7 +8,7 @@ use crate::settings::Settings;
 
 /// The order to try backends in: round-robin (or by the affinity argument's hash), backends
 /// in rotation before those marked down.
-pub(super) fn backend_order<'a>(
+pub(crate) fn backend_order<'a>(
     proxy: &Proxy,
     settings: &Settings,
     backends: &'a [String],

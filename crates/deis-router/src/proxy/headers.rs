@@ -2,6 +2,7 @@
 //! gains `X-Forwarded-For/-Proto/-Port/-Ssl` and an `X-Request-Id` (kept when the client sent
 //! one) and goes out as HTTP/1.1 with a `Host`; an HTTPS response gains HSTS when enabled.
 
+use std::cell::Cell;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -12,11 +13,14 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, Response, Version, header};
 use hyper::body::Incoming;
 
 use super::admission::Admitted;
+use super::fields::Head;
 
 /// The header carrying a request's id to the backend.
-const REQUEST_ID: &str = "x-request-id";
+pub(crate) const REQUEST_ID: &str = "x-request-id";
 
-const HOP_BY_HOP: [&str; 8] = [
+/// Headers that concern one connection only, never passed on (with those `Connection` names
+/// and `Proxy-Connection`).
+pub(crate) const HOP_BY_HOP: [&str; 8] = [
     "connection",
     "keep-alive",
     "proxy-authenticate",
@@ -28,17 +32,22 @@ const HOP_BY_HOP: [&str; 8] = [
 ];
 
 /// The request's id: the `X-Request-Id` it came with, else a new one.
-pub(super) fn request_id(headers: &HeaderMap) -> String {
-    match headers.get(REQUEST_ID) {
-        Some(given) => String::from_utf8_lossy(given.as_bytes()).into_owned(),
+pub(crate) fn request_id(headers: &impl Head) -> String {
+    match headers.first(REQUEST_ID) {
+        Some(given) => String::from_utf8_lossy(given).into_owned(),
         None => new_request_id(),
     }
 }
 
-/// A request id unique across routers and restarts: this process's start time, then a counter.
+/// A request id unique across routers and restarts: this process's start time, the thread's
+/// number, then the thread's own counter (a counter shared by the workers cost a contended
+/// atomic on every request).
 fn new_request_id() -> String {
     static PREFIX: OnceLock<String> = OnceLock::new();
-    static COUNTER: AtomicUsize = AtomicUsize::new(0);
+    static THREADS: AtomicUsize = AtomicUsize::new(0);
+    thread_local! {
+        static NEXT: Cell<(usize, u64)> = Cell::new((THREADS.fetch_add(1, Ordering::Relaxed), 0));
+    }
     let prefix = PREFIX.get_or_init(|| {
         let nanos = SystemTime::now()
             .duration_since(UNIX_EPOCH)
@@ -46,7 +55,12 @@ fn new_request_id() -> String {
             .unwrap_or(0);
         format!("{nanos:x}-{:x}", std::process::id())
     });
-    format!("{prefix}-{:x}", COUNTER.fetch_add(1, Ordering::Relaxed))
+    let (thread, n) = NEXT.with(|next| {
+        let (thread, n) = next.get();
+        next.set((thread, n.wrapping_add(1)));
+        (thread, n)
+    });
+    format!("{prefix}-{thread:x}-{n:x}")
 }
 
 /// Rewrites a request's head for a backend. `request_id` is set unless the client sent one.

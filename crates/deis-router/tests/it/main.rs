@@ -3,6 +3,7 @@
 mod binary;
 mod connect;
 mod failover;
+mod fast;
 mod fixture;
 mod passthrough;
 mod routing;
@@ -10,3 +11,4 @@ mod rules;
 mod spans;
 mod tls;
 mod upgrade;
+mod wire;

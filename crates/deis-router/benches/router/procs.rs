@@ -1,0 +1,177 @@
+//! The processes of the router bench: the references (nginx, HAProxy), wrk and its figures.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+use deis_testkit::{ServiceProcess, require};
+
+/// One wrk run's figures.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct Run {
+    pub(crate) rps: f64,
+    pub(crate) p50_ms: f64,
+    pub(crate) p99_ms: f64,
+    pub(crate) errors: u64,
+    pub(crate) requests: u64,
+}
+
+/// A process stopped with SIGTERM (nginx's master then stops its workers, which a SIGKILL of
+/// the master would leave running), killed only if it does not exit within 5 s.
+pub(crate) struct Stopped(pub(crate) ServiceProcess);
+
+impl Drop for Stopped {
+    fn drop(&mut self) {
+        self.0.terminate();
+        if self.0.wait_exit(Duration::from_secs(5)).is_none() {
+            self.0.kill();
+        }
+    }
+}
+
+/// A shell line run with a high file descriptor limit (1000 connections and more need it).
+pub(crate) fn sh(line: &str) -> Command {
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg(format!("ulimit -n \"$(ulimit -Hn)\"; exec {line}"));
+    c
+}
+
+/// nginx in the foreground with `body` as its configuration after the common lines.
+pub(crate) fn nginx(dir: &Path, name: &str, body: &str) -> Stopped {
+    let conf = dir.join(format!("{name}.conf"));
+    let config = format!(
+        "daemon off;\nworker_rlimit_nofile 65536;\npid {pid};\nerror_log {dir}/{name}-error.log warn;\n{body}",
+        pid = dir.join(format!("{name}.pid")).display(),
+        dir = dir.display(),
+    );
+    std::fs::write(&conf, config).expect("write nginx config");
+    let nginx = require("nginx", "nginx");
+    let line = format!(
+        "{} -p {} -c {}",
+        nginx.display(),
+        dir.display(),
+        conf.display()
+    );
+    Stopped(ServiceProcess::spawn(
+        name,
+        sh(&line),
+        &dir.join(format!("{name}.log")),
+    ))
+}
+
+/// nginx's temporary directories inside `dir`.
+pub(crate) fn temp_paths(dir: &Path) -> String {
+    let t = |n: &str| dir.join(n).display().to_string();
+    format!(
+        "client_body_temp_path {}; proxy_temp_path {}; fastcgi_temp_path {}; uwsgi_temp_path {}; scgi_temp_path {};",
+        t("body"),
+        t("proxy"),
+        t("fastcgi"),
+        t("uwsgi"),
+        t("scgi")
+    )
+}
+
+/// HAProxy with `haproxy.cfg` (next to this bench), its placeholders filled in.
+pub(crate) fn haproxy(
+    dir: &Path,
+    listen: SocketAddr,
+    tls_listen: SocketAddr,
+    pem: &Path,
+    upstream: SocketAddr,
+) -> Stopped {
+    let template = include_str!("../haproxy.cfg");
+    let config = template
+        .replace("{listen}", &listen.to_string())
+        .replace("{tls_listen}", &tls_listen.to_string())
+        .replace("{pem}", &pem.display().to_string())
+        .replace("{upstream}", &upstream.to_string());
+    let conf = dir.join("haproxy.cfg");
+    std::fs::write(&conf, config).expect("write haproxy config");
+    let haproxy = require("haproxy", "haproxy");
+    // -db: foreground; -W off: no master process.
+    let line = format!("{} -db -f {}", haproxy.display(), conf.display());
+    Stopped(ServiceProcess::spawn(
+        "haproxy",
+        sh(&line),
+        &dir.join("haproxy.log"),
+    ))
+}
+
+/// `wrk -t2` for `duration` at `connections` on `url`, with `Host: host` and `extra` header.
+pub(crate) fn wrk(url: &str, host: &str, connections: usize, duration: &str, extra: &str) -> Run {
+    let wrk = require("wrk", "wrk");
+    let header = if extra.is_empty() {
+        String::new()
+    } else {
+        format!("-H '{extra}'")
+    };
+    let line = format!(
+        "{} -t2 -c{connections} -d{duration} --latency -H 'Host: {host}' {header} {url}",
+        wrk.display()
+    );
+    let out = sh(&line).output().expect("run wrk");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    parse_wrk(&text).unwrap_or_else(|| panic!("cannot read wrk's output:\n{text}"))
+}
+
+fn ms(value: &str) -> Option<f64> {
+    let split = value.find(|c: char| c.is_ascii_alphabetic())?;
+    let (n, unit) = value.split_at(split);
+    let n: f64 = n.parse().ok()?;
+    Some(match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => return None,
+    })
+}
+
+fn parse_wrk(text: &str) -> Option<Run> {
+    let mut run = Run::default();
+    for line in text.lines().map(str::trim) {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => run.rps = v.parse().ok()?,
+            ["50%", v] => run.p50_ms = ms(v)?,
+            ["99%", v] => run.p99_ms = ms(v)?,
+            [n, "requests", "in", ..] => run.requests = n.parse().ok()?,
+            ["Non-2xx", "or", "3xx", "responses:", n] => run.errors += n.parse::<u64>().ok()?,
+            ["Socket", "errors:", rest @ ..] => {
+                // "connect 0, read 0, write 0, timeout 0"
+                for pair in rest.chunks(2) {
+                    if let [_, n] = pair {
+                        run.errors += n.trim_end_matches(',').parse::<u64>().ok()?;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    (run.rps > 0.0).then_some(run)
+}
+
+/// The resident memory of `pid` and its children (nginx's workers), in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    let mut pids = vec![pid];
+    let mut total = 0;
+    while let Some(p) = pids.pop() {
+        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+        total += status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+            .unwrap_or(0);
+        let children = PathBuf::from(format!("/proc/{p}/task/{p}/children"));
+        let children = std::fs::read_to_string(children).unwrap_or_default();
+        pids.extend(
+            children
+                .split_whitespace()
+                .filter_map(|c| c.parse::<u32>().ok()),
+        );
+    }
+    total
+}

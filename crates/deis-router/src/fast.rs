@@ -1,0 +1,268 @@
+//! The fast path for plain HTTP/1.1 requests, on clear text and on TLS without `h2` by ALPN:
+//! the request head is parsed by `httparse` in place ([`head`]), admitted, rewritten and routed
+//! by the same phases as hyper's path (`proxy::admission`, `proxy::headers`, `proxy::balance`),
+//! and sent to the backend on one of the worker's idle connections ([`upstream`]) from the
+//! client connection's own task: no header map, no client pool, no task per backend connection.
+//! Bodies stream both ways in bounded memory ([`body`]); the response head is rewritten in
+//! [`response`]; forwarding, retries and failures follow `proxy::retry`'s rules ([`exchange`]).
+//!
+//! What the fast path does not serve goes to hyper as before, with the bytes already read put
+//! back in front ([`rewind`]): HTTP/2 with prior knowledge (h2c), HTTP/1.0, upgrades
+//! (WebSocket), `Expect: 100-continue`, targets that are not a path and requests without
+//! `Host`. Request smuggling is refused with 400 ([`head`]); a head past 64 KiB gets 431.
+//!
+//! An idle connection holds no buffer: it reads into its worker's scratch buffer and keeps
+//! only what arrived.
+
+mod body;
+mod exchange;
+mod head;
+mod response;
+mod rewind;
+mod upstream;
+
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::Pin;
+use std::task::{Poll, ready};
+use std::time::{Duration, Instant};
+
+use axum::http::{HeaderValue, StatusCode};
+use bytes::BytesMut;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tracing::Instrument;
+
+pub(crate) use rewind::Rewind;
+pub(crate) use upstream::Pool;
+
+use crate::proxy::fields::Head;
+use crate::proxy::{Answer, Conn, Proxy, headers, normalize_host};
+use crate::table::Decision;
+use head::{Parsed, RequestHead};
+
+/// How long a client has to send a request head, and an idle connection stays open.
+const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// Room made in a connection's buffer before a read that continues a head or a body.
+const READ_SIZE: usize = 16 * 1024;
+
+thread_local! {
+    /// Where idle connections of this worker read into.
+    static SCRATCH: RefCell<Vec<u8>> = RefCell::new(vec![0; READ_SIZE]);
+}
+
+/// A connection whose readiness can be forgotten once a read came back short of the room it had:
+/// the socket is then most likely empty, and the next read waits for the next event instead of
+/// trying the socket first and finding nothing (as nginx clears `ready` after a short `recv`).
+/// An edge-triggered epoll reports whatever arrives later, so nothing is missed.
+pub(crate) trait Drained {
+    /// Says that the last read found the socket empty.
+    fn drained(&self);
+}
+
+impl Drained for tokio::net::TcpStream {
+    fn drained(&self) {
+        let _ = self.try_io(tokio::io::Interest::READABLE, || {
+            Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
+        });
+    }
+}
+
+impl<I> Drained for tokio_rustls::server::TlsStream<I> {
+    /// TLS may hold decrypted bytes of its own: its reads go on as they are.
+    fn drained(&self) {}
+}
+
+/// A client's connection and what was read from it but not yet used.
+pub(crate) struct Client<I> {
+    pub(crate) io: I,
+    pub(crate) buf: BytesMut,
+}
+
+/// What comes next on a connection.
+enum Next {
+    Request(RequestHead),
+    Refuse(Answer),
+    Fallback,
+    Closed,
+}
+
+/// Serves a connection's requests until it closes, or hands it to `fallback` (hyper) for
+/// what the fast path does not serve.
+pub(crate) async fn serve<I, F, Fut>(proxy: &Proxy, conn: Conn, io: I, fallback: F)
+where
+    I: AsyncRead + AsyncWrite + Drained + Unpin + Send,
+    F: FnOnce(Rewind<I>) -> Fut,
+    Fut: Future<Output = ()>,
+{
+    let mut client = Client {
+        io,
+        buf: BytesMut::new(),
+    };
+    loop {
+        match next_head(&mut client, proxy).await {
+            Next::Request(head) => {
+                if !Box::pin(request(proxy, conn, &mut client, head)).await {
+                    break;
+                }
+            }
+            Next::Refuse(answer) => {
+                let _ = own(&mut client.io, answer.status_and_body(), None, true).await;
+                break;
+            }
+            Next::Fallback => {
+                let Client { io, buf } = client;
+                return fallback(Rewind::new(buf.freeze(), io)).await;
+            }
+            Next::Closed => break,
+        }
+    }
+    let _ = client.io.shutdown().await;
+}
+
+/// Reads until the buffer starts with a whole request head (or what else to do).
+async fn next_head<I: AsyncRead + Drained + Unpin>(client: &mut Client<I>, proxy: &Proxy) -> Next {
+    loop {
+        if !client.buf.is_empty() {
+            match head::parse(&client.buf) {
+                Parsed::Complete(layout) => {
+                    let raw = client.buf.split_to(layout.len).freeze();
+                    if client.buf.is_empty() {
+                        client.buf = BytesMut::new();
+                    }
+                    return Next::Request(RequestHead::new(raw, layout));
+                }
+                Parsed::Refused(answer) => return Next::Refuse(answer),
+                Parsed::Fallback => return Next::Fallback,
+                Parsed::Partial => {}
+            }
+        }
+        let idle = client.buf.is_empty();
+        let read = tokio::time::timeout(HEAD_TIMEOUT, read_more(&mut client.io, &mut client.buf));
+        let read = tokio::select! {
+            biased;
+            read = read => read,
+            () = proxy.shutdown.cancelled(), if idle => return Next::Closed,
+        };
+        match read {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return Next::Closed,
+        }
+    }
+}
+
+/// Reads more of a connection: into the worker's scratch buffer when the connection holds
+/// none (keeping only what arrived), else into its own.
+async fn read_more<I: AsyncRead + Drained + Unpin>(
+    io: &mut I,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    if !buf.is_empty() {
+        buf.reserve(READ_SIZE);
+        let room = buf.capacity() - buf.len();
+        let n = io.read_buf(buf).await?;
+        if n < room {
+            io.drained();
+        }
+        return Ok(n);
+    }
+    let n = std::future::poll_fn(|cx| {
+        SCRATCH.with_borrow_mut(|scratch| {
+            let mut read = ReadBuf::new(scratch.as_mut_slice());
+            ready!(Pin::new(&mut *io).poll_read(cx, &mut read))?;
+            buf.extend_from_slice(read.filled());
+            Poll::Ready(Ok::<_, std::io::Error>(read.filled().len()))
+        })
+    })
+    .await?;
+    if n < READ_SIZE {
+        io.drained();
+    }
+    Ok(n)
+}
+
+/// Serves one request in its span (as `proxy::handle`); whether the connection may go on.
+async fn request<I>(proxy: &Proxy, conn: Conn, client: &mut Client<I>, head: RequestHead) -> bool
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send,
+{
+    let started = Instant::now();
+    let table = proxy.table();
+    let host = normalize_host(head.host());
+    let decision = table.route(&host);
+    let path = head.path_and_query().split('?').next().unwrap_or("/");
+    let may_go_on = head.body_is_empty() && !head.close();
+    if decision == Decision::Unknown && path == "/health-check" {
+        let written = own(&mut client.io, (StatusCode::OK, ""), None, !may_go_on).await;
+        return written && may_go_on;
+    }
+    let app = match &decision {
+        Decision::Backends(target) => target.app,
+        Decision::Unknown => "-",
+    };
+    let id = headers::request_id(&head);
+    let span = tracing::info_span!("request", request.id = %id, http.host = %host, app.name = app);
+    let answered = async {
+        let outcome = match decision {
+            Decision::Unknown => {
+                let written = own(
+                    &mut client.io,
+                    Answer::NotFound.status_and_body(),
+                    None,
+                    !may_go_on,
+                )
+                .await;
+                exchange::Outcome::own(StatusCode::NOT_FOUND, written && may_go_on)
+            }
+            Decision::Backends(target) => {
+                exchange::forward(proxy, &table, &target, conn, &host, &id, client, &head).await
+            }
+        };
+        let elapsed = started.elapsed();
+        proxy
+            .metrics
+            .request(&proxy.request_cache, app, outcome.status, elapsed);
+        if table.settings.access_log {
+            tracing::info!(
+                target: "deis_router::access",
+                app,
+                host,
+                method = head.method(),
+                path,
+                status = outcome.status,
+                upstream = outcome.upstream,
+                client = %conn.peer.ip(),
+                tls = conn.tls,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "access"
+            );
+        }
+        outcome.keep_alive && !proxy.shutdown.is_cancelled()
+    };
+    answered.instrument(span).await
+}
+
+/// Writes one of the router's own answers; whether it was written.
+async fn own<W: AsyncWrite + Unpin>(
+    io: &mut W,
+    (status, body): (StatusCode, &str),
+    location: Option<&HeaderValue>,
+    close: bool,
+) -> bool {
+    let mut out = Vec::with_capacity(160 + body.len());
+    response::write_status(&mut out, status.as_u16(), "");
+    head::field(&mut out, b"content-type", b"text/plain; charset=utf-8");
+    head::field(
+        &mut out,
+        b"content-length",
+        body.len().to_string().as_bytes(),
+    );
+    if let Some(location) = location {
+        head::field(&mut out, b"location", location.as_bytes());
+    }
+    if close {
+        head::field(&mut out, b"connection", b"close");
+    }
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(body.as_bytes());
+    io.write_all(&out).await.is_ok() && io.flush().await.is_ok()
+}

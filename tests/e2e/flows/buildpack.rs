@@ -4,8 +4,8 @@
 //! the operator's folder, given the app's config in its env directory, its cache kept from one
 //! build to the next.
 
-use std::path::Path;
 use std::os::unix::process::CommandExt as _;
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use super::Day;

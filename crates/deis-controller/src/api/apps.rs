@@ -36,6 +36,12 @@ pub(crate) async fn list(
         offset,
         domain.clone(),
     );
+    if let Ok(body) = state.db.app_pages().get(&key) {
+        return Ok(render::json_body(body));
+    }
+    // One page rendered at a time: when a change (or the TTL) empties the cache, the requests
+    // waiting then take the page the first one rendered instead of each querying again.
+    let _rendering = state.db.app_pages_rendering().lock().await;
     let generation = match state.db.app_pages().get(&key) {
         Ok(body) => return Ok(render::json_body(body)),
         Err(generation) => generation,

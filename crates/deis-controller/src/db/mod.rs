@@ -157,6 +157,11 @@ impl Db {
         &self.reads.app_pages
     }
 
+    /// Held while a page missing from [`Db::app_pages`] is rendered.
+    pub(crate) fn app_pages_rendering(&self) -> &tokio::sync::Mutex<()> {
+        &self.reads.rendering
+    }
+
     pub(crate) fn pool(&self) -> &AnyPool {
         &self.pool
     }

@@ -104,6 +104,8 @@ pub(crate) struct Reads {
     pub(crate) visible: Recent<(String, bool, i64, i64), (Vec<super::App>, i64)>,
     /// `GET /v1/apps` pages as sent (JSON).
     pub(crate) app_pages: Recent<PageKey, bytes::Bytes>,
+    /// Held while a page is rendered, so that one query serves the requests that missed.
+    pub(crate) rendering: tokio::sync::Mutex<()>,
 }
 
 impl Default for Reads {
@@ -114,6 +116,7 @@ impl Default for Reads {
             collaborators: Recent::default(),
             visible: Recent::default(),
             app_pages: Recent::with_max(MAX_PAGES),
+            rendering: tokio::sync::Mutex::new(()),
         }
     }
 }

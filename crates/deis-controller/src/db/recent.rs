@@ -92,6 +92,9 @@ impl<K: Eq + Hash, V: Clone> Recent<K, V> {
 /// administrator, the page's link base, limit and offset, and the platform domain.
 pub(crate) type PageKey = (String, bool, String, i64, i64, String);
 
+/// Which apps a user sees: the user, whether an administrator, the page's limit and offset.
+pub(crate) type VisibleKey = (String, bool, i64, i64);
+
 /// Every kind of read kept, forgotten together at every write.
 pub(crate) struct Reads {
     /// Users by token hash.
@@ -101,7 +104,7 @@ pub(crate) struct Reads {
     /// Whether a user is a collaborator of an app, by (app, user).
     pub(crate) collaborators: Recent<(String, String), bool>,
     /// The apps a user sees, by (user, admin, limit, offset): a page and the count.
-    pub(crate) visible: Recent<(String, bool, i64, i64), (Vec<super::App>, i64)>,
+    pub(crate) visible: Recent<VisibleKey, (Vec<super::App>, i64)>,
     /// `GET /v1/apps` pages as sent (JSON).
     pub(crate) app_pages: Recent<PageKey, bytes::Bytes>,
     /// Held while a page is rendered, so that one query serves the requests that missed.

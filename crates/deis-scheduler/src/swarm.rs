@@ -364,6 +364,11 @@ impl SwarmScheduler {
         }
         for task in running {
             let slot = task.slot.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
+            // A slot past the count is on its way out after a scale-down (the Swarm may still
+            // list it as wanted for a moment): it gets no route, so it is not waited for.
+            if slot > replicas {
+                continue;
+            }
             let node = task
                 .node_id
                 .as_ref()

@@ -131,14 +131,18 @@ async fn worker(
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let acceptor = tls.clone();
         let proxy = proxy.clone();
-        tasks.spawn(async move {
-            // hyper serves what the fast path hands over.
-            let Some(acceptor) = acceptor else {
+        // Plain and TLS connections are tasks of their own kinds, each as small as its own
+        // future: an idle plain connection does not carry room for a TLS handshake.
+        let Some(acceptor) = tls.clone() else {
+            tasks.spawn(async move {
+                // hyper serves what the fast path hands over.
                 let hyper = |io| serve_io(builder, io, service, watcher, peer);
-                return fast::serve(&proxy, conn, stream, hyper).await;
-            };
+                fast::serve(&proxy, conn, stream, hyper).await;
+            });
+            continue;
+        };
+        tasks.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
                     serve_io(builder, stream, service, watcher, peer).await;

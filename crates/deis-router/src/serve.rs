@@ -135,11 +135,17 @@ async fn worker(
         // Plain and TLS connections are tasks of their own kinds, each as small as its own
         // future: an idle plain connection does not carry room for a TLS handshake.
         let Some(acceptor) = tls.clone() else {
-            tasks.spawn(async move {
-                // hyper serves what the fast path hands over.
-                let hyper = |io| serve_io(builder, io, service, watcher, peer);
+            // hyper serves what the fast path hands over; what it needs waits in a box, out of
+            // the way of the many connections that never need it.
+            let parts = Box::new((builder, service, watcher));
+            let fut = async move {
+                let hyper = move |io| {
+                    let (builder, service, watcher) = *parts;
+                    serve_io(builder, io, service, watcher, peer)
+                };
                 fast::serve(&proxy, conn, stream, hyper).await;
-            });
+            };
+            tasks.spawn(fut);
             continue;
         };
         tasks.spawn(async move {

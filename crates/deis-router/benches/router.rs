@@ -300,8 +300,8 @@ async fn main() {
         let _ = perf.wait_with_output();
         let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
         let _ = sh(&format!(
-            "perf report -i {} --no-children --percent-limit 0.7 --stdio -g none > {out} 2>&1",
-            data.display()
+            "perf report -i {d} --no-children --sort dso --stdio -g none > {out} 2>&1; perf report -i {d} --no-children --percent-limit 0.3 --stdio -g none >> {out} 2>&1",
+            d = data.display()
         ))
         .status();
     }

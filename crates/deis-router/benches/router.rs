@@ -10,7 +10,7 @@
 //!   second: wrk with `Connection: close` over HTTPS at 100 connections (`handshakes`). One
 //!   self-signed ECDSA P-256 certificate for all three.
 //! - memory for 10,000 idle keep-alive client connections: resident memory of each proxy (nginx's
-//!   master and workers summed) before and with them open (`idle`).
+//!   master and workers summed) before and with them open, first, on fresh processes (`idle`).
 //! - route propagation: the time from a route written to etcd until the router serves it,
 //!   p50/p99 over 200 new apps; route churn under load: `wrk` at 100 connections while 100
 //!   deploy-like route changes happen (new backend key written, old one deleted, alternating two
@@ -229,6 +229,32 @@ async fn main() {
         report,
         "| load | proxy | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
     );
+    // First, while every process is fresh.
+    if wants("idle") {
+        let _ = writeln!(
+            report,
+            "\nMemory for {IDLE_CONNECTIONS} idle keep-alive connections (resident, MiB):\n\n| proxy | before | with the connections | for the connections | connections made |\n|---|---|---|---|---|"
+        );
+        let mut deltas = [0.0; 3];
+        for (i, proxy) in proxies.iter().enumerate() {
+            let (before, with, made) = idle::measure(proxy.pid, proxy.http, HOST, IDLE_CONNECTIONS);
+            let mib = |kib: u64| kib as f64 / 1024.0;
+            deltas[i] = mib(with.saturating_sub(before));
+            let _ = writeln!(
+                report,
+                "| {} | {:.1} | {:.1} | {:.1} | {made} |",
+                NAMES[i],
+                mib(before),
+                mib(with),
+                deltas[i]
+            );
+        }
+        let _ = writeln!(
+            report,
+            "| **router/nginx** | | | **{:.2}** | |",
+            deltas[2] / deltas[0]
+        );
+    }
     if wants("plain") {
         for connections in [100, 1000] {
             let label = format!("HTTP, {connections} connections");
@@ -259,31 +285,6 @@ async fn main() {
         });
         rows(&mut report, label, &runs);
     }
-    if wants("idle") {
-        let _ = writeln!(
-            report,
-            "\nMemory for {IDLE_CONNECTIONS} idle keep-alive connections (resident, MiB):\n\n| proxy | before | with the connections | for the connections | connections made |\n|---|---|---|---|---|"
-        );
-        let mut deltas = [0.0; 3];
-        for (i, proxy) in proxies.iter().enumerate() {
-            let (before, with, made) = idle::measure(proxy.pid, proxy.http, HOST, IDLE_CONNECTIONS);
-            let mib = |kib: u64| kib as f64 / 1024.0;
-            deltas[i] = mib(with.saturating_sub(before));
-            let _ = writeln!(
-                report,
-                "| {} | {:.1} | {:.1} | {:.1} | {made} |",
-                NAMES[i],
-                mib(before),
-                mib(with),
-                deltas[i]
-            );
-        }
-        let _ = writeln!(
-            report,
-            "| **router/nginx** | | | **{:.2}** | |",
-            deltas[2] / deltas[0]
-        );
-    }
     if std::env::var("ROUTER_BENCH").is_ok_and(|p| p == "profile") {
         // Not a part of the run: `perf record` on the router under wrk at 1000 connections,
         // its report written to `ROUTER_PROFILE` (default /tmp/router-profile.txt).
@@ -300,8 +301,8 @@ async fn main() {
         let _ = perf.wait_with_output();
         let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
         let _ = sh(&format!(
-            "perf report -i {} --no-children --percent-limit 0.7 --stdio -g none > {out} 2>&1",
-            data.display()
+            "perf report -i {d} --no-children --sort dso --stdio -g none > {out} 2>&1; perf report -i {d} --no-children --percent-limit 0.3 --stdio -g none >> {out} 2>&1",
+            d = data.display()
         ))
         .status();
     }

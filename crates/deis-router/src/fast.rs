@@ -110,8 +110,9 @@ where
                 break;
             }
             Next::Fallback => {
+                // Boxed: hyper's connection is large, and most connections never get here.
                 let Client { io, buf } = client;
-                return fallback(Rewind::new(buf.freeze(), io)).await;
+                return Box::pin(fallback(Rewind::new(buf.freeze(), io))).await;
             }
             Next::Closed => break,
         }

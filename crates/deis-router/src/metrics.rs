@@ -1,6 +1,8 @@
 //! Prometheus metrics of one router, served as text on the admin listener's `/metrics`.
 
+mod counter;
 mod histogram;
+mod shard;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
@@ -16,6 +18,7 @@ use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 
+use counter::ShardedCounter;
 use histogram::DurationHistogram;
 use prometheus_client::registry::Registry;
 
@@ -25,7 +28,7 @@ type Labels = Vec<(&'static str, String)>;
 pub(crate) struct Metrics {
     registry: Registry,
     /// Requests answered, by app and status code.
-    requests: Family<Labels, Counter>,
+    requests: Family<Labels, ShardedCounter>,
     /// Time to the response's head, by app.
     durations: Family<Labels, DurationHistogram>,
     /// Failures talking to backends, by app and kind (`connect`, `timeout`, `other`).
@@ -48,7 +51,7 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new() -> Arc<Metrics> {
         let mut registry = Registry::with_prefix("deis_router");
-        let requests = Family::<Labels, Counter>::default();
+        let requests = Family::<Labels, ShardedCounter>::default();
         let durations = Family::<Labels, DurationHistogram>::default();
         let upstream_errors = Family::<Labels, Counter>::default();
         let table_updates = Counter::default();
@@ -186,7 +189,7 @@ impl Metrics {
 pub(crate) struct RequestCache(Mutex<HashMap<String, AppCounters>>);
 
 struct AppCounters {
-    codes: Vec<(u16, Counter)>,
+    codes: Vec<(u16, ShardedCounter)>,
     duration: DurationHistogram,
 }
 

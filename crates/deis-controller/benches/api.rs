@@ -12,7 +12,7 @@ use std::net::{SocketAddr, TcpStream};
 use std::process::Command;
 use std::time::Duration;
 
-use deis_testkit::{Postgres, ServiceProcess, eventually, free_addr, require};
+use deis_testkit::{Postgres, ServiceProcess, eventually, free_addr};
 
 const CONTROLLER: &str = env!("CARGO_BIN_EXE_deis-controller");
 const APPS: usize = 100;
@@ -20,13 +20,7 @@ const CONNECTIONS: usize = 50;
 const DURATION: &str = "8s";
 const ROUNDS: usize = 2;
 
-/// One wrk run's figures.
-#[derive(Debug, Default, Clone, Copy)]
-struct Run {
-    rps: f64,
-    p99_ms: f64,
-    errors: u64,
-}
+use deis_testkit::wrk::WrkRun as Run;
 
 /// `method path` with a JSON body and an optional token: the status and the body.
 fn call(
@@ -59,44 +53,9 @@ fn call(
 }
 
 fn wrk(addr: SocketAddr, path: &str, token: &str) -> Run {
-    let wrk = require("wrk", "wrk");
-    let line = format!(
-        "ulimit -n \"$(ulimit -Hn)\"; exec {} -t2 -c{CONNECTIONS} -d{DURATION} --latency -H 'Authorization: token {token}' http://{addr}{path}",
-        wrk.display()
-    );
-    let out = Command::new("sh")
-        .arg("-c")
-        .arg(line)
-        .output()
-        .expect("run wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    parse(&text).unwrap_or_else(|| panic!("cannot read wrk's output:\n{text}"))
-}
-
-fn ms(value: &str) -> Option<f64> {
-    let split = value.find(|c: char| c.is_ascii_alphabetic())?;
-    let (n, unit) = value.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    Some(match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        _ => return None,
-    })
-}
-
-fn parse(text: &str) -> Option<Run> {
-    let mut run = Run::default();
-    for line in text.lines().map(str::trim) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", v] => run.rps = v.parse().ok()?,
-            ["99%", v] => run.p99_ms = ms(v)?,
-            ["Non-2xx", "or", "3xx", "responses:", n] => run.errors += n.parse::<u64>().ok()?,
-            _ => {}
-        }
-    }
-    (run.rps > 0.0).then_some(run)
+    deis_testkit::wrk::wrk(&format!(
+        "-c{CONNECTIONS} -d{DURATION} -H 'Authorization: token {token}' http://{addr}{path}"
+    ))
 }
 
 /// A controller on `database` (SQLite when `None`), with an administrator and a user who owns

@@ -167,6 +167,9 @@ pub async fn run(
     };
     let tasks = tokio_util::task::TaskTracker::new();
     tasks.spawn(leader::hold(store.clone(), lease, shutdown.clone()));
+    // The scheduler first: it takes over the routes the last leader published before their
+    // lease lapses, even while the database is out of reach (the apps keep serving).
+    let scheduler = scheduler(&config, engines, &store, &shutdown).await?;
     let opened = leader::refuse_until(
         &listeners.http,
         leader::DATABASE_AWAY,
@@ -178,10 +181,10 @@ pub async fn run(
     let Some(db) = opened.transpose()? else {
         tasks.close();
         tasks.wait().await;
+        scheduler.drain().await;
         return Ok(());
     };
     ensure_defaults(&store).await;
-    let scheduler = scheduler(&config, engines, &store, &shutdown).await?;
     let backend = scheduler.clone();
     let state = state::AppState {
         db: db.clone(),

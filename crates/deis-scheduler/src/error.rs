@@ -35,7 +35,7 @@ pub enum SchedulerError {
         why: String,
     },
     /// Not every Swarm task ran in time.
-    #[error("{service}: {running} of {wanted} tasks running after {after:?}")]
+    #[error("{service}: {running} of {wanted} tasks running after {after:?} ({waiting})")]
     TasksNotRunning {
         /// The service.
         service: String,
@@ -45,6 +45,8 @@ pub enum SchedulerError {
         wanted: u32,
         /// How long it waited.
         after: Duration,
+        /// What was still awaited.
+        waiting: String,
     },
     /// A deploy gave up; the previous containers keep serving.
     #[error("aborting, app containers failed to become healthy ({0})")]

@@ -15,8 +15,12 @@ use tokio_util::sync::CancellationToken;
 
 use crate::spec::SchedulerError;
 
-/// The lifetime of routes whose scheduler stopped renewing them.
-pub(crate) const ROUTE_TTL: Duration = Duration::from_secs(20);
+/// The lifetime of routes whose scheduler stopped renewing them: longer than a new leader takes
+/// to take them over (the last one's lead lapses, the new one reaches the Swarm, which may be
+/// electing a manager after a host's loss), since routes that lapse before take every app
+/// offline. The routes of containers that died meanwhile are stepped over by the routers'
+/// health marks.
+pub(crate) const ROUTE_TTL: Duration = Duration::from_secs(60);
 
 pub(crate) struct Routes {
     inner: Arc<Inner>,
@@ -88,6 +92,17 @@ impl Routes {
         Ok(())
     }
 
+    /// A container's route as last published (or taken over).
+    pub(crate) fn current(&self, name: &ContainerName) -> Option<String> {
+        let key = Key::Route(name.clone()).path();
+        self.inner
+            .published
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+            .cloned()
+    }
+
     /// Takes over the routes in the store: a previous scheduler's (a controller that died or
     /// lost the lead), under a lease that will lapse. Each is put again under this one's lease,
     /// so that the apps keep their routes until convergence confirms or replaces them (the
@@ -100,11 +115,22 @@ impl Routes {
             .list(prefix::SERVICES)
             .await
             .map_err(store_error)?;
-        if listing.kvs.is_empty() {
+        // Routes are `<app>/<container>` under the prefix; `<app>` alone is the app's own key
+        // (the controller's, under no lease).
+        let routes: Vec<_> = listing
+            .kvs
+            .iter()
+            .filter(|kv| {
+                kv.key
+                    .strip_prefix(prefix::SERVICES)
+                    .is_some_and(|rest| rest.contains('/'))
+            })
+            .collect();
+        if routes.is_empty() {
             return Ok(0);
         }
         let lease = self.lease().await?;
-        for kv in &listing.kvs {
+        for kv in &routes {
             self.inner
                 .store
                 .put(&kv.key, &kv.value, Some(lease))
@@ -116,7 +142,7 @@ impl Routes {
                 .unwrap_or_else(|p| p.into_inner())
                 .insert(kv.key.clone(), kv.value.clone());
         }
-        Ok(listing.kvs.len())
+        Ok(routes.len())
     }
 
     /// Withdraws a container's route.
@@ -213,8 +239,19 @@ mod tests {
             .await
             .expect("put");
         let shutdown = CancellationToken::new();
+        // The app's own key is not a route: it is not put under the routes' lease.
+        store
+            .put("/deis/services/web", "owner", None)
+            .await
+            .expect("put");
         let routes = Routes::new(store.clone(), crate::tasks::Tasks::new(shutdown.clone()));
         assert_eq!(routes.adopt().await.expect("adopt"), 1);
+        let app = store.get("/deis/services/web").await.expect("get");
+        assert_eq!(
+            app.and_then(|kv| kv.lease),
+            None,
+            "the app's key under no lease"
+        );
         // The dead scheduler's lease lapses: the route stays, now under the new one's lease.
         store.revoke_lease(dead).await.expect("revoke");
         let kept = store.get(route).await.expect("get").expect("the route");

@@ -10,6 +10,8 @@
 //! period and removes them. Swarm restarts failed tasks itself; routes follow at the next
 //! convergence (the controller reconciles periodically).
 
+mod slots;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,6 +39,8 @@ use crate::docker::{DockerConfig, docker_error};
 use crate::health;
 use crate::pull::Pulls;
 use crate::routes::Routes;
+use slots::{awaited, live_tasks, numbered, task_ports, wanted_slots};
+
 use crate::spec::{
     ContainerState, ContainerStatus, Desired, ReleaseSpec, Scheduler, SchedulerError,
 };
@@ -50,6 +54,9 @@ pub struct SwarmScheduler {
     config: DockerConfig,
     pulls: Pulls,
 }
+
+/// How long running tasks may go without a port before they are restarted to learn it.
+const PORTS_GRACE: Duration = Duration::from_secs(10);
 
 /// A service of an app as Swarm reports it.
 struct Svc {
@@ -76,6 +83,38 @@ fn image_of(spec: &ServiceSpec) -> Option<&str> {
         .as_deref()
 }
 
+/// How long a manager may take to answer as one: the Swarm elects a new leading manager after a
+/// manager's host is lost, and answers "deadline exceeded" meanwhile.
+const MANAGER_WAIT: Duration = Duration::from_secs(60);
+
+/// Waits until the engine answers as a swarm manager; an engine outside any swarm is refused at
+/// once.
+async fn manager_ready(
+    docker: &Docker,
+    shutdown: &CancellationToken,
+) -> Result<(), SchedulerError> {
+    let until = tokio::time::Instant::now() + MANAGER_WAIT;
+    loop {
+        let e = match docker.inspect_swarm().await {
+            Ok(_) => return Ok(()),
+            Err(e) => e,
+        };
+        let electing = matches!(
+            &e,
+            bollard::errors::Error::DockerResponseServerError { status_code: 500, message }
+                if message.contains("DeadlineExceeded") || message.contains("deadline exceeded")
+        );
+        if !electing || tokio::time::Instant::now() >= until || shutdown.is_cancelled() {
+            return Err(docker_error(
+                "the Docker engine is not a swarm manager (docker swarm init)",
+                e,
+            ));
+        }
+        tracing::warn!(error = %e, "The swarm has no leading manager yet; waiting");
+        tokio::time::sleep(Duration::from_secs(1)).await;
+    }
+}
+
 impl SwarmScheduler {
     /// Connects to the first of `config.engines` if any (its URL), else to the local engine;
     /// it must be a swarm manager.
@@ -90,12 +129,7 @@ impl SwarmScheduler {
             .map(|e| e.url.clone())
             .unwrap_or_default();
         let docker = deis_docker::connect(&url).await?;
-        docker.inspect_swarm().await.map_err(|e| {
-            docker_error(
-                "the Docker engine is not a swarm manager (docker swarm init)",
-                e,
-            )
-        })?;
+        manager_ready(&docker, &shutdown).await?;
         let tasks = crate::tasks::Tasks::new(shutdown);
         let pulls = Pulls::new(store.clone(), config.registries.clone());
         let scheduler = SwarmScheduler {
@@ -315,16 +349,23 @@ impl SwarmScheduler {
             .collect())
     }
 
-    /// Waits until `replicas` tasks of the service run and answer; their routes by slot.
+    /// Waits until the service runs exactly `replicas` tasks, each answering (with a published
+    /// port when it takes `traffic`); their routes by container number (see [`numbered`]).
+    /// `known` gives a container number's route as last published: the port of a task whose
+    /// port the Swarm no longer reports (see [`task_ports`]).
     async fn wait_serving(
         &self,
+        app: &AppName,
         service: &str,
         replicas: u32,
         release: &ReleaseSpec,
         traffic: bool,
+        known: impl Fn(u32) -> Option<String>,
     ) -> Result<BTreeMap<u32, String>, SchedulerError> {
-        let until = tokio::time::Instant::now() + self.config.health_timeout;
-        let (running, nodes) = loop {
+        let started = tokio::time::Instant::now();
+        let until = started + self.config.health_timeout;
+        let mut restarted = false;
+        let (running, ports, nodes) = loop {
             let tasks = self.tasks(service).await?;
             let nodes = self.node_addrs().await?;
             if let Some(failed) = tasks.iter().find(|t| {
@@ -344,9 +385,28 @@ impl SwarmScheduler {
                     why,
                 });
             }
+            let wanted = wanted_slots(&tasks, &nodes);
             let running = live_tasks(tasks, &nodes);
-            if running.len() >= replicas as usize {
-                break (running, nodes);
+            let ports = task_ports(&running, &nodes, &known);
+            let Some(waiting) = awaited(&wanted, &running, &ports, replicas, traffic) else {
+                break (running, ports, nodes);
+            };
+            // Running tasks whose ports the Swarm forgot and no route remembers: their new
+            // tasks will say. Once, after the Swarm had time to report them.
+            let all_run = running.len() == replicas as usize && wanted.len() == running.len();
+            if traffic
+                && all_run
+                && !restarted
+                && started.elapsed() >= PORTS_GRACE
+                && ports.iter().any(Option::is_none)
+            {
+                restarted = true;
+                tracing::warn!(
+                    service,
+                    waiting,
+                    "The Swarm reports no port for running tasks and none is known; restarting them"
+                );
+                self.force_update(app, service, true).await?;
             }
             if tokio::time::Instant::now() >= until {
                 return Err(SchedulerError::TasksNotRunning {
@@ -354,6 +414,7 @@ impl SwarmScheduler {
                     running: running.len(),
                     wanted: replicas,
                     after: self.config.health_timeout,
+                    waiting,
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
@@ -362,40 +423,66 @@ impl SwarmScheduler {
         if !traffic {
             return Ok(routes);
         }
-        for task in running {
-            let slot = task.slot.and_then(|s| u32::try_from(s).ok()).unwrap_or(0);
-            // A slot past the count is on its way out after a scale-down (the Swarm may still
-            // list it as wanted for a moment): it gets no route, so it is not waited for.
-            if slot > replicas {
-                continue;
-            }
+        for ((num, task), port) in numbered(running).zip(ports) {
             let node = task
                 .node_id
                 .as_ref()
                 .and_then(|n| nodes.get(n))
                 .cloned()
                 .unwrap_or_else(|| self.config.advertise_host.clone());
-            let port = task
-                .status
-                .as_ref()
-                .and_then(|s| s.port_status.as_ref())
-                .and_then(|p| p.ports.as_ref())
-                .and_then(|ports| ports.iter().find_map(|p| p.published_port))
-                .and_then(|p| u16::try_from(p).ok());
-            let Some(port) = port else { continue };
+            let Some(port) = port else {
+                continue;
+            };
             let target = health::Target::from_config(node.clone(), port, true, |k| {
                 release.env.get(k).map(String::as_str)
             });
             let left = until.saturating_duration_since(tokio::time::Instant::now());
+            let slot = task.slot.unwrap_or(0);
             health::wait(&target, left, || async { true })
                 .await
                 .map_err(|source| SchedulerError::Unhealthy {
                     container: format!("{service} slot {slot}"),
                     source,
                 })?;
-            routes.insert(slot, format!("{node}:{port}"));
+            routes.insert(num, format!("{node}:{port}"));
         }
         Ok(routes)
+    }
+
+    /// Replaces every task of the service `name` (a rolling restart); with `unless_updating`,
+    /// not while an update of it is still rolling.
+    async fn force_update(
+        &self,
+        app: &AppName,
+        name: &str,
+        unless_updating: bool,
+    ) -> Result<(), SchedulerError> {
+        let svc = self
+            .docker
+            .inspect_service(name, None::<InspectServiceOptions>)
+            .await
+            .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
+        let rolling = svc
+            .update_status
+            .as_ref()
+            .and_then(|u| u.state)
+            .is_some_and(|state| {
+                matches!(
+                    state,
+                    bollard::models::ServiceUpdateStatusStateEnum::UPDATING
+                        | bollard::models::ServiceUpdateStatusStateEnum::ROLLBACK_STARTED
+                )
+            });
+        if unless_updating && rolling {
+            return Ok(());
+        }
+        let (Some(mut spec), Some(version)) = (svc.spec, svc.version.and_then(|v| v.index)) else {
+            return Ok(());
+        };
+        if let Some(task) = spec.task_template.as_mut() {
+            task.force_update = Some(task.force_update.unwrap_or(0) + 1);
+        }
+        self.update(app, name, spec, version, "restart").await
     }
 
     fn container(app: &AppName, version: u32, ptype: &str, slot: u32) -> Option<ContainerName> {
@@ -421,28 +508,6 @@ impl SwarmScheduler {
         }
         Ok(())
     }
-}
-
-/// The tasks that run on hosts known to be up (`nodes`), one per slot (the newest: a lost
-/// host's task may still be listed beside its replacement).
-fn live_tasks(tasks: Vec<Task>, nodes: &HashMap<String, String>) -> Vec<Task> {
-    let mut running: Vec<Task> = tasks
-        .into_iter()
-        .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING)))
-        .filter(|t| {
-            matches!(
-                t.status.as_ref().and_then(|s| s.state),
-                Some(TaskState::RUNNING)
-            )
-        })
-        .filter(|t| t.node_id.as_ref().is_none_or(|n| nodes.contains_key(n)))
-        .collect();
-    running.sort_by(|a, b| a.created_at.cmp(&b.created_at));
-    let mut by_slot: BTreeMap<i64, Task> = BTreeMap::new();
-    for task in running {
-        by_slot.insert(task.slot.unwrap_or(0), task);
-    }
-    by_slot.into_values().collect()
 }
 
 #[async_trait::async_trait]
@@ -494,12 +559,14 @@ impl Scheduler for SwarmScheduler {
                 }
             }
             match self
-                .wait_serving(&name, *count, &desired.release, traffic)
+                .wait_serving(app, &name, *count, &desired.release, traffic, |num| {
+                    Self::container(app, version, ptype, num).and_then(|c| self.routes.current(&c))
+                })
                 .await
             {
                 Ok(routes) => {
-                    for (slot, route) in routes.into_iter().filter(|(slot, _)| *slot <= *count) {
-                        if let Some(container) = Self::container(app, version, ptype, slot) {
+                    for (num, route) in routes {
+                        if let Some(container) = Self::container(app, version, ptype, num) {
                             self.routes.publish(&container, &route).await?;
                             published.insert(container.to_string());
                         }
@@ -562,19 +629,7 @@ impl Scheduler for SwarmScheduler {
             })
             .collect();
         for (name, app) in services {
-            let svc = self
-                .docker
-                .inspect_service(&name, None::<InspectServiceOptions>)
-                .await
-                .map_err(|e| docker_error(&format!("{name} (restart)"), e))?;
-            let (Some(mut spec), Some(version)) = (svc.spec, svc.version.and_then(|v| v.index))
-            else {
-                continue;
-            };
-            if let Some(task) = spec.task_template.as_mut() {
-                task.force_update = Some(task.force_update.unwrap_or(0) + 1);
-            }
-            self.update(app, &name, spec, version, "restart").await?;
+            self.force_update(app, &name, false).await?;
         }
         Ok(())
     }
@@ -589,16 +644,25 @@ impl Scheduler for SwarmScheduler {
 
     async fn states(&self, containers: &[ContainerName]) -> Vec<ContainerStatus> {
         let mut out = Vec::with_capacity(containers.len());
-        let mut cache: HashMap<String, Vec<Task>> = HashMap::new();
+        // Per service: its tasks, and the slot of each container number.
+        let mut cache: HashMap<String, (Vec<Task>, BTreeMap<u32, i64>)> = HashMap::new();
         for c in containers {
             let service = service_name(&c.app, c.version.0, c.process_type.as_str());
             if !cache.contains_key(&service) {
                 let tasks = self.tasks(&service).await.unwrap_or_default();
-                cache.insert(service.clone(), tasks);
+                let slots: BTreeSet<i64> = tasks
+                    .iter()
+                    .filter(|t| matches!(t.desired_state, Some(TaskState::RUNNING)))
+                    .filter_map(|t| t.slot)
+                    .collect();
+                let slots = numbered(slots).collect();
+                cache.insert(service.clone(), (tasks, slots));
             }
-            let tasks: Vec<&Task> = cache[&service]
+            let (tasks, slots) = &cache[&service];
+            let slot = slots.get(&c.num).copied();
+            let tasks: Vec<&Task> = tasks
                 .iter()
-                .filter(|t| t.slot.and_then(|s| u32::try_from(s).ok()) == Some(c.num))
+                .filter(|t| slot.is_some() && t.slot == slot)
                 .collect();
             let current = tasks
                 .iter()
@@ -618,47 +682,5 @@ impl Scheduler for SwarmScheduler {
             out.push(ContainerStatus { state, restarts });
         }
         out
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use bollard::models::TaskStatus;
-
-    use super::*;
-
-    fn task(id: &str, node: &str, slot: i64, created: &str) -> Task {
-        Task {
-            id: Some(id.to_owned()),
-            node_id: Some(node.to_owned()),
-            slot: Some(slot),
-            created_at: Some(created.to_owned()),
-            desired_state: Some(TaskState::RUNNING),
-            status: Some(TaskStatus {
-                state: Some(TaskState::RUNNING),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }
-    }
-
-    #[test]
-    fn a_lost_hosts_task_does_not_count_and_a_slot_has_its_newest_task() {
-        let nodes = HashMap::from([
-            ("up-1".to_owned(), "10.0.0.1".to_owned()),
-            ("up-2".to_owned(), "10.0.0.2".to_owned()),
-        ]);
-        let tasks = vec![
-            task("lost", "down", 1, "2026-01-01T00:00:00Z"),
-            task("new-1", "up-1", 1, "2026-01-01T00:01:00Z"),
-            task("old-2", "up-2", 2, "2026-01-01T00:00:00Z"),
-            task("new-2", "up-1", 2, "2026-01-01T00:02:00Z"),
-            task("three", "up-2", 3, "2026-01-01T00:00:00Z"),
-        ];
-        let live: Vec<String> = live_tasks(tasks, &nodes)
-            .into_iter()
-            .filter_map(|t| t.id)
-            .collect();
-        assert_eq!(live, ["new-1", "new-2", "three"]);
     }
 }

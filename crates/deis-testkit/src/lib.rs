@@ -23,6 +23,7 @@ mod registry;
 mod service;
 mod sshd;
 mod wait;
+pub mod wrk;
 
 pub use binaries::require;
 pub use cluster::{Cluster, ClusterHost};

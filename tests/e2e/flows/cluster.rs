@@ -88,18 +88,8 @@ async fn a_cluster_installed_from_a_workstation_runs_a_users_day_on_every_host()
     assert!(!journal.trim().is_empty(), "the controller's log");
 
     // The user's day.
-    let owner = Deis::register(&platform, "owner").await;
-    let app = app_name("spread");
-    let work = work_tree(
-        &platform.dir().join(&app),
-        &[("Dockerfile", &dockerfile(&platform.base_image()))],
-    );
-    let day = Day {
-        setup: &platform,
-        owner,
-        app: app.clone(),
-        work,
-    };
+    let day = owners_day(&platform, "spread").await;
+    let app = day.app.clone();
     apps::push_config_scale_and_roll_back(&day).await;
 
     // Four containers, on more than one host, and every host's router serves the app.
@@ -232,5 +222,25 @@ async fn a_cluster_installed_from_a_workstation_runs_a_users_day_on_every_host()
     for i in 0..3 {
         let left = leftovers(&platform, i);
         assert!(left.is_empty(), "left on host {i}: {left:?}");
+    }
+}
+
+/// A registered owner's day on the cluster: an app name starting with `name` (not yet created)
+/// and a work tree holding a Dockerfile of the cluster's base image.
+pub(super) async fn owners_day<'a>(
+    platform: &'a ClusterPlatform,
+    name: &str,
+) -> Day<'a, ClusterPlatform> {
+    let owner = Deis::register(platform, "owner").await;
+    let app = app_name(name);
+    let work = work_tree(
+        &platform.dir().join(&app),
+        &[("Dockerfile", &dockerfile(&platform.base_image()))],
+    );
+    Day {
+        setup: platform,
+        owner,
+        app,
+        work,
     }
 }

@@ -23,7 +23,7 @@ pub(crate) struct ClusterPlatform {
     key: SshKeyPair,
     pub(crate) prefix: String,
     /// The workstation's home: `~/.ssh/known_hosts` and deisctl's `~/.deis/`.
-    home: tempfile::TempDir,
+    pub(crate) home: tempfile::TempDir,
     dir: tempfile::TempDir,
     /// The host the workstation goes through: deisctl's tunnel, the manager asked about
     /// services, the router and git port users reach (the first, until it is lost).

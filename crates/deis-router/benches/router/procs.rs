@@ -7,15 +7,7 @@ use std::time::Duration;
 
 use deis_testkit::{ServiceProcess, require};
 
-/// One wrk run's figures.
-#[derive(Debug, Default, Clone, Copy)]
-pub(crate) struct Run {
-    pub(crate) rps: f64,
-    pub(crate) p50_ms: f64,
-    pub(crate) p99_ms: f64,
-    pub(crate) errors: u64,
-    pub(crate) requests: u64,
-}
+pub(crate) use deis_testkit::wrk::WrkRun as Run;
 
 /// A process stopped with SIGTERM (nginx's master then stops its workers, which a SIGKILL of
 /// the master would leave running), killed only if it does not exit within 5 s.
@@ -102,56 +94,14 @@ pub(crate) fn haproxy(
 
 /// `wrk -t2` for `duration` at `connections` on `url`, with `Host: host` and `extra` header.
 pub(crate) fn wrk(url: &str, host: &str, connections: usize, duration: &str, extra: &str) -> Run {
-    let wrk = require("wrk", "wrk");
     let header = if extra.is_empty() {
         String::new()
     } else {
         format!("-H '{extra}'")
     };
-    let line = format!(
-        "{} -t2 -c{connections} -d{duration} --latency -H 'Host: {host}' {header} {url}",
-        wrk.display()
-    );
-    let out = sh(&line).output().expect("run wrk");
-    let text = String::from_utf8_lossy(&out.stdout).into_owned();
-    parse_wrk(&text).unwrap_or_else(|| panic!("cannot read wrk's output:\n{text}"))
-}
-
-fn ms(value: &str) -> Option<f64> {
-    let split = value.find(|c: char| c.is_ascii_alphabetic())?;
-    let (n, unit) = value.split_at(split);
-    let n: f64 = n.parse().ok()?;
-    Some(match unit {
-        "us" => n / 1000.0,
-        "ms" => n,
-        "s" => n * 1000.0,
-        "m" => n * 60_000.0,
-        _ => return None,
-    })
-}
-
-fn parse_wrk(text: &str) -> Option<Run> {
-    let mut run = Run::default();
-    for line in text.lines().map(str::trim) {
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["Requests/sec:", v] => run.rps = v.parse().ok()?,
-            ["50%", v] => run.p50_ms = ms(v)?,
-            ["99%", v] => run.p99_ms = ms(v)?,
-            [n, "requests", "in", ..] => run.requests = n.parse().ok()?,
-            ["Non-2xx", "or", "3xx", "responses:", n] => run.errors += n.parse::<u64>().ok()?,
-            ["Socket", "errors:", rest @ ..] => {
-                // "connect 0, read 0, write 0, timeout 0"
-                for pair in rest.chunks(2) {
-                    if let [_, n] = pair {
-                        run.errors += n.trim_end_matches(',').parse::<u64>().ok()?;
-                    }
-                }
-            }
-            _ => {}
-        }
-    }
-    (run.rps > 0.0).then_some(run)
+    deis_testkit::wrk::wrk(&format!(
+        "-c{connections} -d{duration} -H 'Host: {host}' {header} {url}"
+    ))
 }
 
 /// The resident memory of `pid` and its children (nginx's workers), in KiB.

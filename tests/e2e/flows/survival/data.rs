@@ -66,12 +66,23 @@ fn whole(addr: SocketAddr, repo: &str, tag: &str) -> Result<(), String> {
 async fn route_keys(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
     let endpoints = hosts
         .iter()
-        .map(|i| format!("http://{}:2379", platform.host(*i)))
+        .map(|i| format!("https://{}:2379", platform.host(*i)))
         .collect();
+    // deisctl's own client certificate, made by the install (etcd serves TLS only).
+    let dir = platform
+        .home
+        .path()
+        .join(".deis")
+        .join(&platform.prefix)
+        .join("etcd");
     let config = deis_store::StoreConfig::Etcd {
         endpoints,
         namespace: String::new(),
-        tls: None,
+        tls: Some(deis_store::EtcdTls {
+            ca_file: Some(dir.join("ca.pem")),
+            cert_file: Some(dir.join("deisctl.pem")),
+            key_file: Some(dir.join("deisctl-key.pem")),
+        }),
     };
     let listing = match deis_store::connect(&config).await {
         Ok(store) => store.list("/deis/services/").await,
@@ -87,8 +98,9 @@ async fn route_keys(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -
     }
 }
 
-/// What the routers of `hosts` and the controllers say about backends (for a failure).
-fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
+/// What the routers of `hosts` say about backends, and the controllers' and routers' logs (for
+/// a failure).
+pub(super) fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> String {
     let mut text = String::new();
     for i in hosts {
         let metrics =
@@ -106,19 +118,55 @@ fn routes_seen(platform: &crate::setup::ClusterPlatform, hosts: &[usize]) -> Str
     }
     for (component, lines) in [("controller", "1000"), ("router", "400")] {
         let journal = platform.deisctl(&["journal", component, "-n", lines]);
-        text.push_str(&format!(
-            "the {component}s' log (lines that are not about leases):\n"
-        ));
+        text.push_str(&format!("the {component}s' log:\n"));
         let out = String::from_utf8_lossy(&journal.stdout).into_owned()
             + &String::from_utf8_lossy(&journal.stderr);
         for line in out
             .lines()
-            .filter(|l| !l.contains("Lease renewal") && !l.contains("Advertising"))
+            .filter(|l| !l.contains("Advertising"))
             .filter(|l| !l.contains("deis_router::access"))
         {
             text.push_str(line);
             text.push('\n');
         }
+    }
+    text
+}
+
+/// The Swarm's tasks of `app`'s services, as a manager on `host` sees them (for a failure).
+fn app_tasks_seen(platform: &crate::setup::ClusterPlatform, host: usize, app: &str) -> String {
+    let docker = |args: &[&str]| -> Vec<String> {
+        platform
+            .cluster
+            .docker(host)
+            .args(args)
+            .output()
+            .map(|o| {
+                String::from_utf8_lossy(&o.stdout)
+                    .lines()
+                    .map(str::to_owned)
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut text = format!("the app's tasks as host {host} sees them:\n");
+    let label = format!("label=deis.app={app}");
+    for service in docker(&["service", "ls", "-q", "--filter", &label]) {
+        let ids = docker(&["service", "ps", "-q", "--no-trunc", &service]);
+        let mut args = vec![
+            "inspect",
+            "--format",
+            "{{.ID}} slot={{.Slot}} node={{.NodeID}} want={{.DesiredState}} state={{.Status.State}} created={{.CreatedAt}} ports={{json .Status.PortStatus}}",
+        ];
+        args.extend(ids.iter().map(String::as_str));
+        for line in docker(&args) {
+            text.push_str(&line);
+            text.push('\n');
+        }
+    }
+    for line in docker(&["node", "ls"]) {
+        text.push_str(&line);
+        text.push('\n');
     }
     text
 }
@@ -274,8 +322,9 @@ impl Faults<'_> {
         .await;
         if let Err(last) = scaled {
             panic!(
-                "the app not at full scale 120 s after the restore: {last}\nroutes in etcd:\n{}{}",
+                "the app not at full scale 120 s after the restore: {last}\nroutes in etcd:\n{}{}{}",
                 route_keys(platform, survivors).await,
+                app_tasks_seen(platform, target, &self.day.app),
                 routes_seen(platform, survivors)
             );
         }

@@ -380,7 +380,7 @@ impl Faults<'_> {
         self.lose("etcd-3");
         // The leader stops once its lead is not renewed for its lease's time; the controllers
         // then stand by and say why they refuse.
-        let refused = eventually(Duration::from_secs(90), "a change refused", || async {
+        let refused = deis_testkit::within(Duration::from_secs(90), || async {
             let ran = self.change("majority-lost").await;
             if !ran.ok && ran.out.contains("config store") {
                 Ok(ran.out)
@@ -388,7 +388,17 @@ impl Faults<'_> {
                 Err(format!("{}: {}", ran.ok, ran.out))
             }
         })
-        .await;
+        .await
+        .unwrap_or_else(|last| {
+            let etcd = self.platform.deisctl(&["journal", "etcd-1", "-n", "200"]);
+            panic!(
+                "no change refused 90 s after etcd's majority was lost; last: {last}\n{}\nthe services: {:?}\netcd-1's log:\n{}{}",
+                super::data::routes_seen(self.platform, hosts),
+                self.platform.docker(0, &["service", "ls"]),
+                String::from_utf8_lossy(&etcd.stdout),
+                String::from_utf8_lossy(&etcd.stderr),
+            )
+        });
         // Until no controller leads any more (their leases lapse), and beyond.
         eventually(Duration::from_secs(60), "no controller leading", || async {
             match self.platform.leader() {

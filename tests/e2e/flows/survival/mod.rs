@@ -16,9 +16,9 @@ use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
-use super::{Day, dockerfile};
+use super::Day;
 use crate::setup::{ClusterPlatform, Setup};
-use crate::support::{Deis, app_name, figure, work_tree};
+use crate::support::{app_name, figure};
 use kept::Kept;
 use traffic::Traffic;
 
@@ -123,28 +123,24 @@ pub(crate) async fn try_at_full_scale(
     .await
 }
 
+/// The owner's app, pushed (built by the cluster's builder) and at `SCALE` containers.
+async fn app_at_scale<'a>(platform: &'a ClusterPlatform, name: &str) -> Day<'a, ClusterPlatform> {
+    let day = super::cluster::owners_day(platform, name).await;
+    day.deis(&["create", &day.app]).await;
+    super::use_builder(platform, &day.work, &day.app);
+    let pushed = day.owner.push(&day.work).await;
+    assert!(pushed.ok, "{}", pushed.out);
+    day.deis(&["scale", &format!("cmd={SCALE}")]).await;
+    day
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_host() {
     let platform = ClusterPlatform::with(3, 1).await;
     platform.install_and_start();
 
-    let owner = Deis::register(&platform, "owner").await;
-    let app = app_name("sturdy");
-    let work = work_tree(
-        &platform.dir().join(&app),
-        &[("Dockerfile", &dockerfile(&platform.base_image()))],
-    );
-    let day = Day {
-        setup: &platform,
-        owner,
-        app: app.clone(),
-        work,
-    };
-    day.deis(&["create", &app]).await;
-    super::use_builder(&platform, &day.work, &app);
-    let pushed = day.owner.push(&day.work).await;
-    assert!(pushed.ok, "{}", pushed.out);
-    day.deis(&["scale", &format!("cmd={SCALE}")]).await;
+    let day = app_at_scale(&platform, "sturdy").await;
+    let app = day.app.clone();
 
     let all: Vec<usize> = (0..platform.cluster.hosts().len()).collect();
     let routers = |hosts: &[usize]| -> Vec<SocketAddr> {
@@ -225,29 +221,11 @@ async fn the_cluster_survives_lost_components_a_lost_etcd_majority_and_a_lost_ho
 /// The data host (the first: the database, Redis, the registry, etcd's first member, a router,
 /// the operator's tunnel) lost, and restored from the backup onto another host.
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "issue 20: passes in 2 of 3 runs; in the third only one of the app's three containers \
-            was routed 120 s after the restore (the new leader published slot 3 only); run with \
-            --run-ignored all"]
 async fn the_cluster_survives_its_data_hosts_loss() {
     let platform = ClusterPlatform::with(3, 0).await;
     platform.install_and_start();
-    let owner = Deis::register(&platform, "owner").await;
-    let app = app_name("kept");
-    let work = work_tree(
-        &platform.dir().join(&app),
-        &[("Dockerfile", &dockerfile(&platform.base_image()))],
-    );
-    let day = Day {
-        setup: &platform,
-        owner,
-        app: app.clone(),
-        work,
-    };
-    day.deis(&["create", &app]).await;
-    super::use_builder(&platform, &day.work, &app);
-    let pushed = day.owner.push(&day.work).await;
-    assert!(pushed.ok, "{}", pushed.out);
-    day.deis(&["scale", &format!("cmd={SCALE}")]).await;
+    let day = app_at_scale(&platform, "kept").await;
+    let app = day.app.clone();
     let probe = app_name("probe");
     day.deis(&["create", &probe, "--no-remote"]).await;
 

@@ -112,6 +112,8 @@ async fn worker(
         .header_read_timeout(HANDSHAKE_TIMEOUT)
         .writev(false);
     builder.http2().timer(TokioTimer::new());
+    // Shared: each connection keeps a pointer to it, not a copy (10,000 idle connections).
+    let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let tasks = proxy.tasks.clone();
     while let Some((stream, peer)) = accepted.recv().await {
@@ -178,7 +180,7 @@ async fn worker(
 
 /// Serves one connection (after its TLS handshake, if any) until it ends or the drain closes it.
 async fn serve_io<I, S>(
-    builder: auto::Builder<TokioExecutor>,
+    builder: Arc<auto::Builder<TokioExecutor>>,
     io: I,
     service: S,
     watcher: hyper_util::server::graceful::Watcher,

@@ -3,6 +3,7 @@
 //! and the tests that run them; `support.rs` holds the user's tools (keys, git, HTTP, the `deis`
 //! client).
 
+mod browser;
 mod flows;
 mod setup;
 mod support;

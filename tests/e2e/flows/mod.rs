@@ -36,6 +36,7 @@ mod apps;
 mod attacks;
 mod buildpack;
 mod cluster;
+mod dashboard;
 mod day;
 mod deisctl;
 mod deploy;

@@ -7,13 +7,17 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use deis_testkit::{eventually, free_addr, http_get};
+use deis_testkit::{eventually, free_addr};
+use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
-/// A desktop window and a phone's.
-pub(crate) const DESKTOP: (u32, u32) = (1280, 800);
-pub(crate) const PHONE: (u32, u32) = (390, 844);
+/// How often a load interrupted by a network change is tried.
+const TRIES: usize = 5;
+
+/// A desktop window, and a phone's screen.
+const DESKTOP: (u32, u32) = (1280, 800);
+const PHONE: (u32, u32) = (390, 844);
 
 /// A headless Chromium and its driver; both stopped when dropped.
 pub(crate) struct Browser {
@@ -39,11 +43,11 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        eventually(Duration::from_secs(20), "chromedriver to answer", || async move {
-            match tokio::task::spawn_blocking(move || http_get(addr, "/status")).await {
-                Ok(Ok((200, _))) => Ok(()),
-                other => Err(format!("{other:?}")),
-            }
+        eventually(Duration::from_secs(20), "chromedriver to listen", || async move {
+            tokio::net::TcpStream::connect(addr)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string())
         })
         .await;
         let (w, h) = DESKTOP;
@@ -77,9 +81,43 @@ impl Browser {
         }
     }
 
-    /// Opens `url`.
+    /// Opens `url` (again when Chromium aborted the load for a network change, see
+    /// [`Browser::interrupted`]).
     pub(crate) async fn goto(&self, url: &str) {
-        self.client.goto(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+        for _ in 0..TRIES {
+            self.client.goto(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            if !self.interrupted().await {
+                return;
+            }
+        }
+        panic!("{url}: every load was interrupted");
+    }
+
+    /// Whether the page is Chromium's "network changed" error: it aborts requests in flight
+    /// whenever an interface comes or goes, which Docker does as app containers start.
+    pub(crate) async fn interrupted(&self) -> bool {
+        let text = self
+            .client
+            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .await
+            .unwrap_or_default();
+        text.as_str().is_some_and(|t| t.contains("ERR_NETWORK_CHANGED"))
+    }
+
+    /// Opens `page`, fills `fields` (`(css, text)`) and clicks `button`; again from the start
+    /// if the network change interrupted it.
+    pub(crate) async fn submit(&self, page: &str, fields: &[(&str, &str)], button: &str) {
+        for _ in 0..TRIES {
+            self.goto(page).await;
+            for (css, text) in fields {
+                self.fill(css, text).await;
+            }
+            self.click(button).await;
+            if !self.interrupted().await {
+                return;
+            }
+        }
+        panic!("{button} on {page}: every submission was interrupted");
     }
 
     /// The path of the page shown.
@@ -91,7 +129,13 @@ impl Browser {
     pub(crate) async fn text(&self, css: &str) -> String {
         match self.client.find(Locator::Css(css)).await {
             Ok(e) => e.text().await.unwrap_or_default(),
-            Err(e) => panic!("no {css} on {}: {e}", self.path().await),
+            Err(e) => {
+                let main = match self.client.find(Locator::Css("body")).await {
+                    Ok(body) => body.text().await.unwrap_or_default(),
+                    Err(_) => String::new(),
+                };
+                panic!("no {css} on {}: {e}; the page says: {main}", self.path().await)
+            }
         }
     }
 
@@ -137,9 +181,22 @@ impl Browser {
         .await
     }
 
-    /// Sets the window's size.
-    pub(crate) async fn size(&self, (w, h): (u32, u32)) {
-        self.client.set_window_size(w, h).await.expect("window size");
+    /// Shows pages as a phone of [`PHONE`]'s size does (Chromium's device emulation: a desktop
+    /// window cannot be made that narrow), or as the desktop window again.
+    pub(crate) async fn phone(&self, on: bool) {
+        let (w, h) = PHONE;
+        let cmd = if on {
+            Cdp {
+                cmd: "Emulation.setDeviceMetricsOverride",
+                params: serde_json::json!({"width": w, "height": h, "deviceScaleFactor": 1, "mobile": true}),
+            }
+        } else {
+            Cdp {
+                cmd: "Emulation.clearDeviceMetricsOverride",
+                params: serde_json::json!({}),
+            }
+        };
+        self.client.issue_cmd(cmd).await.expect("device emulation");
     }
 
     /// Saves a PNG of the window as `docs/dashboard/<name>.png`.
@@ -162,6 +219,24 @@ impl Drop for Browser {
         // A test that failed half-way: Chromium would outlive a killed driver.
         let _ = self.driver.start_kill();
         stop_leftovers(self.profile.path());
+    }
+}
+
+/// A Chrome DevTools command, through chromedriver's `goog/cdp/execute`.
+#[derive(Debug)]
+struct Cdp {
+    cmd: &'static str,
+    params: serde_json::Value,
+}
+
+impl WebDriverCompatibleCommand for Cdp {
+    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
+        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    }
+
+    fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {
+        let body = serde_json::json!({"cmd": self.cmd, "params": self.params});
+        (http::Method::POST, Some(body.to_string()))
     }
 }
 

@@ -10,10 +10,9 @@ use std::time::Duration;
 
 use deis_testkit::eventually;
 use fantoccini::Locator;
-use fantoccini::cookies::Cookie;
 
 use super::serving_image;
-use crate::browser::{Browser, DESKTOP, PHONE};
+use crate::browser::Browser;
 use crate::setup::{Setup, SingleHost};
 use crate::support::{API, app_name, docker_lines};
 
@@ -36,15 +35,14 @@ async fn token(setup: &impl Setup, username: &str) -> String {
 
 /// Signs in through the form.
 async fn sign_in(b: &Browser, home: &str, username: &str) {
-    b.goto(&format!("{home}signin")).await;
-    b.fill("#username", username).await;
-    b.fill("#password", "pw").await;
-    b.click("form[action='/signin'] button").await;
+    let fields = [("#username", username), ("#password", "pw")];
+    b.submit(&format!("{home}signin"), &fields, "form[action='/signin'] button")
+        .await;
     assert_eq!(b.path().await, "/", "{username} signed in");
 }
 
-async fn sign_out(b: &Browser) {
-    b.click("form.signout button").await;
+async fn sign_out(b: &Browser, home: &str) {
+    b.submit(home, &[], "form.signout button").await;
     assert_eq!(b.path().await, "/signin");
 }
 
@@ -73,36 +71,39 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     setup.user("mallory").await;
 
     // Signed out, the dashboard asks to sign in.
-    b.size(DESKTOP).await;
+    b.phone(false).await;
     b.goto(&home).await;
     assert_eq!(b.path().await, "/signin");
     b.screenshot("signin-desktop").await;
-    b.size(PHONE).await;
+    b.phone(true).await;
     b.screenshot("signin-phone").await;
-    b.size(DESKTOP).await;
+    b.phone(false).await;
 
     // Register: signed in at once, on an empty apps list.
-    b.goto(&format!("{home}register")).await;
-    b.fill("#username", "alice").await;
-    b.fill("#email", "alice@example.com").await;
-    b.fill("#password", "pw").await;
-    b.click("form[action='/register'] button").await;
-    assert_eq!(b.path().await, "/");
+    let fields = [
+        ("#username", "alice"),
+        ("#email", "alice@example.com"),
+        ("#password", "pw"),
+    ];
+    b.submit(&format!("{home}register"), &fields, "form[action='/register'] button")
+        .await;
+    assert_eq!(b.path().await, "/", "{}", b.text("main").await);
     assert!(b.text("main").await.contains("No apps yet."));
-    sign_out(b).await;
+    sign_out(b, &home).await;
     sign_in(b, &home, "alice").await;
 
     // Create an app: its page.
     let app = app_name("dash");
-    b.fill("#app-name", &app).await;
-    b.click("form:has(#app-name) button").await;
+    b.submit(&home, &[("#app-name", &app)], "form:has(#app-name) button")
+        .await;
+    let page = format!("{home}apps/{app}");
     assert_eq!(b.path().await, format!("/apps/{app}"));
     assert_eq!(b.text("h1").await, app);
 
     // Deploy an image made here, and see it answer on its URL.
     let image = serving_image(&setup.base_image(), "dashboard");
-    b.fill("#image", &image).await;
-    b.click("form:has(#image) button").await;
+    b.submit(&page, &[("#image", &image)], "form:has(#image) button")
+        .await;
     assert_eq!(b.path().await, format!("/apps/{app}"));
     assert!(b.text("#releases").await.contains(&image), "the deploy's release");
     assert_eq!(setup.get_app(&app).await, (200, "dashboard\n".to_owned()));
@@ -111,24 +112,23 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     assert_eq!(href, format!("http://{app}.example.com/"));
     b.goto(&format!("http://{app}.example.com:{port}/")).await;
     assert_eq!(b.text("body").await, "dashboard");
-    b.goto(&format!("{home}apps/{app}")).await;
+    b.goto(&page).await;
 
     // A config var: a new release, shown; a refused one shows the API's message in its section.
-    b.fill("#config-key", "GREETING").await;
-    b.fill("#config-value", "hi").await;
-    b.click("form:has(#config-key) button").await;
+    let set = [("#config-key", "GREETING"), ("#config-value", "hi")];
+    b.submit(&page, &set, "form:has(#config-key) button").await;
     let config = b.text("#config").await;
     assert!(config.contains("GREETING") && config.contains("hi"), "{config}");
     assert!(b.text("#releases").await.contains("alice added GREETING"));
-    b.fill("#config-key", "BAD KEY").await;
-    b.fill("#config-value", "x").await;
-    b.click("form:has(#config-key) button").await;
+    let bad = [("#config-key", "BAD KEY"), ("#config-value", "x")];
+    b.submit(&page, &bad, "form:has(#config-key) button").await;
     let refused = b.text("#config .error").await;
     assert!(!refused.is_empty(), "the refusal is shown in the config section");
 
     // While the page is open, the `deis` client scales to 3 and changes the config in another
     // terminal: three processes and the new log line appear without a reload.
     let alice = token(setup, "alice").await;
+    b.goto(&page).await;
     mark(b).await;
     let scaled = setup
         .api("POST", &format!("/v1/apps/{app}/scale/"), Some(&alice), r#"{"cmd": 3}"#)
@@ -152,34 +152,34 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         .await;
     assert!(still_marked(b).await, "the page was not reloaded");
     b.screenshot("app-desktop").await;
-    b.size(PHONE).await;
+    b.phone(true).await;
     b.screenshot("app-phone").await;
-    b.size(DESKTOP).await;
+    b.phone(false).await;
 
     // Scaling above the platform's limit is refused where the control is.
-    b.fill("#scale-cmd", "51").await;
-    b.click("form:has(#scale-cmd) button").await;
+    let scale = "form:has(#scale-cmd) button";
+    b.submit(&page, &[("#scale-cmd", "51")], scale).await;
     let refusal = b.text("#processes .error").await;
     assert!(refusal.contains("above the platform's maximum"), "{refusal}");
-    b.fill("#scale-cmd", "1").await;
-    b.click("form:has(#scale-cmd) button").await;
+    b.submit(&page, &[("#scale-cmd", "1")], scale).await;
     assert!(b.text("#processes").await.contains("cmd=1"));
 
     // Roll back the last config change.
     let rollback = "#releases button";
+    b.goto(&page).await;
     let label = b.text(rollback).await;
-    b.click(rollback).await;
+    b.submit(&page, &[], rollback).await;
     let top = b.text("#releases tbody tr").await;
     assert!(top.contains("rolled back to"), "{top} after {label}");
     assert!(!b.text("#config").await.contains("FOLLOWED"));
 
     // A custom domain, and a collaborator.
     let domain = format!("{app}.example.org");
-    b.fill("#domain", &domain).await;
-    b.click("form:has(#domain) button").await;
+    b.submit(&page, &[("#domain", &domain)], "form:has(#domain) button")
+        .await;
     assert!(b.text("#domain-list").await.contains(&domain));
-    b.fill("#collaborator", "bob").await;
-    b.click("form:has(#collaborator) button").await;
+    let bob = [("#collaborator", "bob")];
+    b.submit(&page, &bob, "form:has(#collaborator) button").await;
     assert!(b.text("#collaborator-list").await.contains("bob"));
 
     // The apps list.
@@ -187,9 +187,9 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     let row = b.text("#apps tbody").await;
     assert!(row.contains(&app) && row.contains("alice") && row.contains("cmd=1"), "{row}");
     b.screenshot("apps-desktop").await;
-    b.size(PHONE).await;
+    b.phone(true).await;
     b.screenshot("apps-phone").await;
-    b.size(DESKTOP).await;
+    b.phone(false).await;
 
     // Signing out revokes the session: its cookie, sent again, opens nothing.
     let cookie = b
@@ -197,29 +197,29 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         .get_named_cookie("deis_session")
         .await
         .expect("the session cookie");
-    sign_out(b).await;
+    sign_out(b, &home).await;
     b.client
-        .add_cookie(Cookie::new("deis_session", cookie.value().to_owned()))
+        .add_cookie(cookie.clone())
         .await
         .expect("cookie");
-    b.goto(&format!("{home}apps/{app}")).await;
+    b.goto(&page).await;
     assert_eq!(b.path().await, "/signin");
 
     // The collaborator sees the app.
     sign_in(b, &home, "bob").await;
     assert!(b.text("#apps").await.contains(&app));
-    b.goto(&format!("{home}apps/{app}")).await;
+    b.goto(&page).await;
     assert_eq!(b.text("h1").await, app);
-    sign_out(b).await;
+    sign_out(b, &home).await;
 
     // Another user neither sees nor changes it.
     sign_in(b, &home, "mallory").await;
     assert!(!b.text("main").await.contains(&app));
-    b.goto(&format!("{home}apps/{app}")).await;
+    b.goto(&page).await;
     assert_eq!(b.text("h1").await, "Forbidden");
     assert!(b.text("main").await.contains("You do not have permission"));
     assert!(!b.text("main").await.contains("GREETING"));
-    sign_out(b).await;
+    sign_out(b, &home).await;
 
     let (status, body) = setup
         .api("DELETE", &format!("/v1/apps/{app}/"), Some(&alice), "")

@@ -47,13 +47,8 @@ pub(crate) async fn logs(
     )
     .await;
     if !response.status().is_success() {
-        let status = response.status();
-        let reply = rest::Reply {
-            status,
-            json: serde_json::Value::Null,
-            text: String::new(),
-        };
-        return error_page(status, &reply.error(), Some(&signed.viewer()));
+        let reply = rest::read(response).await;
+        return error_page(reply.status, &reply.error(), Some(&signed.viewer()));
     }
     let body = response.into_body().into_data_stream();
     let lines = futures_util::stream::unfold(

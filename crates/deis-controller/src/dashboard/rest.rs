@@ -148,7 +148,11 @@ pub(crate) async fn call(
     token: Option<&str>,
     body: Option<&Value>,
 ) -> Reply {
-    let response = send(rest, via, method, path, token, body).await;
+    read(send(rest, via, method, path, token, body).await).await
+}
+
+/// Reads a whole answer (at most [`MAX_ANSWER`] bytes).
+pub(crate) async fn read(response: Response) -> Reply {
     let status = response.status();
     let text = match axum::body::to_bytes(response.into_body(), MAX_ANSWER).await {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),

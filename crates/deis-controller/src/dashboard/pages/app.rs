@@ -145,18 +145,27 @@ fn deploy(form: &Form<'_>, error: Option<&str>) -> Markup {
     }
 }
 
-/// The process list that the live script replaces as states change.
+/// The processes as they are (a count per type, then each with its state and release): what
+/// the live script replaces as they change.
 pub(crate) fn process_list(containers: &[Value]) -> Markup {
+    let mut counts = std::collections::BTreeMap::<&str, usize>::new();
+    for c in containers {
+        *counts.entry(c["type"].as_str().unwrap_or_default()).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
     html! {
-        @if containers.is_empty() {
-            li class="none" { "No processes running." }
+        p class="summary" {
+            "Running: "
+            @if summary.is_empty() { "none" } @else { (summary.join(" ")) }
         }
-        @for c in containers {
-            @let name = format!("{}.{}", c["type"].as_str().unwrap_or_default(), c["num"]);
-            li class="process" data-state=(c["state"].as_str().unwrap_or_default()) {
-                span class="name" { (name) } " "
-                span class="state" { (c["state"].as_str().unwrap_or_default()) } " "
-                span class="release" { "(" (c["release"].as_str().unwrap_or_default()) ")" }
+        ul id="ps-list" {
+            @for c in containers {
+                @let name = format!("{}.{}", c["type"].as_str().unwrap_or_default(), c["num"]);
+                li class="process" data-state=(c["state"].as_str().unwrap_or_default()) {
+                    span class="name" { (name) } " "
+                    span class="state" { (c["state"].as_str().unwrap_or_default()) } " "
+                    span class="release" { "(" (c["release"].as_str().unwrap_or_default()) ")" }
+                }
             }
         }
     }
@@ -171,7 +180,7 @@ fn process_section(form: &Form<'_>, data: &Data, error: Option<&str>) -> Markup 
         section id="processes" aria-labelledby="processes-heading" {
             h2 id="processes-heading" { "Processes" }
             (alert(error))
-            p { (processes(&data.app["structure"])) }
+            p { "Wanted: " (processes(&data.app["structure"])) }
             @for (ptype, count) in &structure {
                 div class="ptype" {
                     (form.post("scale", "inline", html! {
@@ -186,7 +195,7 @@ fn process_section(form: &Form<'_>, data: &Data, error: Option<&str>) -> Markup 
                     }))
                 }
             }
-            ul id="ps-list" aria-live="polite" { (process_list(data.containers.results())) }
+            div id="ps-live" aria-live="polite" { (process_list(data.containers.results())) }
         }
     }
 }

@@ -18,7 +18,7 @@
       if (atEnd) { log.scrollTop = log.scrollHeight; }
     };
   }
-  var list = document.getElementById("ps-list");
+  var list = document.getElementById("ps-live");
   if (list) {
     var ps = new EventSource(base + "ps");
     ps.addEventListener("ps", function (e) { list.innerHTML = e.data; });

@@ -43,12 +43,16 @@ impl Browser {
             .kill_on_drop(true)
             .spawn()
             .expect("chromedriver starts");
-        eventually(Duration::from_secs(20), "chromedriver to listen", || async move {
-            tokio::net::TcpStream::connect(addr)
-                .await
-                .map(drop)
-                .map_err(|e| e.to_string())
-        })
+        eventually(
+            Duration::from_secs(20),
+            "chromedriver to listen",
+            || async move {
+                tokio::net::TcpStream::connect(addr)
+                    .await
+                    .map(drop)
+                    .map_err(|e| e.to_string())
+            },
+        )
         .await;
         let (w, h) = DESKTOP;
         let args = [
@@ -58,8 +62,12 @@ impl Browser {
             "--disable-gpu".to_owned(),
             "--no-first-run".to_owned(),
             format!("--window-size={w},{h}"),
-            "--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.org 127.0.0.1".to_owned(),
-            format!("--user-data-dir={}", profile.path().join("chromium").display()),
+            "--host-resolver-rules=MAP *.example.com 127.0.0.1, MAP *.example.org 127.0.0.1"
+                .to_owned(),
+            format!(
+                "--user-data-dir={}",
+                profile.path().join("chromium").display()
+            ),
         ];
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -85,7 +93,10 @@ impl Browser {
     /// [`Browser::interrupted`]).
     pub(crate) async fn goto(&self, url: &str) {
         for _ in 0..TRIES {
-            self.client.goto(url).await.unwrap_or_else(|e| panic!("{url}: {e}"));
+            self.client
+                .goto(url)
+                .await
+                .unwrap_or_else(|e| panic!("{url}: {e}"));
             if !self.interrupted().await {
                 return;
             }
@@ -98,10 +109,14 @@ impl Browser {
     pub(crate) async fn interrupted(&self) -> bool {
         let text = self
             .client
-            .execute("return document.body ? document.body.innerText : '';", vec![])
+            .execute(
+                "return document.body ? document.body.innerText : '';",
+                vec![],
+            )
             .await
             .unwrap_or_default();
-        text.as_str().is_some_and(|t| t.contains("ERR_NETWORK_CHANGED"))
+        text.as_str()
+            .is_some_and(|t| t.contains("ERR_NETWORK_CHANGED"))
     }
 
     /// Opens `page`, fills `fields` (`(css, text)`) and clicks `button`; again from the start
@@ -122,7 +137,12 @@ impl Browser {
 
     /// The path of the page shown.
     pub(crate) async fn path(&self) -> String {
-        self.client.current_url().await.expect("the URL").path().to_owned()
+        self.client
+            .current_url()
+            .await
+            .expect("the URL")
+            .path()
+            .to_owned()
     }
 
     /// The text of the first element `css` selects.
@@ -134,7 +154,10 @@ impl Browser {
                     Ok(body) => body.text().await.unwrap_or_default(),
                     Err(_) => String::new(),
                 };
-                panic!("no {css} on {}: {e}; the page says: {main}", self.path().await)
+                panic!(
+                    "no {css} on {}: {e}; the page says: {main}",
+                    self.path().await
+                )
             }
         }
     }
@@ -170,7 +193,12 @@ impl Browser {
     }
 
     /// Waits until the text of `css` satisfies `want`; the text.
-    pub(crate) async fn until_text(&self, css: &str, what: &str, want: impl Fn(&str) -> bool) -> String {
+    pub(crate) async fn until_text(
+        &self,
+        css: &str,
+        what: &str,
+        want: impl Fn(&str) -> bool,
+    ) -> String {
         eventually(Duration::from_secs(30), what, || async {
             let text = match self.client.find(Locator::Css(css)).await {
                 Ok(e) => e.text().await.unwrap_or_default(),
@@ -230,8 +258,15 @@ struct Cdp {
 }
 
 impl WebDriverCompatibleCommand for Cdp {
-    fn endpoint(&self, base: &url::Url, session: Option<&str>) -> Result<url::Url, url::ParseError> {
-        base.join(&format!("session/{}/goog/cdp/execute", session.unwrap_or_default()))
+    fn endpoint(
+        &self,
+        base: &url::Url,
+        session: Option<&str>,
+    ) -> Result<url::Url, url::ParseError> {
+        base.join(&format!(
+            "session/{}/goog/cdp/execute",
+            session.unwrap_or_default()
+        ))
     }
 
     fn method_and_body(&self, _: &url::Url) -> (http::Method, Option<String>) {

@@ -36,9 +36,13 @@ async fn token(setup: &impl Setup, username: &str) -> String {
 /// Signs in through the form.
 async fn sign_in(b: &Browser, home: &str, username: &str) {
     let fields = [("#username", username), ("#password", "pw")];
-    b.submit(&format!("{home}signin"), &fields, "form[action='/signin'] button")
-        .await;
-    assert_eq!(b.path().await, "/", "{username} signed in");
+    b.submit(
+        &format!("{home}signin"),
+        &fields,
+        "form[action='/signin'] button",
+    )
+    .await;
+    assert_eq!(b.path().await, "/", "{username}: {}", b.text("main").await);
 }
 
 async fn sign_out(b: &Browser, home: &str) {
@@ -85,8 +89,12 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         ("#email", "alice@example.com"),
         ("#password", "pw"),
     ];
-    b.submit(&format!("{home}register"), &fields, "form[action='/register'] button")
-        .await;
+    b.submit(
+        &format!("{home}register"),
+        &fields,
+        "form[action='/register'] button",
+    )
+    .await;
     assert_eq!(b.path().await, "/", "{}", b.text("main").await);
     assert!(b.text("main").await.contains("No apps yet."));
     sign_out(b, &home).await;
@@ -105,9 +113,16 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     b.submit(&page, &[("#image", &image)], "form:has(#image) button")
         .await;
     assert_eq!(b.path().await, format!("/apps/{app}"));
-    assert!(b.text("#releases").await.contains(&image), "the deploy's release");
+    assert!(
+        b.text("#releases").await.contains(&image),
+        "the deploy's release"
+    );
     assert_eq!(setup.get_app(&app).await, (200, "dashboard\n".to_owned()));
-    let url = b.client.find(Locator::Css("#app-url")).await.expect("the URL");
+    let url = b
+        .client
+        .find(Locator::Css("#app-url"))
+        .await
+        .expect("the URL");
     let href = url.attr("href").await.expect("href").expect("an href");
     assert_eq!(href, format!("http://{app}.example.com/"));
     b.goto(&format!("http://{app}.example.com:{port}/")).await;
@@ -118,12 +133,18 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     let set = [("#config-key", "GREETING"), ("#config-value", "hi")];
     b.submit(&page, &set, "form:has(#config-key) button").await;
     let config = b.text("#config").await;
-    assert!(config.contains("GREETING") && config.contains("hi"), "{config}");
+    assert!(
+        config.contains("GREETING") && config.contains("hi"),
+        "{config}"
+    );
     assert!(b.text("#releases").await.contains("alice added GREETING"));
     let bad = [("#config-key", "BAD KEY"), ("#config-value", "x")];
     b.submit(&page, &bad, "form:has(#config-key) button").await;
     let refused = b.text("#config .error").await;
-    assert!(!refused.is_empty(), "the refusal is shown in the config section");
+    assert!(
+        !refused.is_empty(),
+        "the refusal is shown in the config section"
+    );
 
     // While the page is open, the `deis` client scales to 3 and changes the config in another
     // terminal: three processes and the new log line appear without a reload.
@@ -131,13 +152,26 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     b.goto(&page).await;
     mark(b).await;
     let scaled = setup
-        .api("POST", &format!("/v1/apps/{app}/scale/"), Some(&alice), r#"{"cmd": 3}"#)
+        .api(
+            "POST",
+            &format!("/v1/apps/{app}/scale/"),
+            Some(&alice),
+            r#"{"cmd": 3}"#,
+        )
         .await;
     assert_eq!(scaled.0, 204, "{scaled:?}");
-    eventually(Duration::from_secs(30), "three processes up on the page", || async {
-        let up = b.count("#ps-list li.process[data-state='up']").await;
-        if up == 3 { Ok(()) } else { Err(format!("{up} up: {}", b.text("#ps-list").await)) }
-    })
+    eventually(
+        Duration::from_secs(30),
+        "three processes up on the page",
+        || async {
+            let up = b.count("#ps-list li.process[data-state='up']").await;
+            if up == 3 {
+                Ok(())
+            } else {
+                Err(format!("{up} up: {}", b.text("#ps-list").await))
+            }
+        },
+    )
     .await;
     let changed = setup
         .api(
@@ -148,8 +182,10 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         )
         .await;
     assert_eq!(changed.0, 201, "{changed:?}");
-    b.until_text("#log", "the new log line on the page", |t| t.contains("added FOLLOWED"))
-        .await;
+    b.until_text("#log", "the new log line on the page", |t| {
+        t.contains("added FOLLOWED")
+    })
+    .await;
     assert!(still_marked(b).await, "the page was not reloaded");
     b.screenshot("app-desktop").await;
     b.phone(true).await;
@@ -160,7 +196,10 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     let scale = "form:has(#scale-cmd) button";
     b.submit(&page, &[("#scale-cmd", "51")], scale).await;
     let refusal = b.text("#processes .error").await;
-    assert!(refusal.contains("above the platform's maximum"), "{refusal}");
+    assert!(
+        refusal.contains("above the platform's maximum"),
+        "{refusal}"
+    );
     b.submit(&page, &[("#scale-cmd", "1")], scale).await;
     assert!(b.text("#processes").await.contains("cmd=1"));
 
@@ -179,13 +218,17 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         .await;
     assert!(b.text("#domain-list").await.contains(&domain));
     let bob = [("#collaborator", "bob")];
-    b.submit(&page, &bob, "form:has(#collaborator) button").await;
+    b.submit(&page, &bob, "form:has(#collaborator) button")
+        .await;
     assert!(b.text("#collaborator-list").await.contains("bob"));
 
     // The apps list.
     b.goto(&home).await;
     let row = b.text("#apps tbody").await;
-    assert!(row.contains(&app) && row.contains("alice") && row.contains("cmd=1"), "{row}");
+    assert!(
+        row.contains(&app) && row.contains("alice") && row.contains("cmd=1"),
+        "{row}"
+    );
     b.screenshot("apps-desktop").await;
     b.phone(true).await;
     b.screenshot("apps-phone").await;
@@ -198,12 +241,13 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
         .await
         .expect("the session cookie");
     sign_out(b, &home).await;
-    b.client
-        .add_cookie(cookie.clone())
-        .await
-        .expect("cookie");
+    b.client.add_cookie(cookie.clone()).await.expect("cookie");
     b.goto(&page).await;
     assert_eq!(b.path().await, "/signin");
+    b.client
+        .delete_all_cookies()
+        .await
+        .expect("cookies deleted");
 
     // The collaborator sees the app.
     sign_in(b, &home, "bob").await;

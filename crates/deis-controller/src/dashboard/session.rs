@@ -47,8 +47,9 @@ fn hash(id: &str) -> String {
     hex::encode(Sha256::digest(id.as_bytes()))
 }
 
-/// The session id the request's cookie holds, if any.
-pub(crate) fn cookie(parts: &Parts) -> Option<String> {
+/// The session ids the request's cookies hold (a browser may send more than one cookie of the
+/// name, e.g. a domain cookie beside a host one), at most a few.
+pub(crate) fn cookies(parts: &Parts) -> Vec<String> {
     parts
         .headers
         .get_all(COOKIE)
@@ -56,9 +57,11 @@ pub(crate) fn cookie(parts: &Parts) -> Option<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE_NAME)
+        .filter(|(name, _)| *name == COOKIE_NAME)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
+        .take(4)
+        .collect()
 }
 
 /// Whether the browser reached us over HTTPS (the router says so): the cookie is then `Secure`.
@@ -69,10 +72,18 @@ fn over_https(parts: &Parts) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// The session of a request's cookie, if it is valid; an expired one is deleted.
+/// The session of a request's cookie, if one is valid; an expired one is deleted.
 pub(crate) async fn current(dash: &Dash, parts: &Parts) -> Option<Signed> {
-    let id = cookie(parts)?;
-    let id_hash = hash(&id);
+    for id in cookies(parts) {
+        if let Some(signed) = valid(dash, &id).await {
+            return Some(signed);
+        }
+    }
+    None
+}
+
+async fn valid(dash: &Dash, id: &str) -> Option<Signed> {
+    let id_hash = hash(id);
     let session = dash.state.db.session(&id_hash).await.ok()??;
     let age = crate::time::now().saturating_sub(session.created);
     if age > LIFETIME.as_micros() as i64 {
@@ -134,4 +145,29 @@ pub(crate) async fn end(dash: &Dash, signed: &Signed) -> Response {
     }
     let clear = format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
     ([(SET_COOKIE, clear)], see_other("/signin")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(header: &str, expect: &[&str]) {
+        let (parts, ()) = axum::http::Request::builder()
+            .header(COOKIE, header)
+            .body(())
+            .expect("a request")
+            .into_parts();
+        assert_eq!(cookies(&parts), expect, "{header}");
+    }
+
+    #[test]
+    fn every_session_cookie_is_read() {
+        check("deis_session=abc", &["abc"]);
+        check(
+            "other=1; deis_session=abc; deis_session=def",
+            &["abc", "def"],
+        );
+        check("deis_session=; x=deis_session", &[]);
+        check(&format!("deis_session={}", "a".repeat(200)), &[]);
+    }
 }

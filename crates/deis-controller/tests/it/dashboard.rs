@@ -3,8 +3,6 @@
 //! every form, actions that are the API's (its rules and messages), and what a user may not see
 //! or change of another's app. The browser's own run is in the end-to-end suite.
 
-
-
 use crate::support::{Api, Controller, Resp};
 
 on_both_databases!(the_dashboard_keeps_users_apart);
@@ -102,20 +100,37 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
     // Without a session every page and action sends the browser to sign in; the API is as it was.
     for path in ["/", "/apps/any", "/keys", "/admin", "/apps/any/live/logs"] {
         let r = get(&c, path, None).await;
-        assert_eq!((r.status, header(&r, "location")), (303, "/signin"), "{path}");
+        assert_eq!(
+            (r.status, header(&r, "location")),
+            (303, "/signin"),
+            "{path}"
+        );
     }
-    let r = post(&c, "/apps/any/config", None, &[("key", "A"), ("value", "1")]).await;
+    let r = post(
+        &c,
+        "/apps/any/config",
+        None,
+        &[("key", "A"), ("value", "1")],
+    )
+    .await;
     assert_eq!((r.status, header(&r, "location")), (303, "/signin"));
     assert_eq!(c.req("GET", "/v1/", None, None).await.status, 401);
     let signin = get(&c, "/signin", None).await;
-    assert!(signin.body.contains("<label for=\"username\">"), "{signin:?}");
+    assert!(
+        signin.body.contains("<label for=\"username\">"),
+        "{signin:?}"
+    );
 
     // Registering signs in with a cookie scripts cannot read and other sites cannot send.
     let r = post(
         &c,
         "/register",
         None,
-        &[("username", "alice"), ("password", "opensesame"), ("email", "a@example.com")],
+        &[
+            ("username", "alice"),
+            ("password", "opensesame"),
+            ("email", "a@example.com"),
+        ],
     )
     .await;
     assert_eq!(r.status, 303, "{r:?}");
@@ -124,26 +139,72 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
         assert!(set.contains(part), "{set}");
     }
     // The API's rules and messages: a taken name, a wrong password.
-    let taken = post(&c, "/register", None, &[("username", "alice"), ("password", "x")]).await;
+    let taken = post(
+        &c,
+        "/register",
+        None,
+        &[("username", "alice"), ("password", "x")],
+    )
+    .await;
     assert_eq!(taken.status, 400);
-    assert!(taken.body.contains("This field must be unique."), "{taken:?}");
-    let wrong = post(&c, "/signin", None, &[("username", "alice"), ("password", "nope")]).await;
+    assert!(
+        taken.body.contains("This field must be unique."),
+        "{taken:?}"
+    );
+    let wrong = post(
+        &c,
+        "/signin",
+        None,
+        &[("username", "alice"), ("password", "nope")],
+    )
+    .await;
     assert_eq!(wrong.status, 400);
-    assert!(wrong.body.contains("Unable to log in with provided credentials."));
+    assert!(
+        wrong
+            .body
+            .contains("Unable to log in with provided credentials.")
+    );
     assert!(header(&wrong, "set-cookie").is_empty());
 
     let alice = sign_in(&c, "alice").await;
-    let created = post(&c, "/", Some(&alice.cookie), &[("csrf", &alice.csrf), ("id", "garden")]).await;
-    assert_eq!((created.status, header(&created, "location")), (303, "/apps/garden"));
-    let bad_name = post(&c, "/", Some(&alice.cookie), &[("csrf", &alice.csrf), ("id", "Bad_Name")]).await;
+    let created = post(
+        &c,
+        "/",
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf), ("id", "garden")],
+    )
+    .await;
+    assert_eq!(
+        (created.status, header(&created, "location")),
+        (303, "/apps/garden")
+    );
+    let bad_name = post(
+        &c,
+        "/",
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf), ("id", "Bad_Name")],
+    )
+    .await;
     assert_eq!(bad_name.status, 400);
     assert!(bad_name.body.contains("role=\"alert\""), "{bad_name:?}");
 
     // A form without the session's token, or with another, changes nothing.
     let config = |csrf: &'static str| [("csrf", csrf), ("key", "COLOUR"), ("value", "green")];
-    let no_token = post(&c, "/apps/garden/config", Some(&alice.cookie), &config("")[1..]).await;
+    let no_token = post(
+        &c,
+        "/apps/garden/config",
+        Some(&alice.cookie),
+        &config("")[1..],
+    )
+    .await;
     assert_eq!(no_token.status, 403);
-    let forged = post(&c, "/apps/garden/config", Some(&alice.cookie), &config("0123abcd")).await;
+    let forged = post(
+        &c,
+        "/apps/garden/config",
+        Some(&alice.cookie),
+        &config("0123abcd"),
+    )
+    .await;
     assert_eq!(forged.status, 403);
     assert!(forged.body.contains("security token"), "{forged:?}");
     let page = get(&c, "/apps/garden", Some(&alice.cookie)).await;
@@ -157,7 +218,10 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
         &[("csrf", &alice.csrf), ("key", "COLOUR"), ("value", "green")],
     )
     .await;
-    assert_eq!((set.status, header(&set, "location")), (303, "/apps/garden#config"));
+    assert_eq!(
+        (set.status, header(&set, "location")),
+        (303, "/apps/garden#config")
+    );
     let page = get(&c, "/apps/garden", Some(&alice.cookie)).await;
     assert_eq!(page.status, 200);
     assert!(page.body.contains("COLOUR") && page.body.contains("green"));
@@ -210,13 +274,24 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
     )
     .await;
     assert_eq!(shared.status, 303);
-    assert!(get(&c, "/", Some(&bob.cookie)).await.body.contains("/apps/garden"));
+    assert!(
+        get(&c, "/", Some(&bob.cookie))
+            .await
+            .body
+            .contains("/apps/garden")
+    );
 
     // Bob is no administrator: the users page is the API's refusal.
     assert_eq!(get(&c, "/admin", Some(&bob.cookie)).await.status, 403);
 
     // Signing out ends the session: its cookie opens nothing any more.
-    let out = post(&c, "/signout", Some(&alice.cookie), &[("csrf", &alice.csrf)]).await;
+    let out = post(
+        &c,
+        "/signout",
+        Some(&alice.cookie),
+        &[("csrf", &alice.csrf)],
+    )
+    .await;
     assert_eq!((out.status, header(&out, "location")), (303, "/signin"));
     assert!(header(&out, "set-cookie").contains("Max-Age=0"));
     let after = get(&c, "/apps/garden", Some(&alice.cookie)).await;
@@ -228,9 +303,17 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
         .await
         .expect("store");
     let closed = get(&c, "/register", None).await;
-    assert!(closed.body.contains("Registration is disabled"), "{closed:?}");
-    let refused = post(&c, "/register", None, &[("username", "eve"), ("password", "x")]).await;
+    assert!(
+        closed.body.contains("Registration is disabled"),
+        "{closed:?}"
+    );
+    let refused = post(
+        &c,
+        "/register",
+        None,
+        &[("username", "eve"), ("password", "x")],
+    )
+    .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("Registration is disabled"));
-
 }

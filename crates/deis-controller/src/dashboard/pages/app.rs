@@ -150,7 +150,9 @@ fn deploy(form: &Form<'_>, error: Option<&str>) -> Markup {
 pub(crate) fn process_list(containers: &[Value]) -> Markup {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for c in containers {
-        *counts.entry(c["type"].as_str().unwrap_or_default()).or_default() += 1;
+        *counts
+            .entry(c["type"].as_str().unwrap_or_default())
+            .or_default() += 1;
     }
     let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
     html! {

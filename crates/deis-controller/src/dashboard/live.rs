@@ -1,6 +1,6 @@
 //! The live parts of the app page, as Server-Sent Events: the log followed (the stream of
 //! `GET /v1/apps/{app}/logs?follow=true`, one event per line) and the process list, sent again
-//! whenever `GET /v1/apps/{app}/containers` changes.
+//! whenever `GET /v1/apps/{app}` (the wanted counts) or its `containers` change.
 
 use std::convert::Infallible;
 use std::time::Duration;
@@ -89,29 +89,35 @@ pub(crate) async fn processes(
     via: Via,
     Path(app): Path<String>,
 ) -> Response {
-    let path = format!("/v1/apps/{}/containers", seg(&app));
+    let app_path = format!("/v1/apps/{}", seg(&app));
     let token = signed.token().to_owned();
-    let first = rest::call(&dash.rest, &via, Method::GET, &path, Some(&token), None).await;
+    let first = rest::call(&dash.rest, &via, Method::GET, &app_path, Some(&token), None).await;
     if !first.ok() {
         return error_page(first.status, &first.error(), Some(&signed.viewer()));
     }
     let stream = futures_util::stream::unfold(
-        (dash, via, path, token, String::new(), true),
-        |(dash, via, path, token, last, first)| async move {
+        (dash, via, app_path, token, String::new(), true),
+        |(dash, via, app_path, token, last, first)| async move {
             loop {
                 if !first {
                     tokio::time::sleep(PROCESS_POLL).await;
                 }
-                let reply =
-                    rest::call(&dash.rest, &via, Method::GET, &path, Some(&token), None).await;
-                if !reply.ok() {
+                let get = |path: String| {
+                    let (dash, via, token) = (&dash, &via, &token);
+                    async move {
+                        rest::call(&dash.rest, via, Method::GET, &path, Some(token), None).await
+                    }
+                };
+                let (app, containers) =
+                    tokio::join!(get(app_path.clone()), get(format!("{app_path}/containers")));
+                if !app.ok() || !containers.ok() {
                     // The app is gone or no longer the user's: the stream ends.
                     return None;
                 }
-                let html = process_list(reply.results()).into_string();
+                let html = process_list(&app.json["structure"], containers.results()).into_string();
                 if html != last || first {
                     let event = Event::default().event("ps").data(html.clone());
-                    return Some((Ok(event), (dash, via, path, token, html, false)));
+                    return Some((Ok(event), (dash, via, app_path, token, html, false)));
                 }
             }
         },

@@ -131,7 +131,7 @@ pub(crate) async fn send(
         }
     };
     if let Some(peer) = &via.peer {
-        request.extensions_mut().insert(peer.clone());
+        request.extensions_mut().insert(*peer);
     }
     match rest.clone().oneshot(request).await {
         Ok(response) => response,

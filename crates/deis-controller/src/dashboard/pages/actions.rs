@@ -165,7 +165,7 @@ pub(crate) async fn act(
     Path((app, action)): Path<(String, String)>,
     form: Fields,
 ) -> Response {
-    if let Err(refused) = csrf::check(&signed, &form.0) {
+    if let Some(refused) = csrf::refusal(&signed, &form.0) {
         return refused;
     }
     let status_of = |section: &str| {

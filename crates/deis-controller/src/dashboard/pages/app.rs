@@ -147,7 +147,7 @@ fn deploy(form: &Form<'_>, error: Option<&str>) -> Markup {
 
 /// The processes as they are (a count per type, then each with its state and release): what
 /// the live script replaces as they change.
-pub(crate) fn process_list(containers: &[Value]) -> Markup {
+pub(crate) fn process_list(structure: &Value, containers: &[Value]) -> Markup {
     let mut counts = std::collections::BTreeMap::<&str, usize>::new();
     for c in containers {
         *counts
@@ -156,6 +156,7 @@ pub(crate) fn process_list(containers: &[Value]) -> Markup {
     }
     let summary: Vec<String> = counts.iter().map(|(t, n)| format!("{t}={n}")).collect();
     html! {
+        p class="summary" { "Wanted: " (processes(structure)) }
         p class="summary" {
             "Running: "
             @if summary.is_empty() { "none" } @else { (summary.join(" ")) }
@@ -182,7 +183,6 @@ fn process_section(form: &Form<'_>, data: &Data, error: Option<&str>) -> Markup 
         section id="processes" aria-labelledby="processes-heading" {
             h2 id="processes-heading" { "Processes" }
             (alert(error))
-            p { "Wanted: " (processes(&data.app["structure"])) }
             @for (ptype, count) in &structure {
                 div class="ptype" {
                     (form.post("scale", "inline", html! {
@@ -197,7 +197,7 @@ fn process_section(form: &Form<'_>, data: &Data, error: Option<&str>) -> Markup 
                     }))
                 }
             }
-            div id="ps-live" aria-live="polite" { (process_list(data.containers.results())) }
+            div id="ps-live" aria-live="polite" { (process_list(&data.app["structure"], data.containers.results())) }
         }
     }
 }

@@ -118,7 +118,7 @@ pub(crate) async fn create(
     via: Via,
     form: Fields,
 ) -> Response {
-    if let Err(refused) = csrf::check(&signed, &form.0) {
+    if let Some(refused) = csrf::refusal(&signed, &form.0) {
         return refused;
     }
     let name = form.get("id");

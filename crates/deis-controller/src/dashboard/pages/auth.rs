@@ -148,7 +148,7 @@ pub(crate) async fn register(
 
 /// Signs out: the session is deleted, so its cookie opens nothing any more.
 pub(crate) async fn signout(State(dash): State<Dash>, signed: Signed, form: Fields) -> Response {
-    if let Err(refused) = csrf::check(&signed, &form.0) {
+    if let Some(refused) = csrf::refusal(&signed, &form.0) {
         return refused;
     }
     session::end(&dash, &signed).await

@@ -75,7 +75,7 @@ pub(crate) async fn act(
     via: Via,
     form: Fields,
 ) -> Response {
-    if let Err(refused) = csrf::check(&signed, &form.0) {
+    if let Some(refused) = csrf::refusal(&signed, &form.0) {
         return refused;
     }
     let public = form.get("public");

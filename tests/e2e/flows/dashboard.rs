@@ -263,6 +263,23 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     assert_eq!(b.text("h1").await, "Forbidden");
     assert!(b.text("main").await.contains("You do not have permission"));
     assert!(!b.text("main").await.contains("GREETING"));
+    // Nor with a form of their own made up in the page, carrying their valid CSRF token.
+    let status = b
+        .client
+        .execute(
+            "const csrf = document.querySelector('form.signout input[name=csrf]').value; \
+             return fetch(arguments[0], {method: 'POST', redirect: 'manual', \
+               body: new URLSearchParams({csrf, key: 'GREETING', value: 'pwned'})}) \
+             .then(r => r.status);",
+            vec![serde_json::json!(format!("/apps/{app}/config"))],
+        )
+        .await
+        .expect("script runs");
+    assert_eq!(status, 403);
+    let (_, config) = setup
+        .api("GET", &format!("/v1/apps/{app}/config/"), Some(&alice), "")
+        .await;
+    assert!(!config.contains("pwned"), "{config}");
     sign_out(b, &home).await;
 
     let (status, body) = setup

@@ -5,7 +5,7 @@
 
 use crate::support::{Api, Controller, Resp};
 
-on_both_databases!(the_dashboard_keeps_users_apart);
+on_both_databases!(the_dashboard_keeps_users_apart, keys_and_administrators);
 
 const FORM: &str = "Content-Type: application/x-www-form-urlencoded";
 
@@ -316,4 +316,94 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
     .await;
     assert_eq!(refused.status, 403);
     assert!(refused.body.contains("Registration is disabled"));
+}
+
+const KEY: &str = "ssh-rsa AAAAB3NzaC1yc2EAAAADAQABAAABAQC7 alice@example.com";
+
+async fn keys_and_administrators(c: Controller) {
+    let _admin = c.user("admin").await;
+    let _alice = c.user("alice").await;
+    let alice = sign_in(&c, "alice").await;
+
+    // A key named by its comment, as `deis keys:add` names it; a bad one is the API's refusal.
+    let csrf = alice.csrf.as_str();
+    let added = post(
+        &c,
+        "/keys",
+        Some(&alice.cookie),
+        &[("csrf", csrf), ("action", "add"), ("public", KEY)],
+    )
+    .await;
+    assert_eq!(
+        (added.status, header(&added, "location")),
+        (303, "/keys"),
+        "{added:?}"
+    );
+    let keys = get(&c, "/keys", Some(&alice.cookie)).await;
+    assert!(keys.body.contains("alice@example.com"), "{}", keys.body);
+    let bad = post(
+        &c,
+        "/keys",
+        Some(&alice.cookie),
+        &[
+            ("csrf", csrf),
+            ("action", "add"),
+            ("id", "x"),
+            ("public", "ssh-rsa AAAAB3NzaC1 x"),
+        ],
+    )
+    .await;
+    assert_eq!(bad.status, 400);
+    assert!(bad.body.contains("Incorrect padding"), "{}", bad.body);
+    let removed = post(
+        &c,
+        "/keys",
+        Some(&alice.cookie),
+        &[
+            ("csrf", csrf),
+            ("action", "remove"),
+            ("id", "alice@example.com"),
+        ],
+    )
+    .await;
+    assert_eq!(removed.status, 303);
+    assert!(
+        get(&c, "/keys", Some(&alice.cookie))
+            .await
+            .body
+            .contains("No keys yet")
+    );
+
+    // Users and administrators: the administrator's page only; a grant makes another.
+    assert_eq!(get(&c, "/admin", Some(&alice.cookie)).await.status, 403);
+    let refused = post(
+        &c,
+        "/admin",
+        Some(&alice.cookie),
+        &[("csrf", csrf), ("action", "grant"), ("username", "alice")],
+    )
+    .await;
+    assert_eq!(refused.status, 403);
+    let admin = sign_in(&c, "admin").await;
+    let users = get(&c, "/admin", Some(&admin.cookie)).await;
+    assert_eq!(users.status, 200);
+    assert!(users.body.contains("alice") && users.body.contains("Make alice an administrator"));
+    let granted = post(
+        &c,
+        "/admin",
+        Some(&admin.cookie),
+        &[
+            ("csrf", &admin.csrf),
+            ("action", "grant"),
+            ("username", "alice"),
+        ],
+    )
+    .await;
+    assert_eq!(
+        (granted.status, header(&granted, "location")),
+        (303, "/admin")
+    );
+    let now = get(&c, "/admin", Some(&alice.cookie)).await;
+    assert_eq!(now.status, 200);
+    assert!(now.body.contains("Revoke alice"), "{}", now.body);
 }

@@ -12,6 +12,7 @@
 
 pub(crate) mod api;
 mod config;
+mod dashboard;
 mod db;
 pub(crate) mod domain;
 mod events;
@@ -222,10 +223,12 @@ pub async fn run(
         config.reconcile_interval,
         shutdown.clone(),
     ));
+    // The dashboard answers its own paths and passes everything else to the API.
+    let rest = api::router(state.clone());
     let served = serve_component(
         spec,
         listeners.http,
-        api::router(state),
+        dashboard::router(state, rest),
         store,
         shutdown.clone(),
     )

@@ -16,6 +16,7 @@
 //! | `deisctl::...` | [`Containers`] | deisctl's own commands |
 //! | `cluster::...` | [`ClusterPlatform`] (3 simulated hosts, deisctl through an SSH tunnel) | install and start across the hosts, a day's apps flow, the app on several hosts and every router, logs from every host, stop/start keeping data, uninstall leaving nothing |
 //! | `survival::...` | [`ClusterPlatform`] (3 managers and a spare host) | under a steady client: Redis lost, the builder killed mid-push, the leader killed mid-deploy, etcd's majority lost, a host lost, its etcd member replaced; nothing of the users' lost |
+//! | `dashboard::...` | [`SingleHost`] and a headless Chromium | the user's day in the web dashboard, a collaborator and another user; screenshots to `docs/dashboard/` |
 //! | `units::...` | none | the unit files |
 //! | `systemd::...` | a host of its own whose systemd runs the unit files | deisctl's systemd backend |
 //!
@@ -36,6 +37,7 @@ mod apps;
 mod attacks;
 mod buildpack;
 mod cluster;
+mod dashboard;
 mod day;
 mod deisctl;
 mod deploy;

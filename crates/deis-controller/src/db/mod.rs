@@ -6,6 +6,7 @@ mod apps;
 mod keys;
 mod recent;
 mod releases;
+mod sessions;
 mod users;
 
 use std::path::Path;

@@ -11,6 +11,7 @@ mod builds;
 mod client_flows;
 mod concurrency;
 mod config;
+mod dashboard;
 mod docker;
 mod etcd_tls;
 mod fuzz;

@@ -1,0 +1,139 @@
+//! The web dashboard: the user's day in a browser, served by the controller beside the API
+//! (`http://deis.<domain>/`; the API stays under `/v1/`). Server-rendered HTML (maud templates
+//! compiled into the binary), one stylesheet, and one small script for the live parts (the log
+//! tail and process states, over Server-Sent Events); every page works without it.
+//!
+//! It holds no rules of its own: every read and every action is the REST request the `deis`
+//! client sends, dispatched in process to the API's router with the user's token ([`rest`]), so
+//! permissions, validation and error messages are the API's. What it adds is the browser's
+//! side: sessions in an `HttpOnly; SameSite=Strict` cookie ([`session`]), a CSRF token on every
+//! form ([`csrf`]), and pages that show an error where it happened.
+
+mod csrf;
+mod live;
+mod pages;
+mod rest;
+mod session;
+mod view;
+
+use std::collections::HashMap;
+
+use axum::Router;
+use axum::extract::{DefaultBodyLimit, FromRequest, Request};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::state::AppState;
+
+/// The largest form accepted (a certificate chain and its key fit many times over).
+const MAX_FORM: usize = 256 * 1024;
+
+/// What every dashboard handler shares: the controller's state and the API router that every
+/// read and action goes through.
+#[derive(Clone)]
+pub(crate) struct Dash {
+    pub(crate) state: AppState,
+    pub(crate) rest: Router,
+}
+
+/// The dashboard's routes; anything else falls through to `rest` (the API).
+pub(crate) fn router(state: AppState, rest: Router) -> Router {
+    let dash = Dash {
+        state,
+        rest: rest.clone(),
+    };
+    Router::new()
+        .route("/", get(pages::apps::list).post(pages::apps::create))
+        .route(
+            "/signin",
+            get(pages::auth::signin_form).post(pages::auth::signin),
+        )
+        .route(
+            "/register",
+            get(pages::auth::register_form).post(pages::auth::register),
+        )
+        .route("/signout", post(pages::auth::signout))
+        .route("/apps/{app}", get(pages::app::show))
+        .route("/apps/{app}/{action}", post(pages::actions::act))
+        .route("/apps/{app}/live/logs", get(live::logs))
+        .route("/apps/{app}/live/ps", get(live::processes))
+        .route("/keys", get(pages::keys::show).post(pages::keys::act))
+        .route("/admin", get(pages::admin::show).post(pages::admin::act))
+        .route("/static/style.css", get(style))
+        .route("/static/live.js", get(script))
+        .layer(DefaultBodyLimit::max(MAX_FORM))
+        .layer(axum::middleware::from_fn(headers))
+        .with_state(dash)
+        .fallback_service(rest)
+}
+
+/// What every dashboard answer carries: no framing, no sniffing, scripts and styles only from
+/// here, and pages not cached (they show private data).
+async fn headers(request: Request, next: Next) -> Response {
+    let mut response = next.run(request).await;
+    let headers = response.headers_mut();
+    for (name, value) in [
+        (header::X_FRAME_OPTIONS, "DENY"),
+        (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        (header::REFERRER_POLICY, "same-origin"),
+        (
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    headers
+        .entry(header::CACHE_CONTROL)
+        .or_insert(HeaderValue::from_static("no-store"));
+    response
+}
+
+async fn style() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/css; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("static/style.css"),
+    )
+        .into_response()
+}
+
+async fn script() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "max-age=300"),
+        ],
+        include_str!("static/live.js"),
+    )
+        .into_response()
+}
+
+/// A submitted form's fields; a body that is not a form gets a page saying so.
+pub(crate) struct Fields(pub(crate) HashMap<String, String>);
+
+impl<S: Send + Sync> FromRequest<S> for Fields {
+    type Rejection = Response;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match axum::Form::<HashMap<String, String>>::from_request(req, state).await {
+            Ok(axum::Form(map)) => Ok(Fields(map)),
+            Err(e) => Err(view::error_page(
+                StatusCode::BAD_REQUEST,
+                &format!("The form could not be read: {}", e.body_text()),
+                None,
+            )),
+        }
+    }
+}
+
+impl Fields {
+    /// A field's value, trimmed; empty when missing.
+    pub(crate) fn get(&self, name: &str) -> &str {
+        self.0.get(name).map_or("", |v| v.trim())
+    }
+}

@@ -64,9 +64,42 @@ pub(crate) fn router(state: AppState, rest: Router) -> Router {
         .route("/static/style.css", get(style))
         .route("/static/live.js", get(script))
         .layer(DefaultBodyLimit::max(MAX_FORM))
+        .layer(axum::middleware::from_fn(same_origin))
         .layer(axum::middleware::from_fn(headers))
         .with_state(dash)
         .fallback_service(rest)
+}
+
+/// Refuses a form sent from another site: apps run on sibling names of the dashboard's, so
+/// `SameSite` cookies do not stop one of them from posting a sign-in form of its own (signing the
+/// user in as the app's owner) or any other form. Browsers say where a request comes from
+/// (`Sec-Fetch-Site`, else `Origin`); a client that says neither (curl) is left to the forms'
+/// CSRF tokens.
+async fn same_origin(request: Request, next: Next) -> Response {
+    if request.method() != axum::http::Method::POST || sent_from_here(request.headers()) {
+        return next.run(request).await;
+    }
+    view::error_page(
+        axum::http::StatusCode::FORBIDDEN,
+        "This form was sent from another site; open the dashboard and send it from there",
+        None,
+    )
+}
+
+/// Whether a browser's request comes from the dashboard's own pages (or says nothing).
+fn sent_from_here(headers: &axum::http::HeaderMap) -> bool {
+    if let Some(site) = headers.get("sec-fetch-site") {
+        return site.as_bytes() == b"same-origin";
+    }
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return true;
+    };
+    let host = headers.get(header::HOST).map(|h| h.as_bytes());
+    let origin = origin.as_bytes();
+    let origin_host = origin
+        .strip_prefix(b"https://")
+        .or_else(|| origin.strip_prefix(b"http://"));
+    origin_host.is_some() && origin_host == host
 }
 
 /// What every dashboard answer carries: no framing, no sniffing, scripts and styles only from
@@ -135,5 +168,51 @@ impl Fields {
     /// A field's value, trimmed; empty when missing.
     pub(crate) fn get(&self, name: &str) -> &str {
         self.0.get(name).map_or("", |v| v.trim())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::*;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut map = HeaderMap::new();
+        for (name, value) in pairs {
+            map.insert(*name, HeaderValue::from_static(value));
+        }
+        map
+    }
+
+    #[test]
+    fn a_form_from_an_app_on_a_sibling_name_is_refused() {
+        assert!(sent_from_here(&headers(&[(
+            "sec-fetch-site",
+            "same-origin"
+        )])));
+        assert!(!sent_from_here(&headers(&[(
+            "sec-fetch-site",
+            "same-site"
+        )])));
+        assert!(!sent_from_here(&headers(&[(
+            "sec-fetch-site",
+            "cross-site"
+        )])));
+        let here = [
+            ("host", "deis.example.com"),
+            ("origin", "http://deis.example.com"),
+        ];
+        assert!(sent_from_here(&headers(&here)));
+        let app = [
+            ("host", "deis.example.com"),
+            ("origin", "http://evil.example.com"),
+        ];
+        assert!(!sent_from_here(&headers(&app)));
+        assert!(!sent_from_here(&headers(&[
+            ("host", "deis.example.com"),
+            ("origin", "null")
+        ])));
+        assert!(sent_from_here(&headers(&[("host", "deis.example.com")])));
     }
 }

@@ -14,8 +14,12 @@ use super::Dash;
 use super::view::{Viewer, see_other};
 use crate::db::User;
 
-/// The cookie's name.
+/// The cookie's name over plain HTTP.
 pub(crate) const COOKIE_NAME: &str = "deis_session";
+
+/// The cookie's name over HTTPS: browsers take a `__Host-` cookie only from this host itself,
+/// never from an app on a sibling name setting one for the whole domain.
+pub(crate) const HOST_COOKIE_NAME: &str = "__Host-deis_session";
 
 /// How long a sign-in lasts.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(12 * 3600);
@@ -57,7 +61,7 @@ pub(crate) fn cookies(parts: &Parts) -> Vec<String> {
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .filter(|(name, _)| *name == COOKIE_NAME)
+        .filter(|(name, _)| *name == COOKIE_NAME || *name == HOST_COOKIE_NAME)
         .map(|(_, value)| value.trim().to_owned())
         .filter(|v| !v.is_empty() && v.len() <= 128)
         .take(4)
@@ -72,14 +76,15 @@ fn over_https(parts: &Parts) -> bool {
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"https"))
 }
 
-/// The session of a request's cookie, if one is valid; an expired one is deleted.
+/// The session of a request's cookie, if it is valid; an expired one is deleted. A request with
+/// more than one session cookie is signed out: over plain HTTP an app on a sibling name can set
+/// one for the whole domain (its own session, to sign the user in as someone else), and which
+/// one is the host's own cannot be told.
 pub(crate) async fn current(dash: &Dash, parts: &Parts) -> Option<Signed> {
-    for id in cookies(parts) {
-        if let Some(signed) = valid(dash, &id).await {
-            return Some(signed);
-        }
+    match cookies(parts).as_slice() {
+        [id] => valid(dash, id).await,
+        _ => None,
     }
-    None
 }
 
 async fn valid(dash: &Dash, id: &str) -> Option<Signed> {
@@ -126,9 +131,13 @@ pub(crate) async fn start(dash: &Dash, parts: &Parts, username: &str) -> Option<
         tracing::warn!(error = %e, "Storing a dashboard session failed");
         return None;
     }
-    let secure = if over_https(parts) { "; Secure" } else { "" };
+    let (name, secure) = if over_https(parts) {
+        (HOST_COOKIE_NAME, "; Secure")
+    } else {
+        (COOKIE_NAME, "")
+    };
     Some(format!(
-        "{COOKIE_NAME}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
+        "{name}={id}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}",
         LIFETIME.as_secs()
     ))
 }
@@ -143,8 +152,15 @@ pub(crate) async fn end(dash: &Dash, signed: &Signed) -> Response {
             Some(&signed.viewer()),
         );
     }
-    let clear = format!("{COOKIE_NAME}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
-    ([(SET_COOKIE, clear)], see_other("/signin")).into_response()
+    let clear = |name: &str| format!("{name}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0");
+    (
+        [
+            (SET_COOKIE, clear(COOKIE_NAME)),
+            (SET_COOKIE, clear(HOST_COOKIE_NAME) + "; Secure"),
+        ],
+        see_other("/signin"),
+    )
+        .into_response()
 }
 
 #[cfg(test)]
@@ -158,6 +174,11 @@ mod tests {
             .expect("a request")
             .into_parts();
         assert_eq!(cookies(&parts), expect, "{header}");
+    }
+
+    #[test]
+    fn a_host_cookie_is_read_too() {
+        check("__Host-deis_session=abc", &["abc"]);
     }
 
     #[test]

@@ -52,6 +52,15 @@ impl Db {
         Ok(())
     }
 
+    /// Forgets every session of a user (a new password or token signs every browser out).
+    pub(crate) async fn delete_user_sessions(&self, username: &str) -> DbResult<()> {
+        sqlx::query("DELETE FROM dashboard_sessions WHERE username = $1")
+            .bind(username)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
     /// Forgets every session older than `before` (microseconds).
     pub(crate) async fn delete_sessions_before(&self, before: i64) -> DbResult<()> {
         sqlx::query("DELETE FROM dashboard_sessions WHERE created < $1")

@@ -163,6 +163,8 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        // Every dashboard sign-in of the user ends with the old secret.
+        self.delete_user_sessions(username).await?;
         self.reads.forget_all();
         Ok(())
     }
@@ -174,6 +176,8 @@ impl Db {
             .bind(username)
             .execute(self.pool())
             .await?;
+        // Every dashboard sign-in of the user ends with the old secret.
+        self.delete_user_sessions(username).await?;
         self.reads.forget_all();
         Ok(())
     }

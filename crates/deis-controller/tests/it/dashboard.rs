@@ -228,7 +228,7 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
     assert!(page.body.contains("alice added COLOUR"), "{}", page.body);
 
     // Another user neither sees nor changes it.
-    let _bob = c.user("bob").await;
+    let bob_token = c.user("bob").await;
     let bob = sign_in(&c, "bob").await;
     let list = get(&c, "/", Some(&bob.cookie)).await;
     assert!(!list.body.contains("garden"), "{}", list.body);
@@ -283,6 +283,62 @@ async fn the_dashboard_keeps_users_apart(c: Controller) {
 
     // Bob is no administrator: the users page is the API's refusal.
     assert_eq!(get(&c, "/admin", Some(&bob.cookie)).await.status, 403);
+
+    // A form an app on a sibling name posts (same site, other origin) is refused, even with a
+    // valid session and token: nothing changes.
+    let forged = c
+        .raw(
+            "POST",
+            "/apps/garden/config",
+            &[
+                FORM.to_owned(),
+                format!("Cookie: deis_session={}", alice.cookie),
+                "Origin: http://evil.example.com".to_owned(),
+                "Sec-Fetch-Site: same-site".to_owned(),
+            ],
+            Some(&encode(&[
+                ("csrf", &alice.csrf),
+                ("key", "FORGED"),
+                ("value", "1"),
+            ])),
+        )
+        .await
+        .expect("POST");
+    assert_eq!(forged.status, 403, "{forged:?}");
+    assert!(forged.body.contains("sent from another site"), "{forged:?}");
+    assert!(
+        !get(&c, "/apps/garden", Some(&alice.cookie))
+            .await
+            .body
+            .contains("FORGED")
+    );
+
+    // Two session cookies (an app can set one for the whole domain): signed out, not whichever.
+    let two = c
+        .raw(
+            "GET",
+            "/",
+            &[format!(
+                "Cookie: deis_session={}; deis_session={}",
+                bob.cookie, alice.cookie
+            )],
+            None,
+        )
+        .await
+        .expect("GET");
+    assert_eq!((two.status, header(&two, "location")), (303, "/signin"));
+
+    // Bob changes his password with the client: his browser's session ends with the old one.
+    c.req(
+        "POST",
+        "/v1/auth/passwd",
+        Some(&bob_token),
+        Some(serde_json::json!({"password": "opensesame", "new_password": "n3w"})),
+    )
+    .await
+    .expect(200, "OK");
+    let stale = get(&c, "/", Some(&bob.cookie)).await;
+    assert_eq!((stale.status, header(&stale, "location")), (303, "/signin"));
 
     // Signing out ends the session: its cookie opens nothing any more.
     let out = post(

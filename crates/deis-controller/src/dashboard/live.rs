@@ -15,6 +15,7 @@ use super::Dash;
 use super::pages::app::process_list;
 use super::rest::{self, Via, seg};
 use super::session::Signed;
+use super::streams::{PER_USER, Slot};
 use super::view::error_page;
 
 /// How often the process list is read again.
@@ -23,10 +24,42 @@ const PROCESS_POLL: Duration = Duration::from_secs(1);
 /// The longest log line sent whole; longer ones are cut.
 const MAX_LINE: usize = 16 * 1024;
 
-fn sse(stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static) -> Response {
+/// How often a stream checks that its session still exists (signed out: the stream ends).
+const SESSION_CHECK: Duration = Duration::from_secs(5);
+
+/// The events of `stream` while the session lasts, holding its user's stream slot.
+fn sse(
+    dash: &Dash,
+    signed: &Signed,
+    slot: Slot,
+    stream: impl Stream<Item = Result<Event, Infallible>> + Send + 'static,
+) -> Response {
+    let (db, id_hash) = (dash.state.db.clone(), signed.id_hash.clone());
+    let ended = async move {
+        loop {
+            tokio::time::sleep(SESSION_CHECK).await;
+            if !matches!(db.session(&id_hash).await, Ok(Some(_))) {
+                return;
+            }
+        }
+    };
+    let stream = stream.take_until(Box::pin(ended)).map(move |event| {
+        let _held = &slot;
+        event
+    });
+    // A keep-alive often enough that a page left is found gone, and its slot freed, soon.
     Sse::new(stream)
-        .keep_alive(KeepAlive::default())
+        .keep_alive(KeepAlive::new().interval(Duration::from_secs(5)))
         .into_response()
+}
+
+/// The page that says the user has too many live streams open.
+fn too_many(signed: &Signed) -> Response {
+    error_page(
+        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        &format!("You have {PER_USER} live views open already; close one (another tab) and reload"),
+        Some(&signed.viewer()),
+    )
 }
 
 /// The log's last lines, then each new one as it arrives.
@@ -36,6 +69,9 @@ pub(crate) async fn logs(
     via: Via,
     Path(app): Path<String>,
 ) -> Response {
+    let Some(slot) = dash.streams.open(&signed.user.username) else {
+        return too_many(&signed);
+    };
     let path = format!("/v1/apps/{}/logs?follow=true&log_lines=100", seg(&app));
     let response = rest::send(
         &dash.rest,
@@ -71,7 +107,7 @@ pub(crate) async fn logs(
             }
         },
     );
-    sse(lines)
+    sse(&dash, &signed, slot, lines)
 }
 
 /// A line as an event's data: no line breaks, at most [`MAX_LINE`] bytes.
@@ -89,14 +125,18 @@ pub(crate) async fn processes(
     via: Via,
     Path(app): Path<String>,
 ) -> Response {
+    let Some(slot) = dash.streams.open(&signed.user.username) else {
+        return too_many(&signed);
+    };
     let app_path = format!("/v1/apps/{}", seg(&app));
     let token = signed.token().to_owned();
     let first = rest::call(&dash.rest, &via, Method::GET, &app_path, Some(&token), None).await;
     if !first.ok() {
         return error_page(first.status, &first.error(), Some(&signed.viewer()));
     }
+    let polled = dash.clone();
     let stream = futures_util::stream::unfold(
-        (dash, via, app_path, token, String::new(), true),
+        (polled, via, app_path, token, String::new(), true),
         |(dash, via, app_path, token, last, first)| async move {
             loop {
                 if !first {
@@ -122,5 +162,5 @@ pub(crate) async fn processes(
             }
         },
     );
-    sse(stream)
+    sse(&dash, &signed, slot, stream)
 }

@@ -14,6 +14,7 @@ mod live;
 mod pages;
 mod rest;
 mod session;
+mod streams;
 mod view;
 
 use std::collections::HashMap;
@@ -36,6 +37,8 @@ const MAX_FORM: usize = 256 * 1024;
 pub(crate) struct Dash {
     pub(crate) state: AppState,
     pub(crate) rest: Router,
+    /// The live streams each user has open.
+    pub(crate) streams: streams::Streams,
 }
 
 /// The dashboard's routes; anything else falls through to `rest` (the API).
@@ -43,6 +46,7 @@ pub(crate) fn router(state: AppState, rest: Router) -> Router {
     let dash = Dash {
         state,
         rest: rest.clone(),
+        streams: streams::Streams::default(),
     };
     Router::new()
         .route("/", get(pages::apps::list).post(pages::apps::create))

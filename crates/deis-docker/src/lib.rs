@@ -13,6 +13,7 @@ pub mod labels;
 mod list;
 mod registry;
 mod remove;
+mod swarm;
 
 pub use bollard::Docker;
 pub use connect::connect;
@@ -20,3 +21,4 @@ pub use error::{DockerError, engine_message};
 pub use list::{list_images, list_labelled};
 pub use registry::{registry_credentials, registry_of, split_reference};
 pub use remove::remove_container;
+pub use swarm::{MANAGER_WAIT, manager_ready};

@@ -83,38 +83,6 @@ fn image_of(spec: &ServiceSpec) -> Option<&str> {
         .as_deref()
 }
 
-/// How long a manager may take to answer as one: the Swarm elects a new leading manager after a
-/// manager's host is lost, and answers "deadline exceeded" meanwhile.
-const MANAGER_WAIT: Duration = Duration::from_secs(60);
-
-/// Waits until the engine answers as a swarm manager; an engine outside any swarm is refused at
-/// once.
-async fn manager_ready(
-    docker: &Docker,
-    shutdown: &CancellationToken,
-) -> Result<(), SchedulerError> {
-    let until = tokio::time::Instant::now() + MANAGER_WAIT;
-    loop {
-        let e = match docker.inspect_swarm().await {
-            Ok(_) => return Ok(()),
-            Err(e) => e,
-        };
-        let electing = matches!(
-            &e,
-            bollard::errors::Error::DockerResponseServerError { status_code: 500, message }
-                if message.contains("DeadlineExceeded") || message.contains("deadline exceeded")
-        );
-        if !electing || tokio::time::Instant::now() >= until || shutdown.is_cancelled() {
-            return Err(docker_error(
-                "the Docker engine is not a swarm manager (docker swarm init)",
-                e,
-            ));
-        }
-        tracing::warn!(error = %e, "The swarm has no leading manager yet; waiting");
-        tokio::time::sleep(Duration::from_secs(1)).await;
-    }
-}
-
 impl SwarmScheduler {
     /// Connects to the first of `config.engines` if any (its URL), else to the local engine;
     /// it must be a swarm manager.
@@ -129,7 +97,14 @@ impl SwarmScheduler {
             .map(|e| e.url.clone())
             .unwrap_or_default();
         let docker = deis_docker::connect(&url).await?;
-        manager_ready(&docker, &shutdown).await?;
+        deis_docker::manager_ready(&docker, deis_docker::MANAGER_WAIT)
+            .await
+            .map_err(|e| {
+                docker_error(
+                    "the Docker engine is not a swarm manager (docker swarm init)",
+                    e,
+                )
+            })?;
         let tasks = crate::tasks::Tasks::new(shutdown);
         let pulls = Pulls::new(store.clone(), config.registries.clone());
         let scheduler = SwarmScheduler {

@@ -59,7 +59,7 @@ impl SwarmPlatform {
         access: AccessOptions,
     ) -> Result<SwarmPlatform, Error> {
         let (access, docker) = Access::open(access).await?;
-        match docker.inspect_swarm().await {
+        match deis_docker::manager_ready(&docker, deis_docker::MANAGER_WAIT).await {
             Ok(_) => {}
             Err(e) => {
                 return Err(Error::Message(format!(

@@ -30,6 +30,33 @@ fn restarts(container: &str) -> u64 {
         .unwrap_or(0)
 }
 
+/// Whether a container restarted since it had `before` restarts, runs, and (if it has a health
+/// check) passed a probe that started after its restart: Docker keeps the last status of the
+/// container's previous life while it restarts, so `healthy` alone says nothing.
+fn back_and_healthy(container: &str, before: u64) -> Result<(), String> {
+    let state = docker_lines(&["inspect", "--format", "{{json .State}}", container]).join("");
+    let state: serde_json::Value =
+        serde_json::from_str(&state).map_err(|e| format!("{container}: {e}: {state}"))?;
+    let started = state["StartedAt"].as_str().unwrap_or_default();
+    if restarts(container) <= before || state["Status"] != "running" {
+        return Err(format!("{container}: {} since {started}", state["Status"]));
+    }
+    let Some(health) = state.get("Health").filter(|h| !h.is_null()) else {
+        return Ok(());
+    };
+    let at = |t: &str| chrono::DateTime::parse_from_rfc3339(t).ok();
+    let probed_since = health["Log"]
+        .as_array()
+        .and_then(|log| log.last())
+        .and_then(|probe| probe["Start"].as_str())
+        .is_some_and(|probe| at(probe) > at(started) && at(started).is_some());
+    if health["Status"] == "healthy" && probed_since {
+        Ok(())
+    } else {
+        Err(format!("{container}: {} since {started}", health["Status"]))
+    }
+}
+
 /// The app's running containers, by release label.
 fn releases_running(setup: &impl Setup, app: &str) -> Vec<String> {
     let mut releases = docker_lines(&[
@@ -170,19 +197,7 @@ async fn killed_components_come_back_while_the_app_keeps_serving() {
         eventually(
             Duration::from_secs(90),
             "the component back and healthy",
-            || async {
-                let health = docker_lines(&[
-                    "inspect",
-                    "--format",
-                    "{{if .State.Health}}{{.State.Health.Status}}{{else}}{{.State.Status}}{{end}}",
-                    &container,
-                ]);
-                let back = restarts(&container) > before;
-                match health.first().map(String::as_str) {
-                    Some("healthy" | "running") if back => Ok(()),
-                    other => Err(format!("{component}: {other:?}, restarted: {back}")),
-                }
-            },
+            || async { back_and_healthy(&container, before) },
         )
         .await;
         let recovered = started.elapsed();

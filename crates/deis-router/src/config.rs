@@ -33,6 +33,9 @@ pub struct Config {
     /// How long in-flight requests may finish after shutdown.
     #[serde(with = "deis_runtime::serde_secs")]
     pub drain: Duration,
+    /// How long a client connection may wait for its next request head, idle time included.
+    #[serde(with = "deis_runtime::serde_secs")]
+    pub idle_timeout: Duration,
 }
 
 impl Default for Config {
@@ -47,6 +50,7 @@ impl Default for Config {
             platform_domain: "localhost".to_owned(),
             workers: None,
             drain: deis_runtime::DEFAULT_DRAIN,
+            idle_timeout: crate::fast::HEAD_TIMEOUT,
         }
     }
 }

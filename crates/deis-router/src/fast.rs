@@ -11,12 +11,15 @@
 //! (WebSocket), `Expect: 100-continue`, targets that are not a path and requests without
 //! `Host`. Request smuggling is refused with 400 ([`head`]); a head past 64 KiB gets 431.
 //!
-//! An idle connection holds no buffer: it reads into its worker's scratch buffer and keeps
-//! only what arrived.
+//! An idle connection holds no buffer (it reads into its worker's scratch buffer and keeps
+//! only what arrived), no timer and no shutdown listener: one sweeper per worker closes the
+//! connections that wait too long for a head, and the idle ones at shutdown ([`idle`]). Its
+//! task's future is 280 bytes (824 with a timer and a listener of its own).
 
 mod body;
 mod exchange;
 mod head;
+pub(crate) mod idle;
 mod response;
 mod rewind;
 mod upstream;
@@ -24,6 +27,7 @@ mod upstream;
 use std::cell::RefCell;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Poll, ready};
 use std::time::{Duration, Instant};
 
@@ -40,8 +44,9 @@ use crate::proxy::{Answer, Conn, Proxy, headers, normalize_host};
 use crate::table::Decision;
 use head::{Parsed, RequestHead};
 
-/// How long a client has to send a request head, and an idle connection stays open.
-const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a client has to send a request head, and an idle connection stays open, unless
+/// the router's configuration says otherwise.
+pub(crate) const HEAD_TIMEOUT: Duration = Duration::from_secs(30);
 /// Room made in a connection's buffer before a read that continues a head or a body.
 const READ_SIZE: usize = 16 * 1024;
 
@@ -86,45 +91,104 @@ enum Next {
     Closed,
 }
 
-/// Serves a connection's requests until it closes, or hands it to `fallback` (hyper) for
-/// what the fast path does not serve.
-pub(crate) async fn serve<I, F, Fut>(proxy: &Proxy, conn: Conn, io: I, fallback: F)
-where
-    I: AsyncRead + AsyncWrite + Drained + Unpin + Send,
-    F: FnOnce(Rewind<I>) -> Fut,
-    Fut: Future<Output = ()>,
-{
-    let mut client = Client {
-        io,
-        buf: BytesMut::new(),
-    };
-    loop {
-        match next_head(&mut client, proxy).await {
-            Next::Request(head) => {
-                if !Box::pin(request(proxy, conn, &mut client, head)).await {
-                    break;
-                }
-            }
-            Next::Refuse(answer) => {
-                let _ = own(&mut client.io, answer.status_and_body(), None, true).await;
-                break;
-            }
-            Next::Fallback => {
-                // Boxed: hyper's connection is large, and most connections never get here.
-                let Client { io, buf } = client;
-                return Box::pin(fallback(Rewind::new(buf.freeze(), io))).await;
-            }
-            Next::Closed => break,
-        }
-    }
-    let _ = client.io.shutdown().await;
+/// How a connection's fast path ended.
+enum Ended {
+    Closed,
+    /// Handed to hyper, with what was read.
+    Fallback,
 }
 
-/// Reads until the buffer starts with a whole request head (or what else to do).
-async fn next_head<I: AsyncRead + Drained + Unpin>(client: &mut Client<I>, proxy: &Proxy) -> Next {
+/// A client connection on the fast path: all its task holds while it waits for a request is
+/// this and a read (about 250 bytes; a timer and a shutdown listener each were as much again,
+/// see [`idle`]).
+pub(crate) struct Connection<I> {
+    proxy: Arc<Proxy>,
+    conn: Conn,
+    client: Client<I>,
+    watch: idle::Watch,
+}
+
+impl<I> Connection<I>
+where
+    I: AsyncRead + AsyncWrite + Drained + Unpin + Send,
+{
+    /// The connection, with its entry in the worker's table (see [`idle`]).
+    pub(crate) fn new(proxy: Arc<Proxy>, conn: Conn, io: I, watch: idle::Watch) -> Self {
+        Connection {
+            proxy,
+            conn,
+            client: Client {
+                io,
+                buf: BytesMut::new(),
+            },
+            watch,
+        }
+    }
+
+    /// Serves the connection's requests until it closes, or hands it to `fallback` (hyper) for
+    /// what the fast path does not serve. A plain `fn` returning a block, not an `async fn`:
+    /// the block holds the connection once, where an `async fn` would keep its arguments twice.
+    #[allow(clippy::manual_async_fn)]
+    pub(crate) fn serve<F, Fut>(mut self, fallback: F) -> impl Future<Output = ()> + Send
+    where
+        F: FnOnce(Rewind<I>) -> Fut + Send,
+        Fut: Future<Output = ()> + Send,
+    {
+        async move {
+            match self.requests().await {
+                Ended::Closed => {
+                    let _ = self.client.io.shutdown().await;
+                }
+                Ended::Fallback => {
+                    let Client { io, buf } = self.client;
+                    // Boxed: hyper's connection is large, and most connections never get here.
+                    Box::pin(fallback(Rewind::new(buf.freeze(), io))).await;
+                }
+            }
+        }
+    }
+
+    async fn requests(&mut self) -> Ended {
+        loop {
+            // What arrived is moved into the boxed step, so the idle connection's future holds
+            // only the read.
+            let step: Pin<Box<dyn Future<Output = bool> + Send + '_>> =
+                match next_head(&mut self.client, &self.proxy, &self.watch).await {
+                    Next::Request(head) => {
+                        Box::pin(request(&self.proxy, self.conn, &mut self.client, head))
+                    }
+                    Next::Refuse(answer) => {
+                        let io = &mut self.client.io;
+                        Box::pin(async move {
+                            let _ = own(io, answer.status_and_body(), None, true).await;
+                            false
+                        })
+                    }
+                    Next::Fallback => return Ended::Fallback,
+                    Next::Closed => return Ended::Closed,
+                };
+            if !step.await {
+                return Ended::Closed;
+            }
+        }
+    }
+}
+
+/// Reads until the buffer starts with a whole request head (or what else to do). The worker's
+/// sweeper closes the connection if that takes longer than the idle timeout, or if the worker
+/// shuts down while nothing of the head has arrived.
+async fn next_head<I: AsyncRead + Drained + Unpin>(
+    client: &mut Client<I>,
+    proxy: &Proxy,
+    watch: &idle::Watch,
+) -> Next {
     loop {
         if !client.buf.is_empty() {
-            match head::parse(&client.buf) {
+            let parsed = head::parse(&client.buf);
+            if !matches!(parsed, Parsed::Partial) {
+                watch.head_in();
+            }
+            match parsed {
                 Parsed::Complete(layout) => {
                     let raw = client.buf.split_to(layout.len).freeze();
                     if client.buf.is_empty() {
@@ -137,15 +201,13 @@ async fn next_head<I: AsyncRead + Drained + Unpin>(client: &mut Client<I>, proxy
                 Parsed::Partial => {}
             }
         }
-        let idle = client.buf.is_empty();
-        let read = tokio::time::timeout(HEAD_TIMEOUT, read_more(&mut client.io, &mut client.buf));
-        let read = tokio::select! {
-            biased;
-            read = read => read,
-            () = proxy.shutdown.cancelled(), if idle => return Next::Closed,
-        };
-        match read {
-            Ok(Ok(n)) if n > 0 => {}
+        let nothing_read = client.buf.is_empty();
+        if nothing_read && proxy.shutdown.is_cancelled() {
+            return Next::Closed;
+        }
+        watch.waiting(nothing_read);
+        match read_more(&mut client.io, &mut client.buf).await {
+            Ok(n) if n > 0 => {}
             _ => return Next::Closed,
         }
     }

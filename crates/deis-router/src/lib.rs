@@ -138,6 +138,10 @@ pub async fn run(
     let workers = config.workers.unwrap_or_else(|| {
         std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
     });
+    let timing = serve::Timing {
+        drain: config.drain,
+        idle: config.idle_timeout,
+    };
     let https = async {
         let Some(listener) = listeners.https else {
             return Ok(());
@@ -150,7 +154,7 @@ pub async fn run(
             proxy,
             workers,
             shutdown.clone(),
-            config.drain,
+            timing,
         )
         .await
         .map_err(Error::Serve)
@@ -188,7 +192,7 @@ pub async fn run(
                 proxy,
                 workers,
                 shutdown.clone(),
-                config.drain,
+                timing,
             )
             .await
             .map_err(Error::Serve)

@@ -44,6 +44,9 @@ struct Args {
     /// Worker threads serving traffic [default: one per CPU].
     #[arg(long, env = "DEIS_ROUTER_WORKERS")]
     workers: Option<usize>,
+    /// Seconds a client connection may wait for its next request head, idle time included.
+    #[arg(long, env = "DEIS_ROUTER_IDLE_TIMEOUT", default_value_t = deis_router::Config::default().idle_timeout.as_secs())]
+    idle_timeout: u64,
     /// Share the ports with other routers on this host (`SO_REUSEPORT`).
     #[arg(long, env = "DEIS_ROUTER_REUSE_PORT")]
     reuse_port: bool,
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
             platform_domain: args.platform_domain,
             workers: args.workers,
             drain: args.common.drain(),
+            idle_timeout: std::time::Duration::from_secs(args.idle_timeout.max(1)),
         };
         let store = deis_store::connect(&args.common.store()).await?;
         let listeners = if args.reuse_port {

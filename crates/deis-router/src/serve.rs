@@ -28,6 +28,15 @@ use crate::proxy::{Conn, Proxy, handle};
 /// How long a client has to finish its TLS handshake or send a request head.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How long connections may take.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Timing {
+    /// In-flight requests' time to finish after shutdown.
+    pub(crate) drain: Duration,
+    /// A client's time to send a request head, idle time before it included.
+    pub(crate) idle: Duration,
+}
+
 /// Serves `listener` (with TLS when `tls` is set) on `workers` threads until `shutdown`, then
 /// drains. `proxy` makes each worker's proxy. This task accepts and deals connections to the
 /// workers in turn, so 1000 connections spread evenly over them.
@@ -37,7 +46,7 @@ pub(crate) async fn serve(
     proxy: impl Fn() -> Arc<Proxy>,
     workers: usize,
     shutdown: CancellationToken,
-    drain: Duration,
+    timing: Timing,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
     tracing::info!(listen.addr = %local, tls = tls.is_some(), workers, "Listening");
@@ -54,7 +63,7 @@ pub(crate) async fn serve(
                     .enable_all()
                     .build();
                 let outcome = runtime.map(|runtime| {
-                    runtime.block_on(worker(accepted, tls, proxy, local.port(), drain));
+                    runtime.block_on(worker(accepted, tls, proxy, local.port(), timing));
                 });
                 let _ = finished.send(outcome);
             })?;
@@ -103,8 +112,9 @@ async fn worker(
     tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     port: u16,
-    drain: Duration,
+    timing: Timing,
 ) {
+    let Timing { drain, idle } = timing;
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
@@ -116,6 +126,7 @@ async fn worker(
     let builder = Arc::new(builder);
     let graceful = GracefulShutdown::new();
     let tasks = proxy.tasks.clone();
+    tasks.spawn(fast::idle::sweep(idle, proxy.shutdown.clone()));
     while let Some((stream, peer)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;
@@ -139,25 +150,25 @@ async fn worker(
         let Some(acceptor) = tls.clone() else {
             // hyper serves what the fast path hands over; what it needs waits in a box, out of
             // the way of the many connections that never need it.
-            let parts = Box::new((builder, service, watcher));
-            let fut = async move {
-                let hyper = move |io| {
-                    let (builder, service, watcher) = *parts;
-                    serve_io(builder, io, service, watcher, peer)
-                };
-                fast::serve(&proxy, conn, stream, hyper).await;
+            let parts = Box::new((builder, service, watcher, peer));
+            let hyper = move |io| {
+                let (builder, service, watcher, peer) = *parts;
+                serve_io(builder, io, service, watcher, peer)
             };
-            tasks.spawn(fut);
+            spawn_watched(&tasks, |watch| {
+                fast::Connection::new(proxy, conn, stream, watch).serve(hyper)
+            });
             continue;
         };
-        tasks.spawn(async move {
+        spawn_watched(&tasks, |watch| async move {
             match tokio::time::timeout(HANDSHAKE_TIMEOUT, acceptor.accept(stream)).await {
                 Ok(Ok(stream)) if stream.get_ref().1.alpn_protocol() == Some(b"h2") => {
                     serve_io(builder, stream, service, watcher, peer).await;
                 }
                 Ok(Ok(stream)) => {
                     let hyper = |io| serve_io(builder, io, service, watcher, peer);
-                    fast::serve(&proxy, conn, stream, hyper).await;
+                    let connection = fast::Connection::new(proxy, conn, stream, watch);
+                    connection.serve(hyper).await;
                 }
                 Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "TLS handshake failed"),
                 Err(_) => tracing::debug!(peer = %peer, "TLS handshake timed out"),
@@ -176,6 +187,20 @@ async fn worker(
             "Connections still open after the drain period; closing them"
         );
     }
+}
+
+/// Spawns a connection's task with its entry in the worker's table of connections, which the
+/// worker's sweeper uses to close those that wait too long for a request (`fast::idle`).
+fn spawn_watched<F, Fut>(tasks: &tokio_util::task::TaskTracker, task: F)
+where
+    F: FnOnce(fast::idle::Watch) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let watch = fast::idle::Watch::new();
+    let key = watch.key();
+    let spawned = tasks.spawn(task(watch));
+    // The worker is single-threaded: the task has not run yet.
+    fast::idle::Watch::attach(key, spawned.abort_handle());
 }
 
 /// Serves one connection (after its TLS handshake, if any) until it ends or the drain closes it.

@@ -21,7 +21,7 @@ pub(crate) struct Fixture {
     pub(crate) https: SocketAddr,
     pub(crate) admin: SocketAddr,
     pub(crate) store: Arc<dyn ConfigStore>,
-    shutdown: CancellationToken,
+    pub(crate) shutdown: CancellationToken,
 }
 
 impl Drop for Fixture {
@@ -51,18 +51,24 @@ impl Fixture {
 
 /// Starts a router for the platform domain `example.com`.
 pub(crate) async fn router() -> Fixture {
+    router_with(|_| {}).await
+}
+
+/// Starts a router for the platform domain `example.com`, its configuration changed by `change`.
+pub(crate) async fn router_with(change: impl FnOnce(&mut Config)) -> Fixture {
     let store: Arc<dyn ConfigStore> = Arc::new(MemoryStore::new());
     store
         .put("/deis/platform/domain", "example.com", None)
         .await
         .expect("store");
     let loopback = SocketAddr::from(([127, 0, 0, 1], 0));
-    let config = Config {
+    let mut config = Config {
         listen: loopback,
         https_listen: Some(loopback),
         admin_listen: loopback,
         ..Config::default()
     };
+    change(&mut config);
     let listeners = Listeners::bind(&config).await.expect("bind");
     let http = listeners.http.local_addr().expect("addr");
     let https = listeners

@@ -5,6 +5,7 @@ mod connect;
 mod failover;
 mod fast;
 mod fixture;
+mod idle;
 mod passthrough;
 mod routing;
 mod rules;

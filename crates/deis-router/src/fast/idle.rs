@@ -1,0 +1,184 @@
+//! Client connections waiting for a request head, watched by one sweeper per worker instead of
+//! a timer and a shutdown listener in every connection's future (those two were a third of an
+//! idle connection's task; 10,000 idle keep-alive connections are mostly that).
+//!
+//! Each connection task has an entry in its worker's table for as long as it lives ([`Watch`]):
+//! it says when it starts waiting for a head, whether anything of that head has arrived, and
+//! when the head is in. Once a second the sweeper aborts the tasks that have waited for a head
+//! longer than the idle timeout (whole heads, so a client sending a byte now and then is cut
+//! too) and, once the worker shuts down, those waiting with nothing read: their next request
+//! never began. Aborting drops the task's future, which closes the socket.
+//!
+//! The table is thread-local: a worker's connections and its sweeper run on its one thread.
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use slab::Slab;
+use tokio::task::AbortHandle;
+use tokio_util::sync::CancellationToken;
+
+/// How often the sweeper looks, at most.
+const SWEEP_EVERY: Duration = Duration::from_secs(1);
+
+/// A connection task and what it waits for.
+struct Entry {
+    task: Option<AbortHandle>,
+    /// Since when it waits for a head, and whether nothing of it was read yet.
+    waiting: Option<(Instant, bool)>,
+}
+
+thread_local! {
+    static CONNECTIONS: RefCell<Slab<Entry>> = const { RefCell::new(Slab::new()) };
+}
+
+/// A connection task's entry in its worker's table; removed when dropped, that is when the
+/// task ends or is aborted.
+pub(crate) struct Watch(usize);
+
+impl Watch {
+    /// An entry for a connection about to be spawned; [`Watch::attach`] names its task.
+    pub(crate) fn new() -> Watch {
+        Watch(CONNECTIONS.with_borrow_mut(|table| {
+            table.insert(Entry {
+                task: None,
+                waiting: None,
+            })
+        }))
+    }
+
+    /// Says which task serves the connection (before the task first runs: the worker is
+    /// single-threaded).
+    pub(crate) fn attach(key: usize, task: AbortHandle) {
+        CONNECTIONS.with_borrow_mut(|table| {
+            if let Some(entry) = table.get_mut(key) {
+                entry.task = Some(task);
+            }
+        });
+    }
+
+    /// The key that [`Watch::attach`] takes.
+    pub(crate) fn key(&self) -> usize {
+        self.0
+    }
+
+    /// The connection waits for (more of) a head; `nothing_read` if none of it has arrived.
+    /// The wait counts from the first call until [`Watch::head_in`].
+    pub(crate) fn waiting(&self, nothing_read: bool) {
+        CONNECTIONS.with_borrow_mut(|table| {
+            if let Some(entry) = table.get_mut(self.0) {
+                let since = entry.waiting.map_or_else(Instant::now, |(since, _)| since);
+                entry.waiting = Some((since, nothing_read));
+            }
+        });
+    }
+
+    /// A whole head arrived (or the connection goes on another way): no longer waiting.
+    pub(crate) fn head_in(&self) {
+        CONNECTIONS.with_borrow_mut(|table| {
+            if let Some(entry) = table.get_mut(self.0) {
+                entry.waiting = None;
+            }
+        });
+    }
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        // The table outlives the worker's runtime, which drops the tasks; `try_` for safety.
+        let _ = CONNECTIONS.try_with(|table| {
+            if let Ok(mut table) = table.try_borrow_mut() {
+                table.try_remove(self.0);
+            }
+        });
+    }
+}
+
+/// The worker's sweeper: runs until `shutdown`, then closes the connections waiting with
+/// nothing read and returns.
+pub(crate) async fn sweep(timeout: Duration, shutdown: CancellationToken) {
+    let mut tick = tokio::time::interval(SWEEP_EVERY.min(timeout));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        let closing = tokio::select! {
+            _ = tick.tick() => false,
+            () = shutdown.cancelled() => true,
+        };
+        for task in due(Instant::now(), timeout, closing) {
+            task.abort();
+        }
+        if closing {
+            return;
+        }
+    }
+}
+
+/// The tasks to abort now: waiting longer than `timeout`, or with nothing read when `closing`.
+fn due(now: Instant, timeout: Duration, closing: bool) -> Vec<AbortHandle> {
+    CONNECTIONS.with_borrow(|table| {
+        table
+            .iter()
+            .filter(|(_, entry)| match entry.waiting {
+                Some((since, nothing_read)) => {
+                    (closing && nothing_read) || now.saturating_duration_since(since) >= timeout
+                }
+                None => false,
+            })
+            .filter_map(|(_, entry)| entry.task.clone())
+            .collect()
+    })
+}
+
+/// How many connection tasks this thread's table holds (for tests).
+#[cfg(test)]
+fn entries() -> usize {
+    CONNECTIONS.with_borrow(Slab::len)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test(start_paused = true)]
+    async fn waits_past_the_timeout_and_idle_ones_at_shutdown_are_aborted() {
+        let shutdown = CancellationToken::new();
+        let sweeper = tokio::spawn(sweep(Duration::from_secs(30), shutdown.clone()));
+        let spawn = |waits: Option<bool>| {
+            let watch = Watch::new();
+            if let Some(nothing_read) = waits {
+                watch.waiting(nothing_read);
+            }
+            let key = watch.key();
+            let task = tokio::spawn(async move {
+                let _watch = watch;
+                std::future::pending::<()>().await;
+            });
+            Watch::attach(key, task.abort_handle());
+            task
+        };
+        let busy = spawn(None);
+        let idle = spawn(Some(true));
+        tokio::time::advance(Duration::from_secs(10)).await;
+        let partial = spawn(Some(false));
+        tokio::time::advance(Duration::from_secs(21)).await;
+        tokio::task::yield_now().await;
+        assert!(idle.await.is_err_and(|e| e.is_cancelled()), "30 s idle");
+        assert!(!partial.is_finished(), "a head begun 21 s ago goes on");
+        assert!(!busy.is_finished(), "a request in flight is not cut");
+        let idle = spawn(Some(true));
+        shutdown.cancel();
+        assert!(sweeper.await.is_ok());
+        assert!(
+            idle.await.is_err_and(|e| e.is_cancelled()),
+            "idle at shutdown"
+        );
+        assert!(!partial.is_finished(), "partial at shutdown");
+        assert!(!busy.is_finished(), "busy at shutdown");
+        busy.abort();
+        partial.abort();
+        let _ = (busy.await, partial.await);
+        assert_eq!(entries(), 0, "an ended task leaves no entry");
+    }
+}

@@ -1,0 +1,118 @@
+//! Client connections waiting for a request: idle keep-alive connections and heads that never
+//! end are closed after the idle timeout, idle ones at once when the router shuts down, while a
+//! request in flight is answered.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::AsyncWriteExt;
+use tokio::sync::Notify;
+
+use crate::fixture::{answers, router_with};
+use crate::wire::{Backend, Conn, read_head};
+
+const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: idle.example.com\r\n\r\n";
+
+/// A backend that answers each request once `go` is notified (`notify_one` per request), and
+/// counts the requests it got.
+async fn held_backend(go: Arc<Notify>) -> (Backend, Arc<AtomicUsize>) {
+    let heads = Arc::new(AtomicUsize::new(0));
+    let counted = heads.clone();
+    let backend = Backend::start(move |mut stream| {
+        let (go, heads) = (go.clone(), counted.clone());
+        async move {
+            let mut buf = Vec::new();
+            while read_head(&mut stream, &mut buf).await.is_some() {
+                heads.fetch_add(1, Ordering::SeqCst);
+                go.notified().await;
+                let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                if stream.write_all(answer).await.is_err() {
+                    return;
+                }
+            }
+        }
+    })
+    .await;
+    (backend, heads)
+}
+
+#[tokio::test]
+async fn idle_connections_and_endless_heads_are_closed_after_the_idle_timeout() {
+    let go = Arc::new(Notify::new());
+    let (backend, _) = held_backend(go.clone()).await;
+    let r = router_with(|c| c.idle_timeout = Duration::from_secs(1)).await;
+    r.app("idle", &[backend.addr]).await;
+    go.notify_one();
+    answers(r.http, "idle.example.com", 200, "ok").await;
+
+    // Kept alive after its answer, then left idle: closed by the router.
+    let mut idle = Conn::open(r.http).await;
+    idle.send(GET).await;
+    go.notify_one();
+    assert_eq!(idle.response().await.map(|w| w.status), Some(200));
+    let waited = Instant::now();
+    assert!(idle.closed().await, "an idle connection is closed");
+    assert!(
+        waited.elapsed() >= Duration::from_millis(900),
+        "not before its time"
+    );
+
+    // A head that trickles in a byte at a time never ends: cut after the timeout counted from
+    // its first byte, however often bytes come.
+    let mut slow = Conn::open(r.http).await;
+    let started = Instant::now();
+    let mut cut = false;
+    for byte in GET.iter().cycle().take(200) {
+        if slow.stream.write_all(&[*byte]).await.is_err() {
+            cut = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    assert!(cut || slow.closed().await, "a head that never ends is cut");
+
+    // A request that takes longer than the idle timeout is answered.
+    let mut busy = Conn::open(r.http).await;
+    busy.send(GET).await;
+    // Twice the timeout (and two sweeps) pass while the backend holds the answer.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    go.notify_one();
+    assert_eq!(busy.response().await.map(|w| w.status), Some(200));
+}
+
+#[tokio::test]
+async fn at_shutdown_idle_connections_close_and_a_request_in_flight_is_answered() {
+    let go = Arc::new(Notify::new());
+    let (backend, heads) = held_backend(go.clone()).await;
+    let r = router_with(|c| c.idle_timeout = Duration::from_secs(600)).await;
+    r.app("idle", &[backend.addr]).await;
+    go.notify_one();
+    answers(r.http, "idle.example.com", 200, "ok").await;
+
+    let mut idle = Conn::open(r.http).await;
+    idle.send(GET).await;
+    go.notify_one();
+    assert_eq!(idle.response().await.map(|w| w.status), Some(200));
+    let mut busy = Conn::open(r.http).await;
+    busy.send(GET).await;
+    // The request is at the backend (held there) before the router shuts down.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while heads.load(Ordering::SeqCst) < 3 {
+        assert!(Instant::now() < deadline, "the request reached the backend");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    r.shutdown.cancel();
+    assert!(idle.closed().await, "an idle connection closes at shutdown");
+    go.notify_one();
+    let answer = busy
+        .response()
+        .await
+        .expect("the request in flight is answered");
+    assert_eq!((answer.status, answer.text().as_str()), (200, "ok"));
+    assert!(busy.closed().await, "and its connection closed after it");
+}

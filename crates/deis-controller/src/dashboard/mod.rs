@@ -27,6 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+use rest::{Client, Via};
+use session::Signed;
 
 /// The largest form accepted (a certificate chain and its key fit many times over).
 const MAX_FORM: usize = 256 * 1024;
@@ -39,6 +41,18 @@ pub(crate) struct Dash {
     pub(crate) rest: Router,
     /// The live streams each user has open.
     pub(crate) streams: streams::Streams,
+}
+
+impl Dash {
+    /// The REST API as the signed-in user of a page calls it.
+    pub(crate) fn client(&self, signed: &Signed, via: &Via) -> Client {
+        Client::new(&self.rest, via, Some(signed.token()))
+    }
+
+    /// The REST API as a browser that has not signed in calls it.
+    pub(crate) fn anonymous(&self, via: &Via) -> Client {
+        Client::new(&self.rest, via, None)
+    }
 }
 
 /// The dashboard's routes; anything else falls through to `rest` (the API).

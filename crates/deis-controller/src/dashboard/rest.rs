@@ -13,11 +13,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::api::forwarded_client;
+
 /// The largest REST answer the dashboard reads into memory (the log stream is not read whole).
 const MAX_ANSWER: usize = 8 * 1024 * 1024;
 
 /// Where the browser's request came from, passed on so that the API counts failed sign-ins
-/// against the real client (as it does for the `deis` client behind the router).
+/// against the real client (as it does for the `deis` client behind the router): the last entry
+/// of `X-Forwarded-For`, which the platform's router wrote (the ones before it are the client's
+/// own words), else the connection's peer.
 #[derive(Clone, Default)]
 pub(crate) struct Via {
     forwarded_for: Option<HeaderValue>,
@@ -29,7 +33,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Via {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Via {
-            forwarded_for: parts.headers.get("x-forwarded-for").cloned(),
+            forwarded_for: forwarded_client(&parts.headers)
+                .and_then(|client| HeaderValue::from_str(&client).ok()),
             peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
         })
     }

@@ -121,7 +121,8 @@ fn sent_from_here(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// What every dashboard answer carries: no framing, no sniffing, scripts and styles only from
-/// here, and pages not cached (they show private data).
+/// here, no `<base>` to send relative links and forms elsewhere, forms only to here, and pages
+/// not cached (they show private data).
 async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -131,7 +132,8 @@ async fn headers(request: Request, next: Next) -> Response {
         (header::REFERRER_POLICY, "same-origin"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+             object-src 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

@@ -4,5 +4,6 @@
 mod addresses;
 mod browser;
 mod flows;
+mod headers;
 mod names;
 mod sessions;

@@ -94,3 +94,11 @@ pub(crate) async fn sign_in(api: &Api, username: &str) -> Browser {
         cookie,
     }
 }
+
+/// Registers `username` (not the first user: that one is an administrator), creates `app` as
+/// theirs, and signs in.
+pub(crate) async fn owner_of(api: &Api, username: &str, app: &str) -> Browser {
+    let token = api.user(username).await;
+    api.app(&token, app).await;
+    sign_in(api, username).await
+}

@@ -2,16 +2,14 @@
 //! to run another site's code: its Content-Security-Policy, checked directive by directive on a
 //! page, a refusal, the sign-in page and the stylesheet.
 
-use super::browser::{get, header, sign_in};
+use super::browser::{get, header, owner_of};
 use crate::support::Controller;
 
 on_both_databases!(every_dashboard_answer_carries_its_content_security_policy);
 
 async fn every_dashboard_answer_carries_its_content_security_policy(c: Controller) {
     let _admin = c.user("admin").await;
-    let alice_token = c.user("alice").await;
-    c.app(&alice_token, "garden").await;
-    let alice = sign_in(&c, "alice").await;
+    let alice = owner_of(&c, "alice", "garden").await;
     let cookie = Some(alice.cookie.as_str());
     let answers = [
         ("/signin", get(&c, "/signin", None).await),

@@ -7,3 +7,4 @@ mod flows;
 mod headers;
 mod names;
 mod sessions;
+mod streams;

@@ -3,16 +3,14 @@
 //! `/v1/apps/../config`). They are refused with a 400 that says why, before any request; and a
 //! form that names an action a page does not have is a 404 that says so.
 
-use super::browser::{get, post, sign_in};
+use super::browser::{get, owner_of, post, sign_in};
 use crate::support::Controller;
 
 on_both_databases!(names_that_would_be_other_paths_are_refused);
 
 async fn names_that_would_be_other_paths_are_refused(c: Controller) {
     let _admin = c.user("admin").await;
-    let alice_token = c.user("alice").await;
-    c.app(&alice_token, "garden").await;
-    let alice = sign_in(&c, "alice").await;
+    let alice = owner_of(&c, "alice", "garden").await;
     let csrf = alice.csrf.as_str();
     let cookie = Some(alice.cookie.as_str());
 

@@ -170,13 +170,21 @@ impl Browser {
             .map_or(0, |all| all.len())
     }
 
-    /// Types into the field `css` selects (after clearing it).
+    /// Types into the field `css` selects (after clearing it); in a `<select>`, chooses the
+    /// option whose value is `text`.
     pub(crate) async fn fill(&self, css: &str, text: &str) {
         let field = self
             .client
             .find(Locator::Css(css))
             .await
             .unwrap_or_else(|e| panic!("no field {css}: {e}"));
+        if field.tag_name().await.expect("tag name") == "select" {
+            field
+                .select_by_value(text)
+                .await
+                .unwrap_or_else(|e| panic!("no option {text} in {css}: {e}"));
+            return;
+        }
         field.clear().await.expect("clear");
         field.send_keys(text).await.expect("type");
     }

@@ -1,8 +1,9 @@
 //! The user's day in a browser: the dashboard at `http://deis.<domain>/`, in a headless
 //! Chromium, on the README's platform. Register, sign in, create an app, deploy an image and
 //! see it answer, set a config var, see processes and a new log line arrive live (while the
-//! `deis` client changes the app in another terminal), a refused scale, a rollback, a domain,
-//! a collaborator who then sees the app, sign out (the cookie opens nothing after); and a
+//! `deis` client changes the app in another terminal), a refused scale, a restart, a rollback,
+//! a tag set and removed, a domain with its certificate added and removed, a collaborator who
+//! then sees the app, sign out (the cookie opens nothing after); and a
 //! second user who can neither see nor change the app. Screenshots of the main pages at desktop
 //! and phone width go to `docs/dashboard/`.
 
@@ -14,7 +15,7 @@ use fantoccini::Locator;
 use super::serving_image;
 use crate::browser::Browser;
 use crate::setup::{Setup, SingleHost};
-use crate::support::{API, app_name, docker_lines};
+use crate::support::{API, app_name, certificate, docker_lines};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_users_day_in_the_dashboard_in_chromium() {
@@ -64,6 +65,19 @@ async fn still_marked(b: &Browser) -> bool {
         .await
         .expect("script runs")
         == "yes"
+}
+
+/// When each of the app's containers started (`id time` lines, sorted).
+fn started(app: &str) -> Vec<String> {
+    let ids = docker_lines(&["ps", "-q", "--filter", &format!("label=deis.app={app}")]);
+    if ids.is_empty() {
+        return ids;
+    }
+    let mut args = vec!["inspect", "-f", "{{.Id}} {{.State.StartedAt}}"];
+    args.extend(ids.iter().map(String::as_str));
+    let mut lines = docker_lines(&args);
+    lines.sort();
+    lines
 }
 
 async fn a_users_day(setup: &SingleHost, b: &Browser) {
@@ -203,6 +217,51 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     b.submit(&page, &[("#scale-cmd", "1")], scale).await;
     assert!(b.text("#processes").await.contains("cmd=1"));
 
+    // Restart the processes: each starts anew and comes back up, and the app answers.
+    let before = eventually(Duration::from_secs(30), "one container", || async {
+        let now = started(&app);
+        if now.len() == 1 {
+            Ok(now)
+        } else {
+            Err(format!("{now:?}"))
+        }
+    })
+    .await;
+    b.submit(&page, &[], "form[action$='/restart'] button")
+        .await;
+    assert_eq!(b.path().await, format!("/apps/{app}"));
+    assert_eq!(
+        b.count("#processes .error").await,
+        0,
+        "{}",
+        b.text("#processes").await
+    );
+    eventually(
+        Duration::from_secs(30),
+        "the restarted process up again",
+        || async {
+            let now = started(&app);
+            let up = b.count("#ps-list li.process[data-state='up']").await;
+            if now.len() == 1 && now != before && up == 1 {
+                Ok(())
+            } else {
+                Err(format!("{now:?} (before: {before:?}); {up} up"))
+            }
+        },
+    )
+    .await;
+    eventually(
+        Duration::from_secs(30),
+        "the app answering again",
+        || async {
+            match setup.get_app(&app).await {
+                (200, body) if body == "dashboard\n" => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
+
     // Roll back the last config change.
     let rollback = "#releases button";
     b.goto(&page).await;
@@ -212,11 +271,40 @@ async fn a_users_day(setup: &SingleHost, b: &Browser) {
     assert!(top.contains("rolled back to"), "{top} after {label}");
     assert!(!b.text("#config").await.contains("FOLLOWED"));
 
-    // A custom domain, and a collaborator.
+    // A tag, set and removed again.
+    let tag = [
+        ("#limit-kind", "tags"),
+        ("#limit-key", "environ"),
+        ("#limit-value", "prod"),
+    ];
+    b.submit(&page, &tag, "form:has(#limit-key) button").await;
+    let limits = b.text("#limits").await;
+    assert!(
+        limits.contains("environ") && limits.contains("prod"),
+        "{limits}"
+    );
+    assert!(b.text("#releases").await.contains("environ"));
+    b.submit(&page, &[], "#limits button[aria-label='Remove environ']")
+        .await;
+    assert!(!b.text("#limits").await.contains("environ"));
+
+    // A custom domain with its certificate, which is listed, then removed.
     let domain = format!("{app}.example.org");
     b.submit(&page, &[("#domain", &domain)], "form:has(#domain) button")
         .await;
     assert!(b.text("#domain-list").await.contains(&domain));
+    let (cert, key) = certificate(&domain);
+    let pem = [("#cert", cert.as_str()), ("#cert-key", key.as_str())];
+    b.submit(&page, &pem, "form:has(#cert) button").await;
+    assert_eq!(
+        b.count("#domains .error").await,
+        0,
+        "{}",
+        b.text("#domains").await
+    );
+    assert!(b.text("#cert-list").await.contains(&domain));
+    b.submit(&page, &[], "#cert-list button").await;
+    assert!(!b.text("#cert-list").await.contains(&domain));
     let bob = [("#collaborator", "bob")];
     b.submit(&page, &bob, "form:has(#collaborator) button")
         .await;

@@ -163,6 +163,20 @@ impl FromRequestParts<AppState> for MaybeCaller {
     }
 }
 
+/// The client's address as the nearest proxy saw it: the last entry of `X-Forwarded-For`
+/// (over every line of the header). The platform's router puts its view of the client last;
+/// whatever comes before is what the client wrote itself, and may be anything.
+pub(crate) fn forwarded_client(headers: &axum::http::HeaderMap) -> Option<String> {
+    headers
+        .get_all("x-forwarded-for")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(str::trim)
+        .rfind(|v| !v.is_empty())
+        .map(|v| v.chars().take(64).collect::<String>())
+}
+
 /// Where a request comes from, for counting failed logins: the address the nearest proxy put
 /// last in `X-Forwarded-For` (the router's view of the client), else the connection's peer.
 /// A client that talks to the controller directly can forge the header; the per-user count
@@ -173,15 +187,7 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        let forwarded = parts
-            .headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .map(str::trim)
-            .rfind(|v| !v.is_empty())
-            .map(|v| v.chars().take(64).collect::<String>());
+        let forwarded = forwarded_client(&parts.headers);
         let peer = parts
             .extensions
             .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
@@ -189,5 +195,30 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
         Ok(ClientAddr(
             forwarded.or(peer).unwrap_or_else(|| "unknown".to_owned()),
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use axum::http::{HeaderMap, HeaderValue};
+
+    use super::forwarded_client;
+
+    fn check(lines: &[&'static str], expect: Option<&str>) {
+        let mut headers = HeaderMap::new();
+        for line in lines {
+            headers.append("x-forwarded-for", HeaderValue::from_static(line));
+        }
+        assert_eq!(forwarded_client(&headers).as_deref(), expect, "{lines:?}");
+    }
+
+    #[test]
+    fn the_client_is_the_entry_the_nearest_proxy_put_last() {
+        check(&[], None);
+        check(&["192.0.2.7"], Some("192.0.2.7"));
+        check(&["203.0.113.1, 192.0.2.7"], Some("192.0.2.7"));
+        check(&["203.0.113.1", "192.0.2.7"], Some("192.0.2.7"));
+        check(&["203.0.113.1, 192.0.2.7 , "], Some("192.0.2.7"));
+        check(&[" , "], None);
     }
 }

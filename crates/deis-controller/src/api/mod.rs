@@ -20,6 +20,7 @@ use axum::routing::any;
 use tower::ServiceExt;
 
 pub(crate) use crate::state::AppState;
+pub(crate) use extract::forwarded_client;
 
 /// The API's routes (from the table in `routes`), with the wire rules applied to every response.
 pub(crate) fn router(state: AppState) -> Router {

@@ -6,17 +6,17 @@ use std::convert::Infallible;
 use std::time::Duration;
 
 use axum::extract::{Path, State};
-use axum::http::Method;
+use axum::http::{Method, StatusCode};
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt};
 
 use super::Dash;
 use super::pages::app::process_list;
-use super::rest::{self, Via, seg};
+use super::rest::{self, Via, app_path};
 use super::session::Signed;
 use super::streams::{PER_USER, Slot};
-use super::view::error_page;
+use super::view::{error_page, not_a_name};
 
 /// How often the process list is read again.
 const PROCESS_POLL: Duration = Duration::from_secs(1);
@@ -56,7 +56,7 @@ fn sse(
 /// The page that says the user has too many live streams open.
 fn too_many(signed: &Signed) -> Response {
     error_page(
-        axum::http::StatusCode::TOO_MANY_REQUESTS,
+        StatusCode::TOO_MANY_REQUESTS,
         &format!("You have {PER_USER} live views open already; close one (another tab) and reload"),
         Some(&signed.viewer()),
     )
@@ -69,19 +69,18 @@ pub(crate) async fn logs(
     via: Via,
     Path(app): Path<String>,
 ) -> Response {
+    let app_path = match app_path(&app) {
+        Ok(path) => path,
+        Err(bad) => return not_a_name(&bad, &signed.viewer()),
+    };
     let Some(slot) = dash.streams.open(&signed.user.username) else {
         return too_many(&signed);
     };
-    let path = format!("/v1/apps/{}/logs?follow=true&log_lines=100", seg(&app));
-    let response = rest::send(
-        &dash.rest,
-        &via,
-        Method::GET,
-        &path,
-        Some(signed.token()),
-        None,
-    )
-    .await;
+    let path = format!("{app_path}/logs?follow=true&log_lines=100");
+    let response = dash
+        .client(&signed, &via)
+        .send(Method::GET, &path, None)
+        .await;
     if !response.status().is_success() {
         let reply = rest::read(response).await;
         return error_page(reply.status, &reply.error(), Some(&signed.viewer()));
@@ -125,31 +124,27 @@ pub(crate) async fn processes(
     via: Via,
     Path(app): Path<String>,
 ) -> Response {
+    let app_path = match app_path(&app) {
+        Ok(path) => path,
+        Err(bad) => return not_a_name(&bad, &signed.viewer()),
+    };
     let Some(slot) = dash.streams.open(&signed.user.username) else {
         return too_many(&signed);
     };
-    let app_path = format!("/v1/apps/{}", seg(&app));
-    let token = signed.token().to_owned();
-    let first = rest::call(&dash.rest, &via, Method::GET, &app_path, Some(&token), None).await;
+    let api = dash.client(&signed, &via);
+    let first = api.get(&app_path).await;
     if !first.ok() {
         return error_page(first.status, &first.error(), Some(&signed.viewer()));
     }
-    let polled = dash.clone();
     let stream = futures_util::stream::unfold(
-        (polled, via, app_path, token, String::new(), true),
-        |(dash, via, app_path, token, last, first)| async move {
+        (api, app_path, String::new(), true),
+        |(api, app_path, last, first)| async move {
             loop {
                 if !first {
                     tokio::time::sleep(PROCESS_POLL).await;
                 }
-                let get = |path: String| {
-                    let (dash, via, token) = (&dash, &via, &token);
-                    async move {
-                        rest::call(&dash.rest, via, Method::GET, &path, Some(token), None).await
-                    }
-                };
-                let (app, containers) =
-                    tokio::join!(get(app_path.clone()), get(format!("{app_path}/containers")));
+                let containers_path = format!("{app_path}/containers");
+                let (app, containers) = tokio::join!(api.get(&app_path), api.get(&containers_path));
                 if !app.ok() || !containers.ok() {
                     // The app is gone or no longer the user's: the stream ends.
                     return None;
@@ -157,7 +152,7 @@ pub(crate) async fn processes(
                 let html = process_list(&app.json["structure"], containers.results()).into_string();
                 if html != last || first {
                     let event = Event::default().event("ps").data(html.clone());
-                    return Some((Ok(event), (dash, via, app_path, token, html, false)));
+                    return Some((Ok(event), (api, app_path, html, false)));
                 }
             }
         },

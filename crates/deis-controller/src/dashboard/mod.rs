@@ -27,6 +27,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
+use rest::{Client, Via};
+use session::Signed;
 
 /// The largest form accepted (a certificate chain and its key fit many times over).
 const MAX_FORM: usize = 256 * 1024;
@@ -39,6 +41,18 @@ pub(crate) struct Dash {
     pub(crate) rest: Router,
     /// The live streams each user has open.
     pub(crate) streams: streams::Streams,
+}
+
+impl Dash {
+    /// The REST API as the signed-in user of a page calls it.
+    pub(crate) fn client(&self, signed: &Signed, via: &Via) -> Client {
+        Client::new(&self.rest, via, Some(signed.token()))
+    }
+
+    /// The REST API as a browser that has not signed in calls it.
+    pub(crate) fn anonymous(&self, via: &Via) -> Client {
+        Client::new(&self.rest, via, None)
+    }
 }
 
 /// The dashboard's routes; anything else falls through to `rest` (the API).
@@ -107,7 +121,8 @@ fn sent_from_here(headers: &axum::http::HeaderMap) -> bool {
 }
 
 /// What every dashboard answer carries: no framing, no sniffing, scripts and styles only from
-/// here, and pages not cached (they show private data).
+/// here, no `<base>` to send relative links and forms elsewhere, forms only to here, and pages
+/// not cached (they show private data).
 async fn headers(request: Request, next: Next) -> Response {
     let mut response = next.run(request).await;
     let headers = response.headers_mut();
@@ -117,7 +132,8 @@ async fn headers(request: Request, next: Next) -> Response {
         (header::REFERRER_POLICY, "same-origin"),
         (
             header::CONTENT_SECURITY_POLICY,
-            "default-src 'self'; frame-ancestors 'none'; form-action 'self'",
+            "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'; \
+             object-src 'none'",
         ),
     ] {
         headers.insert(name, HeaderValue::from_static(value));

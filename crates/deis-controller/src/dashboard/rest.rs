@@ -13,11 +13,15 @@ use axum::response::{IntoResponse, Response};
 use serde_json::Value;
 use tower::ServiceExt;
 
+use crate::api::forwarded_client;
+
 /// The largest REST answer the dashboard reads into memory (the log stream is not read whole).
 const MAX_ANSWER: usize = 8 * 1024 * 1024;
 
 /// Where the browser's request came from, passed on so that the API counts failed sign-ins
-/// against the real client (as it does for the `deis` client behind the router).
+/// against the real client (as it does for the `deis` client behind the router): the last entry
+/// of `X-Forwarded-For`, which the platform's router wrote (the ones before it are the client's
+/// own words), else the connection's peer.
 #[derive(Clone, Default)]
 pub(crate) struct Via {
     forwarded_for: Option<HeaderValue>,
@@ -29,9 +33,53 @@ impl<S: Send + Sync> FromRequestParts<S> for Via {
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         Ok(Via {
-            forwarded_for: parts.headers.get("x-forwarded-for").cloned(),
+            forwarded_for: forwarded_client(&parts.headers)
+                .and_then(|client| HeaderValue::from_str(&client).ok()),
             peer: parts.extensions.get::<ConnectInfo<SocketAddr>>().cloned(),
         })
+    }
+}
+
+/// The REST API as one browser's user calls it: every request carries the user's token (none
+/// before signing in) and where the browser's request came from.
+#[derive(Clone)]
+pub(crate) struct Client {
+    rest: Router,
+    via: Via,
+    token: Option<String>,
+}
+
+impl Client {
+    /// A client of `rest` for the holder of `token`.
+    pub(crate) fn new(rest: &Router, via: &Via, token: Option<&str>) -> Client {
+        Client {
+            rest: rest.clone(),
+            via: via.clone(),
+            token: token.map(str::to_owned),
+        }
+    }
+
+    /// Sends `method path` with `body` (JSON), and the raw response.
+    pub(crate) async fn send(&self, method: Method, path: &str, body: Option<&Value>) -> Response {
+        send(
+            &self.rest,
+            &self.via,
+            method,
+            path,
+            self.token.as_deref(),
+            body,
+        )
+        .await
+    }
+
+    /// Sends a request and reads its answer.
+    pub(crate) async fn call(&self, method: Method, path: &str, body: Option<&Value>) -> Reply {
+        read(self.send(method, path, body).await).await
+    }
+
+    /// Reads `path`.
+    pub(crate) async fn get(&self, path: &str) -> Reply {
+        self.call(Method::GET, path, None).await
     }
 }
 
@@ -91,10 +139,49 @@ fn message(status: StatusCode, json: &Value, text: &str) -> String {
     }
 }
 
-/// One path segment, percent-encoded (names come from forms and URLs).
-pub(crate) fn seg(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
+/// A name that cannot be one segment of a REST path: empty (the path would name the collection,
+/// `/v1/apps//config`) or `.`/`..` (it would name the parent, `/v1/apps/../config`).
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) struct NotAName {
+    /// What the name is of, for the message (`app`, `domain`).
+    what: &'static str,
+    name: String,
+}
+
+impl NotAName {
+    /// The 400 answer's message: what was wrong and what to do.
+    pub(crate) fn message(&self) -> String {
+        match self.name.as_str() {
+            "" => format!("The {} name is empty; fill it in and try again", self.what),
+            name => format!(
+                "\"{name}\" is not a valid {} name: a name cannot be \".\" or \"..\"",
+                self.what
+            ),
+        }
+    }
+}
+
+/// One path segment of the REST request for the name of a `what` that came from a form or a
+/// URL, percent-encoded; a name that would make the path another resource's is refused.
+pub(crate) fn seg(what: &'static str, name: &str) -> Result<String, NotAName> {
+    match name {
+        "" | "." | ".." => Err(NotAName {
+            what,
+            name: name.to_owned(),
+        }),
+        _ => Ok(encode(name)),
+    }
+}
+
+/// `/v1/apps/{app}` for an app named in a URL or a form.
+pub(crate) fn app_path(app: &str) -> Result<String, NotAName> {
+    seg("app", app).map(|app| format!("/v1/apps/{app}"))
+}
+
+/// A name the API gave (an app's id in a link), percent-encoded for a URL of the dashboard.
+pub(crate) fn encode(name: &str) -> String {
+    let mut out = String::with_capacity(name.len());
+    for b in name.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
             out.push(char::from(b));
         } else {
@@ -105,7 +192,7 @@ pub(crate) fn seg(s: &str) -> String {
 }
 
 /// Sends `method path` with `body` (JSON) as the holder of `token`, and the raw response.
-pub(crate) async fn send(
+async fn send(
     rest: &Router,
     via: &Via,
     method: Method,
@@ -137,18 +224,6 @@ pub(crate) async fn send(
         Ok(response) => response,
         Err(never) => match never {},
     }
-}
-
-/// Sends a request and reads its answer.
-pub(crate) async fn call(
-    rest: &Router,
-    via: &Via,
-    method: Method,
-    path: &str,
-    token: Option<&str>,
-    body: Option<&Value>,
-) -> Reply {
-    read(send(rest, via, method, path, token, body).await).await
 }
 
 /// Reads a whole answer (at most [`MAX_ANSWER`] bytes).
@@ -192,9 +267,32 @@ mod tests {
         check(Value::Null, "Bad Request");
     }
 
+    fn check_seg(name: &str, expect: Result<&str, &str>) {
+        let got = seg("domain", name);
+        let got = got.as_deref().map_err(NotAName::message);
+        assert_eq!(got, expect.map_err(str::to_owned), "{name:?}");
+    }
+
     #[test]
     fn segments_are_encoded() {
-        assert_eq!(seg("www.example.com"), "www.example.com");
-        assert_eq!(seg("a/b c"), "a%2Fb%20c");
+        check_seg("www.example.com", Ok("www.example.com"));
+        check_seg("a/b c", Ok("a%2Fb%20c"));
+        check_seg("...", Ok("..."));
+        check_seg("a..", Ok("a.."));
+        check_seg("/", Ok("%2F"));
+        check_seg("../x", Ok("..%2Fx"));
+    }
+
+    #[test]
+    fn a_name_that_would_be_another_path_is_refused() {
+        check_seg(
+            "",
+            Err("The domain name is empty; fill it in and try again"),
+        );
+        let dots = |d: &str| {
+            format!("\"{d}\" is not a valid domain name: a name cannot be \".\" or \"..\"")
+        };
+        check_seg(".", Err(&dots(".")));
+        check_seg("..", Err(&dots("..")));
     }
 }

@@ -1,6 +1,7 @@
 //! Sign-in sessions: a random id in an `HttpOnly; SameSite=Strict` cookie, its SHA-256 in the
-//! database with the user's name and the session's CSRF token. A page that needs a user takes
-//! [`Signed`]; without a valid session it sends the browser to the sign-in page.
+//! database with the user's name and the session's CSRF token, at most [`PER_USER`] a user. A
+//! page that needs a user takes [`Signed`]; without a valid session it sends the browser to the
+//! sign-in page.
 
 use std::time::Duration;
 
@@ -23,6 +24,10 @@ pub(crate) const HOST_COOKIE_NAME: &str = "__Host-deis_session";
 
 /// How long a sign-in lasts.
 pub(crate) const LIFETIME: Duration = Duration::from_secs(12 * 3600);
+
+/// The most sessions a user has at once: signing in once more ends the oldest, so that a
+/// script signing in over and over does not fill the database.
+pub(crate) const PER_USER: i64 = 20;
 
 /// A signed-in browser: its user (as stored now) and its CSRF token.
 pub(crate) struct Signed {
@@ -127,9 +132,15 @@ pub(crate) async fn start(dash: &Dash, parts: &Parts, username: &str) -> Option<
     let _ = db
         .delete_sessions_before(now - LIFETIME.as_micros() as i64)
         .await;
-    if let Err(e) = db.insert_session(&hash(&id), username, &csrf, now).await {
+    let id_hash = hash(&id);
+    if let Err(e) = db.insert_session(&id_hash, username, &csrf, now).await {
         tracing::warn!(error = %e, "Storing a dashboard session failed");
         return None;
+    }
+    let others = PER_USER - 1;
+    if let Err(e) = db.keep_newest_sessions(username, &id_hash, others).await {
+        // The new session stands; the oldest go at the next sign-in.
+        tracing::warn!(error = %e, "Ending a user's oldest dashboard sessions failed");
     }
     let (name, secure) = if over_https(parts) {
         (HOST_COOKIE_NAME, "; Secure")

@@ -5,6 +5,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use maud::{DOCTYPE, Markup, html};
 
+use super::rest::NotAName;
+
 /// Who is looking at a page: shown in the navigation, and the CSRF token its forms carry.
 pub(crate) struct Viewer<'a> {
     pub(crate) username: &'a str,
@@ -99,6 +101,20 @@ pub(crate) fn error_page(
             },
         ),
     )
+}
+
+/// The answer to a form that names an action its page does not have.
+pub(crate) fn no_such_action(viewer: &Viewer<'_>) -> Response {
+    error_page(
+        StatusCode::NOT_FOUND,
+        "There is no such action",
+        Some(viewer),
+    )
+}
+
+/// The answer to a name that cannot be part of a REST path (empty, `.` or `..`).
+pub(crate) fn not_a_name(bad: &NotAName, viewer: &Viewer<'_>) -> Response {
+    error_page(StatusCode::BAD_REQUEST, &bad.message(), Some(viewer))
 }
 
 /// `303 See Other` to `to`: where a form that worked sends the browser.

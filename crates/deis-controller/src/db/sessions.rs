@@ -61,6 +61,27 @@ impl Db {
         Ok(())
     }
 
+    /// Keeps the `keep` newest sessions of a user and `id_hash` (the one just started), and
+    /// forgets the others.
+    pub(crate) async fn keep_newest_sessions(
+        &self,
+        username: &str,
+        id_hash: &str,
+        keep: i64,
+    ) -> DbResult<()> {
+        sqlx::query(
+            "DELETE FROM dashboard_sessions WHERE username = $1 AND id_hash <> $2 AND id_hash NOT IN \
+             (SELECT id_hash FROM dashboard_sessions WHERE username = $1 AND id_hash <> $2 \
+             ORDER BY created DESC, id_hash LIMIT $3)",
+        )
+        .bind(username)
+        .bind(id_hash)
+        .bind(keep)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Forgets every session older than `before` (microseconds).
     pub(crate) async fn delete_sessions_before(&self, before: i64) -> DbResult<()> {
         sqlx::query("DELETE FROM dashboard_sessions WHERE created < $1")

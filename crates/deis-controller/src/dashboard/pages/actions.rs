@@ -1,38 +1,21 @@
 //! The app page's forms: each becomes the REST request the `deis` client sends for the same
-//! change; on success the browser goes back to the page (`303`), on failure the page shows the
-//! API's message in the form's section, with the API's status.
+//! change ([`super::form`] sends it and answers).
 
 use axum::extract::{Path, State};
 use axum::http::Method;
 use axum::response::Response;
 use serde_json::{Value, json};
 
-use super::app::{Problem, render};
-use crate::dashboard::rest::{self, Via, seg};
-use crate::dashboard::session::Signed;
-use crate::dashboard::view::{error_page, see_other};
-use crate::dashboard::{Dash, Fields, csrf};
+use super::app::render;
+use super::form::{Refusal, Request, name_in, request, submit};
+use crate::dashboard::csrf::Posted;
+use crate::dashboard::rest::{Via, app_path, encode};
+use crate::dashboard::view::not_a_name;
+use crate::dashboard::{Dash, Fields};
 
-/// A form's request: the section it belongs to, the method, the path under the app, the body.
-struct Request {
-    section: &'static str,
-    method: Method,
-    path: String,
-    body: Option<Value>,
-}
-
-fn request(section: &'static str, method: Method, path: String, body: Option<Value>) -> Request {
-    Request {
-        section,
-        method,
-        path,
-        body,
-    }
-}
-
-/// The REST request of `action` with the form's fields, or what is wrong with the form.
-fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'static str, String)> {
-    let base = format!("/v1/apps/{}", seg(app));
+/// The REST request of `action` for the app at `base` (`/v1/apps/{app}`) with the form's
+/// fields, or why there is none.
+fn translate(base: &str, action: &str, form: &Fields) -> Result<Request, Refusal> {
     let unset = !form.get("unset").is_empty();
     let value = |v: &str| {
         if unset {
@@ -50,7 +33,7 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         ),
         "scale" => {
             let count: i64 = form.get("count").parse().map_err(|_| {
-                (
+                Refusal::Form(
                     "processes",
                     "The number of processes must be a whole number".to_owned(),
                 )
@@ -67,7 +50,10 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         "restart" => {
             let path = match form.get("type") {
                 "" => format!("{base}/containers/restart"),
-                t => format!("{base}/containers/{}/restart", seg(t)),
+                t => format!(
+                    "{base}/containers/{}/restart",
+                    name_in("processes", "process type", t)?
+                ),
             };
             request("processes", Method::POST, path, None)
         }
@@ -77,7 +63,7 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
                 .trim_start_matches('v')
                 .parse()
                 .map_err(|_| {
-                    (
+                    Refusal::Form(
                         "releases",
                         "The release to roll back to must be a number".to_owned(),
                     )
@@ -105,7 +91,10 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         "limits" => {
             let kind = match form.get("kind") {
                 k @ ("memory" | "cpu" | "tags") => k,
-                _ => return Err(("limits", "Choose memory, CPU shares or a tag".to_owned())),
+                _ => {
+                    let message = "Choose memory, CPU shares or a tag".to_owned();
+                    return Err(Refusal::Form("limits", message));
+                }
             };
             let mut values = serde_json::Map::new();
             values.insert(form.get("key").to_owned(), value(form.get("value")));
@@ -127,7 +116,10 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         "domain-remove" => request(
             "domains",
             Method::DELETE,
-            format!("{base}/domains/{}", seg(form.get("domain"))),
+            format!(
+                "{base}/domains/{}",
+                name_in("domains", "domain", form.get("domain"))?
+            ),
             None,
         ),
         "cert-add" => request(
@@ -139,7 +131,10 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         "cert-remove" => request(
             "domains",
             Method::DELETE,
-            format!("/v1/certs/{}", seg(form.get("common_name"))),
+            format!(
+                "/v1/certs/{}",
+                name_in("domains", "certificate", form.get("common_name"))?
+            ),
             None,
         ),
         "perm-add" => request(
@@ -151,64 +146,94 @@ fn translate(app: &str, action: &str, form: &Fields) -> Result<Request, (&'stati
         "perm-remove" => request(
             "collaborators",
             Method::DELETE,
-            format!("{base}/perms/{}", seg(form.get("username"))),
+            format!(
+                "{base}/perms/{}",
+                name_in("collaborators", "user", form.get("username"))?
+            ),
             None,
         ),
-        _ => return Err(("", format!("There is no action {action:?}"))),
+        _ => return Err(Refusal::NoSuchAction),
     })
 }
 
 pub(crate) async fn act(
     State(dash): State<Dash>,
-    signed: Signed,
     via: Via,
     Path((app, action)): Path<(String, String)>,
-    form: Fields,
+    Posted { signed, form }: Posted,
 ) -> Response {
-    if let Some(refused) = csrf::refusal(&signed, &form.0) {
-        return refused;
+    let base = match app_path(&app) {
+        Ok(base) => base,
+        Err(bad) => return not_a_name(&bad, &signed.viewer()),
+    };
+    let asked = translate(&base, &action, &form);
+    let back = |section: &str| format!("/apps/{}#{section}", encode(&app));
+    let page =
+        async |problem, status| render(&dash, &signed, &via, &app, Some(problem), status).await;
+    submit(&dash, &signed, &via, asked, back, page).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn form(fields: &[(&str, &str)]) -> Fields {
+        Fields(
+            fields
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
     }
-    let status_of = |section: &str| {
-        if section.is_empty() {
-            axum::http::StatusCode::NOT_FOUND
-        } else {
-            axum::http::StatusCode::BAD_REQUEST
-        }
-    };
-    let req = match translate(&app, &action, &form) {
-        Ok(r) => r,
-        Err(("", message)) => {
-            return error_page(status_of(""), &message, Some(&signed.viewer()));
-        }
-        Err((section, message)) => {
-            let problem = Problem { section, message };
-            return render(
-                &dash,
-                &signed,
-                &via,
-                &app,
-                Some(problem),
-                status_of(section),
-            )
-            .await;
-        }
-    };
-    let token = Some(signed.token());
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        req.method,
-        &req.path,
-        token,
-        req.body.as_ref(),
-    )
-    .await;
-    if reply.ok() {
-        return see_other(&format!("/apps/{}#{}", seg(&app), req.section));
+
+    /// The path `action` with `fields` would request, or its refusal.
+    fn check(action: &str, fields: &[(&str, &str)], expect: Result<&str, Refusal>) {
+        let got = translate("/v1/apps/garden", action, &form(fields)).map(|r| r.path);
+        assert_eq!(
+            got.as_deref(),
+            expect.as_ref().copied(),
+            "{action} {fields:?}"
+        );
     }
-    let problem = Problem {
-        section: req.section,
-        message: reply.error(),
-    };
-    render(&dash, &signed, &via, &app, Some(problem), reply.status).await
+
+    #[test]
+    fn a_name_that_would_be_another_path_is_refused_in_its_section() {
+        check(
+            "domain-remove",
+            &[("domain", "www.example.com")],
+            Ok("/v1/apps/garden/domains/www.example.com"),
+        );
+        let empty = "The domain name is empty; fill it in and try again".to_owned();
+        check("domain-remove", &[], Err(Refusal::Form("domains", empty)));
+        let dots = |what: &str, name: &str| {
+            format!("\"{name}\" is not a valid {what} name: a name cannot be \".\" or \"..\"")
+        };
+        check(
+            "domain-remove",
+            &[("domain", "..")],
+            Err(Refusal::Form("domains", dots("domain", ".."))),
+        );
+        check(
+            "cert-remove",
+            &[("common_name", ".")],
+            Err(Refusal::Form("domains", dots("certificate", "."))),
+        );
+        check(
+            "perm-remove",
+            &[("username", " .. ")],
+            Err(Refusal::Form("collaborators", dots("user", ".."))),
+        );
+        check(
+            "restart",
+            &[("type", "..")],
+            Err(Refusal::Form("processes", dots("process type", ".."))),
+        );
+        // No type restarts every process, as `deis ps:restart` does.
+        check("restart", &[], Ok("/v1/apps/garden/containers/restart"));
+    }
+
+    #[test]
+    fn an_unknown_action_is_no_such_action() {
+        check("explode", &[], Err(Refusal::NoSuchAction));
+    }
 }

@@ -5,12 +5,14 @@ use axum::extract::State;
 use axum::http::{Method, StatusCode};
 use axum::response::Response;
 use maud::html;
-use serde_json::{Value, json};
+use serde_json::json;
 
-use crate::dashboard::rest::{self, Via, seg};
+use super::form::{Refusal, Request, name_in, request, submit_to_page};
+use crate::dashboard::csrf::Posted;
+use crate::dashboard::rest::Via;
 use crate::dashboard::session::Signed;
-use crate::dashboard::view::{alert, csrf_field, error_page, layout, respond, see_other};
-use crate::dashboard::{Dash, Fields, csrf};
+use crate::dashboard::view::{alert, csrf_field, error_page, layout, respond};
+use crate::dashboard::{Dash, Fields};
 
 async fn page(
     dash: &Dash,
@@ -19,28 +21,12 @@ async fn page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let token = Some(signed.token());
-    let users = rest::call(
-        &dash.rest,
-        via,
-        Method::GET,
-        "/v1/users?page_size=1000",
-        token,
-        None,
-    )
-    .await;
+    let api = dash.client(signed, via);
+    let users = api.get("/v1/users?page_size=1000").await;
     if !users.ok() {
         return error_page(users.status, &users.error(), Some(&signed.viewer()));
     }
-    let admins = rest::call(
-        &dash.rest,
-        via,
-        Method::GET,
-        "/v1/admin/perms?page_size=1000",
-        token,
-        None,
-    )
-    .await;
+    let admins = api.get("/v1/admin/perms?page_size=1000").await;
     let admin_names: Vec<&str> = admins
         .results()
         .iter()
@@ -88,46 +74,32 @@ pub(crate) async fn show(State(dash): State<Dash>, signed: Signed, via: Via) -> 
     page(&dash, &signed, &via, None, StatusCode::OK).await
 }
 
+/// The REST request of the users page's form.
+fn translate(form: &Fields) -> Result<Request, Refusal> {
+    let user = form.get("username");
+    Ok(match form.get("action") {
+        "grant" => {
+            let body = json!({"username": user});
+            request(
+                "users",
+                Method::POST,
+                "/v1/admin/perms".to_owned(),
+                Some(body),
+            )
+        }
+        "revoke" => {
+            let user = name_in("users", "user", user)?;
+            let path = format!("/v1/admin/perms/{user}");
+            request("users", Method::DELETE, path, None)
+        }
+        _ => return Err(Refusal::NoSuchAction),
+    })
+}
+
 pub(crate) async fn act(
     State(dash): State<Dash>,
-    signed: Signed,
     via: Via,
-    form: Fields,
+    Posted { signed, form }: Posted,
 ) -> Response {
-    if let Some(refused) = csrf::refusal(&signed, &form.0) {
-        return refused;
-    }
-    let user = form.get("username");
-    let (method, path, body): (Method, String, Option<Value>) = match form.get("action") {
-        "grant" => (
-            Method::POST,
-            "/v1/admin/perms".to_owned(),
-            Some(json!({"username": user})),
-        ),
-        "revoke" => (
-            Method::DELETE,
-            format!("/v1/admin/perms/{}", seg(user)),
-            None,
-        ),
-        _ => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "There is no such action",
-                Some(&signed.viewer()),
-            );
-        }
-    };
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        method,
-        &path,
-        Some(signed.token()),
-        body.as_ref(),
-    )
-    .await;
-    if reply.ok() {
-        return see_other("/admin");
-    }
-    page(&dash, &signed, &via, Some(&reply.error()), reply.status).await
+    submit_to_page(&dash, &signed, &via, translate(&form), "/admin", page).await
 }

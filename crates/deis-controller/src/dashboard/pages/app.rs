@@ -3,22 +3,17 @@
 //! with its forms and the error of the last one that failed.
 
 use axum::extract::{Path, State};
-use axum::http::{Method, StatusCode};
+use axum::http::StatusCode;
 use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::Value;
 
 use super::apps::{app_url, processes};
+use super::form::Problem;
 use crate::dashboard::Dash;
-use crate::dashboard::rest::{self, Reply, Via, seg};
+use crate::dashboard::rest::{Client, Reply, Via, app_path, encode};
 use crate::dashboard::session::Signed;
-use crate::dashboard::view::{alert, csrf_field, error_page, layout, respond};
-
-/// A failed action: the section it belongs to and the API's message.
-pub(crate) struct Problem {
-    pub(crate) section: &'static str,
-    pub(crate) message: String,
-}
+use crate::dashboard::view::{alert, csrf_field, error_page, layout, not_a_name, respond};
 
 /// What the app page shows, read through the API.
 struct Data {
@@ -32,13 +27,10 @@ struct Data {
     logs: Reply,
 }
 
-async fn load(dash: &Dash, signed: &Signed, via: &Via, id: &str) -> Result<Data, Reply> {
-    let token = Some(signed.token());
-    let base = format!("/v1/apps/{}", seg(id));
-    let get = |path: String| async move {
-        rest::call(&dash.rest, via, Method::GET, &path, token, None).await
-    };
-    let app = get(base.clone()).await;
+/// Reads what the page shows of the app at `base` (`/v1/apps/{app}`).
+async fn load(api: &Client, base: &str) -> Result<Data, Reply> {
+    let get = |path: String| async move { api.get(&path).await };
+    let app = get(base.to_owned()).await;
     if !app.ok() {
         return Err(app);
     }
@@ -72,7 +64,11 @@ pub(crate) async fn render(
     problem: Option<Problem>,
     status: StatusCode,
 ) -> Response {
-    let data = match load(dash, signed, via, id).await {
+    let base = match app_path(id) {
+        Ok(base) => base,
+        Err(bad) => return not_a_name(&bad, &signed.viewer()),
+    };
+    let data = match load(&dash.client(signed, via), &base).await {
         Ok(d) => d,
         Err(reply) => return error_page(reply.status, &reply.error(), Some(&signed.viewer())),
     };
@@ -123,7 +119,7 @@ impl Form<'_> {
     /// A form that posts `action` for this app, with `fields` inside.
     fn post(&self, action: &str, class: &str, fields: Markup) -> Markup {
         html! {
-            form class=(class) method="post" action={ "/apps/" (seg(self.app)) "/" (action) } {
+            form class=(class) method="post" action={ "/apps/" (encode(self.app)) "/" (action) } {
                 (csrf_field(self.csrf))
                 (fields)
             }

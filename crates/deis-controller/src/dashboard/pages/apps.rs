@@ -6,10 +6,11 @@ use axum::response::Response;
 use maud::{Markup, html};
 use serde_json::{Value, json};
 
-use crate::dashboard::rest::{self, Via, seg};
+use crate::dashboard::Dash;
+use crate::dashboard::csrf::Posted;
+use crate::dashboard::rest::{Via, encode};
 use crate::dashboard::session::Signed;
 use crate::dashboard::view::{alert, error_page, layout, respond, see_other};
-use crate::dashboard::{Dash, Fields, csrf};
 
 /// An app's process counts as `web=3 worker=1`.
 pub(crate) fn processes(structure: &Value) -> String {
@@ -40,8 +41,8 @@ async fn page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let token = Some(signed.token());
-    let listed = rest::call(&dash.rest, via, Method::GET, "/v1/apps", token, None).await;
+    let api = dash.client(signed, via);
+    let listed = api.get("/v1/apps").await;
     if !listed.ok() {
         return error_page(listed.status, &listed.error(), Some(&signed.viewer()));
     }
@@ -49,12 +50,10 @@ async fn page(
     let latest = futures_util::future::join_all(apps.iter().map(|app| {
         let path = format!(
             "/v1/apps/{}/releases?page_size=1",
-            seg(app["id"].as_str().unwrap_or_default())
+            encode(app["id"].as_str().unwrap_or_default())
         );
-        async move {
-            let reply = rest::call(&dash.rest, via, Method::GET, &path, token, None).await;
-            reply.results().first().cloned()
-        }
+        let api = &api;
+        async move { api.get(&path).await.results().first().cloned() }
     }))
     .await;
     let body = html! {
@@ -90,7 +89,7 @@ fn table(apps: &[Value], latest: &[Option<Value>]) -> Markup {
                     @for (app, release) in apps.iter().zip(latest) {
                         @let id = app["id"].as_str().unwrap_or_default();
                         tr {
-                            th scope="row" { a href={ "/apps/" (seg(id)) } { (id) } }
+                            th scope="row" { a href={ "/apps/" (encode(id)) } { (id) } }
                             td { (app["owner"].as_str().unwrap_or_default()) }
                             td { a href=(app_url(app)) { (app["url"].as_str().unwrap_or_default()) } }
                             td { (processes(&app["structure"])) }
@@ -114,32 +113,20 @@ pub(crate) async fn list(State(dash): State<Dash>, signed: Signed, via: Via) -> 
 /// Creates an app (`POST /v1/apps`) and opens its page.
 pub(crate) async fn create(
     State(dash): State<Dash>,
-    signed: Signed,
     via: Via,
-    form: Fields,
+    Posted { signed, form }: Posted,
 ) -> Response {
-    if let Some(refused) = csrf::refusal(&signed, &form.0) {
-        return refused;
-    }
     let name = form.get("id");
     let body = if name.is_empty() {
         json!({})
     } else {
         json!({ "id": name })
     };
-    let token = Some(signed.token());
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        Method::POST,
-        "/v1/apps",
-        token,
-        Some(&body),
-    )
-    .await;
+    let api = dash.client(&signed, &via);
+    let reply = api.call(Method::POST, "/v1/apps", Some(&body)).await;
     if !reply.ok() {
         return page(&dash, &signed, &via, Some(&reply.error()), reply.status).await;
     }
     let id = reply.json["id"].as_str().unwrap_or_default();
-    see_other(&format!("/apps/{}", seg(id)))
+    see_other(&format!("/apps/{}", encode(id)))
 }

@@ -8,10 +8,11 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 use serde_json::json;
 
-use crate::dashboard::rest::{self, Via};
-use crate::dashboard::session::{self, Signed};
+use crate::dashboard::csrf::Posted;
+use crate::dashboard::rest::Via;
+use crate::dashboard::session;
 use crate::dashboard::view::{alert, error_page, layout, respond, see_other};
-use crate::dashboard::{Dash, Fields, csrf};
+use crate::dashboard::{Dash, Fields};
 
 fn signin_page(error: Option<&str>, username: &str) -> Markup {
     layout(
@@ -75,15 +76,8 @@ pub(crate) async fn signin(
 ) -> Response {
     let username = form.get("username");
     let body = json!({"username": username, "password": form.0.get("password").map_or("", |p| p.as_str())});
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        Method::POST,
-        "/v1/auth/login",
-        None,
-        Some(&body),
-    )
-    .await;
+    let api = dash.anonymous(&via);
+    let reply = api.call(Method::POST, "/v1/auth/login", Some(&body)).await;
     if !reply.ok() {
         return respond(reply.status, signin_page(Some(&reply.error()), username));
     }
@@ -130,15 +124,10 @@ pub(crate) async fn register(
     let email = form.get("email");
     let password = form.0.get("password").map_or("", |p| p.as_str());
     let body = json!({"username": username, "password": password, "email": email});
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        Method::POST,
-        "/v1/auth/register",
-        None,
-        Some(&body),
-    )
-    .await;
+    let api = dash.anonymous(&via);
+    let reply = api
+        .call(Method::POST, "/v1/auth/register", Some(&body))
+        .await;
     if !reply.ok() {
         let page = register_page(Some(&reply.error()), None, username, email);
         return respond(reply.status, page);
@@ -147,9 +136,6 @@ pub(crate) async fn register(
 }
 
 /// Signs out: the session is deleted, so its cookie opens nothing any more.
-pub(crate) async fn signout(State(dash): State<Dash>, signed: Signed, form: Fields) -> Response {
-    if let Some(refused) = csrf::refusal(&signed, &form.0) {
-        return refused;
-    }
+pub(crate) async fn signout(State(dash): State<Dash>, Posted { signed, .. }: Posted) -> Response {
     session::end(&dash, &signed).await
 }

@@ -6,10 +6,12 @@ use axum::response::Response;
 use maud::html;
 use serde_json::json;
 
-use crate::dashboard::rest::{self, Via, seg};
+use super::form::{Refusal, Request, name_in, request, submit_to_page};
+use crate::dashboard::csrf::Posted;
+use crate::dashboard::rest::Via;
 use crate::dashboard::session::Signed;
-use crate::dashboard::view::{alert, csrf_field, error_page, layout, respond, see_other};
-use crate::dashboard::{Dash, Fields, csrf};
+use crate::dashboard::view::{alert, csrf_field, error_page, layout, respond};
+use crate::dashboard::{Dash, Fields};
 
 async fn page(
     dash: &Dash,
@@ -18,15 +20,7 @@ async fn page(
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
-    let reply = rest::call(
-        &dash.rest,
-        via,
-        Method::GET,
-        "/v1/keys",
-        Some(signed.token()),
-        None,
-    )
-    .await;
+    let reply = dash.client(signed, via).get("/v1/keys").await;
     if !reply.ok() {
         return error_page(reply.status, &reply.error(), Some(&signed.viewer()));
     }
@@ -69,53 +63,31 @@ pub(crate) async fn show(State(dash): State<Dash>, signed: Signed, via: Via) -> 
     page(&dash, &signed, &via, None, StatusCode::OK).await
 }
 
-pub(crate) async fn act(
-    State(dash): State<Dash>,
-    signed: Signed,
-    via: Via,
-    form: Fields,
-) -> Response {
-    if let Some(refused) = csrf::refusal(&signed, &form.0) {
-        return refused;
-    }
+/// The REST request of the keys page's form.
+fn translate(form: &Fields) -> Result<Request, Refusal> {
     let public = form.get("public");
-    let (method, path, body) = match form.get("action") {
+    Ok(match form.get("action") {
         "add" => {
             // As `deis keys:add`: the name defaults to the key's comment.
             let id = match form.get("id") {
                 "" => public.split_whitespace().nth(2).unwrap_or_default(),
                 id => id,
             };
-            (
-                Method::POST,
-                "/v1/keys".to_owned(),
-                Some(json!({"id": id, "public": public})),
-            )
+            let body = json!({"id": id, "public": public});
+            request("keys", Method::POST, "/v1/keys".to_owned(), Some(body))
         }
-        "remove" => (
-            Method::DELETE,
-            format!("/v1/keys/{}", seg(form.get("id"))),
-            None,
-        ),
-        _ => {
-            return error_page(
-                StatusCode::NOT_FOUND,
-                "There is no such action",
-                Some(&signed.viewer()),
-            );
+        "remove" => {
+            let id = name_in("keys", "key", form.get("id"))?;
+            request("keys", Method::DELETE, format!("/v1/keys/{id}"), None)
         }
-    };
-    let reply = rest::call(
-        &dash.rest,
-        &via,
-        method,
-        &path,
-        Some(signed.token()),
-        body.as_ref(),
-    )
-    .await;
-    if reply.ok() {
-        return see_other("/keys");
-    }
-    page(&dash, &signed, &via, Some(&reply.error()), reply.status).await
+        _ => return Err(Refusal::NoSuchAction),
+    })
+}
+
+pub(crate) async fn act(
+    State(dash): State<Dash>,
+    via: Via,
+    Posted { signed, form }: Posted,
+) -> Response {
+    submit_to_page(&dash, &signed, &via, translate(&form), "/keys", page).await
 }

@@ -20,6 +20,7 @@ mod body;
 mod exchange;
 mod head;
 pub(crate) mod idle;
+pub(crate) mod parked;
 mod response;
 mod rewind;
 mod upstream;
@@ -62,6 +63,17 @@ thread_local! {
 pub(crate) trait Drained {
     /// Says that the last read found the socket empty.
     fn drained(&self);
+
+    /// Whether an idle connection of this kind can leave the runtime to be parked.
+    const PARKABLE: bool = false;
+
+    /// The socket, out of the runtime, to be parked.
+    fn unregistered(self) -> Option<std::net::TcpStream>
+    where
+        Self: Sized,
+    {
+        None
+    }
 }
 
 impl Drained for tokio::net::TcpStream {
@@ -69,6 +81,12 @@ impl Drained for tokio::net::TcpStream {
         let _ = self.try_io(tokio::io::Interest::READABLE, || {
             Err::<(), _>(std::io::ErrorKind::WouldBlock.into())
         });
+    }
+
+    const PARKABLE: bool = true;
+
+    fn unregistered(self) -> Option<std::net::TcpStream> {
+        self.into_std().ok()
     }
 }
 
@@ -89,6 +107,8 @@ enum Next {
     Refuse(Answer),
     Fallback,
     Closed,
+    /// Idle long enough to be parked.
+    Park,
 }
 
 /// How a connection's fast path ended.
@@ -96,6 +116,8 @@ enum Ended {
     Closed,
     /// Handed to hyper, with what was read.
     Fallback,
+    /// To be parked ([`parked`]).
+    Park,
 }
 
 /// A client connection on the fast path: all its task holds while it waits for a request is
@@ -144,6 +166,15 @@ where
                     // Boxed: hyper's connection is large, and most connections never get here.
                     Box::pin(fallback(Rewind::new(buf.freeze(), io))).await;
                 }
+                Ended::Park => {
+                    let since = self.watch.since().unwrap_or_else(tokio::time::Instant::now);
+                    let peer = self.conn.peer;
+                    if let Some(stream) = self.client.io.unregistered()
+                        && parked::park(stream, peer, since).is_some()
+                    {
+                        tracing::debug!(peer = %peer, "An idle connection could not be parked; closed");
+                    }
+                }
             }
         }
     }
@@ -166,6 +197,7 @@ where
                     }
                     Next::Fallback => return Ended::Fallback,
                     Next::Closed => return Ended::Closed,
+                    Next::Park => return Ended::Park,
                 };
             if !step.await {
                 return Ended::Closed;
@@ -206,7 +238,17 @@ async fn next_head<I: AsyncRead + Drained + Unpin>(
             return Next::Closed;
         }
         watch.waiting(nothing_read);
-        match read_more(&mut client.io, &mut client.buf).await {
+        let read = read_more(&mut client.io, &mut client.buf);
+        let read = if I::PARKABLE && nothing_read {
+            tokio::select! {
+                biased;
+                () = watch.park_asked() => return Next::Park,
+                read = read => read,
+            }
+        } else {
+            read.await
+        };
+        match read {
             Ok(n) if n > 0 => {}
             _ => return Next::Closed,
         }

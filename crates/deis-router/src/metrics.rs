@@ -39,6 +39,8 @@ pub(crate) struct Metrics {
     pub(crate) backends_down: Gauge,
     /// WebSocket (and other upgraded) connections open now.
     pub(crate) upgraded_open: Gauge,
+    /// Idle client connections parked now (`fast::parked`).
+    pub(crate) parked: Gauge,
     /// `git push` connections accepted for the builder, by outcome (`relayed`, `no_builder`,
     /// `connect_failed`, `over_limit`).
     builder_connections: Family<Labels, Counter>,
@@ -57,6 +59,7 @@ impl Metrics {
         let table_updates = Counter::default();
         let backends_down = Gauge::default();
         let upgraded_open = Gauge::default();
+        let parked = Gauge::default();
         let builder_connections = Family::<Labels, Counter>::default();
         let builder_open = Gauge::default();
         let builder_bytes = Family::<Labels, Counter>::default();
@@ -87,6 +90,11 @@ impl Metrics {
             upgraded_open.clone(),
         );
         registry.register(
+            "parked_connections",
+            "Idle keep-alive client connections parked, with no task of their own",
+            parked.clone(),
+        );
+        registry.register(
             "builder_connections",
             "git push connections accepted for the builder, by outcome",
             builder_connections.clone(),
@@ -109,6 +117,7 @@ impl Metrics {
             table_updates,
             backends_down,
             upgraded_open,
+            parked,
             builder_connections,
             builder_open,
             builder_bytes,

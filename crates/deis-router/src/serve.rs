@@ -54,6 +54,7 @@ pub(crate) async fn serve(
     let mut done = Vec::new();
     for i in 0..workers.max(1) {
         let (queue, accepted) = tokio::sync::mpsc::unbounded_channel();
+        let requeue = queue.downgrade();
         let (tls, proxy) = (tls.clone(), proxy());
         let (finished, result) = tokio::sync::oneshot::channel();
         std::thread::Builder::new()
@@ -63,7 +64,13 @@ pub(crate) async fn serve(
                     .enable_all()
                     .build();
                 let outcome = runtime.map(|runtime| {
-                    runtime.block_on(worker(accepted, tls, proxy, local.port(), timing));
+                    runtime.block_on(worker(
+                        (accepted, requeue),
+                        tls,
+                        proxy,
+                        local.port(),
+                        timing,
+                    ));
                 });
                 let _ = finished.send(outcome);
             })?;
@@ -108,7 +115,10 @@ pub(crate) async fn serve(
 /// One worker: serves the connections dealt to it, each as a task of the worker's tracker, until
 /// the queue closes; then drains them within `drain`.
 async fn worker(
-    mut accepted: tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+    (mut accepted, requeue): (
+        tokio::sync::mpsc::UnboundedReceiver<(std::net::TcpStream, SocketAddr)>,
+        fast::parked::Queue,
+    ),
     tls: Option<TlsAcceptor>,
     proxy: Arc<Proxy>,
     port: u16,
@@ -127,6 +137,11 @@ async fn worker(
     let graceful = GracefulShutdown::new();
     let tasks = proxy.tasks.clone();
     tasks.spawn(fast::idle::sweep(idle, proxy.shutdown.clone()));
+    if tls.is_none() {
+        // Idle plain connections are parked, and come back through this worker's queue.
+        let gauge = proxy.metrics.parked.clone();
+        tasks.spawn(fast::parked::serve(requeue, gauge, proxy.shutdown.clone()));
+    }
     while let Some((stream, peer)) = accepted.recv().await {
         let Ok(stream) = tokio::net::TcpStream::from_std(stream) else {
             continue;

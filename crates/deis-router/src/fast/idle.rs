@@ -9,9 +9,14 @@
 //! too) and, once the worker shuts down, those waiting with nothing read: their next request
 //! never began. Aborting drops the task's future, which closes the socket.
 //!
+//! A plain connection waiting with nothing read for [`parked::PARK_AFTER`] is asked to park
+//! ([`parked`]): its task ends, and its socket waits in the worker's epoll set.
+//!
 //! The table is thread-local: a worker's connections and its sweeper run on its one thread.
 
 use std::cell::RefCell;
+use std::future::Future;
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -20,14 +25,20 @@ use slab::Slab;
 use tokio::task::AbortHandle;
 use tokio_util::sync::CancellationToken;
 
+use super::parked;
+
 /// How often the sweeper looks, at most.
-const SWEEP_EVERY: Duration = Duration::from_secs(1);
+const SWEEP_EVERY: Duration = Duration::from_millis(250);
 
 /// A connection task and what it waits for.
 struct Entry {
     task: Option<AbortHandle>,
     /// Since when it waits for a head, and whether nothing of it was read yet.
     waiting: Option<(Instant, bool)>,
+    /// The task to wake when it is asked to park, if it can park.
+    parkable: Option<Waker>,
+    /// Whether it is asked to park.
+    park: bool,
 }
 
 thread_local! {
@@ -45,6 +56,8 @@ impl Watch {
             table.insert(Entry {
                 task: None,
                 waiting: None,
+                parkable: None,
+                park: false,
             })
         }))
     }
@@ -80,8 +93,43 @@ impl Watch {
         CONNECTIONS.with_borrow_mut(|table| {
             if let Some(entry) = table.get_mut(self.0) {
                 entry.waiting = None;
+                entry.parkable = None;
+                entry.park = false;
             }
         });
+    }
+
+    /// Since when the connection waits, if it does.
+    pub(crate) fn since(&self) -> Option<Instant> {
+        CONNECTIONS.with_borrow(|table| {
+            table
+                .get(self.0)
+                .and_then(|entry| entry.waiting)
+                .map(|(since, _)| since)
+        })
+    }
+
+    /// Completes when the sweeper asks the connection to park (while it waits with nothing
+    /// read); awaiting it says the connection can.
+    pub(crate) fn park_asked(&self) -> impl Future<Output = ()> + '_ {
+        std::future::poll_fn(|cx| self.poll_park(cx))
+    }
+
+    fn poll_park(&self, cx: &mut Context<'_>) -> Poll<()> {
+        CONNECTIONS.with_borrow_mut(|table| match table.get_mut(self.0) {
+            Some(entry) if entry.park => Poll::Ready(()),
+            Some(entry) => {
+                if !entry
+                    .parkable
+                    .as_ref()
+                    .is_some_and(|w| w.will_wake(cx.waker()))
+                {
+                    entry.parkable = Some(cx.waker().clone());
+                }
+                Poll::Pending
+            }
+            None => Poll::Pending,
+        })
     }
 }
 
@@ -106,28 +154,45 @@ pub(crate) async fn sweep(timeout: Duration, shutdown: CancellationToken) {
             _ = tick.tick() => false,
             () = shutdown.cancelled() => true,
         };
-        for task in due(Instant::now(), timeout, closing) {
+        let now = Instant::now();
+        let (expired, parking) = due(now, timeout, closing);
+        for task in expired {
             task.abort();
         }
+        for task in parking {
+            task.wake();
+        }
+        parked::expire(now, timeout);
         if closing {
             return;
         }
     }
 }
 
-/// The tasks to abort now: waiting longer than `timeout`, or with nothing read when `closing`.
-fn due(now: Instant, timeout: Duration, closing: bool) -> Vec<AbortHandle> {
-    CONNECTIONS.with_borrow(|table| {
-        table
-            .iter()
-            .filter(|(_, entry)| match entry.waiting {
-                Some((since, nothing_read)) => {
-                    (closing && nothing_read) || now.saturating_duration_since(since) >= timeout
-                }
-                None => false,
-            })
-            .filter_map(|(_, entry)| entry.task.clone())
-            .collect()
+/// The tasks to abort now (waiting longer than `timeout`, or with nothing read when `closing`)
+/// and those to wake for parking (waiting with nothing read for [`parked::PARK_AFTER`]).
+fn due(now: Instant, timeout: Duration, closing: bool) -> (Vec<AbortHandle>, Vec<Waker>) {
+    let parks = !closing && parked::parks();
+    CONNECTIONS.with_borrow_mut(|table| {
+        let (mut expired, mut parking) = (Vec::new(), Vec::new());
+        for (_, entry) in table.iter_mut() {
+            let Some((since, nothing_read)) = entry.waiting else {
+                continue;
+            };
+            let waited = now.saturating_duration_since(since);
+            if (closing && nothing_read) || waited >= timeout {
+                expired.extend(entry.task.clone());
+            } else if parks
+                && nothing_read
+                && waited >= parked::PARK_AFTER
+                && !entry.park
+                && let Some(waker) = entry.parkable.take()
+            {
+                entry.park = true;
+                parking.push(waker);
+            }
+        }
+        (expired, parking)
     })
 }
 

@@ -1,6 +1,6 @@
-//! Client connections waiting for a request: idle keep-alive connections and heads that never
-//! end are closed after the idle timeout, idle ones at once when the router shuts down, while a
-//! request in flight is answered.
+//! Client connections waiting for a request: idle keep-alive connections are parked and still
+//! answer their next request; they and heads that never end are closed after the idle timeout,
+//! idle ones at once when the router shuts down, while a request in flight is answered.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::Notify;
 
-use crate::fixture::{answers, router_with};
+use crate::fixture::{Fixture, answers, raw, router_with, upstream};
 use crate::wire::{Backend, Conn, read_head};
 
 const GET: &[u8] = b"GET / HTTP/1.1\r\nHost: idle.example.com\r\n\r\n";
@@ -35,6 +35,62 @@ async fn held_backend(go: Arc<Notify>) -> (Backend, Arc<AtomicUsize>) {
     })
     .await;
     (backend, heads)
+}
+
+/// The router's gauge of parked connections.
+async fn parked(r: &Fixture) -> Option<u64> {
+    let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+    let (_, text) = raw(r.admin, request).await;
+    text.lines()
+        .find_map(|l| l.strip_prefix("deis_router_parked_connections "))
+        .and_then(|n| n.trim().parse().ok())
+}
+
+/// Waits until `count` connections are parked.
+async fn parked_are(r: &Fixture, count: u64) {
+    let deadline = Instant::now() + Duration::from_secs(15);
+    loop {
+        let now = parked(r).await;
+        if now == Some(count) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{now:?} parked, not {count}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_parked_answer_again_and_expire() {
+    let r = router_with(|c| c.idle_timeout = Duration::from_secs(5)).await;
+    r.app("idle", &[upstream("a").await]).await;
+    answers(r.http, "idle.example.com", 200, "a").await;
+    let mut conns = Vec::new();
+    for _ in 0..20 {
+        let mut conn = Conn::open(r.http).await;
+        conn.send(GET).await;
+        assert_eq!(conn.response().await.map(|w| w.status), Some(200));
+        conns.push(conn);
+    }
+    // Idle for a second: parked, every one of them.
+    parked_are(&r, 20).await;
+    // Each answers its next request on the same connection, then is parked again.
+    for conn in &mut conns {
+        conn.send(GET).await;
+        let answer = conn.response().await.expect("a parked connection answers");
+        assert_eq!(
+            (answer.status, answer.text().starts_with("a ")),
+            (200, true)
+        );
+    }
+    parked_are(&r, 20).await;
+    // A client closing a parked connection: gone from the set.
+    drop(conns.pop());
+    parked_are(&r, 19).await;
+    // Past the idle timeout, closed by the router.
+    for conn in &mut conns {
+        assert!(conn.closed().await, "a parked connection expires");
+    }
+    parked_are(&r, 0).await;
 }
 
 #[tokio::test]
@@ -93,6 +149,12 @@ async fn at_shutdown_idle_connections_close_and_a_request_in_flight_is_answered(
     go.notify_one();
     answers(r.http, "idle.example.com", 200, "ok").await;
 
+    // One idle connection parked, one idle but not yet.
+    let mut parked_one = Conn::open(r.http).await;
+    parked_one.send(GET).await;
+    go.notify_one();
+    assert_eq!(parked_one.response().await.map(|w| w.status), Some(200));
+    parked_are(&r, 1).await;
     let mut idle = Conn::open(r.http).await;
     idle.send(GET).await;
     go.notify_one();
@@ -101,13 +163,14 @@ async fn at_shutdown_idle_connections_close_and_a_request_in_flight_is_answered(
     busy.send(GET).await;
     // The request is at the backend (held there) before the router shuts down.
     let deadline = Instant::now() + Duration::from_secs(10);
-    while heads.load(Ordering::SeqCst) < 3 {
+    while heads.load(Ordering::SeqCst) < 4 {
         assert!(Instant::now() < deadline, "the request reached the backend");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
     r.shutdown.cancel();
     assert!(idle.closed().await, "an idle connection closes at shutdown");
+    assert!(parked_one.closed().await, "so does a parked one");
     go.notify_one();
     let answer = busy
         .response()

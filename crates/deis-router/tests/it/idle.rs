@@ -37,6 +37,25 @@ async fn held_backend(go: Arc<Notify>) -> (Backend, Arc<AtomicUsize>) {
     (backend, heads)
 }
 
+/// A router with this idle timeout serving the app `idle` on a [`held_backend`]; the backend's
+/// `go` and count of requests.
+async fn held_router(idle_timeout: Duration) -> (Fixture, Arc<Notify>, Arc<AtomicUsize>) {
+    let go = Arc::new(Notify::new());
+    let (backend, heads) = held_backend(go.clone()).await;
+    let r = router_with(|c| c.idle_timeout = idle_timeout).await;
+    r.app("idle", &[backend.addr]).await;
+    go.notify_one();
+    answers(r.http, "idle.example.com", 200, "ok").await;
+    (r, go, heads)
+}
+
+/// Sends a request on `conn` and lets the held backend answer it: 200.
+async fn answered(conn: &mut Conn, go: &Notify) {
+    conn.send(GET).await;
+    go.notify_one();
+    assert_eq!(conn.response().await.map(|w| w.status), Some(200));
+}
+
 /// The router's gauge of parked connections.
 async fn parked(r: &Fixture) -> Option<u64> {
     let request = "GET /metrics HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
@@ -95,18 +114,11 @@ async fn idle_keep_alive_connections_are_parked_answer_again_and_expire() {
 
 #[tokio::test]
 async fn idle_connections_and_endless_heads_are_closed_after_the_idle_timeout() {
-    let go = Arc::new(Notify::new());
-    let (backend, _) = held_backend(go.clone()).await;
-    let r = router_with(|c| c.idle_timeout = Duration::from_secs(1)).await;
-    r.app("idle", &[backend.addr]).await;
-    go.notify_one();
-    answers(r.http, "idle.example.com", 200, "ok").await;
+    let (r, go, _) = held_router(Duration::from_secs(1)).await;
 
     // Kept alive after its answer, then left idle: closed by the router.
     let mut idle = Conn::open(r.http).await;
-    idle.send(GET).await;
-    go.notify_one();
-    assert_eq!(idle.response().await.map(|w| w.status), Some(200));
+    answered(&mut idle, &go).await;
     let waited = Instant::now();
     assert!(idle.closed().await, "an idle connection is closed");
     assert!(
@@ -142,23 +154,14 @@ async fn idle_connections_and_endless_heads_are_closed_after_the_idle_timeout() 
 
 #[tokio::test]
 async fn at_shutdown_idle_connections_close_and_a_request_in_flight_is_answered() {
-    let go = Arc::new(Notify::new());
-    let (backend, heads) = held_backend(go.clone()).await;
-    let r = router_with(|c| c.idle_timeout = Duration::from_secs(600)).await;
-    r.app("idle", &[backend.addr]).await;
-    go.notify_one();
-    answers(r.http, "idle.example.com", 200, "ok").await;
+    let (r, go, heads) = held_router(Duration::from_secs(600)).await;
 
     // One idle connection parked, one idle but not yet.
     let mut parked_one = Conn::open(r.http).await;
-    parked_one.send(GET).await;
-    go.notify_one();
-    assert_eq!(parked_one.response().await.map(|w| w.status), Some(200));
+    answered(&mut parked_one, &go).await;
     parked_are(&r, 1).await;
     let mut idle = Conn::open(r.http).await;
-    idle.send(GET).await;
-    go.notify_one();
-    assert_eq!(idle.response().await.map(|w| w.status), Some(200));
+    answered(&mut idle, &go).await;
     let mut busy = Conn::open(r.http).await;
     busy.send(GET).await;
     // The request is at the backend (held there) before the router shuts down.

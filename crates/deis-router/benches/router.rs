@@ -11,6 +11,8 @@
 //!   self-signed ECDSA P-256 certificate for all three.
 //! - memory for 10,000 idle keep-alive client connections: resident memory of each proxy (nginx's
 //!   master and workers summed) before and with them open, first, on fresh processes (`idle`).
+//! - what each proxy spends per request at 1000 connections: system calls, context switches and
+//!   CPU time in user and kernel mode (`costs`, see `router/costs.rs`).
 //! - route propagation: the time from a route written to etcd until the router serves it,
 //!   p50/p99 over 200 new apps; route churn under load: `wrk` at 100 connections while 100
 //!   deploy-like route changes happen (new backend key written, old one deleted, alternating two
@@ -18,10 +20,12 @@
 //!
 //! Run: `cargo bench -p deis-router --bench router` (needs `apt-get install -y nginx wrk
 //! haproxy etcd-server`); `ROUTER_BENCH=plain,tls` runs only those parts (`plain`, `tls`,
-//! `handshakes`, `idle`, `routes`). Results go in docs/benchmarks.md.
+//! `handshakes`, `idle`, `costs`, `routes`). Results go in docs/benchmarks.md.
 
 #![allow(clippy::print_stdout)]
 
+#[path = "router/costs.rs"]
+mod costs;
 #[path = "router/idle.rs"]
 mod idle;
 #[path = "router/procs.rs"]
@@ -284,6 +288,25 @@ async fn main() {
             wrk(&url, HOST, 100, DURATION, "Connection: close")
         });
         rows(&mut report, label, &runs);
+    }
+    if wants("costs") {
+        let _ = writeln!(
+            report,
+            "\nPer request at 1000 connections:\n\n| proxy | requests/s | system calls | context switches | CPU µs, user | CPU µs, kernel |\n|---|---|---|---|---|---|"
+        );
+        for (proxy, name) in proxies.iter().zip(NAMES) {
+            let c = costs::measure(
+                dir.path(),
+                proxy.pid,
+                &format!("http://{}/", proxy.http),
+                HOST,
+            );
+            let _ = writeln!(
+                report,
+                "| {name} | {:.0} | {:.2} | {:.3} | {:.2} | {:.2} |",
+                c.run.rps, c.syscalls, c.switches, c.user_us, c.kernel_us
+            );
+        }
     }
     if std::env::var("ROUTER_BENCH").is_ok_and(|p| p == "profile") {
         // Not a part of the run: `perf record` on the router under wrk at 1000 connections,

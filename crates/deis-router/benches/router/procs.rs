@@ -104,17 +104,12 @@ pub(crate) fn wrk(url: &str, host: &str, connections: usize, duration: &str, ext
     ))
 }
 
-/// The resident memory of `pid` and its children (nginx's workers), in KiB.
-pub(crate) fn rss_kib(pid: u32) -> u64 {
+/// `pid` and its children (nginx's workers), and theirs.
+pub(crate) fn tree(pid: u32) -> Vec<u32> {
     let mut pids = vec![pid];
-    let mut total = 0;
+    let mut all = Vec::new();
     while let Some(p) = pids.pop() {
-        let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
-        total += status
-            .lines()
-            .find_map(|l| l.strip_prefix("VmRSS:"))
-            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            .unwrap_or(0);
+        all.push(p);
         let children = PathBuf::from(format!("/proc/{p}/task/{p}/children"));
         let children = std::fs::read_to_string(children).unwrap_or_default();
         pids.extend(
@@ -123,5 +118,39 @@ pub(crate) fn rss_kib(pid: u32) -> u64 {
                 .filter_map(|c| c.parse::<u32>().ok()),
         );
     }
-    total
+    all
+}
+
+/// The resident memory of `pid` and its children (nginx's workers), in KiB.
+pub(crate) fn rss_kib(pid: u32) -> u64 {
+    tree(pid)
+        .iter()
+        .map(|p| {
+            let status = std::fs::read_to_string(format!("/proc/{p}/status")).unwrap_or_default();
+            status
+                .lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+/// CPU time spent by `pid` and its children so far, in user and in kernel mode (clock ticks).
+pub(crate) fn cpu_ticks(pid: u32) -> (u64, u64) {
+    tree(pid).iter().fold((0, 0), |(user, sys), p| {
+        let stat = std::fs::read_to_string(format!("/proc/{p}/stat")).unwrap_or_default();
+        // The fields after the command's closing parenthesis; utime and stime are 14th and 15th.
+        let fields: Vec<&str> = stat
+            .rsplit_once(')')
+            .map(|(_, rest)| rest.split_whitespace().collect())
+            .unwrap_or_default();
+        let field = |i: usize| {
+            fields
+                .get(i)
+                .and_then(|v| v.parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        (user + field(11), sys + field(12))
+    })
 }

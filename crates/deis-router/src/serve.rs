@@ -18,6 +18,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
+use tokio::io::Interest;
+use tokio::io::unix::AsyncFd;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
@@ -27,6 +29,17 @@ use crate::proxy::{Conn, Proxy, handle};
 
 /// How long a client has to finish its TLS handshake or send a request head.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Accepts a connection as a non-blocking socket the runtime does not know yet: the worker
+/// that gets it registers it (tokio's `accept` would register it here only to take it out again).
+fn accept(listener: &std::net::TcpListener) -> std::io::Result<(std::net::TcpStream, SocketAddr)> {
+    let (socket, peer) =
+        socket2::SockRef::from(listener).accept4(libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC)?;
+    let peer = peer
+        .as_socket()
+        .ok_or_else(|| std::io::Error::other("a connection from a peer without an IP address"))?;
+    Ok((socket.into(), peer))
+}
 
 /// How long connections may take.
 #[derive(Debug, Clone, Copy)]
@@ -49,6 +62,11 @@ pub(crate) async fn serve(
     timing: Timing,
 ) -> std::io::Result<()> {
     let local = listener.local_addr()?;
+    // Watched by the runtime, accepted from without it (`accept`). `with_interest` is
+    // deprecated because a type could hand it a descriptor it does not own; the listener owns
+    // its own, the condition `register_with_interest` asks under `unsafe`, forbidden here.
+    #[allow(deprecated)]
+    let listener = AsyncFd::with_interest(listener.into_std()?, Interest::READABLE)?;
     tracing::info!(listen.addr = %local, tls = tls.is_some(), workers, "Listening");
     let mut queues = Vec::new();
     let mut done = Vec::new();
@@ -81,7 +99,7 @@ pub(crate) async fn serve(
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => break,
-            accepted = listener.accept() => match accepted {
+            accepted = listener.async_io(Interest::READABLE, accept) => match accepted {
                 Ok(pair) => pair,
                 Err(e) => {
                     // Out of file descriptors and the like: keep serving the others, and give
@@ -91,9 +109,6 @@ pub(crate) async fn serve(
                     continue;
                 }
             },
-        };
-        let Ok(stream) = stream.into_std() else {
-            continue;
         };
         if queues[next % queues.len()].send((stream, peer)).is_err() {
             break;

@@ -127,12 +127,38 @@ impl Browser {
             for (css, text) in fields {
                 self.fill(css, text).await;
             }
+            self.mark_document().await;
             self.click(button).await;
+            self.until_replaced(&format!("the page after {button} on {page}"))
+                .await;
             if !self.interrupted().await {
                 return;
             }
         }
         panic!("{button} on {page}: every submission was interrupted");
+    }
+
+    /// Marks the document shown, for [`Browser::until_replaced`].
+    async fn mark_document(&self) {
+        self.client
+            .execute("window.__deisSubmitted = true;", vec![])
+            .await
+            .expect("script runs");
+    }
+
+    /// Waits until another document than the marked one is shown and loaded: a click on a
+    /// form's button returns before the browser has followed the form's answer.
+    async fn until_replaced(&self, what: &str) {
+        let script =
+            "return window.__deisSubmitted === undefined && document.readyState === 'complete';";
+        // A form that deploys answers once the deploy is done.
+        eventually(Duration::from_secs(120), what, || async {
+            match self.client.execute(script, vec![]).await {
+                Ok(serde_json::Value::Bool(true)) => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        })
+        .await;
     }
 
     /// The path of the page shown.

@@ -319,7 +319,13 @@ async fn main() {
         ))
         .spawn()
         .expect("perf");
-        let run = wrk(&format!("http://{router_http}/"), HOST, 1000, "10s", "");
+        // `ROUTER_PROFILE_LOAD=handshakes`: new TLS connections at 100 instead.
+        let run = if std::env::var("ROUTER_PROFILE_LOAD").is_ok_and(|l| l == "handshakes") {
+            let url = format!("https://{router_https}/");
+            wrk(&url, HOST, 100, "10s", "Connection: close")
+        } else {
+            wrk(&format!("http://{router_http}/"), HOST, 1000, "10s", "")
+        };
         println!("profiled: {run:?}");
         let _ = perf.wait_with_output();
         let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());

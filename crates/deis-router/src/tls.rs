@@ -6,6 +6,7 @@
 
 use std::sync::Arc;
 
+use rustls::CipherSuite;
 use rustls::server::{ClientHello, ResolvesServerCert};
 use rustls::sign::CertifiedKey;
 use rustls_pki_types::pem::PemObject;
@@ -54,16 +55,32 @@ impl ResolvesServerCert for Resolver {
     }
 }
 
+/// The cipher suites chosen first, in this order when the client offers them.
+const PREFERRED: [CipherSuite; 3] = [
+    CipherSuite::TLS13_AES_128_GCM_SHA256,
+    CipherSuite::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    CipherSuite::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+];
+
 /// The server configuration for the HTTPS listener: HTTP/2 and HTTP/1.1 by ALPN.
 pub(crate) fn server_config(
     tables: watch::Receiver<Arc<Table>>,
 ) -> Result<Arc<rustls::ServerConfig>, rustls::Error> {
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let mut provider = rustls::crypto::ring::default_provider();
+    // AES-128-GCM with SHA-256 first, whatever the client's order (as in Mozilla's recommended
+    // TLS 1.3 order): with the clients' usual AES-256-GCM with SHA-384, the handshake's key
+    // schedule runs on SHA-512, which has no instructions of its own, where SHA-256 and AES do.
+    provider
+        .cipher_suites
+        .sort_by_key(|suite| !PREFERRED.contains(&suite.suite()));
+    let provider = Arc::new(provider);
     let mut config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()?
         .with_no_client_auth()
         .with_cert_resolver(Arc::new(Resolver { tables }));
     config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    config.ignore_client_order = true;
+    config.ticketer = rustls::crypto::ring::Ticketer::new()?;
     Ok(Arc::new(config))
 }
 

@@ -221,13 +221,28 @@ pub(crate) async fn https_get(
     trusted: &str,
     alpn: &[&str],
 ) -> Result<Seen, String> {
+    let provider = rustls::crypto::ring::default_provider();
+    let tls = tls_connect(router, host, trusted, alpn, provider).await?;
+    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+    let uri = format!("https://{host}/");
+    send(TokioIo::new(tls), h2, &uri, host).await
+}
+
+/// A TLS connection to the router with SNI `host`, trusting only `trusted` (a certificate
+/// PEM), offering `alpn` and what `provider` offers.
+pub(crate) async fn tls_connect(
+    router: SocketAddr,
+    host: &str,
+    trusted: &str,
+    alpn: &[&str],
+    provider: rustls::crypto::CryptoProvider,
+) -> Result<tokio_rustls::client::TlsStream<tokio::net::TcpStream>, String> {
     use rustls_pki_types::pem::PemObject;
     let mut roots = rustls::RootCertStore::empty();
     let der = rustls_pki_types::CertificateDer::from_pem_slice(trusted.as_bytes())
         .map_err(|e| e.to_string())?;
     roots.add(der).map_err(|e| e.to_string())?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let mut config = rustls::ClientConfig::builder_with_provider(provider)
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(provider))
         .with_safe_default_protocol_versions()
         .map_err(|e| e.to_string())?
         .with_root_certificates(roots)
@@ -239,13 +254,10 @@ pub(crate) async fn https_get(
         .map_err(|e| e.to_string())?;
     let name =
         rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| e.to_string())?;
-    let tls = connector
+    connector
         .connect(name, tcp)
         .await
-        .map_err(|e| format!("TLS handshake: {e}"))?;
-    let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
-    let uri = format!("https://{host}/");
-    send(TokioIo::new(tls), h2, &uri, host).await
+        .map_err(|e| format!("TLS handshake: {e}"))
 }
 
 /// `GET /` over HTTP/2 without TLS (prior knowledge).

@@ -1,7 +1,7 @@
 //! HTTPS: certificates chosen by SNI from the store, added without a restart, HTTP/2 by ALPN,
 //! HSTS and HTTPS enforcement.
 
-use crate::fixture::{certificate, get_path, https_get, raw, router, upstream};
+use crate::fixture::{certificate, get_path, https_get, raw, router, tls_connect, upstream};
 use deis_testkit::eventually;
 use std::time::Duration;
 
@@ -139,4 +139,33 @@ async fn hsts_and_https_enforcement() {
         },
     )
     .await;
+}
+
+#[tokio::test]
+async fn aes_128_gcm_is_chosen_first_and_the_others_still_serve() {
+    use rustls::CipherSuite::{TLS13_AES_128_GCM_SHA256, TLS13_AES_256_GCM_SHA384};
+    let r = router().await;
+    let (cert, key) = certificate("*.example.com");
+    r.put("/deis/router/sslCert", &cert).await;
+    r.put("/deis/router/sslKey", &key).await;
+    // What a client prefers first (AES-256-GCM, as OpenSSL's clients do), and only that.
+    let offering = |only_aes_256: bool| {
+        let mut provider = rustls::crypto::ring::default_provider();
+        provider
+            .cipher_suites
+            .sort_by_key(|s| s.suite() != TLS13_AES_256_GCM_SHA384);
+        if only_aes_256 {
+            provider.cipher_suites.truncate(1);
+        }
+        provider
+    };
+    let (https, trusted) = (r.https, cert.as_str());
+    let chosen = |only_aes_256: bool| async move {
+        let tls = tls_connect(https, "a.example.com", trusted, &[], offering(only_aes_256)).await?;
+        let suite = tls.get_ref().1.negotiated_cipher_suite();
+        Ok::<_, String>(suite.map(|s| s.suite()))
+    };
+    let first = eventually(Duration::from_secs(10), "a handshake", || chosen(false)).await;
+    assert_eq!(first, Some(TLS13_AES_128_GCM_SHA256));
+    assert_eq!(chosen(true).await, Ok(Some(TLS13_AES_256_GCM_SHA384)));
 }

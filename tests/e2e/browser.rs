@@ -12,8 +12,8 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, ClientBuilder, Locator};
 use hyper_util::client::legacy::connect::HttpConnector;
 
-/// How often a load interrupted by a network change is tried.
-const TRIES: usize = 5;
+/// How long page loads are tried again while the network changes under the browser.
+const INTERRUPTED_FOR: Duration = Duration::from_secs(120);
 
 /// A desktop window, and a phone's screen.
 const DESKTOP: (u32, u32) = (1280, 800);
@@ -92,7 +92,10 @@ impl Browser {
     /// Opens `url` (again when Chromium aborted the load for a network change, see
     /// [`Browser::interrupted`]).
     pub(crate) async fn goto(&self, url: &str) {
-        for _ in 0..TRIES {
+        // Other tests on the machine add and remove interfaces in bursts: try again for a
+        // while, not a number of times.
+        let deadline = std::time::Instant::now() + INTERRUPTED_FOR;
+        loop {
             self.client
                 .goto(url)
                 .await
@@ -100,8 +103,12 @@ impl Browser {
             if !self.interrupted().await {
                 return;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{url}: every load was interrupted for {INTERRUPTED_FOR:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
         }
-        panic!("{url}: every load was interrupted");
     }
 
     /// Whether the page is Chromium's "network changed" error: it aborts requests in flight
@@ -122,7 +129,8 @@ impl Browser {
     /// Opens `page`, fills `fields` (`(css, text)`) and clicks `button`; again from the start
     /// if the network change interrupted it.
     pub(crate) async fn submit(&self, page: &str, fields: &[(&str, &str)], button: &str) {
-        for _ in 0..TRIES {
+        let deadline = std::time::Instant::now() + INTERRUPTED_FOR;
+        loop {
             self.goto(page).await;
             for (css, text) in fields {
                 self.fill(css, text).await;
@@ -134,8 +142,11 @@ impl Browser {
             if !self.interrupted().await {
                 return;
             }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{button} on {page}: every submission was interrupted for {INTERRUPTED_FOR:?}"
+            );
         }
-        panic!("{button} on {page}: every submission was interrupted");
     }
 
     /// Marks the document shown, for [`Browser::until_replaced`].

@@ -83,6 +83,29 @@ impl SwarmPlatform {
         nodes::list(&self.docker).await
     }
 
+    /// The host `host` (name or address) once the Swarm says it is ready: a Swarm whose leading
+    /// manager was just lost shows its other hosts not ready until they report to the new
+    /// leader, so a host of the Swarm that is not ready is waited for, a minute at most.
+    async fn ready_node(&self, host: &str) -> Result<Node, Error> {
+        const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+        let deadline = tokio::time::Instant::now() + WAIT;
+        let mut said = false;
+        loop {
+            let nodes = self.nodes().await?;
+            let known = nodes.iter().any(|n| n.hostname == host || n.addr == host);
+            match replace::find_host(&nodes, host) {
+                Err(_) if known && tokio::time::Instant::now() < deadline => {
+                    if !said {
+                        println!("{host}: waiting for the Swarm to show it Ready");
+                        said = true;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_secs(2)).await;
+                }
+                found => return found,
+            }
+        }
+    }
+
     /// The etcd endpoints components use: every member's host address.
     fn member_endpoints(&self, etcd_hosts: &[Node]) -> String {
         etcd_hosts

@@ -23,7 +23,7 @@ use futures_util::StreamExt;
 
 use super::lifecycle::{Svc, data_hosts};
 use super::nodes::{self, Node};
-use super::replace::{find_host, installed_members};
+use super::replace::installed_members;
 use super::services::{self, Plan};
 use super::{SwarmPlatform, certs};
 use crate::Error;
@@ -142,7 +142,7 @@ impl SwarmPlatform {
                 "the backup is not installed, so there is no copy to restore from; deisctl install backup keeps one from now on".to_owned(),
             ));
         };
-        let target = find_host(&nodes, host)?;
+        let target = self.ready_node(host).await?;
         let source = self.backup_host(backup, &nodes).await?;
         let store = self.connect_store().await?;
         let settings = settings::load(store.as_ref()).await?;

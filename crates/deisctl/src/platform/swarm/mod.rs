@@ -85,8 +85,9 @@ impl SwarmPlatform {
 
     /// The host `host` (name or address) once the Swarm says it is ready: a Swarm whose leading
     /// manager was just lost shows its other hosts not ready until they report to the new
-    /// leader, so a host of the Swarm that is not ready is waited for, a minute at most.
-    async fn ready_node(&self, host: &str) -> Result<Node, Error> {
+    /// leader, so a host of the Swarm that is not ready is waited for, a minute at most. With
+    /// the Swarm's hosts as they were then.
+    async fn ready_node(&self, host: &str) -> Result<(Node, Vec<Node>), Error> {
         const WAIT: std::time::Duration = std::time::Duration::from_secs(60);
         let deadline = tokio::time::Instant::now() + WAIT;
         let mut said = false;
@@ -101,7 +102,7 @@ impl SwarmPlatform {
                     }
                     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
                 }
-                found => return found,
+                found => return found.map(|node| (node, nodes)),
             }
         }
     }

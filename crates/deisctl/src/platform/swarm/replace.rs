@@ -84,8 +84,7 @@ impl SwarmPlatform {
                 "etcd@{k}'s service does not say its member's name and address; uninstall and install the platform"
             )));
         };
-        let node = self.ready_node(host).await?;
-        let nodes = self.nodes().await?;
+        let (node, nodes) = self.ready_node(host).await?;
         if let Some((j, _)) = members
             .iter()
             .find(|(j, (_, addr))| **j != k && *addr == node.addr)
@@ -186,8 +185,7 @@ impl SwarmPlatform {
                 "the controller is not installed; run deisctl install controller".to_owned(),
             ));
         };
-        let node = self.ready_node(host).await?;
-        let nodes = self.nodes().await?;
+        let (node, nodes) = self.ready_node(host).await?;
         if !node.manager {
             return Err(Error::Message(format!(
                 "{host} is not a manager and controllers run on managers; promote it first (docker node promote {host})"

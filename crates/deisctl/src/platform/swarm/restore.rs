@@ -142,7 +142,7 @@ impl SwarmPlatform {
                 "the backup is not installed, so there is no copy to restore from; deisctl install backup keeps one from now on".to_owned(),
             ));
         };
-        let target = self.ready_node(host).await?;
+        let (target, _) = self.ready_node(host).await?;
         let source = self.backup_host(backup, &nodes).await?;
         let store = self.connect_store().await?;
         let settings = settings::load(store.as_ref()).await?;

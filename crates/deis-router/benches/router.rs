@@ -130,7 +130,7 @@ async fn main() {
 
     // The upstream: nginx answering a fixed body on two ports.
     let (up_a, up_b) = (free_addr(), free_addr());
-    let _upstream = nginx(
+    let upstream = nginx(
         dir.path(),
         "upstream",
         &format!(
@@ -292,19 +292,26 @@ async fn main() {
     if wants("costs") {
         let _ = writeln!(
             report,
-            "\nPer request at 1000 connections:\n\n| proxy | requests/s | system calls | context switches | CPU µs, user | CPU µs, kernel |\n|---|---|---|---|---|---|"
+            "\nPer request at 1000 connections:\n\n| proxy | requests/s | system calls | context switches | CPU µs, user | CPU µs, kernel | upstream CPU µs | machine CPU µs |\n|---|---|---|---|---|---|---|---|"
         );
         for (proxy, name) in proxies.iter().zip(NAMES) {
             let c = costs::measure(
                 dir.path(),
                 proxy.pid,
+                upstream.0.pid(),
                 &format!("http://{}/", proxy.http),
                 HOST,
             );
             let _ = writeln!(
                 report,
-                "| {name} | {:.0} | {:.2} | {:.3} | {:.2} | {:.2} |",
-                c.run.rps, c.syscalls, c.switches, c.user_us, c.kernel_us
+                "| {name} | {:.0} | {:.2} | {:.3} | {:.2} | {:.2} | {:.2} | {:.2} |",
+                c.run.rps,
+                c.syscalls,
+                c.switches,
+                c.user_us,
+                c.kernel_us,
+                c.upstream_us,
+                c.machine_us
             );
         }
     }
@@ -330,7 +337,7 @@ async fn main() {
         let _ = perf.wait_with_output();
         let out = std::env::var("ROUTER_PROFILE").unwrap_or("/tmp/router-profile.txt".to_owned());
         let _ = sh(&format!(
-            "perf report -i {d} --no-children --sort dso --stdio > {out} 2>&1; perf report -i {d} --no-children --percent-limit 0.3 --stdio >> {out} 2>&1",
+            "sh -c 'perf report -i {d} --no-children --sort dso --stdio > {out} 2>&1; perf report -i {d} --no-children -g none --sort dso,sym --percent-limit 0.3 --stdio >> {out} 2>&1'",
             d = data.display()
         ))
         .status();

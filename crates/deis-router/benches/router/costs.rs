@@ -1,6 +1,8 @@
 //! What each proxy spends per request under the same load (`costs`): system calls and context
 //! switches (`perf stat` on the proxy's processes) and CPU time in user and kernel mode
-//! (`/proc/<pid>/stat`), while wrk runs at 1000 keep-alive connections through it.
+//! (`/proc/<pid>/stat`), while wrk runs at 1000 keep-alive connections through it; and what
+//! the upstream and the whole machine spent per request meanwhile (`/proc/stat`), the rest
+//! being wrk's.
 
 use std::path::Path;
 
@@ -18,10 +20,26 @@ pub(crate) struct Costs {
     pub(crate) switches: f64,
     pub(crate) user_us: f64,
     pub(crate) kernel_us: f64,
+    /// The upstream's CPU time per request, user and kernel.
+    pub(crate) upstream_us: f64,
+    /// The machine's busy CPU time per request, every process.
+    pub(crate) machine_us: f64,
 }
 
-/// Loads the proxy `pid` serving `url` for 10 s and counts what it spent.
-pub(crate) fn measure(dir: &Path, pid: u32, url: &str, host: &str) -> Costs {
+/// Busy clock ticks of the whole machine so far: every CPU's time but idle and iowait.
+fn machine_ticks() -> u64 {
+    let stat = std::fs::read_to_string("/proc/stat").unwrap_or_default();
+    let cpu = stat.lines().next().unwrap_or_default();
+    cpu.split_whitespace()
+        .skip(1)
+        .enumerate()
+        .filter(|(i, _)| *i != 3 && *i != 4)
+        .filter_map(|(_, v)| v.parse::<u64>().ok())
+        .sum()
+}
+
+/// Loads the proxy `pid` serving `url` for 10 s and counts what it and `upstream` spent.
+pub(crate) fn measure(dir: &Path, pid: u32, upstream: u32, url: &str, host: &str) -> Costs {
     let pids: Vec<String> = tree(pid).iter().map(u32::to_string).collect();
     let out = dir.join(format!("perf-stat-{pid}.csv"));
     let perf = sh(&format!(
@@ -32,8 +50,12 @@ pub(crate) fn measure(dir: &Path, pid: u32, url: &str, host: &str) -> Costs {
     .spawn()
     .expect("perf stat (apt-get install -y linux-perf)");
     let (user, kernel) = cpu_ticks(pid);
+    let (up_user, up_kernel) = cpu_ticks(upstream);
+    let machine = machine_ticks();
     let run = wrk(url, host, 1000, "10s", "");
     let (user_after, kernel_after) = cpu_ticks(pid);
+    let (up_user_after, up_kernel_after) = cpu_ticks(upstream);
+    let machine_after = machine_ticks();
     let _ = perf.wait_with_output();
     let counted = std::fs::read_to_string(&out).unwrap_or_default();
     let count = |event: &str| {
@@ -53,5 +75,7 @@ pub(crate) fn measure(dir: &Path, pid: u32, url: &str, host: &str) -> Costs {
         switches: count("context-switches") / requests_counted,
         user_us: micros(user_after.saturating_sub(user)),
         kernel_us: micros(kernel_after.saturating_sub(kernel)),
+        upstream_us: micros((up_user_after + up_kernel_after).saturating_sub(up_user + up_kernel)),
+        machine_us: micros(machine_after.saturating_sub(machine)),
     }
 }

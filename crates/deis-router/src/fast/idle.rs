@@ -13,8 +13,15 @@
 //! ([`parked`]): its task ends, and its socket waits in the worker's epoll set.
 //!
 //! The table is thread-local: a worker's connections and its sweeper run on its one thread.
+//!
+//! After a busy spell that ended [`TRIM_AFTER`] connection tasks or more (a burst of
+//! connections gone idle and parked, or closed), the first sweep that finds no task started
+//! since the one before has the allocator give this thread's freed memory back to the system
+//! ([`Trim`]): an allocator returns pages only as it allocates again on that thread, and a
+//! worker whose connections all sit parked hardly allocates. Under steady traffic tasks start
+//! between every two sweeps, and this never runs.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::future::Future;
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
@@ -29,6 +36,8 @@ use super::parked;
 
 /// How often the sweeper looks, at most.
 const SWEEP_EVERY: Duration = Duration::from_millis(250);
+/// How many connection tasks must have ended since memory was last given back.
+const TRIM_AFTER: u64 = 1024;
 
 /// A connection task and what it waits for.
 struct Entry {
@@ -43,6 +52,8 @@ struct Entry {
 
 thread_local! {
     static CONNECTIONS: RefCell<Slab<Entry>> = const { RefCell::new(Slab::new()) };
+    /// Connection tasks this thread has started.
+    static STARTED: Cell<u64> = const { Cell::new(0) };
 }
 
 /// A connection task's entry in its worker's table; removed when dropped, that is when the
@@ -52,6 +63,7 @@ pub(crate) struct Watch(usize);
 impl Watch {
     /// An entry for a connection about to be spawned; [`Watch::attach`] names its task.
     pub(crate) fn new() -> Watch {
+        STARTED.set(STARTED.get() + 1);
         Watch(CONNECTIONS.with_borrow_mut(|table| {
             table.insert(Entry {
                 task: None,
@@ -149,6 +161,7 @@ impl Drop for Watch {
 pub(crate) async fn sweep(timeout: Duration, shutdown: CancellationToken) {
     let mut tick = tokio::time::interval(SWEEP_EVERY.min(timeout));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut trim = Trim::default();
     loop {
         let closing = tokio::select! {
             _ = tick.tick() => false,
@@ -166,6 +179,43 @@ pub(crate) async fn sweep(timeout: Duration, shutdown: CancellationToken) {
         if closing {
             return;
         }
+        let started = STARTED.get();
+        if trim.due(started, started - CONNECTIONS.with_borrow(Slab::len) as u64) {
+            CONNECTIONS.with_borrow_mut(Slab::shrink_to_fit);
+            give_back_memory();
+        }
+    }
+}
+
+/// Has the allocator return this thread's freed memory to the system (mimalloc, the router's
+/// allocator: see main.rs; a no-op for a heap that allocated nothing, as under another global
+/// allocator in tests).
+#[allow(unsafe_code)]
+fn give_back_memory() {
+    // SAFETY: `mi_collect` takes no pointer and may be called from any thread at any time; it
+    // frees this thread's empty pages and purges what is free.
+    unsafe { libmimalloc_sys::mi_collect(true) };
+}
+
+/// When a worker gives memory back: at a sweep that finds no connection task started since
+/// the sweep before, once [`TRIM_AFTER`] tasks or more have ended since it last did.
+#[derive(Debug, Default)]
+struct Trim {
+    started: u64,
+    ended: u64,
+}
+
+impl Trim {
+    /// Whether to give memory back, `started` and `ended` being the tasks started and ended on
+    /// this thread so far.
+    fn due(&mut self, started: u64, ended: u64) -> bool {
+        let quiet = started == self.started;
+        self.started = started;
+        let due = quiet && ended - self.ended >= TRIM_AFTER;
+        if due {
+            self.ended = ended;
+        }
+        due
     }
 }
 
@@ -205,6 +255,24 @@ fn entries() -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_is_given_back_once_a_burst_is_over_never_under_traffic() {
+        let mut trim = Trim::default();
+        // A burst: 5000 connections, 3000 of them parked while the others still come.
+        assert!(!trim.due(5000, 3000));
+        // Quiet: nothing started since, everything parked.
+        assert!(trim.due(5000, 5000));
+        assert!(!trim.due(5000, 5000), "once per burst");
+        // Steady traffic: tasks start between every two sweeps, however many end.
+        assert!(!trim.due(8000, 7000));
+        assert!(!trim.due(11000, 10500));
+        // Then quiet.
+        assert!(trim.due(11000, 11000));
+        // A few connections coming and going never trim.
+        assert!(!trim.due(11500, 11500));
+        assert!(!trim.due(11500, 11500));
+    }
 
     #[tokio::test(start_paused = true)]
     async fn waits_past_the_timeout_and_idle_ones_at_shutdown_are_aborted() {

@@ -15,10 +15,10 @@
 //! The table is thread-local: a worker's connections and its sweeper run on its one thread.
 //!
 //! After a busy spell that ended [`TRIM_AFTER`] connection tasks or more (a burst of
-//! connections gone idle and parked, or closed), the first sweep that finds no task started
-//! since the one before has the allocator give this thread's freed memory back to the system
-//! ([`Trim`]): an allocator returns pages only as it allocates again on that thread, and a
-//! worker whose connections all sit parked hardly allocates. Under steady traffic tasks start
+//! connections gone idle and parked, or closed), the first sweep that finds no task started or
+//! ended since the one before has the allocator give this thread's freed memory back to the
+//! system ([`Trim`]): an allocator returns pages only as it allocates again on that thread, and
+//! a worker whose connections all sit parked hardly allocates. Under steady traffic tasks start
 //! between every two sweeps, and this never runs.
 
 use std::cell::{Cell, RefCell};
@@ -180,7 +180,8 @@ pub(crate) async fn sweep(timeout: Duration, shutdown: CancellationToken) {
             return;
         }
         let started = STARTED.get();
-        if trim.due(started, started - CONNECTIONS.with_borrow(Slab::len) as u64) {
+        let live = CONNECTIONS.with_borrow(Slab::len) as u64;
+        if trim.due(started, started.saturating_sub(live)) {
             CONNECTIONS.with_borrow_mut(Slab::shrink_to_fit);
             give_back_memory();
         }
@@ -197,23 +198,26 @@ fn give_back_memory() {
     unsafe { libmimalloc_sys::mi_collect(true) };
 }
 
-/// When a worker gives memory back: at a sweep that finds no connection task started since
-/// the sweep before, once [`TRIM_AFTER`] tasks or more have ended since it last did.
+/// When a worker gives memory back: at a sweep that finds no connection task started or
+/// ended since the sweep before, once [`TRIM_AFTER`] tasks or more have ended since it last
+/// did.
 #[derive(Debug, Default)]
 struct Trim {
-    started: u64,
-    ended: u64,
+    /// Tasks started and ended as of the last sweep.
+    seen: (u64, u64),
+    /// Tasks ended as of the last time memory was given back.
+    trimmed: u64,
 }
 
 impl Trim {
     /// Whether to give memory back, `started` and `ended` being the tasks started and ended on
     /// this thread so far.
     fn due(&mut self, started: u64, ended: u64) -> bool {
-        let quiet = started == self.started;
-        self.started = started;
-        let due = quiet && ended - self.ended >= TRIM_AFTER;
+        let settled = (started, ended) == self.seen;
+        self.seen = (started, ended);
+        let due = settled && ended.saturating_sub(self.trimmed) >= TRIM_AFTER;
         if due {
-            self.ended = ended;
+            self.trimmed = ended;
         }
         due
     }
@@ -257,17 +261,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn memory_is_given_back_once_a_burst_is_over_never_under_traffic() {
+    fn memory_is_given_back_once_a_burst_has_settled_never_under_traffic() {
         let mut trim = Trim::default();
         // A burst: 5000 connections, 3000 of them parked while the others still come.
         assert!(!trim.due(5000, 3000));
-        // Quiet: nothing started since, everything parked.
+        // None started since, but more parking.
+        assert!(!trim.due(5000, 4000));
+        assert!(!trim.due(5000, 5000));
+        // Settled.
         assert!(trim.due(5000, 5000));
         assert!(!trim.due(5000, 5000), "once per burst");
         // Steady traffic: tasks start between every two sweeps, however many end.
         assert!(!trim.due(8000, 7000));
         assert!(!trim.due(11000, 10500));
-        // Then quiet.
+        assert!(!trim.due(11000, 11000));
+        // Then settled.
         assert!(trim.due(11000, 11000));
         // A few connections coming and going never trim.
         assert!(!trim.due(11500, 11500));

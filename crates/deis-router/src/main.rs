@@ -9,8 +9,10 @@ use clap::Parser;
 use deis_router::{Config, DEFAULT_BUILDER_MAX_CONNECTIONS, Listeners};
 use deis_runtime::CommonArgs;
 
-/// mimalloc: the proxy allocates per request from two threads, where glibc's allocator spends
-/// a tenth of the router's time (perf, see docs/benchmarks.md).
+/// mimalloc (version 2): the proxy allocates per request from two threads, where glibc's
+/// allocator spends a tenth of the router's time (perf, see docs/benchmarks.md); version 2
+/// gives back what a burst of connections used once they are parked, which version 3 often
+/// kept (`fast::idle` asks for it).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 

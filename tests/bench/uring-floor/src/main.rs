@@ -69,12 +69,24 @@ fn head_end(buf: &[u8]) -> Option<usize> {
     buf.windows(4).position(|w| w == b"\r\n\r\n").map(|p| p + 4)
 }
 
-/// Reads more into `buf`; false at the end of the stream or on an error.
-async fn read_more(stream: &mut TcpStream, buf: Vec<u8>) -> (bool, Vec<u8>) {
-    let mut buf = buf;
-    buf.reserve(READ_SIZE);
-    let (read, buf) = stream.read(buf).await;
-    (matches!(read, Ok(n) if n > 0), buf)
+/// Reads into `buf` until `whole` finds what it waits for in it, and gives its answer with
+/// the buffer; None at the end of the stream or on an error.
+async fn read_until(
+    stream: &mut TcpStream,
+    mut buf: Vec<u8>,
+    whole: impl Fn(&[u8]) -> Option<usize>,
+) -> Option<(usize, Vec<u8>)> {
+    loop {
+        if let Some(found) = whole(&buf) {
+            return Some((found, buf));
+        }
+        buf.reserve(READ_SIZE);
+        let (read, b) = stream.read(buf).await;
+        buf = b;
+        if !matches!(read, Ok(n) if n > 0) {
+            return None;
+        }
+    }
 }
 
 /// The request head to send upstream for `head`, or None if it does not parse.
@@ -125,16 +137,10 @@ fn response_len(buf: &[u8]) -> Option<usize> {
 async fn connection(mut client: TcpStream, peer: SocketAddr, upstream: SocketAddr) {
     let (mut buf, mut out, mut answer) = (Vec::new(), Vec::new(), Vec::new());
     loop {
-        let end = loop {
-            if let Some(end) = head_end(&buf) {
-                break end;
-            }
-            let (more, b) = read_more(&mut client, buf).await;
-            buf = b;
-            if !more {
-                return;
-            }
+        let Some((end, b)) = read_until(&mut client, buf, head_end).await else {
+            return;
         };
+        buf = b;
         if upstream_head(&buf[..end], peer, &mut out).is_none() {
             return;
         }
@@ -155,16 +161,10 @@ async fn connection(mut client: TcpStream, peer: SocketAddr, upstream: SocketAdd
             return;
         }
         answer.clear();
-        let length = loop {
-            if let Some(length) = response_len(&answer) {
-                break length;
-            }
-            let (more, a) = read_more(&mut backend, answer).await;
-            answer = a;
-            if !more {
-                return;
-            }
+        let Some((length, a)) = read_until(&mut backend, answer, response_len).await else {
+            return;
         };
+        answer = a;
         IDLE.with_borrow_mut(|idle| idle.push(backend));
         answer.truncate(length);
         let (written, a) = client.write_all(answer).await;
